@@ -1,0 +1,28 @@
+"""The ``connector`` command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from connector.commands.delivery import status_command, trace_command
+from connector.commands.mappings import mappings_group, preview_command
+from connector.commands.sync import sync_command
+from connector.sandbox.cli import sandbox_group
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Profile sync connector: CRM and POS data to Adobe Target and Copernica profiles."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+main.add_command(mappings_group)
+main.add_command(preview_command)
+main.add_command(sync_command)
+main.add_command(status_command)
+main.add_command(trace_command)
+main.add_command(sandbox_group)

@@ -1,0 +1,34 @@
+"""Daily partitions: a partition key is a day ``YYYY-MM-DD`` in the configured timezone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class Window:
+    """The half-open time window [start, end) of one or more partition days, timezone-aware."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    def contains(self, moment: dt.datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+def parse_day(key: str) -> dt.date:
+    """The day of a partition key; a clear error for anything else."""
+    try:
+        return dt.date.fromisoformat(key)
+    except ValueError as exc:
+        raise ValueError(f"partition {key!r} is not a day in the form YYYY-MM-DD") from exc
+
+
+def day_window(key: str, tz: ZoneInfo) -> Window:
+    """[D 00:00, D+1 00:00) in ``tz``; 23 or 25 hours long on DST change days."""
+    day = parse_day(key)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    return Window(start, end)
