@@ -1,0 +1,278 @@
+"""Asset factories: three daily-partitioned assets per source mapping, two per destination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from connector import delivery, pipeline, reports
+from connector.columns import IDENTITY
+from connector.defs.metadata import markdown_table, stage_metadata, table_schema
+from connector.defs.resources import ConnectorResource
+from connector.ledger import Batch
+from connector.mapping import SourceMapping
+from connector.settings import Settings
+
+STAGES = ("source_rows", "profile_updates", "rejects", "batch_files")
+DELIVERY_GROUP = "delivery"
+
+
+def mapping_key(mapping: SourceMapping | str, stage: str) -> dg.AssetKey:
+    name = mapping if isinstance(mapping, str) else mapping.name
+    return dg.AssetKey([name, stage])
+
+
+def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(
+        start_date=settings.partition_start.isoformat(), timezone=settings.timezone
+    )
+
+
+def _source_kind(mapping: SourceMapping) -> str:
+    return str(mapping.source.kind)
+
+
+def build_mapping_assets(
+    mapping: SourceMapping, partitions_def: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    """`M/source_rows` -> `M/profile_updates` (+ `M/rejects`) -> `M/batch_files` for one mapping."""
+    name = mapping.name
+    kinds = {_source_kind(mapping), mapping.destination}
+    source_key = mapping_key(name, "source_rows")
+    updates_key = mapping_key(name, "profile_updates")
+    rejects_key = mapping_key(name, "rejects")
+    batches_key = mapping_key(name, "batch_files")
+
+    @dg.asset(
+        key=source_key,
+        partitions_def=partitions_def,
+        group_name=name,
+        kinds=kinds,
+        description=f"Rows of the partition day read from the {_source_kind(mapping)} source of {name}.",
+    )
+    def source_rows(context: dg.AssetExecutionContext, connector: ConnectorResource) -> dg.MaterializeResult:
+        result = pipeline.extract_stage(mapping, context.partition_key, connector.settings(), connector.ledger())
+        context.log.info("%s %s: %s", name, context.partition_key, result.counts)
+        return dg.MaterializeResult(metadata=stage_metadata(result))
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(updates_key, deps=[source_key], kinds=kinds,
+                         description="Mapped, typed, one row per identity, changed since last delivery."),
+            dg.AssetSpec(rejects_key, deps=[source_key],
+                         description="Source rows that could not become profile updates, with the reason."),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec("reject_rate", asset=updates_key,
+                              description="Share of rejected source rows under the configured thresholds."),
+        ],
+        partitions_def=partitions_def,
+        group_name=name,
+        name=f"{name}__profile_updates",
+    )
+    def profile_updates(context: dg.AssetExecutionContext, connector: ConnectorResource) -> Iterator[Any]:
+        settings = connector.settings()
+        result = pipeline.transform_stage(mapping, context.partition_key, settings, connector.ledger())
+        counts = result.counts
+        yield dg.MaterializeResult(asset_key=updates_key, metadata=stage_metadata(result))
+        yield dg.MaterializeResult(
+            asset_key=rejects_key,
+            metadata={
+                "dagster/row_count": int(counts.get("rejected", 0)),
+                "preview": dg.MetadataValue.md(markdown_table(result.rejects_sample)),
+            },
+        )
+        yield reject_rate_check(updates_key, counts, settings)
+
+    @dg.asset(
+        key=batches_key,
+        deps=[updates_key],
+        partitions_def=partitions_def,
+        group_name=name,
+        kinds=kinds | {"file"},
+        description="Batch files in the outbox, within the caps, registered as queued in the ledger.",
+        check_specs=[
+            dg.AssetCheckSpec("within_caps", asset=batches_key, blocking=True,
+                              description="Every queued file is within the row, byte and profile caps."),
+            dg.AssetCheckSpec("identities_valid", asset=batches_key, blocking=True,
+                              description="Every identity in the files is one the API accepts."),
+        ],
+    )
+    def batch_files(context: dg.AssetExecutionContext, connector: ConnectorResource) -> dg.MaterializeResult:
+        settings, ledger = connector.settings(), connector.ledger()
+        result = pipeline.batch_stage(mapping, context.partition_key, settings, ledger)
+        with ledger.session() as session:
+            batches = session.scalars(
+                select(Batch).where(Batch.mapping == name, Batch.partition == context.partition_key)
+                .order_by(Batch.id)
+            ).all()
+        metadata = stage_metadata(result)
+        metadata["files"] = dg.MetadataValue.md(
+            markdown_table(
+                [{"batch": b.batch_key, "rows": b.row_count, "bytes": b.byte_size, "state": b.state,
+                  "sha256": b.sha256[:12]} for b in batches]
+            )
+        )
+        return dg.MaterializeResult(
+            metadata=metadata,
+            check_results=[
+                caps_check(batches, settings, mapping.destination),
+                identities_check(batches, mapping),
+            ],
+        )
+
+    return [source_rows, profile_updates, batch_files]
+
+
+def reject_rate_check(key: dg.AssetKey, counts: Any, settings: Settings) -> dg.AssetCheckResult:
+    rows_in = int(counts.get("rows_in", 0))
+    rejected = int(counts.get("rejected", 0))
+    rate = rejected / rows_in if rows_in else 0.0
+    severity = dg.AssetCheckSeverity.ERROR if rate > settings.reject_rate_error else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name="reject_rate",
+        passed=rate <= settings.reject_rate_warn,
+        severity=severity,
+        metadata={
+            "reject_rate": rate,
+            "rejected": rejected,
+            "rows_in": rows_in,
+            "warn_above": settings.reject_rate_warn,
+            "error_above": settings.reject_rate_error,
+        },
+    )
+
+
+def caps_check(batches: Sequence[Batch], settings: Settings, destination: str) -> dg.AssetCheckResult:
+    """Row and byte caps, checked against the files on disk, not only the ledger's word."""
+    problems: list[str] = []
+    for batch in batches:
+        path = Path(batch.path)
+        if not path.exists():
+            if batch.state == "queued":
+                problems.append(f"{batch.batch_key}: file missing ({path})")
+            continue
+        size = path.stat().st_size
+        if size != batch.byte_size:
+            problems.append(f"{batch.batch_key}: {size} bytes on disk, ledger says {batch.byte_size}")
+        if destination == "target":
+            if batch.row_count > settings.target.max_batch_rows:
+                problems.append(f"{batch.batch_key}: {batch.row_count} rows > {settings.target.max_batch_rows}")
+            if size > settings.target.max_batch_bytes:
+                problems.append(f"{batch.batch_key}: {size} bytes > {settings.target.max_batch_bytes}")
+    return dg.AssetCheckResult(
+        check_name="within_caps",
+        passed=not problems,
+        metadata={
+            "files": len(batches),
+            "max_rows": max((b.row_count for b in batches), default=0),
+            "max_bytes": max((b.byte_size for b in batches), default=0),
+            "row_cap": settings.target.max_batch_rows,
+            "byte_cap": settings.target.max_batch_bytes,
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none"),
+        },
+    )
+
+
+def identities_check(batches: Sequence[Batch], mapping: SourceMapping) -> dg.AssetCheckResult:
+    """thirdPartyId: non-empty, no `+` or `/`, at most 256 characters; pcId non-empty."""
+    bad: list[str] = []
+    checked = 0
+    for batch in batches:
+        manifest = Path(batch.manifest_path)
+        if not manifest.exists():
+            continue
+        ids = pq.read_table(manifest, columns=[IDENTITY]).column(IDENTITY).to_pylist()
+        checked += len(ids)
+        for value in ids:
+            if not value or (
+                mapping.destination == "target"
+                and mapping.identity.type == "thirdPartyId"
+                and ("+" in value or "/" in value or len(value) > 256)
+            ):
+                bad.append(repr(value)[:80])
+    return dg.AssetCheckResult(
+        check_name="identities_valid",
+        passed=not bad,
+        metadata={"checked": checked, "invalid": len(bad),
+                  "examples": dg.MetadataValue.md("\n".join(f"- {b}" for b in bad[:20]) or "none")},
+    )
+
+
+def build_destination_assets(
+    destination: str, upstream: Sequence[dg.AssetKey]
+) -> list[dg.AssetsDefinition]:
+    """`D/submissions` (drain the outbox within window and quota) and `D/status_report`."""
+    submissions_key = dg.AssetKey([destination, "submissions"])
+    report_key = dg.AssetKey([destination, "status_report"])
+
+    @dg.asset(
+        key=submissions_key,
+        deps=list(upstream),
+        group_name=DELIVERY_GROUP,
+        kinds={destination},
+        description=f"Queued batches submitted to {destination}, oldest first, inside the off-peak "
+        "window and the daily quota; the rest stays queued with a projected date.",
+    )
+    def submissions(context: dg.AssetExecutionContext, connector: ConnectorResource) -> dg.MaterializeResult:
+        settings, ledger = connector.settings(), connector.ledger()
+        result = delivery.drain(settings, ledger, destination=destination, force=connector.force_window)
+        context.log.info("%s drain: %s", destination, result.summary())
+        return dg.MaterializeResult(metadata=result.metadata())
+
+    @dg.asset(
+        key=report_key,
+        deps=[submissions_key],
+        group_name=DELIVERY_GROUP,
+        kinds={destination, "html"},
+        description=f"Statuses of open {destination} batches polled to the end, outcomes recorded, "
+        "failures re-queued; the report as table metadata, HTML and CSV.",
+        check_specs=[
+            dg.AssetCheckSpec("landing_rate", asset=report_key,
+                              description="Read-back of a sample of delivered profiles matches the source."),
+        ],
+    )
+    def status_report(context: dg.AssetExecutionContext, connector: ConnectorResource) -> dg.MaterializeResult:
+        settings, ledger = connector.settings(), connector.ledger()
+        polled = delivery.poll(
+            settings, ledger, destination=destination,
+            wait=connector.poll_timeout_s > 0, timeout_s=connector.poll_timeout_s or None,
+        )
+        context.log.info("%s poll: %s", destination, polled.summary())
+        report = reports.write_report(ledger, destination, settings.reports_dir, settings.daily_quota)
+        totals = report.totals
+        per_day = [dict(day=day, **counts) for day, counts in report.per_day.items()]
+        metadata: dict[str, Any] = {
+            "dagster/row_count": sum(totals.values()),
+            **{f"rows_{k}": v for k, v in totals.items()},
+            "per_day": dg.MetadataValue.table(
+                records=[dg.TableRecord(r) for r in per_day],
+                schema=table_schema([("day", "string")] + [(o, "int") for o in reports.OUTCOMES]),
+            ),
+            "report_html": dg.MetadataValue.path(str(report.html_path)),
+            "failed_rows_csv": dg.MetadataValue.path(str(report.csv_path)),
+            "backlog_days": report.backlog_days,
+            **polled.metadata(),
+        }
+        landing = polled.landing_rate
+        return dg.MaterializeResult(
+            metadata=metadata,
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="landing_rate",
+                    passed=landing is None or landing >= 0.999,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"landing_rate": -1.0 if landing is None else float(landing),
+                              "verified": polled.verified},
+                    description="Adobe allows up to 0.1% of large batches never to land.",
+                )
+            ],
+        )
+
+    return [submissions, status_report]

@@ -1,0 +1,63 @@
+"""`build_definitions()`: assets per mapping, destination assets, jobs, schedules, sensors."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from connector.defs.assets import (
+    build_destination_assets,
+    build_mapping_assets,
+    daily_partitions,
+    mapping_key,
+)
+from connector.defs.jobs import POLL, build_jobs
+from connector.defs.resources import ConnectorResource
+from connector.defs.schedules import build_schedules
+from connector.defs.sensors import build_pos_sensor, build_status_sensor
+from connector.mapping import MappingError, load_mappings
+from connector.planner import OffPeakWindow
+from connector.settings import Settings, load_settings
+
+
+class MappingsInvalid(Exception):
+    """Raised at load time so the UI shows every mapping error instead of silently dropping one."""
+
+    def __init__(self, errors: list[MappingError]) -> None:
+        super().__init__("invalid source mappings:\n" + "\n".join(f"  {e}" for e in errors))
+        self.errors = errors
+
+
+def build_definitions(
+    settings: Settings | None = None, connector: ConnectorResource | None = None
+) -> dg.Definitions:
+    """The code location for the mappings in `settings.mappings_dir`.
+
+    `connector` replaces the default resource (tests hand in one pointing at a sandbox and a
+    temporary state folder).
+    """
+    connector = connector or ConnectorResource()
+    settings = settings or connector.settings()
+    mappings, errors = load_mappings(settings.mappings_dir)
+    if errors:
+        raise MappingsInvalid(errors)
+    partitions = daily_partitions(settings)
+    assets: list[dg.AssetsDefinition] = []
+    for mapping in mappings:
+        assets += build_mapping_assets(mapping, partitions)
+    destinations = sorted({m.destination for m in mappings})
+    for destination in destinations:
+        upstream = [mapping_key(m, "batch_files") for m in mappings if m.destination == destination]
+        assets += build_destination_assets(destination, upstream)
+    jobs = build_jobs(destinations)
+    by_name = {job.name: job for job in jobs}
+    sensors = [build_status_sensor(by_name[POLL], connector)]
+    pos = build_pos_sensor(mappings, connector)
+    if pos is not None:
+        sensors.append(pos)
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        schedules=build_schedules(by_name, OffPeakWindow.parse(settings.off_peak), settings.timezone),
+        sensors=sensors,
+        resources={"connector": connector},
+    )

@@ -1,0 +1,24 @@
+"""Jobs: the nightly run of everything, the off-peak drain, the status poll."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from connector.defs.assets import DELIVERY_GROUP
+
+NIGHTLY = "nightly_sync"
+DRAIN = "drain_outbox"
+POLL = "poll_status"
+
+
+def build_jobs(destinations: list[str]) -> list[dg.UnresolvedAssetJobDefinition]:
+    delivery = dg.AssetSelection.groups(DELIVERY_GROUP)
+    reports = dg.AssetSelection.assets(*[dg.AssetKey([d, "status_report"]) for d in destinations])
+    return [
+        dg.define_asset_job(NIGHTLY, selection=dg.AssetSelection.all(),
+                            description="Extract, map and batch partition D, then submit and poll."),
+        dg.define_asset_job(DRAIN, selection=delivery,
+                            description="Submit queued batches inside the off-peak window and quota."),
+        dg.define_asset_job(POLL, selection=reports,
+                            description="Poll open batches, record outcomes, refresh the reports."),
+    ]

@@ -1,0 +1,212 @@
+"""Delivery status reports: outcome counts per day from the ledger, an HTML page and a CSV of failed rows."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from connector.ledger import (
+    CLAIMED,
+    COMPLETE,
+    DEAD,
+    EXPIRED,
+    FAILED,
+    QUEUED,
+    STUCK,
+    SUBMITTED,
+    Batch,
+    Ledger,
+    RowOutcome,
+)
+
+OUTCOMES = ("delivered", "failed", "dead", "pending", "queued")
+COLOURS = {
+    "delivered": "#2e7d32",
+    "failed": "#ef6c00",
+    "dead": "#c62828",
+    "pending": "#1565c0",
+    "queued": "#9e9e9e",
+}
+# Row outcomes that mean "this row did not land" (requeued rows are counted in the retry batch).
+NOT_LANDED = ("failed", "not_found", "error")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class StatusReport:
+    destination: str
+    generated_at: dt.datetime
+    per_day: dict[str, dict[str, int]] = field(default_factory=dict)
+    failed_rows: list[dict[str, str]] = field(default_factory=list)
+    queued_rows: int = 0
+    daily_quota: int = 0
+    html_path: Path | None = None
+    csv_path: Path | None = None
+
+    @property
+    def totals(self) -> dict[str, int]:
+        totals = dict.fromkeys(OUTCOMES, 0)
+        for counts in self.per_day.values():
+            for key, value in counts.items():
+                totals[key] += value
+        return totals
+
+    @property
+    def backlog_days(self) -> int:
+        """Days needed to drain what is queued now at the daily quota."""
+        return math.ceil(self.queued_rows / self.daily_quota) if self.daily_quota else 0
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet shows as text, never evaluates as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def collect(ledger: Ledger, destination: str, daily_quota: int) -> StatusReport:
+    """Row outcomes per day (the day a batch was created) for one destination kind."""
+    report = StatusReport(destination, dt.datetime.now(dt.UTC), daily_quota=daily_quota)
+    per_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    with ledger.session() as session:
+        not_landed = dict(
+            session.execute(
+                select(RowOutcome.batch_id, func.count())
+                .where(RowOutcome.status.in_(NOT_LANDED + ("dead", "requeued")))
+                .group_by(RowOutcome.batch_id)
+            ).all()
+        )
+        batches = session.scalars(select(Batch).where(Batch.destination == destination)).all()
+        for batch in batches:
+            day = batch.partition
+            counts = per_day[day]
+            if batch.state in (QUEUED, CLAIMED):
+                counts["queued"] += batch.row_count
+                report.queued_rows += batch.row_count
+            elif batch.state == SUBMITTED:
+                counts["pending"] += batch.row_count
+            elif batch.state == COMPLETE:
+                counts["delivered"] += batch.row_count - not_landed.get(batch.id, 0)
+            elif batch.state == DEAD:
+                counts["dead"] += batch.row_count
+            elif batch.state in (FAILED, STUCK, EXPIRED):
+                counts["failed"] += batch.row_count
+        outcome_rows = session.execute(
+            select(RowOutcome, Batch)
+            .join(Batch, Batch.id == RowOutcome.batch_id)
+            .where(Batch.destination == destination, RowOutcome.status.in_(NOT_LANDED + ("dead",)))
+            .order_by(RowOutcome.id)
+        ).all()
+        for outcome, batch in outcome_rows:
+            per_day[batch.partition]["dead" if outcome.status == "dead" else "failed"] += (
+                1 if batch.state == COMPLETE else 0
+            )
+            report.failed_rows.append(
+                {
+                    "identity": outcome.identity,
+                    "status": outcome.status,
+                    "reason": outcome.reason or "",
+                    "source_ref": outcome.source_ref or "",
+                    "mapping": batch.mapping,
+                    "partition": batch.partition,
+                    "batch": batch.batch_key,
+                    "remote_batch_id": batch.remote_batch_id or "",
+                    "attempt": str(batch.attempt),
+                }
+            )
+    report.per_day = dict(sorted(per_day.items()))
+    return report
+
+
+def write_csv(report: StatusReport, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = ["identity", "status", "reason", "source_ref", "mapping", "partition", "batch",
+               "remote_batch_id", "attempt"]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in report.failed_rows:
+            writer.writerow([safe_cell(row[c]) for c in columns])
+    return path
+
+
+def _svg_chart(per_day: dict[str, dict[str, int]]) -> str:
+    """Stacked bars of row outcomes per day, inline SVG (no external assets)."""
+    if not per_day:
+        return "<p>No batches yet.</p>"
+    width, height, pad, bar_gap = 720, 240, 40, 8
+    days = list(per_day)
+    top = max(sum(c.values()) for c in per_day.values()) or 1
+    bar_w = max(4, (width - 2 * pad) // len(days) - bar_gap)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img">']
+    for i, day in enumerate(days):
+        x = pad + i * (bar_w + bar_gap)
+        y = height
+        for outcome in OUTCOMES:
+            value = per_day[day][outcome]
+            if not value:
+                continue
+            h = value / top * (height - pad)
+            y -= h
+            parts.append(
+                f'<rect x="{x}" y="{y:.1f}" width="{bar_w}" height="{h:.1f}" fill="{COLOURS[outcome]}">'
+                f"<title>{html.escape(day)} {outcome}: {value}</title></rect>"
+            )
+        parts.append(
+            f'<text x="{x + bar_w / 2:.0f}" y="{height + 16}" font-size="11" text-anchor="middle">'
+            f"{html.escape(day[5:])}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def write_html(report: StatusReport, path: Path, csv_name: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    legend = " ".join(
+        f'<span style="color:{COLOURS[o]}">&#9632;</span> {o}' for o in OUTCOMES
+    )
+    head = "".join(f"<th>{o}</th>" for o in OUTCOMES)
+    rows = "".join(
+        f"<tr><td>{html.escape(day)}</td>" + "".join(f"<td>{c[o]}</td>" for o in OUTCOMES) + "</tr>"
+        for day, c in report.per_day.items()
+    )
+    totals = report.totals
+    failed = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(r[c])}</td>" for c in ("identity", "status", "reason",
+                                                                 "source_ref", "batch")) + "</tr>"
+        for r in report.failed_rows[:200]
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(report.destination)} delivery status</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{text-align:left}}</style>
+</head><body>
+<h1>{html.escape(report.destination)}: delivery status</h1>
+<p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC. Rows by outcome per partition day.</p>
+{_svg_chart(report.per_day)}
+<p>{legend}</p>
+<table><tr><th>day</th>{head}</tr>{rows}
+<tr><th>total</th>{"".join(f"<th>{totals[o]}</th>" for o in OUTCOMES)}</tr></table>
+<p>Queued rows: {report.queued_rows}; at a daily quota of {report.daily_quota} rows the backlog drains in
+{report.backlog_days} day(s).</p>
+<h2>Rows that did not land ({len(report.failed_rows)})</h2>
+<p>All of them: <a href="{html.escape(csv_name)}">{html.escape(csv_name)}</a></p>
+<table><tr><th>identity</th><th>status</th><th>reason</th><th>source</th><th>batch</th></tr>{failed}</table>
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def write_report(ledger: Ledger, destination: str, reports_dir: Path, daily_quota: int) -> StatusReport:
+    """Collect and write `<destination>_status.html` and `<destination>_failed_rows.csv`."""
+    report = collect(ledger, destination, daily_quota)
+    report.csv_path = write_csv(report, reports_dir / f"{destination}_failed_rows.csv")
+    report.html_path = write_html(report, reports_dir / f"{destination}_status.html", report.csv_path.name)
+    return report

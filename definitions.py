@@ -1,0 +1,3 @@
+import connector.defs
+
+defs = connector.defs.build_definitions()
