@@ -1,0 +1,282 @@
+"""Copernica REST client: one ``PUT database/{db}/profiles`` per profile, bounded concurrency.
+
+The selector is always ``fields[]=<match field>==<value>`` with ``create=1``. ``==`` is an exact
+comparison: ``%`` and ``_`` are wildcards only for ``=~``/``!~``, so they are safe in a value, and
+the connector never uses a pattern operator. The match field must be the mapping's identity field
+(each identity is unique in a batch after dedupe). Values that a selector parser could read as
+part of the operator (leading ``=``, ``~``, ``!``, ``<``, ``>``), empty values and values with
+surrounding whitespace are refused: a PUT updates *every* profile that matches.
+
+Auth: v1-v3 ``access_token`` query parameter, v4 ``Authorization: Bearer``. The token never
+reaches a log line or an exception message: everything is passed through ``scrub``.
+
+PUT is idempotent for one exact selector, so every transient failure (including ambiguous ones:
+a timeout after sending) is retried with the shared ``RetryPolicy``; a retried create finds the
+profile the first attempt made and updates it.
+
+Unknown fields: the live API silently ignores fields the database does not have. We ask
+``GET database/{db}/fields`` once; when that is not available we read back one profile we just
+wrote and report the fields that did not come back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connector.destinations.http import (
+    DeliveryError,
+    ProtocolError,
+    RejectedError,
+    RetryPolicy,
+    TransientError,
+    classify_transport_error,
+    parse_retry_after,
+    read_bounded,
+    run_with_retries,
+    scrub,
+)
+from connector.settings import CopernicaSettings
+
+log = logging.getLogger(__name__)
+
+_OPERATOR_START = ("=", "~", "!", "<", ">")
+
+
+class SelectorError(DeliveryError):
+    """A selector that could match more than the one intended profile."""
+
+
+def build_selector(match_field: str, identity_field: str, value: str) -> str:
+    """``<field>==<value>`` for one profile, or ``SelectorError`` when it may not be unique."""
+    if match_field != identity_field:
+        raise SelectorError(
+            f"match field {match_field!r} is not the mapping's identity field {identity_field!r}"
+        )
+    if not value:
+        raise SelectorError("empty match value would match every profile without that field")
+    if value != value.strip():
+        raise SelectorError(f"match value {value!r} has surrounding whitespace")
+    if value.startswith(_OPERATOR_START):
+        raise SelectorError(f"match value {value!r} starts with an operator character")
+    if any(ch in value for ch in "\r\n\x00"):
+        raise SelectorError("match value contains a control character")
+    return f"{match_field}=={value}"
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """The outcome of one profile PUT: ``ok`` confirmed, otherwise ``error`` says why."""
+
+    identity: str
+    ok: bool
+    status_code: int | None = None
+    created: bool = False
+    error: str | None = None
+
+
+class CopernicaClient:
+    """PUT profiles into one Copernica database."""
+
+    def __init__(
+        self,
+        settings: CopernicaSettings,
+        *,
+        match_field: str,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.match_field = match_field
+        self.base_url = settings.base_url.rstrip("/")
+        self.database = settings.database
+        self.api_version = settings.api_version
+        self._token = settings.access_token.get_secret_value() if settings.access_token else None
+        self._secrets = (self._token,) if self._token else ()
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        if not settings.verify_tls:
+            log.warning("TLS certificate verification is OFF for Copernica (verify_tls=false)")
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
+            verify=settings.verify_tls,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=settings.concurrency),
+            headers={"User-Agent": "profile-sync-connector"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CopernicaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- request plumbing -----------------------------------------------------------------
+
+    def _url(self, tail: str) -> str:
+        return f"{self.base_url}/database/{quote(self.database, safe='')}/{tail}"
+
+    def _auth(self) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        if not self._token:
+            return [], {}
+        if self.api_version == "v4":
+            return [], {"Authorization": f"Bearer {self._token}"}
+        return [("access_token", self._token)], {}
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: list[tuple[str, str]],
+        json_body: Any = None,
+    ) -> tuple[int, bytes, httpx.Headers]:
+        auth_params, headers = self._auth()
+        kwargs: dict[str, Any] = {"params": params + auth_params, "headers": headers}
+        if json_body is not None:
+            kwargs["content"] = json.dumps(json_body, ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            with self._http.stream(method, url, **kwargs) as resp:
+                body = read_bounded(resp)
+                status, resp_headers = resp.status_code, resp.headers
+        except httpx.TransportError as exc:
+            raise classify_transport_error(exc, self._secrets) from None
+        if status == 429 or status >= 500:
+            raise TransientError(
+                f"{method} {scrub(url, self._secrets)}: HTTP {status}",
+                status_code=status,
+                retry_after=parse_retry_after(resp_headers.get("retry-after")),
+            )
+        return status, body, resp_headers
+
+    def _error_message(self, body: bytes) -> str:
+        try:
+            doc = json.loads(body)
+            msg = doc.get("error", {}).get("message") if isinstance(doc, dict) else None
+        except (ValueError, AttributeError):
+            msg = None
+        return scrub(msg or body[:200].decode("utf-8", "replace"), self._secrets)
+
+    # -- profiles -------------------------------------------------------------------------
+
+    def put_profile(self, identity: str, fields: Mapping[str, str]) -> PutResult:
+        """PUT one profile (create when missing); a refusal comes back as ``ok=False``."""
+        try:
+            selector = build_selector(self.match_field, self.match_field, identity)
+        except SelectorError as exc:
+            return PutResult(identity, ok=False, error=str(exc))
+        params = [("fields[]", selector), ("create", "1")]
+        flat = dict(fields)
+        body: dict[str, Any] = flat if self.api_version == "v1" else {"fields": flat}
+
+        def once() -> PutResult:
+            status, payload, headers = self._request(
+                "PUT", self._url("profiles"), params=params, json_body=body
+            )
+            if 200 <= status < 300 or status == 303:
+                created = status in (201, 303) or bool(headers.get("x-created"))
+                return PutResult(identity, ok=True, status_code=status, created=created)
+            return PutResult(
+                identity,
+                ok=False,
+                status_code=status,
+                error=f"HTTP {status}: {self._error_message(payload)}",
+            )
+
+        try:
+            return run_with_retries(
+                once, self.retry, what="copernica PUT", sleep=self._sleep, clock=self._clock
+            )
+        except DeliveryError as exc:
+            return PutResult(identity, ok=False, status_code=exc.status_code, error=str(exc))
+
+    def put_many(
+        self,
+        items: Iterable[tuple[str, Mapping[str, str]]],
+        on_result: Callable[[PutResult], None] | None = None,
+    ) -> list[PutResult]:
+        """PUT every (identity, fields) with at most ``settings.concurrency`` requests at once."""
+        results: list[PutResult] = []
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
+            for result in pool.map(lambda item: self.put_profile(*item), items):
+                results.append(result)
+                if on_result:
+                    on_result(result)
+        return results
+
+    def find_profiles(self, identity: str) -> list[dict[str, str]]:
+        """The fields of every profile matching ``<match field>==identity`` (read-back)."""
+        selector = build_selector(self.match_field, self.match_field, identity)
+        params = [("fields[]", selector), ("limit", "10")]
+
+        def once() -> list[dict[str, str]]:
+            status, payload, _ = self._request("GET", self._url("profiles"), params=params)
+            if status != 200:
+                raise RejectedError(
+                    f"profile read: HTTP {status}: {self._error_message(payload)}",
+                    status_code=status,
+                )
+            try:
+                doc = json.loads(payload)
+            except ValueError:
+                raise ProtocolError("profile read: answer is not JSON") from None
+            data = doc.get("data", []) if isinstance(doc, dict) else []
+            return [
+                {k: "" if v is None else str(v) for k, v in (item.get("fields") or {}).items()}
+                for item in data
+                if isinstance(item, dict)
+            ]
+
+        return run_with_retries(
+            once, self.retry, what="copernica GET", sleep=self._sleep, clock=self._clock
+        )
+
+    def database_fields(self) -> set[str] | None:
+        """Names of the database's fields, or None when the API does not expose them."""
+
+        def once() -> set[str] | None:
+            status, payload, _ = self._request("GET", self._url("fields"), params=[])
+            if status != 200:
+                return None
+            try:
+                doc = json.loads(payload)
+            except ValueError:
+                return None
+            data = doc.get("data") if isinstance(doc, dict) else doc
+            if not isinstance(data, list):
+                return None
+            return {str(item.get("name")) for item in data if isinstance(item, dict)}
+
+        try:
+            return run_with_retries(
+                once, self.retry, what="copernica fields", sleep=self._sleep, clock=self._clock
+            )
+        except DeliveryError:
+            return None
+
+    def unknown_fields(self, names: Iterable[str], probe_identity: str | None) -> set[str]:
+        """Field names the database does not know (silently dropped by the live API)."""
+        wanted = set(names)
+        known = self.database_fields()
+        if known is None and probe_identity is not None:
+            profiles = self.find_profiles(probe_identity)
+            if not profiles:
+                return set()
+            known = set(profiles[0])
+        if known is None:
+            return set()
+        return wanted - known - {self.match_field}

@@ -1,0 +1,415 @@
+"""Adobe Target Bulk Profile Update API client (v1 and v2), batch status and Profile Fetch.
+
+One ``httpx.Client`` per destination, an explicit ``httpx.Timeout``, TLS verification on unless
+``verify_tls`` is turned off (which logs a warning). Batch files are streamed from disk. Every
+answer is read with a size bound and XML is parsed with ``defusedxml``.
+
+Retry and duplicate policy for ``submit``
+-----------------------------------------
+A submit is retried (backoff with jitter, ``Retry-After`` honoured, bounded attempts and total
+time, every attempt through the shared 50 calls/minute limiter) only when the failure proves the
+service did not process the request:
+
+* connect errors, connect/pool timeouts (the request never left this machine);
+* HTTP 429 and 503 (throttled: refused before processing);
+* other 5xx except 504, when the body names no batch id.
+
+Everything else that happens after the body may have reached the service — a read timeout, a
+connection dropped or reset after sending, a write error mid-body, a 504 gateway timeout, a 5xx
+that still carries a batch id — raises ``AmbiguousSubmitError`` and is NOT retried here. The
+caller (``connector.delivery.drain``) marks the batch failed with the reason and re-queues its
+rows as a new batch with ``attempt + 1``. If the first request did land, the rows are updated
+twice with the same values: the duplicate is bounded to that one batch and attempt, costs quota
+once more, and is harmless because a bulk profile update is idempotent (same values, no
+counters). A ``RetriesExhausted`` from submit always means "provably not processed": the batch
+goes back to the queue with the same attempt number.
+
+``batch_status`` and ``fetch_profile`` are reads: every transient failure is retried.
+
+The status URL is followed exactly as the service returned it (another edge host, ``m2Node``,
+``mboxPC`` or other parameters kept); ``showDetails=true`` is added when absent. The bearer token
+is only sent to the configured host or a host in the same parent domain (Adobe's edges share
+``tt.omtrdc.net``), so a forged status URL cannot collect it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+from xml.etree.ElementTree import Element, ParseError
+
+import httpx
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from connector.destinations.http import (
+    AmbiguousSubmitError,
+    NotFoundError,
+    ProtocolError,
+    RejectedError,
+    RetryPolicy,
+    SlidingWindowLimiter,
+    TransientError,
+    classify_transport_error,
+    parse_retry_after,
+    read_bounded,
+    run_with_retries,
+    scrub,
+)
+from connector.settings import TargetSettings
+
+log = logging.getLogger(__name__)
+
+STATUS_COMPLETE = "complete"
+STATUS_INCOMPLETE = "incomplete"
+STATUS_STUCK = "stuck"
+_STATUS_WORDS = {
+    "complete": STATUS_COMPLETE,
+    "completed": STATUS_COMPLETE,
+    "incomplete": STATUS_INCOMPLETE,
+    "pending": STATUS_INCOMPLETE,
+    "processing": STATUS_INCOMPLETE,
+    "stuck": STATUS_STUCK,
+}
+ROW_SUCCESS = "success"
+ROW_FAILED = "failed"
+ROW_PENDING = "pending"
+_ROW_WORDS = {
+    "success": ROW_SUCCESS,
+    "successful": ROW_SUCCESS,
+    "error": ROW_FAILED,
+    "failed": ROW_FAILED,
+    "failure": ROW_FAILED,
+    "pending": ROW_PENDING,
+}
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The service accepted a batch: its id and the URL to poll."""
+
+    batch_id: str
+    status_url: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    """One answer of ``batchStatus``: the batch state, v1 counts and/or v2 per-row statuses."""
+
+    batch_id: str | None
+    status: str  # complete | incomplete | stuck
+    batch_size: int | None = None
+    consumed: int | None = None
+    successful: int | None = None
+    not_found: int | None = None
+    failed: int | None = None
+    rows: dict[str, str] = field(default_factory=dict)  # id -> success | failed | pending
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (STATUS_COMPLETE, STATUS_STUCK)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].lower()
+
+
+def _parse_xml(body: bytes) -> Element:
+    text = body.strip()
+    if not text.startswith(b"<"):
+        raise ProtocolError(f"answer is not XML: {body[:120]!r}")
+    try:
+        return fromstring(text)
+    except DefusedXmlException as exc:
+        raise ProtocolError(f"answer refused by the XML guard: {type(exc).__name__}") from None
+    except ParseError as exc:
+        raise ProtocolError(f"answer is not well-formed XML: {exc}") from None
+
+
+def _child_text(root: Element, name: str) -> str | None:
+    for child in root:
+        if _local(child.tag) == name.lower():
+            return (child.text or "").strip()
+    return None
+
+
+def _int_or_none(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ProtocolError(f"expected a number, got {value!r}") from None
+
+
+def batch_id_from_url(url: str) -> str | None:
+    """The ``batchId`` query parameter of a status URL."""
+    values = parse_qs(urlsplit(url).query).get("batchId")
+    return values[0] if values else None
+
+
+def parse_submit_response(body: bytes) -> SubmitResult:
+    """The ``batchUpdate`` answer; ``success=false`` -> ``RejectedError`` carrying the message."""
+    root = _parse_xml(body)
+    success = (_child_text(root, "success") or "").lower()
+    message = _child_text(root, "message") or ""
+    status_url = _child_text(root, "batchStatus") or ""
+    if success != "true":
+        raise RejectedError(f"batch refused by the service: {message or 'no message'}")
+    if not status_url:
+        raise ProtocolError("success=true but no batchStatus URL in the answer")
+    batch_id = batch_id_from_url(status_url) or _child_text(root, "batchId")
+    if not batch_id:
+        raise ProtocolError(f"no batchId in the status URL {status_url!r}")
+    return SubmitResult(batch_id=batch_id, status_url=status_url, message=message)
+
+
+def parse_status_response(body: bytes) -> BatchStatus:
+    """The ``batchStatus`` answer, with or without details, v1 counts or v2 per-row form."""
+    root = _parse_xml(body)
+    raw_status = (_child_text(root, "status") or "").lower()
+    if raw_status not in _STATUS_WORDS:
+        raise ProtocolError(f"unknown batch status {raw_status!r}")
+    rows: dict[str, str] = {}
+    for child in root.iter():
+        if _local(child.tag) != "profile":
+            continue
+        row_id = _child_text(child, "id")
+        word = (_child_text(child, "status") or "").lower()
+        if not row_id:
+            continue
+        if word not in _ROW_WORDS:
+            raise ProtocolError(f"unknown row status {word!r} for {row_id!r}")
+        rows[row_id] = _ROW_WORDS[word]
+    return BatchStatus(
+        batch_id=_child_text(root, "batchId"),
+        status=_STATUS_WORDS[raw_status],
+        batch_size=_int_or_none(_child_text(root, "batchSize")),
+        consumed=_int_or_none(_child_text(root, "consumedCount")),
+        successful=_int_or_none(_child_text(root, "successfulUpdates")),
+        not_found=_int_or_none(_child_text(root, "profilesNotFound")),
+        failed=_int_or_none(_child_text(root, "failedUpdates")),
+        rows=rows,
+    )
+
+
+def with_show_details(url: str) -> str:
+    """``url`` unchanged except ``showDetails=true`` appended when it carries no showDetails."""
+    if "showdetails=" in urlsplit(url).query.lower():
+        return url
+    base, _, fragment = url.partition("#")
+    sep = "&" if "?" in base else "?"
+    joined = f"{base}{sep}showDetails=true"
+    return f"{joined}#{fragment}" if fragment else joined
+
+
+def parse_profile(body: bytes) -> dict[str, str]:
+    """Profile Fetch JSON -> {param: value}; ``profile.`` prefixes dropped."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise ProtocolError(f"profile answer is not JSON: {body[:120]!r}") from None
+    attrs = doc.get("profileAttributes") if isinstance(doc, dict) else None
+    if not isinstance(attrs, dict):
+        return {}
+    out: dict[str, str] = {}
+    for name, item in attrs.items():
+        value = item.get("value") if isinstance(item, dict) else item
+        if value is None:
+            continue
+        out[name.removeprefix("profile.")] = str(value)
+    return out
+
+
+def _parent_domain(host: str) -> str:
+    parts = host.lower().split(".")
+    return ".".join(parts[-2:]) if len(parts) >= 2 else host.lower()
+
+
+class TargetClient:
+    """Bulk Profile Update (v1/v2), batchStatus and Profile Fetch for one Target client code."""
+
+    def __init__(
+        self,
+        settings: TargetSettings,
+        *,
+        limiter: SlidingWindowLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.base_url = settings.base_url.rstrip("/")
+        self.client_code = settings.client_code
+        self.api_version = settings.api_version
+        self._token = settings.token.get_secret_value() if settings.token else None
+        self._secrets = (self._token,) if self._token else ()
+        self.limiter = limiter or SlidingWindowLimiter(settings.calls_per_minute, 60.0)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        if not settings.verify_tls:
+            log.warning("TLS certificate verification is OFF for Adobe Target (verify_tls=false)")
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
+            verify=settings.verify_tls,
+            follow_redirects=False,
+            headers={"User-Agent": "profile-sync-connector"},
+        )
+        self._base_host = (urlsplit(self.base_url).hostname or "").lower()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TargetClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _auth_headers(self, url: str) -> dict[str, str]:
+        if not self._token:
+            return {}
+        host = (urlsplit(url).hostname or "").lower()
+        if host == self._base_host or _parent_domain(host) == _parent_domain(self._base_host):
+            return {"Authorization": f"Bearer {self._token}"}
+        log.warning("not sending the Target token to foreign host %s", host)
+        return {}
+
+    def _retrying(self, call: Callable[[], Any], what: str, **kw: Any) -> Any:
+        return run_with_retries(
+            call, self.retry, what=what, sleep=self._sleep, clock=self._clock, **kw
+        )
+
+    @property
+    def update_url(self) -> str:
+        client = quote(self.client_code, safe="")
+        if self.api_version == "v1":
+            return f"{self.base_url}/m2/{client}/profile/batchUpdate"
+        return f"{self.base_url}/m2/{client}/v2/profile/batchUpdate"
+
+    # -- batchUpdate ----------------------------------------------------------------------
+
+    def submit(self, path: Path) -> SubmitResult:
+        """POST one batch file (streamed); see the module docstring for what is retried."""
+        return self._retrying(
+            lambda: self._submit_once(path),
+            f"submit {path.name}",
+            retry_if=lambda e: not e.processed_possible,
+        )
+
+    def _submit_once(self, path: Path) -> SubmitResult:
+        self.limiter.acquire()
+        url = self.update_url
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **self._auth_headers(url)}
+        try:
+            with path.open("rb") as body:
+                headers["Content-Length"] = str(path.stat().st_size)
+                with self._http.stream("POST", url, content=body, headers=headers) as resp:
+                    payload = read_bounded(resp)
+                    status = resp.status_code
+                    retry_after = resp.headers.get("retry-after")
+        except httpx.TransportError as exc:
+            err = classify_transport_error(exc, self._secrets)
+            if err.processed_possible:
+                raise AmbiguousSubmitError(
+                    f"submit {path.name}: outcome unknown after {err}"
+                ) from None
+            raise err from None
+        return self._submit_answer(path, status, payload, retry_after)
+
+    def _submit_answer(
+        self, path: Path, status: int, payload: bytes, retry_after: str | None
+    ) -> SubmitResult:
+        if status in (429, 503):
+            raise TransientError(
+                f"submit {path.name}: throttled (HTTP {status})",
+                status_code=status,
+                retry_after=parse_retry_after(retry_after),
+            )
+        if status >= 500:
+            carries_id = b"batchId=" in payload or b"<batchId" in payload
+            if status == 504 or carries_id:
+                raise AmbiguousSubmitError(
+                    f"submit {path.name}: HTTP {status}, the batch may have been accepted",
+                    status_code=status,
+                )
+            raise TransientError(
+                f"submit {path.name}: HTTP {status}",
+                status_code=status,
+                retry_after=parse_retry_after(retry_after),
+            )
+        if status != 200:
+            raise RejectedError(
+                f"submit {path.name}: HTTP {status}: {scrub(payload[:200], self._secrets)}",
+                status_code=status,
+            )
+        return parse_submit_response(payload)
+
+    # -- batchStatus ----------------------------------------------------------------------
+
+    def batch_status(self, status_url: str) -> BatchStatus:
+        """GET the status URL as given (+ showDetails=true). 404 -> ``NotFoundError``."""
+        scheme = urlsplit(status_url).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ProtocolError(f"status URL with scheme {scheme!r} refused")
+        url = with_show_details(status_url)
+        return self._retrying(lambda: self._get_status_once(url), "batchStatus")
+
+    def _get_status_once(self, url: str) -> BatchStatus:
+        payload, status, _ = self._get(url, limited=True)
+        if status == 404:
+            raise NotFoundError("batch status not found (expired or unknown)", status_code=404)
+        if status != 200:
+            raise RejectedError(
+                f"batchStatus: HTTP {status}: {scrub(payload[:200], self._secrets)}",
+                status_code=status,
+            )
+        return parse_status_response(payload)
+
+    def _get(self, url: str, *, limited: bool) -> tuple[bytes, int, str | None]:
+        if limited:
+            self.limiter.acquire()
+        try:
+            with self._http.stream("GET", url, headers=self._auth_headers(url)) as resp:
+                payload = read_bounded(resp)
+                status = resp.status_code
+                retry_after = resp.headers.get("retry-after")
+        except httpx.TransportError as exc:
+            raise classify_transport_error(exc, self._secrets) from None
+        if status == 429 or status >= 500:
+            wait = parse_retry_after(retry_after)
+            raise TransientError(f"GET: HTTP {status}", status_code=status, retry_after=wait)
+        return payload, status, retry_after
+
+    # -- Profile Fetch --------------------------------------------------------------------
+
+    def profile_url(self, identity: str, id_type: str) -> str:
+        ident = quote(identity, safe="")
+        if id_type == "thirdPartyId":
+            return f"{self.base_url}/rest/v1/profiles/thirdPartyId/{ident}"
+        return f"{self.base_url}/rest/v1/profiles/{ident}"
+
+    def fetch_profile(self, identity: str, id_type: str) -> dict[str, str] | None:
+        """The stored params of one profile, or None when the service has no such profile."""
+        url = self.profile_url(identity, id_type)
+        full = f"{url}?client={quote(self.client_code, safe='')}"
+
+        def once() -> dict[str, str] | None:
+            payload, status, _ = self._get(full, limited=False)
+            if status == 404:
+                return None
+            if status != 200:
+                raise RejectedError(f"profile fetch: HTTP {status}", status_code=status)
+            return parse_profile(payload)
+
+        return self._retrying(once, "profile fetch")
