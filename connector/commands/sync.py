@@ -1,9 +1,50 @@
-"""`connector sync` (placeholder until the Dagster layer lands)."""
+"""`connector sync`: one full run in process, recorded in the Dagster instance."""
+
+from __future__ import annotations
+
+import time
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from connector.defs.resources import ConnectorResource
+from connector.defs.runner import SUMMARY_COLUMNS, SyncSummary, run_sync
+
+
+def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> None:
+    table = Table(title=f"sync of {', '.join(summary.partitions)} in {elapsed:.1f}s")
+    table.add_column("mapping")
+    for column in SUMMARY_COLUMNS:
+        table.add_column(column, justify="right")
+    for name, counts in sorted(summary.per_mapping.items()):
+        table.add_row(name, *(f"{counts[c]:,}" for c in SUMMARY_COLUMNS))
+    console.print(table)
+    for destination, path in sorted(summary.reports.items()):
+        console.print(f"{destination} report: {path}")
+    for failure in summary.failures:
+        console.print(f"[red]FAILED[/red] {failure}")
 
 
 @click.command("sync")
-def sync_command() -> None:
-    """One full run, in process."""
-    raise click.ClickException("not built yet")
+@click.option("--mapping", "mappings", multiple=True, help="Only this mapping (repeatable).")
+@click.option("--partition", "partitions", multiple=True,
+              help="Day YYYY-MM-DD or range A..B (repeatable); default: yesterday.")
+@click.option("--dry-run", is_flag=True, help="Extract and map only: no batch files, nothing submitted.")
+@click.option("--force-window", is_flag=True, help="Submit even outside the off-peak window.")
+@click.option("--wait", "wait_s", type=float, default=600.0, show_default=True,
+              help="Seconds to poll open batches before reporting (0: one poll).")
+def sync_command(mappings: tuple[str, ...], partitions: tuple[str, ...], dry_run: bool,
+                 force_window: bool, wait_s: float) -> None:
+    """One full run, in process: extract -> batches -> submit -> status report."""
+    console = Console()
+    started = time.monotonic()
+    connector = ConnectorResource(force_window=force_window, poll_timeout_s=wait_s)
+    try:
+        summary = run_sync(connector, mappings=mappings, partitions=partitions, dry_run=dry_run,
+                           on_event=lambda message: console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}"))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    render_summary(console, summary, time.monotonic() - started)
+    if not summary.ok:
+        raise SystemExit(1)

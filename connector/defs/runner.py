@@ -1,0 +1,172 @@
+"""In-process runs of the code location's jobs, recorded in a persistent Dagster instance.
+
+`connector sync` and `make demo` go through here, so their runs show up in the UI afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from sqlalchemy import func, select
+
+from connector.defs.assets import mapping_key
+from connector.defs.definitions import build_definitions
+from connector.defs.jobs import NIGHTLY
+from connector.defs.resources import ConnectorResource
+from connector.ledger import COMPLETE, DEAD, QUEUED, Batch, RowOutcome
+from connector.partitions import parse_day
+
+log = logging.getLogger(__name__)
+
+SUMMARY_COLUMNS = ("read", "rejected", "unchanged", "queued", "submitted", "confirmed", "failed")
+
+
+@dataclass
+class SyncSummary:
+    partitions: list[str]
+    per_mapping: dict[str, dict[str, int]] = field(default_factory=dict)
+    reports: dict[str, str] = field(default_factory=dict)
+    run_ids: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def expand_partitions(values: Sequence[str], default: str) -> list[str]:
+    """`D`, `A..B` (inclusive), repeatable; none means `default` (yesterday)."""
+    days: list[str] = []
+    for value in values or [default]:
+        if ".." in value:
+            first, last = (parse_day(v) for v in value.split("..", 1))
+            if last < first:
+                raise ValueError(f"partition range {value!r} ends before it starts")
+            days += [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+        else:
+            days.append(parse_day(value).isoformat())
+    return sorted(set(days))
+
+
+def instance_for(state_dir: Path) -> dg.DagsterInstance:
+    """The DAGSTER_HOME instance, or a persistent SQLite one under the state folder."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str((state_dir / "dagster_home").resolve())
+        Path(home).mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = home
+    return dg.DagsterInstance.get()
+
+
+def _metadata_int(event: Any, key: str) -> int:
+    value = event.materialization.metadata.get(key)
+    return int(value.value) if value is not None else 0
+
+
+def run_sync(
+    connector: ConnectorResource,
+    *,
+    mappings: Sequence[str] = (),
+    partitions: Sequence[str] = (),
+    dry_run: bool = False,
+    deliver: bool = True,
+    on_event: Callable[[str], None] | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> SyncSummary:
+    """Mapping assets for each partition (one run each), then one delivery run (submit + poll)."""
+    settings = connector.settings()
+    defs = build_definitions(settings, connector)
+    job = defs.resolve_job_def(NIGHTLY)
+    available = sorted({key.path[0] for key in job.asset_layer.executable_asset_keys}
+                       - {"target", "copernica"})
+    chosen = list(mappings) or available
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        raise ValueError(f"unknown mapping(s) {', '.join(unknown)} (have: {', '.join(available)})")
+    yesterday = (dt.datetime.now(settings.tz).date() - dt.timedelta(days=1)).isoformat()
+    days = expand_partitions(partitions, yesterday)
+    instance = instance or instance_for(settings.state_dir)
+    summary = SyncSummary(days, {m: dict.fromkeys(SUMMARY_COLUMNS, 0) for m in chosen})
+    stages = ("source_rows", "profile_updates") if dry_run else ("source_rows", "profile_updates", "batch_files")
+    emit = on_event or (lambda message: log.info(message))
+    for day in days:
+        selection = [mapping_key(m, s) for m in chosen for s in stages]
+        emit(f"partition {day}: {', '.join(chosen)}")
+        result = job.execute_in_process(
+            partition_key=day, instance=instance, asset_selection=selection, raise_on_error=False,
+            tags={"connector/trigger": "sync" + (" dry-run" if dry_run else "")},
+        )
+        summary.run_ids.append(result.run_id)
+        if not result.success:
+            summary.failures.append(f"{day}: run {result.run_id} failed: {_failure(result)}")
+        for event in result.get_asset_materialization_events():
+            key = event.asset_key
+            name, stage = key.path[0], key.path[-1]
+            counts = summary.per_mapping.setdefault(name, dict.fromkeys(SUMMARY_COLUMNS, 0))
+            if stage == "source_rows":
+                counts["read"] += _metadata_int(event, "rows_in") or _metadata_int(event, "dagster/row_count")
+            elif stage == "profile_updates":
+                counts["rejected"] += _metadata_int(event, "rejected")
+                counts["unchanged"] += _metadata_int(event, "unchanged")
+                if dry_run:
+                    counts["queued"] += _metadata_int(event, "dagster/row_count")
+            elif stage == "batch_files":
+                counts["queued"] += _metadata_int(event, "dagster/row_count")
+            emit(f"  {key.to_user_string()}: {_metadata_int(event, 'dagster/row_count')} rows")
+    if deliver and not dry_run:
+        destinations = sorted({k.path[0] for k in job.asset_layer.executable_asset_keys} & {"target", "copernica"})
+        selection = [dg.AssetKey([d, s]) for d in destinations for s in ("submissions", "status_report")]
+        emit(f"delivery: {', '.join(destinations)} (submit, then poll until final)")
+        result = job.execute_in_process(
+            partition_key=days[-1], instance=instance, asset_selection=selection, raise_on_error=False,
+            tags={"connector/trigger": "sync delivery"},
+        )
+        summary.run_ids.append(result.run_id)
+        if not result.success:
+            summary.failures.append(f"delivery: run {result.run_id} failed: {_failure(result)}")
+        for event in result.get_asset_materialization_events():
+            if event.asset_key.path[-1] == "status_report":
+                path = event.materialization.metadata.get("report_html")
+                if path is not None:
+                    summary.reports[event.asset_key.path[0]] = str(path.value)
+        _delivery_counts(connector, chosen, days, summary)
+    return summary
+
+
+def _failure(result: Any) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            return f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+    return "see the run in the Dagster UI"
+
+
+def _delivery_counts(connector: ConnectorResource, mappings: Sequence[str], days: Sequence[str],
+                     summary: SyncSummary) -> None:
+    """Submitted / confirmed / failed rows per mapping for the synced days, from the ledger."""
+    with connector.ledger().session() as session:
+        batches = session.scalars(
+            select(Batch).where(Batch.mapping.in_(mappings), Batch.partition.in_(days))
+        ).all()
+        not_landed = dict(
+            session.execute(
+                select(RowOutcome.batch_id, func.count())
+                .where(RowOutcome.status.in_(("failed", "not_found", "error", "dead")))
+                .group_by(RowOutcome.batch_id)
+            ).all()
+        )
+    for batch in batches:
+        counts = summary.per_mapping[batch.mapping]
+        if batch.state != QUEUED and batch.attempt == 1:  # retries resend rows already counted
+            counts["submitted"] += batch.row_count
+        if batch.state == COMPLETE:
+            counts["confirmed"] += batch.row_count - not_landed.get(batch.id, 0)
+            counts["failed"] += not_landed.get(batch.id, 0)
+        elif batch.state == DEAD:
+            counts["failed"] += batch.row_count
