@@ -1,0 +1,379 @@
+"""Raw source rows -> profile updates: identity checked, params typed and formatted.
+
+``map_chunk`` is stateless per chunk and works column by column with
+``pyarrow.compute``; typed values are parsed once per distinct value (a chunk of a
+million rows has far fewer distinct dates or amounts), never once per row.
+
+Nothing is guessed: a value is the source's text unless its param gives a type. An
+empty value (``""`` or SQL NULL) is null (empty) and never typed; a param's
+``default`` replaces it. A value that cannot be typed rejects **the whole row** (one
+reject line per bad param, so every problem shows at once): a profile is never
+half-updated by surprise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
+from connector.settings import MAX_PROFILE_BYTES
+
+if TYPE_CHECKING:
+    from connector.mapping import ParamSpec, SourceMapping
+
+RAW_LIMIT = 200  # characters of a rejected value kept in the rejects table
+MAX_THIRD_PARTY_ID = 256  # characters [LIM]
+MAX_PCID = 128
+PCID_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+CONTROL_RE = r"[\x00-\x1f\x7f]"
+# URL-encoding (quote(v, safe="")) leaves these bytes as they are, escapes every other byte to %XX
+UNRESERVED_RE = r"[A-Za-z0-9_.~-]"
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
+INT_RE = re.compile(r"[+-]?\d+")
+
+
+class ColumnMissing(KeyError):
+    """A mapping names a column the source does not have."""
+
+    def __init__(self, mapping: str, field: str, column: str, have: Sequence[str]) -> None:
+        self.message = (
+            f"{mapping}: {field}: column {column!r} not in source "
+            f"(have: {', '.join(c for c in have if not c.startswith('_'))})"
+        )
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# -- typing one value (also used to check a param's default when a mapping loads) ----------
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str | None) -> dt.tzinfo:
+    return ZoneInfo(name) if name else dt.UTC
+
+
+def _parse_moment(spec: ParamSpec, text: str) -> dt.datetime | dt.date:
+    if spec.input_format:
+        try:
+            return dt.datetime.strptime(text, spec.input_format)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} does not match {spec.input_format!r}") from exc
+    if len(text) == 10 and text[4:5] == "-":
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not an ISO 8601 {spec.type}") from exc
+
+
+def _as_datetime(spec: ParamSpec, text: str) -> dt.datetime:
+    value = _parse_moment(spec, text)
+    zone = _zone(spec.timezone)
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time(0))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(zone)
+
+
+def type_value(spec: ParamSpec, text: str) -> str:
+    """The delivered text of one non-empty value of ``spec``'s type; ValueError says why not."""
+    kind = spec.type
+    if kind == "string":
+        return text
+    if kind == "int":
+        if not INT_RE.fullmatch(text):
+            raise ValueError(f"{text!r} is not an integer")
+        return str(int(text))
+    if kind == "decimal":
+        from connector.mapping import check_decimal_text
+
+        number = check_decimal_text(text)
+        places = spec.decimal_places
+        if places is not None:
+            number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        return format(number, "f")
+    if kind == "bool":
+        word = text.lower()
+        if word in TRUE_WORDS:
+            return "true"
+        if word in FALSE_WORDS:
+            return "false"
+        raise ValueError(f"{text!r} is not a boolean (true/false, yes/no, 1/0)")
+    if kind == "date":
+        value = _parse_moment(spec, text)
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(_zone(spec.timezone))
+            value = value.date()
+        return value.strftime(spec.format or "%Y-%m-%d")
+    if kind == "datetime":
+        moment = _as_datetime(spec, text)
+        if spec.format:
+            return moment.strftime(spec.format)
+        return moment.isoformat(timespec="seconds" if not moment.microsecond else "auto")
+    raise ValueError(f"unknown type {kind!r}")  # pragma: no cover - the model forbids it
+
+
+# -- column work --------------------------------------------------------------------------
+
+
+def _sha256_column(col: pa.Array) -> pa.Array:
+    values = col.to_pylist()
+    return pa.array(
+        [v if not v else hashlib.sha256(v.encode("utf-8")).hexdigest() for v in values],
+        pa.string(),
+    )
+
+
+def apply_transforms(col: pa.Array, transforms: Sequence[str]) -> pa.Array:
+    """lower / upper / strip / sha256, in order; nulls stay null."""
+    for name in transforms:
+        if name == "lower":
+            col = pc.utf8_lower(col)
+        elif name == "upper":
+            col = pc.utf8_upper(col)
+        elif name == "strip":
+            col = pc.utf8_trim_whitespace(col)
+        elif name == "sha256":
+            col = _sha256_column(col)
+    return col
+
+
+def _empty_to_null(col: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+
+
+def _type_column(spec: ParamSpec, col: pa.Array) -> tuple[pa.Array, np.ndarray, list[str | None]]:
+    """Typed text of a column (null where empty or bad), a bad-row mask and per-row reasons."""
+    n = len(col)
+    if spec.type == "string" or col.null_count == n:
+        return col, np.zeros(n, dtype=bool), []
+    encoded = pc.dictionary_encode(col)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    distinct: list[str] = encoded.dictionary.to_pylist()
+    typed: list[str | None] = []
+    reasons: list[str | None] = []
+    for text in distinct:
+        try:
+            typed.append(type_value(spec, text))
+            reasons.append(None)
+        except ValueError as exc:
+            typed.append(None)
+            reasons.append(str(exc))
+    indices = encoded.indices
+    out = pc.take(pa.array(typed, pa.string()), indices)
+    if not any(reasons):
+        return out, np.zeros(n, dtype=bool), []
+    bad_dict = pa.array([r is not None for r in reasons], pa.bool_())
+    bad = pc.fill_null(pc.take(bad_dict, indices), False).to_numpy(zero_copy_only=False)
+    row_reasons = pc.take(pa.array(reasons, pa.string()), indices).to_pylist()
+    return out, bad, row_reasons
+
+
+def _encoded_len(col: pa.Array) -> np.ndarray:
+    """Bytes of ``quote(value, safe="")`` per value (0 for null)."""
+    raw = pc.binary_length(col)
+    plain = pc.count_substring_regex(col, UNRESERVED_RE)
+    enc = pc.subtract(pc.multiply(raw, 3), pc.multiply(plain, 2))
+    return pc.fill_null(enc, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _url_len(text: str) -> int:
+    from urllib.parse import quote
+
+    return len(quote(text, safe=""))
+
+
+def _identity_problems(mapping: SourceMapping, ident: pa.Array) -> list[tuple[np.ndarray, str]]:
+    """(mask, reason) for each identity rule; a row may break several, the first is reported."""
+    missing = pc.fill_null(pc.equal(ident, ""), True)
+    problems: list[tuple[pa.Array, str]] = [(missing, "identity is empty")]
+    filled = pc.fill_null(ident, "")
+    length = pc.utf8_length(filled)
+    problems.append(
+        (pc.match_substring_regex(filled, CONTROL_RE), "identity contains a control character")
+    )
+    id_type = mapping.identity.type
+    if mapping.destination == "target" and id_type == "thirdPartyId":
+        problems.append(
+            (pc.match_substring(filled, "+"), "thirdPartyId contains '+' (not allowed)")
+        )
+        problems.append(
+            (pc.match_substring(filled, "/"), "thirdPartyId contains '/' (not allowed)")
+        )
+        problems.append(
+            (
+                pc.greater(length, MAX_THIRD_PARTY_ID),
+                f"thirdPartyId is longer than {MAX_THIRD_PARTY_ID} characters",
+            )
+        )
+    elif mapping.destination == "target":
+        bad_form = pc.and_(pc.invert(missing), pc.invert(pc.match_substring_regex(filled, PCID_RE)))
+        problems.append((bad_form, "pcId may hold only letters, digits, '.', '_' and '-'"))
+        problems.append(
+            (pc.greater(length, MAX_PCID), f"pcId is longer than {MAX_PCID} characters")
+        )
+    else:
+        problems.append((pc.greater(length, 255), "identity is longer than 255 characters"))
+    return [(m.to_numpy(zero_copy_only=False), reason) for m, reason in problems]
+
+
+def _truncate(value: str | None) -> str | None:
+    if value is None or len(value) <= RAW_LIMIT:
+        return value
+    return value[:RAW_LIMIT] + "..."
+
+
+def _check_columns(mapping: SourceMapping, raw: pa.Table) -> None:
+    have = raw.column_names
+    if mapping.identity.column not in have:
+        raise ColumnMissing(mapping.name, "identity.column", mapping.identity.column, have)
+    for name, spec in mapping.param_specs.items():
+        if spec.column not in have:
+            raise ColumnMissing(mapping.name, f"params.{name}", spec.column, have)
+
+
+def empty_rejects() -> pa.Table:
+    return pa.table({name: pa.array([], pa.string()) for name in REJECT_COLUMNS})
+
+
+def rejects_table(rows: Sequence[dict[str, str | None]]) -> pa.Table:
+    """A rejects table (``columns.REJECT_COLUMNS``) from dict rows."""
+    return pa.table(
+        {name: pa.array([r.get(name) for r in rows], pa.string()) for name in REJECT_COLUMNS}
+    )
+
+
+def _column(raw: pa.Table, name: str) -> pa.Array:
+    col = raw.column(name).combine_chunks()
+    if not pa.types.is_string(col.type):
+        col = col.cast(pa.string())
+    return col
+
+
+def map_chunk(
+    mapping: SourceMapping,
+    raw: pa.Table,
+    *,
+    max_profile_bytes: int = MAX_PROFILE_BYTES,
+) -> tuple[pa.Table, pa.Table]:
+    """(mapped, rejects) of one raw chunk, as ``docs/architecture.md`` stage 2 describes.
+
+    ``mapped``: ``_identity``, ``_source_ref``, ``_seq``, then one string column per param
+    in ``mapping.param_names`` order, null when empty. ``rejects``: ``source_ref, identity,
+    param, reason, raw``. Raises ColumnMissing when the source lacks a mapped column.
+    """
+    _check_columns(mapping, raw)
+    n = raw.num_rows
+    refs = _column(raw, SOURCE_REF)
+    raw_ident = _column(raw, mapping.identity.column)
+    ident = apply_transforms(raw_ident, mapping.identity.transforms)
+
+    bad = np.zeros(n, dtype=bool)
+    reject_rows: list[tuple[int, str | None, str, str | None]] = []  # row, param, reason, raw
+
+    # identity: the first rule a row breaks is its reason
+    for mask, reason in _identity_problems(mapping, ident):
+        new = mask & ~bad
+        if new.any():
+            for i in np.flatnonzero(new):
+                reject_rows.append((int(i), None, reason, None))
+            bad |= new
+
+    columns: dict[str, pa.Array] = {}
+    for name, spec in mapping.param_specs.items():
+        source_col = _column(raw, spec.column)
+        col = _empty_to_null(apply_transforms(source_col, spec.transforms))
+        if spec.default is not None:
+            col = pc.fill_null(col, spec.default)
+        typed, col_bad, reasons = _type_column(spec, col)
+        if col_bad.any():
+            for i in np.flatnonzero(col_bad):
+                reject_rows.append((int(i), name, reasons[i] or "invalid value", "value"))
+            bad |= col_bad
+        columns[name] = typed
+
+    # profile size: sum of URL-encoded name + value bytes over non-empty params
+    if columns:
+        upper = np.zeros(n, dtype=np.int64)
+        for name, col in columns.items():
+            blen = pc.fill_null(pc.binary_length(col), -1).to_numpy(zero_copy_only=False)
+            upper += np.where(blen >= 0, blen * 3 + _url_len(name), 0)
+        if (upper > max_profile_bytes).any():
+            size = np.zeros(n, dtype=np.int64)
+            for name, col in columns.items():
+                valid = pc.is_valid(col).to_numpy(zero_copy_only=False)
+                size += _encoded_len(col) + np.where(valid, _url_len(name), 0)
+            too_big = (size > max_profile_bytes) & ~bad
+            for i in np.flatnonzero(too_big):
+                reject_rows.append(
+                    (
+                        int(i),
+                        None,
+                        f"profile attributes are {int(size[i])} bytes URL-encoded "
+                        f"(limit {max_profile_bytes})",
+                        None,
+                    )
+                )
+            bad |= too_big
+
+    keep = pa.array(~bad)
+    mapped = pa.table(
+        {
+            IDENTITY: ident.filter(keep),
+            SOURCE_REF: refs.filter(keep),
+            SEQ: raw.column(SEQ).combine_chunks().cast(pa.int64()).filter(keep),
+            **{name: col.filter(keep) for name, col in columns.items()},
+        }
+    )
+    return mapped, _rejects(mapping, raw, refs, raw_ident, reject_rows)
+
+
+def _rejects(
+    mapping: SourceMapping,
+    raw: pa.Table,
+    refs: pa.Array,
+    raw_ident: pa.Array,
+    reject_rows: list[tuple[int, str | None, str, str | None]],
+) -> pa.Table:
+    if not reject_rows:
+        return empty_rejects()
+    reject_rows.sort(key=lambda r: r[0])
+    specs = mapping.param_specs
+    rows: list[dict[str, str | None]] = []
+    value_of: Callable[[str, int], str | None] = lambda column, i: raw.column(column)[i].as_py()  # noqa: E731
+    for i, param, reason, what in reject_rows:
+        ident = raw_ident[i].as_py()
+        if param is not None and what == "value":
+            raw_value = value_of(specs[param].column, i)
+        else:
+            raw_value = ident
+        rows.append(
+            {
+                "source_ref": refs[i].as_py(),
+                "identity": _truncate(ident),
+                "param": param,
+                "reason": reason,
+                "raw": _truncate(raw_value),
+            }
+        )
+    return rejects_table(rows)
