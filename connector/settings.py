@@ -111,6 +111,14 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Amsterdam)") from exc
         return value
 
+    @field_validator("off_peak")
+    @classmethod
+    def _valid_window(cls, value: str) -> str:
+        from connector.planner import parse_off_peak  # planner is pure; imported late to stay light
+
+        parse_off_peak(value)
+        return value
+
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

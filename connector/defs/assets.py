@@ -205,8 +205,14 @@ def identities_check(batches: Sequence[Batch], mapping: SourceMapping) -> dg.Ass
     )
 
 
+def destination_pool(settings: Settings, destination: str) -> str:
+    """One Dagster pool per destination account: its drains and polls never overlap across runs."""
+    account = settings.target.client_code if destination == "target" else settings.copernica.database
+    return f"{destination}-{account}"
+
+
 def build_destination_assets(
-    destination: str, upstream: Sequence[dg.AssetKey]
+    destination: str, upstream: Sequence[dg.AssetKey], pool: str
 ) -> list[dg.AssetsDefinition]:
     """`D/submissions` (drain the outbox within window and quota) and `D/status_report`."""
     submissions_key = dg.AssetKey([destination, "submissions"])
@@ -217,6 +223,7 @@ def build_destination_assets(
         deps=list(upstream),
         group_name=DELIVERY_GROUP,
         kinds={destination},
+        pool=pool,
         description=f"Queued batches submitted to {destination}, oldest first, inside the off-peak "
         "window and the daily quota; the rest stays queued with a projected date.",
     )
@@ -231,6 +238,7 @@ def build_destination_assets(
         deps=[submissions_key],
         group_name=DELIVERY_GROUP,
         kinds={destination, "html"},
+        pool=pool,
         description=f"Statuses of open {destination} batches polled to the end, outcomes recorded, "
         "failures re-queued; the report as table metadata, HTML and CSV.",
         check_specs=[

@@ -7,6 +7,7 @@ import dagster as dg
 from connector.defs.assets import (
     build_destination_assets,
     build_mapping_assets,
+    destination_pool,
     daily_partitions,
     mapping_key,
 )
@@ -15,7 +16,7 @@ from connector.defs.resources import ConnectorResource
 from connector.defs.schedules import build_schedules
 from connector.defs.sensors import build_pos_sensor, build_status_sensor
 from connector.mapping import MappingError, load_mappings
-from connector.planner import OffPeakWindow
+from connector.planner import parse_off_peak
 from connector.settings import Settings, load_settings
 
 
@@ -47,7 +48,7 @@ def build_definitions(
     destinations = sorted({m.destination for m in mappings})
     for destination in destinations:
         upstream = [mapping_key(m, "batch_files") for m in mappings if m.destination == destination]
-        assets += build_destination_assets(destination, upstream)
+        assets += build_destination_assets(destination, upstream, destination_pool(settings, destination))
     jobs = build_jobs(destinations)
     by_name = {job.name: job for job in jobs}
     sensors = [build_status_sensor(by_name[POLL], connector)]
@@ -57,7 +58,7 @@ def build_definitions(
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
-        schedules=build_schedules(by_name, OffPeakWindow.parse(settings.off_peak), settings.timezone),
+        schedules=build_schedules(by_name, parse_off_peak(settings.off_peak), settings.timezone),
         sensors=sensors,
         resources={"connector": connector},
     )

@@ -7,22 +7,33 @@ import datetime as dt
 import dagster as dg
 
 from connector.defs.jobs import DRAIN, NIGHTLY
-from connector.planner import OffPeakWindow
+from connector.planner import OffPeak
 
 
-def nightly_time(window: OffPeakWindow) -> dt.time:
+def covers(window: OffPeak, at: dt.time) -> bool:
+    """Whether the local wall-clock time `at` falls inside the daily window."""
+    if window.start is None or window.end is None:
+        return True
+    if window.start < window.end:
+        return window.start <= at < window.end
+    return at >= window.start or at < window.end
+
+
+def nightly_time(window: OffPeak) -> dt.time:
     """00:15 when the window covers it (D-1 is complete by then), else the window's start."""
     candidate = dt.time(0, 15)
-    return candidate if window.contains_time(candidate) else window.start
+    return candidate if covers(window, candidate) or window.start is None else window.start
 
 
-def drain_cron(window: OffPeakWindow) -> str:
-    """Minute 30 of every hour that starts inside the window."""
-    hours = [h for h in range(24) if window.contains_time(dt.time(h, 30))]
+def drain_cron(window: OffPeak) -> str:
+    """Minute 30 of every hour whose half-past falls inside the window."""
+    hours = [h for h in range(24) if covers(window, dt.time(h, 30))]
+    if len(hours) == 24:
+        return "30 * * * *"
     return f"30 {','.join(map(str, hours)) or '*'} * * *"
 
 
-def build_schedules(jobs: dict[str, dg.UnresolvedAssetJobDefinition], window: OffPeakWindow,
+def build_schedules(jobs: dict[str, dg.UnresolvedAssetJobDefinition], window: OffPeak,
                     timezone: str) -> list[dg.ScheduleDefinition | dg.UnresolvedPartitionedAssetScheduleDefinition]:
     at = nightly_time(window)
     nightly = dg.build_schedule_from_partitioned_job(
