@@ -1,8 +1,151 @@
-"""`connector sandbox serve` (placeholder until the sandbox lands)."""
+"""`connector sandbox serve`: run the Adobe Target + Copernica emulator in the foreground."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import click
+
+from connector.sandbox.app import Sandbox
+from connector.sandbox.options import (
+    CALLS_PER_MINUTE,
+    DAILY_QUOTA,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ROWS,
+    MAX_PROFILE_BYTES,
+    STATUS_TTL_S,
+    STATUS_WINDOW,
+    build_options,
+)
+from connector.sandbox.server import SandboxServer
+
+
+def _parse_databases(specs: tuple[str, ...]) -> dict[str, list[str] | None]:
+    databases: dict[str, list[str] | None] = {}
+    for spec in specs:
+        name, _, fields = spec.partition("=")
+        if not name:
+            raise click.BadParameter(f"{spec!r}: expected NAME or NAME=field1,field2")
+        databases[name] = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
+    return databases
 
 
 @click.group("sandbox")
 def sandbox_group() -> None:
     """A local emulator of the Adobe Target and Copernica APIs."""
+
+
+@sandbox_group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int, help="0 = any free port")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep profiles and batches in SQLite in this directory (default: memory).",
+)
+@click.option("--seed", type=int, help="Seed of the fault RNG (reproducible faults).")
+@click.option("--token", envvar="SANDBOX_TOKEN", help="Require this API token (env SANDBOX_TOKEN).")
+@click.option(
+    "--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of calls answered 500/502."
+)
+@click.option(
+    "--throttle-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share answered 429 (Retry-After) or 503.",
+)
+@click.option(
+    "--latency-ms", type=click.IntRange(0), default=0, help="Delay added to every API call."
+)
+@click.option(
+    "--drop-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of connections closed without a response.",
+)
+@click.option(
+    "--drop-when",
+    type=click.Choice(["before", "after"]),
+    default="before",
+    show_default=True,
+    help="Drop before handling the call, or after (the call takes effect, the answer is lost).",
+)
+@click.option(
+    "--stuck-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of batches that never complete.",
+)
+@click.option(
+    "--processing-delay",
+    "processing_delay_s",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Seconds a batch stays 'incomplete'.",
+)
+@click.option(
+    "--max-batch-bytes",
+    type=int,
+    default=MAX_BATCH_BYTES,
+    show_default=True,
+    help="Bodies of this size or more are refused.",
+)
+@click.option("--max-batch-rows", type=int, default=MAX_BATCH_ROWS, show_default=True)
+@click.option(
+    "--daily-quota",
+    type=int,
+    default=DAILY_QUOTA,
+    show_default=True,
+    help="Rows per client per UTC day.",
+)
+@click.option("--calls-per-minute", type=int, default=CALLS_PER_MINUTE, show_default=True)
+@click.option("--max-profile-bytes", type=int, default=MAX_PROFILE_BYTES, show_default=True)
+@click.option(
+    "--status-window",
+    type=int,
+    default=STATUS_WINDOW,
+    show_default=True,
+    help="Batch statuses kept per client.",
+)
+@click.option(
+    "--status-ttl",
+    "status_ttl_s",
+    type=float,
+    default=STATUS_TTL_S,
+    show_default=True,
+    help="Seconds a batch status is kept.",
+)
+@click.option(
+    "--status-base-url", help="Host to put in batchStatus URLs (default: the one posted to)."
+)
+@click.option(
+    "--copernica-db",
+    "copernica_db",
+    multiple=True,
+    metavar="NAME[=f1,f2]",
+    help="Copernica database, optionally with its known fields (others ignored).",
+)
+@click.option("--no-copernica-autocreate", is_flag=True, help="Refuse unknown database names.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every accepted batch.")
+def serve(
+    host: str,
+    port: int,
+    copernica_db: tuple[str, ...],
+    no_copernica_autocreate: bool,
+    verbose: bool,
+    **options: object,
+) -> None:
+    """Serve the sandbox until interrupted (SIGINT/SIGTERM); prints the URL it listens on."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    opts = build_options(
+        copernica_databases=_parse_databases(copernica_db),
+        copernica_autocreate=not no_copernica_autocreate,
+        **options,
+    )
+    server = SandboxServer(Sandbox(opts), host, port)
+    click.echo(server.url, nl=True)
+    click.get_text_stream("stdout").flush()
+    server.serve_forever()
