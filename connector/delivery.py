@@ -717,16 +717,19 @@ def _drain_copernica_batch(
     if cop is None:
         cop = clients[match_field] = CopernicaClient(settings.copernica, match_field=match_field)
     table = read_manifest(batch)
-    if not result.unknown_fields and table.num_rows:
-        first = table.column(IDENTITY)[0].as_py()
-        try:
-            unknown = cop.unknown_fields(param_columns(table), None)
-        except DeliveryError:
-            unknown = set()
-        result.unknown_fields = sorted(unknown)
-        if unknown:
-            log.warning("copernica: fields unknown to the database: %s (first %s)", unknown, first)
     outcomes: list[PutResult] = cop.put_many(_iter_jsonl(Path(batch.path)))
+    probe = next((r.identity for r in outcomes if r.ok), None)
+    if not result.unknown_fields and probe is not None:
+        try:
+            result.unknown_fields = sorted(cop.unknown_fields(param_columns(table), probe))
+        except DeliveryError as exc:
+            log.warning("copernica: could not check the database's fields: %s", exc)
+        if result.unknown_fields:
+            log.warning(
+                "copernica: fields unknown to database %s (silently dropped): %s",
+                settings.copernica.database,
+                ", ".join(result.unknown_fields),
+            )
     failed = {r.identity: r.error or "not confirmed" for r in outcomes if not r.ok}
     ids = table.column(IDENTITY).to_pylist()
     ok_mask = pa.array([i not in failed for i in ids])

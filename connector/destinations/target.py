@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,10 +122,15 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1].lower()
 
 
+# The docs print the status URL's "&m2Node=" raw inside the XML: escape a bare "&" first.
+_BARE_AMP = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)")
+
+
 def _parse_xml(body: bytes) -> Element:
     text = body.strip()
     if not text.startswith(b"<"):
         raise ProtocolError(f"answer is not XML: {body[:120]!r}")
+    text = _BARE_AMP.sub(b"&amp;", text)
     try:
         return fromstring(text)
     except DefusedXmlException as exc:
