@@ -176,7 +176,7 @@ def compile_date_pattern(pattern: str) -> re.Pattern[str]:
             if token in parts:
                 out.append(parts[token])
                 i += 2
-            elif token == "%%":
+            elif token == "%%":  # noqa: S105 - a strftime escape, not a secret
                 out.append("%")
                 i += 2
             elif pattern[i] == "%":
@@ -504,7 +504,7 @@ def load_mapping(path: str | Path) -> SourceMapping:
 
 
 def load_mappings(directory: str | Path) -> tuple[list[SourceMapping], list[MappingError]]:
-    """Every ``*.yaml`` / ``*.yml`` mapping of a folder, and every error (names unique across files)."""
+    """Every ``*.yaml`` / ``*.yml`` mapping of a folder and every error (names unique)."""
     directory = Path(directory)
     if not directory.is_dir():
         return [], [MappingError(_display(directory), "", "not a folder of mappings")]

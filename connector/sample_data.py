@@ -1,0 +1,30 @@
+"""The sample CRM database: ``sample_exports/crm.db`` built from the committed ``crm.sql``."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = Path("sample_exports") / "crm.db"
+
+
+def ensure_sample_db(path: str | Path = DEFAULT_DB, *, sql: str | Path | None = None) -> Path:
+    """Build the sample SQLite database at ``path`` from ``crm.sql`` beside it, if it is missing."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    script = Path(sql) if sql is not None else path.with_name("crm.sql")
+    if not script.is_file():
+        raise FileNotFoundError(f"{script}: the SQL the sample database is built from is missing")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".building")
+    partial.unlink(missing_ok=True)
+    with sqlite3.connect(partial) as conn:
+        conn.executescript(script.read_text(encoding="utf-8"))
+    conn.close()
+    partial.replace(path)  # atomic: a parallel test never sees a half-built database
+    log.info("built %s from %s", path, script)
+    return path

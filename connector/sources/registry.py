@@ -1,0 +1,97 @@
+"""Which source files were ingested, by checksum, in the ledger's ``ingested_files``.
+
+A file is read once: a rerun of the same partition reads again the files recorded for
+that partition (reruns are idempotent, stage outputs are replaced whole); a file
+already ingested under another partition is skipped; a file whose content changed
+(new checksum) is read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from connector.ledger import IngestedFile, Ledger
+
+log = logging.getLogger(__name__)
+
+HASH_BLOCK = 4 * 1024 * 1024
+
+
+def file_sha256(path: str | Path) -> tuple[str, int]:
+    """(sha256 hex, size in bytes) of a file, read in blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(HASH_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+@dataclass(frozen=True)
+class Decision:
+    read: bool
+    reason: str  # new | changed | rerun | ingested under <partition>
+
+
+class FileRegistry:
+    """The ``IngestedFile`` rows of one mapping."""
+
+    def __init__(self, ledger: Ledger, mapping: str) -> None:
+        self.ledger = ledger
+        self.mapping = mapping
+
+    def decide(self, path: str, sha256: str, partition: str) -> Decision:
+        """Whether ``path`` with this content is to be read for ``partition``."""
+        with self.ledger.session() as session:
+            rows = session.scalars(
+                select(IngestedFile).where(
+                    IngestedFile.mapping == self.mapping, IngestedFile.path == path
+                )
+            ).all()
+        same = [r for r in rows if r.sha256 == sha256]
+        if not same:
+            return Decision(True, "changed" if rows else "new")
+        if any(r.partition == partition for r in same):
+            return Decision(True, "rerun")
+        return Decision(False, f"ingested under {same[0].partition}")
+
+    def record(self, path: str, sha256: str, size: int, partition: str, rows: int) -> None:
+        """Remember that ``path`` with this content was read for ``partition``."""
+        with self.ledger.session() as session:
+            found = session.scalars(
+                select(IngestedFile).where(
+                    IngestedFile.mapping == self.mapping,
+                    IngestedFile.path == path,
+                    IngestedFile.sha256 == sha256,
+                )
+            ).first()
+            if found is None:
+                session.add(
+                    IngestedFile(
+                        mapping=self.mapping,
+                        path=path,
+                        sha256=sha256,
+                        size=size,
+                        partition=partition,
+                        rows=rows,
+                    )
+                )
+            else:
+                found.partition = partition
+                found.rows = rows
+                found.size = size
+        log.debug("recorded %s (%s rows) for %s/%s", path, rows, self.mapping, partition)
+
+    def files(self, partition: str | None = None) -> list[IngestedFile]:
+        """Recorded files of this mapping (of one partition when given)."""
+        query = select(IngestedFile).where(IngestedFile.mapping == self.mapping)
+        if partition is not None:
+            query = query.where(IngestedFile.partition == partition)
+        with self.ledger.session() as session:
+            return list(session.scalars(query.order_by(IngestedFile.path)).all())

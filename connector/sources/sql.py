@@ -1,0 +1,294 @@
+"""SQL sources: a table or query behind any SQLAlchemy URL, read incrementally and streamed.
+
+- ``table`` is reflected (identifiers quoted by SQLAlchemy); ``query`` is wrapped as a
+  subquery. Rows with the ``cursor`` column in the partition window ``[start, end)``
+  are read in ``cursor`` (then key) order, so later updates get a later ``_seq``.
+- Cursor values stored without a timezone are taken in the settings timezone (the
+  window's). On SQLite, where datetimes are text, the window is compared as ISO text
+  (``'2026-11-18' <= updated_at < '2026-11-19'`` holds for ``2026-11-18 10:00:00``,
+  ``2026-11-18T10:00:00`` and ``2026-11-18`` alike). A ``query`` source's cursor is
+  compared with naive timestamps in the settings timezone.
+- Rows are streamed (``stream_results`` + ``yield_per``: a server-side cursor on
+  PostgreSQL, an unbuffered cursor on MySQL/MariaDB) so memory stays bounded.
+- Values become text exactly: Decimal in plain notation, datetimes ISO 8601, floats
+  by their shortest repr, NULL stays null. On SQLite the stored value is taken as is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    column,
+    create_engine,
+    inspect,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+
+from connector.columns import SEQ, SOURCE_REF
+from connector.ledger import Cursor, Ledger
+from connector.mapping import SqlSource
+from connector.partitions import Window
+from connector.transform import empty_rejects
+
+if TYPE_CHECKING:
+    from connector.mapping import SourceMapping
+    from connector.sources import RawChunk
+
+log = logging.getLogger(__name__)
+
+
+def masked_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: show nothing of it
+        return "<unparsable URL>"
+
+
+def value_text(value: Any) -> str | None:
+    """A database value as the exact text delivered downstream."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+def column_array(values: Sequence[Any]) -> pa.Array:
+    """A string array of database values (fast when they already are text)."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([value_text(v) for v in values], pa.string())
+
+
+def _check_sqlite_file(url: str, mapping: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database
+    is_file_db = bool(database) and database != ":memory:" and not database.startswith("file:")
+    if is_file_db and not Path(database).is_file():
+        from connector.sources import SourceError
+
+        raise SourceError(
+            f"{mapping}: SQLite database {database!r} does not exist "
+            f"(relative paths resolve against {Path.cwd()})"
+        )
+
+
+class _Plan:
+    """What to select from a table or query, and how to filter on its cursor."""
+
+    def __init__(self, conn: Connection, mapping: SourceMapping, source: SqlSource) -> None:
+        from connector.sources import SourceError
+
+        self.dialect = conn.dialect.name
+        self.label: str
+        if source.table is not None:
+            self.label = source.table
+            try:
+                table = Table(source.table, MetaData(), schema=source.schema_, autoload_with=conn)
+            except NoSuchTableError as exc:
+                have = inspect(conn).get_table_names(schema=source.schema_)
+                raise SourceError(
+                    f"{mapping.name}: table {source.table!r} not found "
+                    f"(have: {', '.join(sorted(have)) or 'no tables'})"
+                ) from exc
+            self.columns: list[Column[Any]] = list(table.columns)
+            self.from_ = table
+            declared = source.key_columns or [c.name for c in table.primary_key.columns]
+            self.typed = True
+        else:
+            self.label = mapping.name
+            probe = text(source.query or "").columns().subquery("q")
+            try:
+                names = list(
+                    conn.execute(select(literal_column("*")).select_from(probe).limit(0)).keys()
+                )
+            except SQLAlchemyError as exc:
+                detail = getattr(exc, "orig", None) or exc
+                raise SourceError(
+                    f"{mapping.name}: query failed: {detail.__class__.__name__}: {detail}"
+                ) from exc
+            sub = text(source.query or "").columns(*[column(n) for n in names]).subquery("q")
+            self.columns = list(sub.c)
+            self.from_ = sub
+            declared = source.key_columns
+            self.typed = False
+        self.names = [c.name for c in self.columns]
+        by_name = {c.name: c for c in self.columns}
+        where = f"table {source.table!r}" if source.table else "the query"
+        needed = [("source.cursor", source.cursor)]
+        needed += [("source.key", k) for k in declared]
+        needed += [("identity.column", mapping.identity.column)]
+        needed += [(f"params.{p}", s.column) for p, s in mapping.param_specs.items()]
+        for field, name in needed:
+            if name not in by_name:
+                raise SourceError(
+                    f"{mapping.name}: {field}: column {name!r} not in {where} "
+                    f"(have: {', '.join(self.names)})"
+                )
+        self.cursor = by_name[source.cursor]
+        self.keys = [by_name[k] for k in declared]
+
+    def selected(self) -> list[Any]:
+        if self.dialect != "sqlite":
+            return list(self.columns)
+        # SQLite: the stored value as is (no datetime/Decimal conversion that could fail or round)
+        return [
+            type_coerce(c, String()).label(c.name)
+            if isinstance(c.type, DateTime | Date)
+            or c.type.__class__.__name__ in ("NUMERIC", "Numeric", "DECIMAL")
+            else c
+            for c in self.columns
+        ]
+
+    def window_filter(self, window: Window) -> list[Any]:
+        col = self.cursor
+        ctype = col.type
+        start, end = window.start, window.end
+        naive_start, naive_end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+        if self.dialect == "sqlite":
+            as_text = type_coerce(col, String())
+            return [as_text >= _iso_text(naive_start), as_text < _iso_text(naive_end)]
+        if self.typed and isinstance(ctype, DateTime):
+            if getattr(ctype, "timezone", False):
+                return [col >= start, col < end]
+            return [col >= naive_start, col < naive_end]
+        if self.typed and isinstance(ctype, Date):
+            return [col >= naive_start.date(), col < naive_end.date()]
+        if self.typed and isinstance(ctype, Integer):
+            return [col >= int(start.timestamp()), col < int(end.timestamp())]
+        if self.typed and isinstance(ctype, String):
+            return [col >= _iso_text(naive_start), col < _iso_text(naive_end)]
+        return [col >= naive_start, col < naive_end]
+
+
+def _iso_text(moment: dt.datetime) -> str:
+    """ISO text that sorts correctly against stored ISO date/datetime text."""
+    if moment.time() == dt.time(0):
+        return moment.date().isoformat()
+    return moment.isoformat(sep=" ")
+
+
+def iter_sql_chunks(
+    mapping: SourceMapping,
+    partition: str,
+    window: Window,
+    *,
+    chunk_rows: int,
+) -> Iterator[RawChunk]:
+    """Raw chunks of the rows whose cursor lies in ``window``, in cursor order."""
+    from connector.sources import RawChunk, SourceError
+
+    source = mapping.source
+    assert isinstance(source, SqlSource)
+    _check_sqlite_file(source.url, mapping.name)
+    engine = create_engine(source.url)
+    shown = masked_url(source.url)
+    try:
+        with engine.connect() as conn:
+            plan = _Plan(conn, mapping, source)
+            stmt = (
+                select(*plan.selected())
+                .select_from(plan.from_)
+                .where(*plan.window_filter(window))
+                .order_by(plan.cursor, *plan.keys)
+            )
+            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
+            seq = 0
+            cursor_at = plan.names.index(plan.cursor.name)
+            key_at = [plan.names.index(k.name) for k in plan.keys]
+            for rows in result.partitions(chunk_rows):
+                table = _chunk_table(rows, plan.names, plan.label, cursor_at, key_at, seq)
+                seq += table.num_rows
+                high = table.column(plan.cursor.name)[-1].as_py() if table.num_rows else None
+                yield RawChunk(table, empty_rejects(), plan.label, high)
+            log.info("%s/%s: %s rows from %s", mapping.name, partition, seq, shown)
+    except SourceError:
+        raise
+    except SQLAlchemyError as exc:
+        detail = getattr(exc, "orig", None) or exc
+        raise SourceError(
+            f"{mapping.name}: reading {shown} failed: {detail.__class__.__name__}: {detail}"
+        ) from exc
+    finally:
+        engine.dispose()
+
+
+def _chunk_table(
+    rows: Sequence[Sequence[Any]],
+    names: list[str],
+    label: str,
+    cursor_at: int,
+    key_at: list[int],
+    seq: int,
+) -> pa.Table:
+    by_column = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    arrays = [column_array(values) for values in by_column]
+    if key_at:
+        key_text = [arrays[i].to_pylist() for i in key_at]
+        refs = [
+            f"{label}:{'/'.join(str(k) for k in parts)}" for parts in zip(*key_text, strict=True)
+        ]
+    else:
+        cursor_text = arrays[cursor_at].to_pylist()
+        refs = [f"{label}:{c}#{seq + i}" for i, c in enumerate(cursor_text)]
+    return pa.table(
+        {
+            **dict(zip(names, arrays, strict=True)),
+            SOURCE_REF: pa.array(refs, pa.string()),
+            SEQ: pa.array(range(seq, seq + len(rows)), pa.int64()),
+        }
+    )
+
+
+def record_cursor(ledger: Ledger, mapping: str, partition: str, value: str | None) -> None:
+    """Advance the mapping's high-water mark to ``value`` (never backwards; ISO text compares)."""
+    if value is None:
+        return
+    with ledger.session() as session:
+        current = session.get(Cursor, mapping)
+        if current is None:
+            session.add(Cursor(mapping=mapping, value=value, partition=partition))
+        elif current.value is None or value > current.value:
+            current.value = value
+            current.partition = partition
+            current.updated_at = dt.datetime.now(dt.UTC)
+
+
+def high_water_mark(ledger: Ledger, mapping: str) -> str | None:
+    """The recorded high-water mark of a mapping, if any."""
+    with ledger.session() as session:
+        current = session.get(Cursor, mapping)
+        return current.value if current else None
