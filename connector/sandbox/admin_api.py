@@ -32,7 +32,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
                 "profiles": info["profiles"],
                 "quota_used_today": info["quota"]["used_today"],
             }
-            for client, info in state["target"].items()
+            for client, info in state["target"]["clients"].items()
         }
         return JSONResponse(
             {

@@ -89,6 +89,7 @@ class Sandbox:
 
     def snapshot(self) -> dict[str, Any]:
         now = self.clock()
+        o = self.options
         target = self.target.snapshot()
         with self._fault_lock:
             injected = {k: dict(v) for k, v in self.faults_injected.items()}
@@ -98,7 +99,16 @@ class Sandbox:
         return {
             "now": now,
             "now_iso": iso(now),
-            "target": target,
+            "target": {
+                "clients": target,
+                "limits": {
+                    "daily_quota": o.daily_quota,
+                    "max_batch_rows": o.max_batch_rows,
+                    "max_batch_bytes": o.max_batch_bytes,
+                    "calls_per_minute": o.calls_per_minute,
+                    "status_window": o.status_window,
+                },
+            },
             "copernica": self.copernica.snapshot(),
             "faults": {"config": self.faults.as_dict(), "injected": injected, "calls_seen": seen},
             "persistent": self.persistence is not None,

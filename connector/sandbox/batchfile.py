@@ -35,6 +35,7 @@ _COMMA = re.compile(_WS_CLASS + b"," + _WS_CLASS)
 _NEWLINE = re.compile(_WS_CLASS + b"\n" + _WS_CLASS)
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _INNER_WS = re.compile(rb"(?<=[^\s,])[ \t]+(?=[^\s,])")
+_MAX_STEPS = 200  # distinct escapes (plus %25 skipped) before falling back to unquote_to_bytes
 
 
 class BatchRejected(Exception):
@@ -56,8 +57,9 @@ class BatchFile:
     def rows(self) -> Iterator[list[str]]:
         """Each data row as decoded fields, id first (may be longer or shorter than the header)."""
         if self._lines is not None:
+            split = str.split
             for line in self._lines:
-                yield line.split(_FIELD_SEP)
+                yield split(line, _FIELD_SEP)
         else:
             yield from self._rows or []
 
@@ -129,12 +131,32 @@ def _split_fast(content: bytes) -> list[str]:
     if b"+" in text:
         text = text.replace(b"+", b" ")
     if b"%" in text:
-        text = unquote_to_bytes(text)
+        text = _unescape(text)
     try:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _decode_error(exc, text, b"\x01") from None
     return [line for line in decoded.split(_LINE_SEP) if line]
+
+
+def _unescape(text: bytes) -> bytes:
+    """``%XX`` -> byte for a body whose escapes are all valid.
+
+    Replaces each distinct escape in one C-speed pass (``%25`` last, so no new escape can
+    appear), which beats ``unquote_to_bytes`` on large bodies by far in time and memory;
+    bodies with many distinct escapes go to ``unquote_to_bytes``.
+    """
+    pos = 0
+    for _ in range(_MAX_STEPS):
+        pos = text.find(b"%", pos)
+        if pos < 0:
+            return text.replace(b"%25", b"%")
+        escape = text[pos : pos + 3]
+        if escape == b"%25":
+            pos += 3
+            continue
+        text = text.replace(escape, bytes([int(escape[1:], 16)]))
+    return unquote_to_bytes(text)
 
 
 def _split_each_field(content: bytes) -> list[list[str]]:

@@ -169,7 +169,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         if not client:
             return JSONResponse({"status": 400, "message": "Missing client parameter"}, 400)
         profile = target.profile(client, id_column, pid)
-        if profile is None or not profile.attrs:
+        if profile is None or not profile.values:
             what = "third party id" if id_column == "thirdPartyId" else "mboxPC"
             return JSONResponse(
                 {
@@ -178,7 +178,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
                 },
                 404,
             )
-        attrs = dict(profile.attrs)
+        attrs = profile.attributes()
         if id_column == "pcId":
             visitor = pid
         else:
@@ -186,7 +186,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         data = {
             "client": client,
             "visitorId": visitor,
-            "modifiedAt": iso(max(ts for _, ts in attrs.values())),
+            "modifiedAt": iso(profile.ts),
             "profileAttributes": {
                 name: {"value": value, "modifiedAt": iso(ts)} for name, (value, ts) in attrs.items()
             },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import gc
 import hashlib
 import itertools
 import logging
@@ -34,18 +35,48 @@ def iso(ts: float) -> str:
 
 
 class Profile:
-    """One visitor profile: attribute name -> (value, modified epoch seconds)."""
+    """One visitor profile: attribute values, when each was last modified, and their size.
 
-    __slots__ = ("attrs", "chars")
+    Compact on purpose (a full-size batch creates 500,000 of them): attributes written by the
+    latest update share ``ts``; only older ones carry their own time in ``older``.
+    """
 
-    def __init__(self, attrs: dict[str, tuple[str, float]] | None = None) -> None:
-        self.attrs = attrs or {}
-        self.chars = sum(len(k) + len(v) for k, (v, _) in self.attrs.items())
+    __slots__ = ("chars", "older", "ts", "values")
+
+    def __init__(
+        self, values: dict[str, str], ts: float, older: dict[str, float] | None = None
+    ) -> None:
+        self.values = values
+        self.ts = ts
+        self.older = older
+        self.chars = sum(map(len, values)) + sum(map(len, values.values()))
+
+    def modified(self, name: str) -> float:
+        return self.older.get(name, self.ts) if self.older else self.ts
+
+    def attributes(self) -> dict[str, tuple[str, float]]:
+        return {name: (value, self.modified(name)) for name, value in self.values.items()}
+
+    def update(self, updates: list[tuple[str, str]], ts: float, chars: int) -> None:
+        if ts != self.ts:
+            older = self.older or {}
+            for name in self.values:
+                older.setdefault(name, self.ts)
+            self.older = older
+            self.ts = ts
+        if self.older:
+            for name, _ in updates:
+                self.older.pop(name, None)
+        self.values.update(updates)
+        self.chars = chars
 
     def size_bytes(self, updates: list[tuple[str, str]] | None = None) -> int:
-        merged = {k: v for k, (v, _) in self.attrs.items()}
+        merged = dict(self.values)
         merged.update(updates or [])
         return sum(len(k.encode()) + len(v.encode()) for k, v in merged.items())
+
+    def to_record(self) -> dict[str, Any]:
+        return {"values": self.values, "ts": self.ts, "older": self.older}
 
 
 @dataclass
@@ -121,9 +152,7 @@ class TargetStore:
     def _load(self) -> None:
         assert self.persistence is not None
         for client, id_column, pid, attrs in self.persistence.load_profiles():
-            self.profiles[client][id_column][pid] = Profile(
-                {k: (v, float(ts)) for k, (v, ts) in attrs.items()}
-            )
+            self.profiles[client][id_column][pid] = Profile(**attrs)
         for data in self.persistence.load_batches():
             batch = Batch(**data)
             if not batch.applied and not batch.stuck:
@@ -234,6 +263,16 @@ class TargetStore:
         """Apply a batch's rows to the profiles (runs on the single worker thread)."""
         if batch.stuck:
             return
+        # Creating 500,000 profiles would otherwise trigger many full collections.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._apply(batch, parsed)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _apply(self, batch: Batch, parsed: BatchFile) -> None:
         opts = self.options
         names = parsed.names
         ncols = len(names) + 1
@@ -247,6 +286,7 @@ class TargetStore:
         successful = not_found = consumed = 0
         ts = self.clock()
         rows = parsed.rows()
+        persist = self.persistence is not None
         while True:
             chunk = list(itertools.islice(rows, _APPLY_CHUNK))
             if not chunk:
@@ -262,40 +302,43 @@ class TargetStore:
                     ):
                         failed_ids.append(pid)
                         continue
-                    updates = [(n, v) for n, v in zip(names, fields[1:], strict=False) if v]
                     profile = table.get(pid)
                     if profile is None:
                         if not create:
                             not_found += 1
                             continue
-                        if not updates:  # only empty values: skipped, nothing created
+                        values = {n: v for n, v in zip(names, fields[1:], strict=False) if v}
+                        if not values:  # only empty values: skipped, nothing created
                             successful += 1
                             continue
-                        profile = Profile()
-                        new = True
-                    else:
-                        new = False
-                    attrs = profile.attrs
-                    chars = profile.chars
-                    for n, v in updates:
-                        old = attrs.get(n)
-                        chars += len(v) - len(old[0]) if old else len(n) + len(v)
-                    if chars * 4 > limit and (chars > limit or profile.size_bytes(updates) > limit):
-                        failed_ids.append(pid)
-                        continue
-                    for n, v in updates:
-                        attrs[n] = (v, ts)
-                    profile.chars = chars
-                    if new:
+                        profile = Profile(values, ts)
+                        if profile.chars * 4 > limit and (
+                            profile.chars > limit or profile.size_bytes() > limit
+                        ):
+                            failed_ids.append(pid)
+                            continue
                         table[pid] = profile
+                    else:
+                        updates = [(n, v) for n, v in zip(names, fields[1:], strict=False) if v]
+                        current = profile.values
+                        chars = profile.chars
+                        for n, v in updates:
+                            old = current.get(n)
+                            chars += len(v) - len(old) if old is not None else len(n) + len(v)
+                        if chars * 4 > limit and (
+                            chars > limit or profile.size_bytes(updates) > limit
+                        ):
+                            failed_ids.append(pid)
+                            continue
+                        profile.update(updates, ts, chars)
                     successful += 1
-                    if self.persistence is not None:
+                    if persist:
                         touched.add(pid)
         if self.persistence is not None and touched:
             self.persistence.save_profiles(
                 batch.client,
                 parsed.id_column,
-                ((pid, table[pid].attrs) for pid in touched),
+                ((pid, table[pid].to_record()) for pid in touched),
             )
         with self.lock:
             batch.consumed = consumed
