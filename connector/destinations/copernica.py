@@ -39,6 +39,7 @@ from connector.destinations.http import (
     RetryPolicy,
     TransientError,
     classify_transport_error,
+    install_log_scrubbing,
     parse_retry_after,
     read_bounded,
     run_with_retries,
@@ -107,6 +108,7 @@ class CopernicaClient:
         self._clock = clock
         if not settings.verify_tls:
             log.warning("TLS certificate verification is OFF for Copernica (verify_tls=false)")
+        install_log_scrubbing()
         self._http = httpx.Client(
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
             verify=settings.verify_tls,

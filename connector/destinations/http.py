@@ -49,6 +49,28 @@ def scrub(text: object, secrets: tuple[str, ...] = ()) -> str:
     return out
 
 
+class ScrubFilter(logging.Filter):
+    """Masks access tokens in records of other libraries' loggers (httpx logs full URLs at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+_SCRUB_FILTER = ScrubFilter()
+
+
+def install_log_scrubbing() -> None:
+    """Put the scrub filter on the ``httpx`` and ``httpcore`` loggers (idempotent)."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if _SCRUB_FILTER not in logger.filters:
+            logger.addFilter(_SCRUB_FILTER)
+
+
 class DeliveryError(Exception):
     """Base of every error raised by a destination client; messages never carry secrets."""
 

@@ -58,6 +58,7 @@ from connector.destinations.http import (
     SlidingWindowLimiter,
     TransientError,
     classify_transport_error,
+    install_log_scrubbing,
     parse_retry_after,
     read_bounded,
     run_with_retries,
@@ -167,6 +168,8 @@ def parse_submit_response(body: bytes) -> SubmitResult:
     success = (_child_text(root, "success") or "").lower()
     message = _child_text(root, "message") or ""
     status_url = _child_text(root, "batchStatus") or ""
+    if success not in ("true", "false"):
+        raise ProtocolError(f"answer without a success flag: {body[:120]!r}")
     if success != "true":
         raise RejectedError(f"batch refused by the service: {message or 'no message'}")
     if not status_url:
@@ -263,6 +266,7 @@ class TargetClient:
         self._clock = clock
         if not settings.verify_tls:
             log.warning("TLS certificate verification is OFF for Adobe Target (verify_tls=false)")
+        install_log_scrubbing()
         self._http = httpx.Client(
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
             verify=settings.verify_tls,
