@@ -123,7 +123,8 @@ def type_value(spec: ParamSpec, text: str) -> str:
             if value.tzinfo is not None:
                 value = value.astimezone(_zone(spec.timezone))
             value = value.date()
-        return value.strftime(spec.format or "%Y-%m-%d")
+        # isoformat, not strftime("%Y-..."): glibc does not zero-pad years before 1000
+        return value.strftime(spec.format) if spec.format else value.isoformat()
     if kind == "datetime":
         moment = _as_datetime(spec, text)
         if spec.format:
