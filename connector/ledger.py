@@ -16,9 +16,12 @@ Batch states::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -31,10 +34,16 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
+    func,
+    select,
+    update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> dt.datetime:
@@ -56,6 +65,8 @@ EXPIRED = "expired"
 SUPERSEDED = "superseded"
 DEAD = "dead"
 OPEN_STATES = (CLAIMED, SUBMITTED)
+# States whose rows are on their way (or about to be): a rerun must not queue them again.
+IN_FLIGHT_STATES = (QUEUED, CLAIMED, SUBMITTED)
 FINAL_STATES = (COMPLETE, SUPERSEDED, DEAD)
 
 
@@ -90,7 +101,9 @@ class Batch(Base):
     status_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    last_polled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_polled_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
     poll_count: Mapped[int] = mapped_column(Integer, default=0)
     successful: Mapped[int | None] = mapped_column(Integer, nullable=True)
     not_found: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -115,7 +128,9 @@ class RowOutcome(Base):
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
     identity: Mapped[str] = mapped_column(String(300))
     source_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
-    status: Mapped[str] = mapped_column(String(16))  # failed | not_found | pending | requeued | dead
+    status: Mapped[str] = mapped_column(
+        String(16)
+    )  # failed | not_found | pending | requeued | dead
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -146,7 +161,7 @@ class QuotaUse(Base):
 
 
 class IngestedFile(Base):
-    """A source file (POS export) read for a mapping, by checksum: ingested once, changes noticed."""
+    """A source file (POS export) read for a mapping, by checksum: ingested once, changes seen."""
 
     __tablename__ = "ingested_files"
     __table_args__ = (UniqueConstraint("mapping", "path", "sha256", name="uq_ingested_file"),)
@@ -201,8 +216,11 @@ class StageRun(Base):
     finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+_IMMEDIATE = "connector_sqlite_immediate"
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for the ledger; SQLite gets WAL and a busy timeout so two processes can share it."""
+    """An engine for the ledger; SQLite gets WAL and a busy timeout so processes can share it."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     is_sqlite = url.startswith("sqlite")
@@ -218,11 +236,19 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             # Python's sqlite3 opens transactions lazily; BEGIN IMMEDIATE in claims needs
             # autocommit off at the driver level, handled by SQLAlchemy's own begin().
+            dbapi_conn.isolation_level = None  # the "begin" hook below emits BEGIN itself
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front: a read-then-write unit of work (a claim)
+            # then waits on the busy timeout instead of failing with SQLITE_BUSY_SNAPSHOT.
+            immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -234,20 +260,411 @@ class Ledger:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE (write lock first).
+        self._write_sessions = sessionmaker(
+            self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     def create_all(self) -> None:
-        """Create missing tables (tests, first run). Upgrades of an existing ledger go through Alembic."""
+        """Create missing tables (tests, first run). Upgrades go through Alembic (upgrade())."""
         Base.metadata.create_all(self.engine)
 
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with Alembic (``connector/migrations``)."""
+        from alembic import command
+
+        with self.engine.begin() as conn:
+            cfg = alembic_config(self.url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One unit of work: committed on success, rolled back on error."""
-        with self._sessions() as session, session.begin():
+    def session(self, *, immediate: bool = False) -> Iterator[Session]:
+        """One unit of work: committed on success, rolled back on error.
+
+        ``immediate=True`` takes the database's write lock at the start on SQLite (use it
+        for read-then-write work such as claims); PostgreSQL locks rows as it goes.
+        """
+        factory = self._write_sessions if immediate else self._sessions
+        with factory() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# --------------------------------------------------------------------------------------
+# Migrations
+
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def alembic_config(url: str):  # type: ignore[no-untyped-def]
+    """An Alembic ``Config`` for the ledger at ``url`` (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+# --------------------------------------------------------------------------------------
+# Queries shared by the stages and delivery. Each takes a ``Ledger`` (and runs its own unit
+# of work) or a ``Session`` (and runs inside the caller's transaction).
+
+
+@contextmanager
+def _unit(target: Ledger | Session, *, immediate: bool = False) -> Iterator[Session]:
+    if isinstance(target, Session):
+        yield target
+    else:
+        with target.session(immediate=immediate) as session:
+            yield session
+
+
+def destination_key(destination: str, settings: Any) -> str:
+    """``target:<client code>`` or ``copernica:<database>``: the scope of quota and digests."""
+    if destination == "target":
+        return f"target:{settings.target.client_code}"
+    if destination == "copernica":
+        return f"copernica:{settings.copernica.database}"
+    raise ValueError(f"unknown destination {destination!r} (use target or copernica)")
+
+
+def claim_batches(
+    target: Ledger | Session,
+    destination_key: str,
+    limit: int,
+    owner: str,
+    *,
+    mapping: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[Batch]:
+    """Take up to ``limit`` queued batches of ``destination_key``, oldest first, for ``owner``.
+
+    Two processes never get the same batch: SQLite serialises claimers with BEGIN IMMEDIATE
+    (when given a ``Ledger``), PostgreSQL skips rows another claimer has locked
+    (``FOR UPDATE SKIP LOCKED``), and the update itself is a compare-and-set on
+    ``state = 'queued'`` so a batch taken in between is never taken twice, whatever the
+    isolation of a caller's own session.
+    """
+    if limit <= 0:
+        return []
+    now = now or utcnow()
+    with _unit(target, immediate=True) as session:
+        query = (
+            select(Batch.id)
+            .where(Batch.destination_key == destination_key, Batch.state == QUEUED)
+            .order_by(Batch.created_at, Batch.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if mapping is not None:
+            query = query.where(Batch.mapping == mapping)
+        ids = list(session.scalars(query))
+        claimed: list[int] = []
+        for batch_id in ids:
+            result = session.execute(
+                update(Batch)
+                .where(Batch.id == batch_id, Batch.state == QUEUED)
+                .values(state=CLAIMED, claimed_by=owner, claimed_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(batch_id)
+        if not claimed:
+            return []
+        batches = list(
+            session.scalars(
+                select(Batch)
+                .where(Batch.id.in_(claimed))
+                .order_by(Batch.created_at, Batch.id)
+                .execution_options(populate_existing=True)
+            )
+        )
+    log.info("%s claimed %d batch(es) of %s", owner, len(batches), destination_key)
+    return batches
+
+
+def release_stale_claims(
+    target: Ledger | Session, destination_key: str, older_than: dt.timedelta
+) -> int:
+    """Put batches claimed but never submitted (their owner died) back in the queue."""
+    cutoff = utcnow() - older_than
+    with _unit(target, immediate=True) as session:
+        result = session.execute(
+            update(Batch)
+            .where(
+                Batch.destination_key == destination_key,
+                Batch.state == CLAIMED,
+                Batch.claimed_at < cutoff,
+            )
+            .values(state=QUEUED, claimed_by=None, claimed_at=None, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def counts_by_state(
+    target: Ledger | Session,
+    *,
+    destination_key: str | None = None,
+    mapping: str | None = None,
+    partition: str | None = None,
+) -> dict[str, dict[str, int]]:
+    """``{state: {"batches": n, "rows": r, "bytes": b}}`` over the selected batches."""
+    query = select(
+        Batch.state,
+        func.count(Batch.id),
+        func.coalesce(func.sum(Batch.row_count), 0),
+        func.coalesce(func.sum(Batch.byte_size), 0),
+    ).group_by(Batch.state)
+    if destination_key is not None:
+        query = query.where(Batch.destination_key == destination_key)
+    if mapping is not None:
+        query = query.where(Batch.mapping == mapping)
+    if partition is not None:
+        query = query.where(Batch.partition == partition)
+    with _unit(target) as session:
+        return {
+            state: {"batches": int(n), "rows": int(rows), "bytes": int(size)}
+            for state, n, rows, size in session.execute(query)
+        }
+
+
+def take_queued_batches(target: Ledger | Session, mapping: str, partition: str) -> list[Batch]:
+    """Delete the still-queued (never claimed) batch records of a mapping partition.
+
+    Returns the deleted records so the caller can remove their files. A batch claimed in
+    the meantime is left alone: the delete is conditional on ``state = 'queued'``.
+    """
+    with _unit(target, immediate=True) as session:
+        batches = list(
+            session.scalars(
+                select(Batch).where(
+                    Batch.mapping == mapping, Batch.partition == partition, Batch.state == QUEUED
+                )
+            )
+        )
+        taken = []
+        for batch in batches:
+            result = session.execute(
+                delete(Batch)
+                .where(Batch.id == batch.id, Batch.state == QUEUED)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                taken.append(batch)
+        for batch in taken:
+            session.expunge(batch)
+    return taken
+
+
+def in_flight_manifests(
+    target: Ledger | Session, destination_key: str
+) -> list[tuple[int, str, str]]:
+    """``(batch id, state, manifest path)`` of the batches whose rows are queued or on their way."""
+    with _unit(target) as session:
+        rows = session.execute(
+            select(Batch.id, Batch.state, Batch.manifest_path).where(
+                Batch.destination_key == destination_key, Batch.state.in_(IN_FLIGHT_STATES)
+            )
+        )
+        return [(int(i), str(s), str(p)) for i, s, p in rows]
+
+
+DELIVERED_COLUMNS = ("identity", "digest", "nonempty")
+
+
+def export_delivered(
+    target: Ledger | Session, destination_key: str, path: Path, *, chunk_rows: int = 100_000
+) -> int:
+    """Stream the delivered digests of ``destination_key`` to a Parquet file; returns the count.
+
+    Memory stays at one chunk: rows are fetched with a server-side cursor where there is
+    one and written as they come, for a DuckDB join in change detection.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(name, pa.string()) for name in DELIVERED_COLUMNS])
+    count = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    query = select(Delivered.identity, Delivered.digest, Delivered.nonempty).where(
+        Delivered.destination_key == destination_key
+    )
+    with _unit(target) as session, pq.ParquetWriter(path, schema) as writer:
+        result = session.execute(query.execution_options(yield_per=chunk_rows))
+        for part in result.partitions(chunk_rows):
+            columns = list(zip(*part, strict=True)) if part else [(), (), ()]
+            writer.write_table(pa.table([pa.array(c, pa.string()) for c in columns], schema=schema))
+            count += len(part)
+    return count
+
+
+def nonempty_names(values: Mapping[str, str | None]) -> str:
+    """The ``Delivered.nonempty`` text: comma-separated names of the non-empty params, in order."""
+    return ",".join(name for name, value in values.items() if value not in (None, ""))
+
+
+def record_delivered(
+    target: Ledger | Session,
+    destination_key: str,
+    rows: Iterable[Mapping[str, Any]] | Any,
+    *,
+    batch_id: int | None = None,
+    param_names: Sequence[str] | None = None,
+    chunk_rows: int = 5_000,
+) -> int:
+    """Upsert the confirmed digests of delivered rows (portable: SQLite and PostgreSQL).
+
+    ``rows``: dicts with ``identity``, ``digest`` and ``nonempty`` (str), or a manifest
+    (``pyarrow.Table`` with ``_identity``, ``_digest`` and the param columns, whose
+    non-null params become ``nonempty``). Call it only for rows the destination confirmed.
+    """
+    records = _delivered_records(rows, param_names)
+    now = utcnow()
+    total = 0
+    with _unit(target, immediate=True) as session:
+        insert = _dialect_insert(session)
+        chunk: list[dict[str, Any]] = []
+        for record in records:
+            chunk.append(
+                {
+                    "destination_key": destination_key,
+                    "identity": record["identity"],
+                    "digest": record["digest"],
+                    "nonempty": record.get("nonempty") or "",
+                    "batch_id": batch_id,
+                    "delivered_at": now,
+                }
+            )
+            if len(chunk) >= chunk_rows:
+                total += _upsert_delivered(session, insert, chunk)
+                chunk = []
+        if chunk:
+            total += _upsert_delivered(session, insert, chunk)
+    return total
+
+
+def _delivered_records(
+    rows: Iterable[Mapping[str, Any]] | Any, param_names: Sequence[str] | None
+) -> Iterator[Mapping[str, Any]]:
+    import pyarrow as pa
+
+    if isinstance(rows, pa.Table | pa.RecordBatch):
+        names = (
+            list(param_names)
+            if param_names is not None
+            else [n for n in rows.column_names if not n.startswith("_")]
+        )
+        table = rows
+        for batch in table.to_batches() if isinstance(table, pa.Table) else [table]:
+            data = batch.to_pydict()
+            for i, identity in enumerate(data["_identity"]):
+                yield {
+                    "identity": identity,
+                    "digest": data["_digest"][i],
+                    "nonempty": ",".join(n for n in names if data[n][i] not in (None, "")),
+                }
+    else:
+        yield from rows
+
+
+def _dialect_insert(session: Session):  # type: ignore[no-untyped-def]
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the ledger runs on SQLite or PostgreSQL
+        raise NotImplementedError(f"no upsert for {name}")
+    return insert
+
+
+def _upsert_delivered(session: Session, insert, chunk: list[dict[str, Any]]) -> int:  # type: ignore[no-untyped-def]
+    # One identity may appear twice in a chunk (two batches confirmed together): last wins,
+    # and PostgreSQL refuses ON CONFLICT touching the same row twice in one statement.
+    unique = list({r["identity"]: r for r in chunk}.values())
+    stmt = insert(Delivered).values(unique)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Delivered.destination_key, Delivered.identity],
+        set_={
+            "digest": stmt.excluded.digest,
+            "nonempty": stmt.excluded.nonempty,
+            "batch_id": stmt.excluded.batch_id,
+            "delivered_at": stmt.excluded.delivered_at,
+        },
+    )
+    session.execute(stmt)
+    return len(unique)
+
+
+def replace_rejects(
+    target: Ledger | Session, mapping: str, partition: str, rows: Iterable[Mapping[str, Any]]
+) -> int:
+    """Replace the rejects of a mapping partition (delete-then-write); returns the count."""
+    now = utcnow()
+    count = 0
+    with _unit(target, immediate=True) as session:
+        session.execute(
+            delete(Reject).where(Reject.mapping == mapping, Reject.partition == partition)
+        )
+        chunk: list[dict[str, Any]] = []
+        for row in rows:
+            chunk.append(
+                {
+                    "mapping": mapping,
+                    "partition": partition,
+                    "source_ref": row.get("source_ref") or "",
+                    "identity": row.get("identity"),
+                    "param": row.get("param"),
+                    "reason": row.get("reason") or "rejected",
+                    "raw": row.get("raw"),
+                    "created_at": now,
+                }
+            )
+            if len(chunk) >= 5_000:
+                session.execute(Reject.__table__.insert(), chunk)
+                count += len(chunk)
+                chunk = []
+        if chunk:
+            session.execute(Reject.__table__.insert(), chunk)
+            count += len(chunk)
+    return count
+
+
+def record_stage_run(
+    target: Ledger | Session, mapping: str, partition: str, stage: str, stats: Mapping[str, Any]
+) -> None:
+    """Upsert the counts of one stage of one mapping partition (latest wins)."""
+    with _unit(target, immediate=True) as session:
+        insert = _dialect_insert(session)
+        stmt = insert(StageRun).values(
+            mapping=mapping,
+            partition=partition,
+            stage=stage,
+            stats_json=json.dumps(stats, default=str, sort_keys=True),
+            finished_at=utcnow(),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[StageRun.mapping, StageRun.partition, StageRun.stage],
+            set_={"stats_json": stmt.excluded.stats_json, "finished_at": stmt.excluded.finished_at},
+        )
+        session.execute(stmt)
+
+
+def register_batch(target: Ledger | Session, **values: Any) -> Batch:
+    """Insert one batch record (state ``queued`` unless given) and return it."""
+    with _unit(target, immediate=True) as session:
+        batch = Batch(**values)
+        session.add(batch)
+        session.flush()
+        session.expunge(batch)
+    return batch

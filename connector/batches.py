@@ -1,0 +1,447 @@
+"""Profile updates -> outbox files within the caps, each registered in the ledger as ``queued``.
+
+Input rows (``pyarrow``): ``_identity``, ``_source_ref``, ``_digest`` (computed when
+absent), then one string column per param, unencoded, null = empty. For every batch the
+outbox gets the batch file (Target ``.batch`` or Copernica ``.jsonl``) and its manifest
+``<batch_key>.manifest.parquet`` (see docs/architecture.md).
+
+A file is written under a temporary name, fsynced and renamed, and only then registered:
+a crash leaves at worst an unregistered file, never a registered partial one. Rows are
+streamed record batch by record batch, so memory does not grow with rows or files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from connector import ledger as ledger_mod
+from connector.columns import DIGEST, IDENTITY, SOURCE_REF
+from connector.digests import digest_sql
+from connector.encoding import encode_lines, header_line, quote_ident
+from connector.ledger import QUEUED, Batch, Ledger
+
+log = logging.getLogger(__name__)
+
+COPERNICA_ROWS_PER_FILE = 1_000
+BATCH_PREFIX = "batch="
+
+
+class ProfileTooLarge(ValueError):
+    """A single profile line cannot fit in any batch file under the byte cap."""
+
+
+def param_names_of(mapping: Any) -> list[str]:
+    """The mapping's param names in order (``mapping.param_names`` or the ``params`` keys)."""
+    names = getattr(mapping, "param_names", None)
+    if names is None:
+        names = list(mapping.params)
+    return list(names)
+
+
+def identity_type_of(mapping: Any) -> str:
+    identity = mapping.identity
+    return str(getattr(identity, "type", None) or identity["type"])
+
+
+def manifest_schema(param_names: Sequence[str]) -> pa.Schema:
+    return pa.schema(
+        [(IDENTITY, pa.string()), (SOURCE_REF, pa.string()), (DIGEST, pa.string())]
+        + [(name, pa.string()) for name in param_names]
+    )
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe rendering of a mapping or partition name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+def batch_key_base(mapping_name: str, partition: str, attempt: int, index: int) -> str:
+    return f"{safe_name(mapping_name)}-{safe_name(partition)}-a{attempt}-{index:05d}"
+
+
+def write_batches(
+    table: pa.Table | pa.RecordBatchReader | Iterable[pa.RecordBatch],
+    *,
+    mapping: Any,
+    partition: str,
+    settings: Any,
+    ledger: Ledger,
+    attempt: int = 1,
+    parent_id: int | None = None,
+) -> list[Batch]:
+    """Write the rows as outbox files within the caps and register each as ``queued``.
+
+    Batch keys are ``<mapping>-<partition>-a<attempt>-<nnnnn>-<sha256[:12]>``: the same
+    content gives the same name, and a rerun or another attempt with other content never
+    collides with an earlier file. Content already queued at the same attempt (same
+    sha256) is not registered twice.
+    """
+    names = param_names_of(mapping)
+    destination = str(mapping.destination)
+    dest_key = ledger_mod.destination_key(destination, settings)
+    outbox = (Path(settings.outbox) / safe_name(mapping.name)).resolve()
+    outbox.mkdir(parents=True, exist_ok=True)
+    common = {
+        "mapping": mapping.name,
+        "partition": partition,
+        "destination": destination,
+        "destination_key": dest_key,
+        "attempt": attempt,
+        "parent_id": parent_id,
+    }
+    con = duckdb.connect()
+    con.execute("set threads = 2")
+    try:
+        batches_in = _normalised(_record_batches(table), names, con)
+        if destination == "target":
+            sink: _Sink = _TargetSink(
+                outbox,
+                header=BATCH_PREFIX + header_line(identity_type_of(mapping), names),
+                max_rows=settings.target.max_batch_rows,
+                max_bytes=settings.target.max_batch_bytes,
+                names=names,
+                con=con,
+            )
+        elif destination == "copernica":
+            rows_per_file = getattr(settings.copernica, "rows_per_file", COPERNICA_ROWS_PER_FILE)
+            sink = _CopernicaSink(outbox, max_rows=rows_per_file, names=names)
+        else:
+            raise ValueError(f"unknown destination {destination!r} (use target or copernica)")
+        written = []
+        for index, done in enumerate(sink.files(batches_in), start=1):
+            batch = _publish(
+                done,
+                outbox,
+                batch_key_base(mapping.name, partition, attempt, index),
+                ledger,
+                common,
+            )
+            if batch is not None:
+                written.append(batch)
+    finally:
+        con.close()
+    log.info(
+        "%s %s attempt %d: %d batch file(s), %d rows",
+        mapping.name,
+        partition,
+        attempt,
+        len(written),
+        sum(b.row_count for b in written),
+    )
+    return written
+
+
+# --------------------------------------------------------------------------------------
+# Input
+
+
+def _record_batches(
+    table: pa.Table | pa.RecordBatchReader | Iterable[pa.RecordBatch],
+) -> Iterator[pa.RecordBatch]:
+    if isinstance(table, pa.Table):
+        yield from table.to_batches(max_chunksize=100_000)
+    else:
+        yield from table
+
+
+def _normalised(
+    batches: Iterable[pa.RecordBatch], names: Sequence[str], con: duckdb.DuckDBPyConnection
+) -> Iterator[pa.RecordBatch]:
+    """Batches in manifest column order and types (empty = null); ``_digest`` added if absent."""
+    schema = manifest_schema(names)
+    qi = quote_ident
+    for rb in batches:
+        if rb.num_rows == 0:
+            continue
+        cols = set(rb.schema.names)
+        if IDENTITY not in cols:
+            raise ValueError(f"rows to batch have no {IDENTITY} column (have: {sorted(cols)})")
+        inner = [f"{qi(IDENTITY)}::VARCHAR as {qi(IDENTITY)}"]
+        inner.append(
+            f"{qi(SOURCE_REF)}::VARCHAR as {qi(SOURCE_REF)}"
+            if SOURCE_REF in cols
+            else f"NULL::VARCHAR as {qi(SOURCE_REF)}"
+        )
+        if DIGEST in cols:
+            inner.append(f"{qi(DIGEST)}::VARCHAR as {qi(DIGEST)}")
+        inner += [
+            f"nullif({qi(n)}::VARCHAR, '') as {qi(n)}" if n in cols else f"NULL::VARCHAR as {qi(n)}"
+            for n in names
+        ]
+        digest = f"t.{qi(DIGEST)}" if DIGEST in cols else digest_sql(names, "t")
+        outer = [f"t.{qi(IDENTITY)}", f"t.{qi(SOURCE_REF)}", digest, *(f"t.{qi(n)}" for n in names)]
+        sql = f"select {', '.join(outer)} from (select {', '.join(inner)} from _in) t"
+        con.register("_in", rb)
+        try:
+            out = con.sql(sql).to_arrow_table()
+        finally:
+            con.unregister("_in")
+        out = out.rename_columns(schema.names).cast(schema)
+        yield from out.to_batches()
+
+
+# --------------------------------------------------------------------------------------
+# Files
+
+
+@dataclass
+class _Done:
+    """A finished temporary batch file and manifest, not yet under its final name."""
+
+    tmp_path: Path
+    tmp_manifest: Path
+    suffix: str
+    sha256: str
+    rows: int
+    size: int
+
+
+class _Open:
+    """A batch file and its manifest being written under temporary names."""
+
+    def __init__(self, outbox: Path, suffix: str, schema: pa.Schema) -> None:
+        token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.suffix = suffix
+        self.tmp_path = outbox / f".tmp-{token}{suffix}"
+        self.tmp_manifest = outbox / f".tmp-{token}.manifest.parquet"
+        self.hash = hashlib.sha256()
+        self.rows = 0
+        self.size = 0
+        self._file = open(self.tmp_path, "wb")  # noqa: SIM115 - closed in finish/abort
+        self._manifest = pq.ParquetWriter(self.tmp_manifest, schema)
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+        self.hash.update(data)
+        self.size += len(data)
+
+    def write_manifest(self, rows: pa.RecordBatch) -> None:
+        self._manifest.write_batch(rows)
+        self.rows += rows.num_rows
+
+    def finish(self) -> _Done:
+        self._manifest.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        _fsync_path(self.tmp_manifest)
+        return _Done(
+            self.tmp_path,
+            self.tmp_manifest,
+            self.suffix,
+            self.hash.hexdigest(),
+            self.rows,
+            self.size,
+        )
+
+    def abort(self) -> None:
+        for closer in (self._manifest.close, self._file.close):
+            try:
+                closer()
+            except Exception:
+                log.debug("closing a temporary batch file failed", exc_info=True)
+        for path in (self.tmp_path, self.tmp_manifest):
+            path.unlink(missing_ok=True)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Sink:
+    def files(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Done]:
+        raise NotImplementedError
+
+
+def _buffer_slice(lines: pa.Array, offsets: np.ndarray, start: int, stop: int) -> memoryview:
+    """The bytes of ``lines[start:stop]`` straight from the array's data buffer (no copy)."""
+    data = lines.buffers()[2]
+    if data is None:
+        return memoryview(b"")
+    return memoryview(data)[offsets[start] : offsets[stop]]
+
+
+class _TargetSink(_Sink):
+    """``batch=`` + header, then ``\\n`` + one encoded line per profile; caps on rows and bytes."""
+
+    def __init__(
+        self,
+        outbox: Path,
+        *,
+        header: str,
+        max_rows: int,
+        max_bytes: int,
+        names: Sequence[str],
+        con: duckdb.DuckDBPyConnection,
+    ) -> None:
+        self.outbox = outbox
+        self.header = header.encode()
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.names = list(names)
+        self.con = con
+        self.schema = manifest_schema(names)
+        if len(self.header) >= max_bytes:
+            raise ProfileTooLarge(
+                f"the header alone ({len(self.header)} bytes) reaches the byte cap {max_bytes}"
+            )
+
+    def files(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Done]:
+        current: _Open | None = None
+        try:
+            for rb in batches:
+                lines = encode_lines(rb, [IDENTITY, *self.names], con=self.con)
+                arr_offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
+                offsets = arr_offsets[lines.offset : lines.offset + len(lines) + 1]
+                lengths = np.diff(offsets)
+                i, n = 0, len(lines)
+                while i < n:
+                    if current is None:
+                        current = _Open(self.outbox, ".batch", self.schema)
+                        current.write(self.header)
+                    room_rows = self.max_rows - current.rows
+                    room_bytes = self.max_bytes - current.size  # file must stay < max_bytes
+                    cum = np.cumsum(lengths[i : i + room_rows])
+                    fit = int(np.searchsorted(cum, room_bytes, side="left"))
+                    if fit == 0:
+                        if current.rows == 0:
+                            identity = rb.column(0)[i].as_py()
+                            raise ProfileTooLarge(
+                                f"profile {identity!r} needs {int(lengths[i])} bytes: "
+                                f"no batch file under {self.max_bytes} bytes can hold it"
+                            )
+                        yield current.finish()
+                        current = None
+                        continue
+                    current.write(_buffer_slice(lines, offsets, i, i + fit))
+                    current.write_manifest(rb.slice(i, fit))
+                    i += fit
+                    if current.rows >= self.max_rows:
+                        yield current.finish()
+                        current = None
+            if current is not None and current.rows:
+                yield current.finish()
+                current = None
+        finally:
+            if current is not None:
+                current.abort()
+
+
+class _CopernicaSink(_Sink):
+    """One JSON object a line: ``{"identity": ..., "fields": {...}}``, empty values omitted."""
+
+    def __init__(self, outbox: Path, *, max_rows: int, names: Sequence[str]) -> None:
+        self.outbox = outbox
+        self.max_rows = max_rows
+        self.names = list(names)
+        self.schema = manifest_schema(names)
+
+    def files(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Done]:
+        current: _Open | None = None
+        try:
+            for rb in batches:
+                i, n = 0, rb.num_rows
+                while i < n:
+                    if current is None:
+                        current = _Open(self.outbox, ".jsonl", self.schema)
+                    take = min(self.max_rows - current.rows, n - i)
+                    part = rb.slice(i, take)
+                    current.write(self._lines(part))
+                    current.write_manifest(part)
+                    i += take
+                    if current.rows >= self.max_rows:
+                        yield current.finish()
+                        current = None
+            if current is not None and current.rows:
+                yield current.finish()
+                current = None
+        finally:
+            if current is not None:
+                current.abort()
+
+    def _lines(self, part: pa.RecordBatch) -> bytes:
+        data = part.to_pydict()
+        out = []
+        for r, identity in enumerate(data[IDENTITY]):
+            fields = {n: data[n][r] for n in self.names if data[n][r] not in (None, "")}
+            out.append(json.dumps({"identity": identity, "fields": fields}, ensure_ascii=False))
+        return ("\n".join(out) + "\n").encode()
+
+
+# --------------------------------------------------------------------------------------
+# Publish: final name, then the ledger
+
+
+def _publish(
+    done: _Done, outbox: Path, base: str, ledger: Ledger, common: dict[str, Any]
+) -> Batch | None:
+    key = f"{base}-{done.sha256[:12]}"
+    path = outbox / f"{key}{done.suffix}"
+    manifest = outbox / f"{key}.manifest.parquet"
+    # manifest first: a batch file under its final name always has its manifest beside it
+    os.replace(done.tmp_manifest, manifest)
+    os.replace(done.tmp_path, path)
+    _fsync_path(outbox)
+    try:
+        return ledger_mod.register_batch(
+            ledger,
+            batch_key=key,
+            path=str(path),
+            manifest_path=str(manifest),
+            sha256=done.sha256,
+            row_count=done.rows,
+            byte_size=done.size,
+            state=QUEUED,
+            **common,
+        )
+    except IntegrityError:
+        with ledger.session() as session:
+            existing = session.scalar(
+                select(Batch).where(Batch.sha256 == done.sha256, Batch.attempt == common["attempt"])
+            )
+        if existing is None:
+            _remove(path, manifest)
+            raise
+        log.warning(
+            "batch %s has the same content as batch %s (%s) at attempt %d: not queued twice",
+            key,
+            existing.id,
+            existing.state,
+            common["attempt"],
+        )
+        if existing.path != str(path):  # same name = the existing batch's own (identical) file
+            _remove(path, manifest)
+        return None
+    except BaseException:
+        _remove(path, manifest)
+        raise
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def remove_batch_files(batch: Batch) -> None:
+    """Delete a batch's file and manifest (after its record was deleted)."""
+    _remove(Path(batch.path), Path(batch.manifest_path))
