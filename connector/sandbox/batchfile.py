@@ -9,7 +9,8 @@
 
 One extension, for the flattened sample in the v2 docs
 (``batch=pcId, param1, param2 123, value1 124, value1``): a body with no line break at all
-would be a header without rows ("Batch is empty"). In such a body only, raw whitespace
+(a final one aside, as editors add) would be a header without rows ("Batch is empty"). In
+such a body only, raw whitespace
 *inside* a field (never produced by a URL-encoding writer) is read as a line break. No batch
 that has a line break is read differently.
 
@@ -76,7 +77,7 @@ def parse_batch(body: bytes) -> BatchFile:
             "Request body must begin with 'batch=' (the batch file is the 'batch' form parameter)"
         )
     content = body[len(PREFIX) :]
-    if b"\n" not in content:
+    if b"\n" not in content.rstrip(_WS + b"\n"):  # one line (a final line break aside)
         content = _INNER_WS.sub(b"\n", content)
     bad = _BAD_ESCAPE.search(content)
     if bad:
