@@ -10,6 +10,8 @@ surrounding whitespace are refused: a PUT updates *every* profile that matches.
 Auth: v1-v3 ``access_token`` query parameter, v4 ``Authorization: Bearer``. The token never
 reaches a log line or an exception message: everything is passed through ``scrub``.
 
+The match field is also sent in the body: ``create=1`` builds a new profile from the body alone.
+
 PUT is idempotent for one exact selector, so every transient failure (including ambiguous ones:
 a timeout after sending) is retried with the shared ``RetryPolicy``; a retried create finds the
 profile the first attempt made and updates it.
@@ -182,7 +184,10 @@ class CopernicaClient:
         except SelectorError as exc:
             return PutResult(identity, ok=False, error=str(exc))
         params = [("fields[]", selector), ("create", "1")]
-        flat = dict(fields)
+        # create=1 builds the new profile from the body only, not from the selector: without
+        # the match field in the body it would be created without its identity (and the next
+        # PUT would create a duplicate)
+        flat = {**dict(fields), self.match_field: identity}
         body: dict[str, Any] = flat if self.api_version == "v1" else {"fields": flat}
 
         def once() -> PutResult:

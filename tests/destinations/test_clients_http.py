@@ -254,7 +254,7 @@ def test_copernica_put(canned) -> None:
         or "fields[]=customerid%3D%3D50%25_off" in seen.path
     )
     assert "create=1" in seen.path and "access_token=SECRET-TOKEN" in seen.path
-    assert seen.body.decode() == '{"fields": {"city": "Zürich"}}'
+    assert seen.body.decode() == '{"fields": {"city": "Zürich", "customerid": "50%_off & more"}}'
 
 
 def test_copernica_v4_bearer(canned) -> None:
