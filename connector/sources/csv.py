@@ -302,7 +302,12 @@ def _reject(
 
 
 def _decode_columns(
-    parsed: _Parsed, names: list[str], keep: list[int], required: set[str], path: str
+    parsed: _Parsed,
+    names: list[str],
+    keep: list[int],
+    required: set[str],
+    path: str,
+    ident_at: int = -1,
 ) -> tuple[dict[str, pa.Array], np.ndarray]:
     """String columns (``keep`` of them) and a mask of rows with invalid UTF-8 in a read column."""
     n = len(parsed.lines)
@@ -329,6 +334,7 @@ def _decode_columns(
                             f"{path}:{parsed.lines[row]}",
                             f"invalid UTF-8 in column {name!r} at byte {exc.start}",
                             value.decode("utf-8", "backslashreplace"),
+                            _identity_text(parsed, ident_at, row),
                         )
                     )
                 elif name not in required:
@@ -340,6 +346,13 @@ def _decode_columns(
                     )
         out[name] = pa.array(fixed, pa.string())
     return out, bad
+
+
+def _identity_text(parsed: _Parsed, ident_at: int, row: int) -> str | None:
+    if ident_at < 0:
+        return None
+    value = parsed.columns[ident_at][row].as_py()
+    return value.decode("utf-8", "backslashreplace") if value is not None else None
 
 
 def empty_raw_table(names: Sequence[str]) -> pa.Table:
@@ -420,7 +433,7 @@ def read_csv_file(
                 if parsed is None:
                     parsed = _parse_exact(block, parse_names, delimiter, line, path, ident_at)
                 line += _physical_lines(block)
-                cols, bad = _decode_columns(parsed, parse_names, keep, required_set, path)
+                cols, bad = _decode_columns(parsed, parse_names, keep, required_set, path, ident_at)
                 table = _raw_table(cols, kept_names, parsed.lines, bad, path, seq)
                 seq += table.num_rows
                 parsed.rejects.sort(key=_reject_line)
