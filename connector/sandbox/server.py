@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import uvicorn
 
 from connector.sandbox.app import Sandbox, create_app
+
+
+class _Server(uvicorn.Server):
+    """Stops on SIGINT/SIGTERM and exits normally (uvicorn would re-raise the signal)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        signals = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 class SandboxServer:
@@ -29,7 +49,7 @@ class SandboxServer:
             access_log=False,
             timeout_keep_alive=30,
         )
-        self.server = uvicorn.Server(config)
+        self.server = _Server(config)
         self._thread: threading.Thread | None = None
 
     @property
