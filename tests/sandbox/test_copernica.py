@@ -7,7 +7,6 @@ import pytest
 
 from connector.sandbox.testing import running_sandbox
 
-
 SHOP = {"shop": ["email", "name", "points", "city"]}
 PEOPLE = [
     ("Anna", "9", "Amsterdam"),
