@@ -1,16 +1,211 @@
-"""`connector status` and `connector trace` (placeholder until delivery lands)."""
+"""`connector status` and `connector trace`: the ledger as tables. Never prints secrets."""
+
+from __future__ import annotations
 
 import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from connector.delivery_status import batch_detail, status_view, trace
+from connector.ledger import Ledger
+from connector.settings import load_settings
+
+STATES = (
+    "queued",
+    "claimed",
+    "submitted",
+    "complete",
+    "failed",
+    "stuck",
+    "expired",
+    "superseded",
+    "dead",
+)
+
+
+def _ledger() -> tuple[object, Ledger]:
+    settings = load_settings()
+    ledger = Ledger(settings.ledger_url)
+    ledger.create_all()
+    return settings, ledger
+
+
+def _t(value: object) -> Text:
+    """Cell text taken literally (no rich markup from data)."""
+    return Text("" if value is None else str(value))
 
 
 @click.command("status")
-def status_command() -> None:
+@click.option("--batch", "batch_id", type=int, help="Show one batch and its row outcomes.")
+def status_command(batch_id: int | None) -> None:
     """Outbox, open batches, quota used and left."""
-    raise click.ClickException("not built yet")
+    settings, ledger = _ledger()
+    console = Console(highlight=False)
+    try:
+        if batch_id is not None:
+            _show_batch(console, ledger, batch_id)
+            return
+        view = status_view(settings, ledger)  # type: ignore[arg-type]
+        if not view.destinations:
+            console.print("The outbox is empty: no batches in the ledger.")
+            return
+        counts = Table(title="Outbox by state (batches / rows)")
+        counts.add_column("destination")
+        for state in STATES:
+            counts.add_column(state, justify="right")
+        for dest in view.destinations:
+            counts.add_row(
+                _t(dest.destination_key),
+                *(
+                    _t(f"{c['batches']:,} / {c['rows']:,}")
+                    if (c := dest.by_state.get(s))
+                    else _t("")
+                    for s in STATES
+                ),
+            )
+        console.print(counts)
+        quota = Table(title=f"Quota on {view.day.isoformat()} ({settings.timezone})")  # type: ignore[attr-defined]
+        for name in (
+            "destination",
+            "rows used",
+            "rows left",
+            "calls",
+            "queued rows",
+            "backlog drained by",
+        ):
+            quota.add_column(name, justify="left" if name == "destination" else "right")
+        for dest in view.destinations:
+            quota.add_row(
+                _t(dest.destination_key),
+                _t(f"{dest.quota_used:,}"),
+                _t(f"{dest.quota_left:,}"),
+                _t(f"{dest.calls_today:,}"),
+                _t(f"{dest.queued_rows:,}"),
+                _t(dest.projected_drain_date.isoformat() if dest.projected_drain_date else "-"),
+            )
+        console.print(quota)
+        if view.open_batches:
+            open_ = Table(title="Open batches")
+            for name in (
+                "id",
+                "destination",
+                "mapping",
+                "partition",
+                "attempt",
+                "rows",
+                "state",
+                "remote batch id",
+                "submitted at",
+                "polls",
+            ):
+                open_.add_column(name)
+            for b in view.open_batches:
+                open_.add_row(
+                    _t(b.id),
+                    _t(b.destination_key),
+                    _t(b.mapping),
+                    _t(b.partition),
+                    _t(b.attempt),
+                    _t(f"{b.row_count:,}"),
+                    _t(b.state),
+                    _t(b.remote_batch_id or ""),
+                    _t(b.submitted_at.isoformat(timespec="seconds") if b.submitted_at else ""),
+                    _t(b.poll_count),
+                )
+            console.print(open_)
+        else:
+            console.print("No open batches.")
+    finally:
+        ledger.dispose()
+
+
+def _show_batch(console: Console, ledger: Ledger, batch_id: int) -> None:
+    batch, counts, outcomes = batch_detail(ledger, batch_id)
+    if batch is None:
+        raise click.ClickException(f"no batch with id {batch_id}")
+    info = Table(title=f"Batch {batch.id}", show_header=False)
+    info.add_column("field")
+    info.add_column("value")
+    for name in (
+        "batch_key",
+        "mapping",
+        "partition",
+        "destination_key",
+        "state",
+        "attempt",
+        "parent_id",
+        "row_count",
+        "byte_size",
+        "remote_batch_id",
+        "submitted_at",
+        "finished_at",
+        "poll_count",
+        "successful",
+        "not_found",
+        "failed_rows",
+        "message",
+        "path",
+    ):
+        info.add_row(_t(name), _t(getattr(batch, name)))
+    console.print(info)
+    if counts:
+        rows = Table(title="Rows that were not delivered by this batch")
+        rows.add_column("identity")
+        rows.add_column("source")
+        rows.add_column("status")
+        rows.add_column("reason")
+        for o in outcomes:
+            rows.add_row(_t(o.identity), _t(o.source_ref), _t(o.status), _t(o.reason))
+        console.print(rows)
+        console.print(", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
 
 
 @click.command("trace")
 @click.argument("identity")
 def trace_command(identity: str) -> None:
     """Where the rows of IDENTITY went."""
-    raise click.ClickException("not built yet")
+    _, ledger = _ledger()
+    console = Console(highlight=False)
+    try:
+        rows, delivered = trace(ledger, identity)
+    finally:
+        ledger.dispose()
+    if not rows and not delivered:
+        console.print(Text(f"No rows for identity {identity!r} in any batch."))
+        return
+    table = Table(title=Text(f"Rows of {identity}"))
+    for name in (
+        "batch",
+        "mapping",
+        "partition",
+        "destination",
+        "attempt",
+        "source",
+        "remote batch id",
+        "batch state",
+        "outcome",
+        "reason",
+    ):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(
+            _t(r.batch_id),
+            _t(r.mapping),
+            _t(r.partition),
+            _t(r.destination_key),
+            _t(r.attempt),
+            _t(r.source_ref),
+            _t(r.remote_batch_id),
+            _t(r.state),
+            _t(r.outcome),
+            _t(r.reason),
+        )
+    console.print(table)
+    for d in delivered:
+        console.print(
+            Text(
+                f"confirmed delivered to {d.destination_key} by batch {d.batch_id} at "
+                f"{d.delivered_at.isoformat(timespec='seconds')} (params: {d.nonempty or '-'})"
+            )
+        )

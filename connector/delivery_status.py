@@ -1,0 +1,213 @@
+"""What ``connector status`` and ``connector trace`` show: the ledger plus the manifests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlalchemy import func, select
+
+from connector import ledger as ledger_mod
+from connector import planner
+from connector.ledger import (
+    CLAIMED,
+    COMPLETE,
+    DEAD,
+    QUEUED,
+    SUBMITTED,
+    SUPERSEDED,
+    Batch,
+    Delivered,
+    Ledger,
+    QuotaUse,
+    RowOutcome,
+)
+from connector.settings import Settings
+
+_OUTCOME_OF_STATE = {
+    QUEUED: "queued",
+    CLAIMED: "submitting",
+    SUBMITTED: "pending",
+    COMPLETE: "delivered",
+    SUPERSEDED: "retried in a later batch",
+    DEAD: "dead",
+}
+
+
+@dataclass
+class DestinationStatus:
+    destination_key: str
+    by_state: dict[str, dict[str, int]]
+    quota_used: int
+    quota_left: int
+    calls_today: int
+    queued_rows: int
+    projected_drain_date: dt.date | None
+
+
+@dataclass
+class StatusView:
+    day: dt.date
+    destinations: list[DestinationStatus] = field(default_factory=list)
+    open_batches: list[Batch] = field(default_factory=list)
+
+
+def status_view(settings: Settings, ledger: Ledger, now: dt.datetime | None = None) -> StatusView:
+    """Counts by state, quota used/left today and the backlog projection per destination."""
+    now = now or dt.datetime.now(dt.UTC)
+    day = planner.quota_day(now, settings.tz)
+    view = StatusView(day=day)
+    with ledger.session() as session:
+        keys = sorted(session.scalars(select(Batch.destination_key).distinct()))
+        for key in keys:
+            by_state = ledger_mod.counts_by_state(session, destination_key=key)
+            usage = session.execute(
+                select(QuotaUse.rows, QuotaUse.calls).where(
+                    QuotaUse.destination_key == key, QuotaUse.day == day
+                )
+            ).first()
+            used, calls = (int(usage[0]), int(usage[1])) if usage else (0, 0)
+            largest = session.scalar(
+                select(func.max(Batch.row_count)).where(
+                    Batch.destination_key == key, Batch.state == QUEUED
+                )
+            )
+            queued_rows = by_state.get(QUEUED, {}).get("rows", 0)
+            view.destinations.append(
+                DestinationStatus(
+                    destination_key=key,
+                    by_state=by_state,
+                    quota_used=used,
+                    quota_left=max(settings.daily_quota - used, 0),
+                    calls_today=calls,
+                    queued_rows=queued_rows,
+                    projected_drain_date=planner.project_drain_date(
+                        queued_rows,
+                        daily_quota=settings.daily_quota,
+                        used_today=used,
+                        today=day,
+                        largest_batch=int(largest or 0),
+                    ),
+                )
+            )
+        view.open_batches = list(
+            session.scalars(
+                select(Batch)
+                .where(Batch.state.in_((CLAIMED, SUBMITTED)))
+                .order_by(Batch.submitted_at, Batch.id)
+            )
+        )
+    return view
+
+
+def batch_detail(
+    ledger: Ledger, batch_id: int
+) -> tuple[Batch | None, dict[str, int], list[RowOutcome]]:
+    """One batch, its row-outcome counts by status and its first outcomes."""
+    with ledger.session() as session:
+        batch = session.get(Batch, batch_id)
+        counts = dict(
+            session.execute(
+                select(RowOutcome.status, func.count())
+                .where(RowOutcome.batch_id == batch_id)
+                .group_by(RowOutcome.status)
+            ).all()
+        )
+        outcomes = list(
+            session.scalars(
+                select(RowOutcome)
+                .where(RowOutcome.batch_id == batch_id)
+                .order_by(RowOutcome.id)
+                .limit(50)
+            )
+        )
+    return batch, {str(k): int(v) for k, v in counts.items()}, outcomes
+
+
+@dataclass
+class TraceRow:
+    batch_id: int
+    batch_key: str
+    mapping: str
+    partition: str
+    destination_key: str
+    attempt: int
+    state: str
+    remote_batch_id: str
+    source_ref: str
+    outcome: str
+    reason: str
+
+
+def trace(ledger: Ledger, identity: str) -> tuple[list[TraceRow], list[Delivered]]:
+    """Every batch row of ``identity`` (from the manifests) with its outcome, and its digests."""
+    with ledger.session() as session:
+        batches = {b.id: b for b in session.scalars(select(Batch).order_by(Batch.id))}
+        outcomes = {
+            o.batch_id: o
+            for o in session.scalars(select(RowOutcome).where(RowOutcome.identity == identity))
+        }
+        delivered = list(session.scalars(select(Delivered).where(Delivered.identity == identity)))
+    by_path = {b.manifest_path: b for b in batches.values() if Path(b.manifest_path).is_file()}
+    rows: list[TraceRow] = []
+    if by_path:
+        con = duckdb.connect()
+        try:
+            found: list[Any] = con.execute(
+                "select filename, _source_ref "
+                "from read_parquet(?, filename = true, union_by_name = true) "
+                "where _identity = ?",
+                [sorted(by_path), identity],
+            ).fetchall()
+        finally:
+            con.close()
+        for filename, source_ref in found:
+            batch = by_path.get(filename) or by_path.get(str(Path(filename)))
+            if batch is None:
+                continue
+            outcome = outcomes.get(batch.id)
+            rows.append(
+                TraceRow(
+                    batch_id=batch.id,
+                    batch_key=batch.batch_key,
+                    mapping=batch.mapping,
+                    partition=batch.partition,
+                    destination_key=batch.destination_key,
+                    attempt=batch.attempt,
+                    state=batch.state,
+                    remote_batch_id=batch.remote_batch_id or "",
+                    source_ref=source_ref or "",
+                    outcome=outcome.status
+                    if outcome
+                    else _OUTCOME_OF_STATE.get(batch.state, batch.state),
+                    reason=(outcome.reason or "")
+                    if outcome
+                    else (batch.message or "" if batch.state == DEAD else ""),
+                )
+            )
+    # rows whose manifest is gone still show through their outcome
+    seen = {r.batch_id for r in rows}
+    for batch_id, outcome in outcomes.items():
+        if batch_id in seen or batch_id not in batches:
+            continue
+        batch = batches[batch_id]
+        rows.append(
+            TraceRow(
+                batch_id=batch.id,
+                batch_key=batch.batch_key,
+                mapping=batch.mapping,
+                partition=batch.partition,
+                destination_key=batch.destination_key,
+                attempt=batch.attempt,
+                state=batch.state,
+                remote_batch_id=batch.remote_batch_id or "",
+                source_ref=outcome.source_ref or "",
+                outcome=outcome.status,
+                reason=outcome.reason or "",
+            )
+        )
+    rows.sort(key=lambda r: r.batch_id)
+    return rows, delivered

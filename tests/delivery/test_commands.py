@@ -1,0 +1,36 @@
+"""`connector status` and `connector trace` over a ledger filled by a real delivery."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from connector.cli import main
+from connector.sandbox.testing import running_sandbox
+
+from .helpers import make_ledger, make_settings, profiles, queue, run_until_settled
+
+
+def test_status_and_trace(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with running_sandbox(calls_per_minute=100_000, fail_rate=0.0) as sb:
+        settings = make_settings(tmp_path, sb.url, target={"max_batch_rows": 3})
+        ledger = make_ledger(settings)
+        queue(settings, ledger, profiles(7))
+        run_until_settled(settings, ledger)
+        queue(settings, ledger, profiles(4, prefix="late"), partition="2026-06-02")
+    monkeypatch.setenv("CONNECTOR_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("CONNECTOR_TIMEZONE", "Europe/Amsterdam")
+    monkeypatch.setenv("CONNECTOR_TARGET__TOKEN", "TOPSECRET")
+    monkeypatch.setenv("COLUMNS", "250")
+    runner = CliRunner()
+    out = runner.invoke(main, ["status"])
+    assert out.exit_code == 0, out.output
+    assert "target:demo" in out.output and "queued" in out.output and "backlog" in out.output
+    assert "TOPSECRET" not in out.output
+    one = runner.invoke(main, ["status", "--batch", "1"])
+    assert one.exit_code == 0 and "remote_batch_id" in one.output
+    traced = runner.invoke(main, ["trace", "cust-00004"])
+    assert traced.exit_code == 0, traced.output
+    assert "crm.customers:4" in traced.output and "delivered" in traced.output
+    assert "confirmed delivered to target:demo" in traced.output
+    none = runner.invoke(main, ["trace", "nobody"])
+    assert "No rows" in none.output
