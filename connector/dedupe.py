@@ -1,0 +1,146 @@
+"""Dedupe and change detection in DuckDB, out of core (stage 3 of docs/architecture.md).
+
+DuckDB runs on an on-disk database under the stage directory with a memory limit, so a
+partition far larger than memory is grouped, joined and sorted by spilling to disk while
+memory stays bounded by the limit, not by the input.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+
+from connector.columns import DIGEST, IDENTITY, SEQ, SOURCE_REF
+from connector.digests import digest_sql
+from connector.encoding import quote_ident
+
+DUCKDB_MEMORY_LIMIT = os.environ.get("CONNECTOR_DUCKDB_MEMORY_LIMIT", "512MB")
+DUCKDB_THREADS = int(os.environ.get("CONNECTOR_DUCKDB_THREADS", "0")) or min(2, os.cpu_count() or 1)
+CLEARS_SAMPLE = 10
+
+
+def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB database file under ``work_dir``, bounded in memory, spilling beside it."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    db = work_dir / "work.duckdb"
+    for stale in (db, work_dir / "work.duckdb.wal"):
+        stale.unlink(missing_ok=True)
+    con = duckdb.connect(str(db))
+    con.execute(f"set memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    con.execute(f"set threads = {int(DUCKDB_THREADS)}")
+    con.execute(f"set temp_directory = '{_sql_path(work_dir / 'spill')}'")
+    con.execute("set preserve_insertion_order = false")
+    return con
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def parquet_glob(paths: Sequence[Path] | Path) -> str:
+    """A DuckDB list literal (or single string) naming Parquet files."""
+    if isinstance(paths, Path):
+        return f"'{_sql_path(paths)}'"
+    return "[" + ", ".join(f"'{_sql_path(p)}'" for p in paths) + "]"
+
+
+def merge_sql(source: str, names: Sequence[str]) -> str:
+    """One row per identity: per param the value of the latest ``_seq`` among non-empty ones.
+
+    ``_seq``/``_source_ref`` are those of the identity's latest row; ``_rows`` counts the
+    rows merged. An empty value (null or "") never erases a non-empty one.
+    """
+    qi = quote_ident
+    params = ",\n  ".join(
+        f"arg_max({qi(n)}, {SEQ}) FILTER (WHERE {qi(n)} IS NOT NULL AND {qi(n)} <> '') AS {qi(n)}"
+        for n in names
+    )
+    sep = ",\n  " if names else ""
+    return (
+        f"SELECT {IDENTITY}, max({SEQ}) AS {SEQ}, arg_max({SOURCE_REF}, {SEQ}) AS {SOURCE_REF},"
+        f" count(*) AS _rows{sep}{params}\n"
+        f"FROM {source}\nWHERE {IDENTITY} IS NOT NULL AND {IDENTITY} <> ''\nGROUP BY {IDENTITY}"
+    )
+
+
+def build_updates(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    mapped: Sequence[Path],
+    delivered: Path,
+    names: Sequence[str],
+    out: Path,
+) -> dict[str, object]:
+    """Merge, digest and compare with the delivered digests; write the changed rows to ``out``.
+
+    Returns counts and a sample of clears (params non-empty at delivery, empty now).
+    """
+    qi = quote_ident
+    if mapped:
+        source = f"read_parquet({parquet_glob(list(mapped))}, union_by_name = true)"
+    else:
+        cols = ", ".join(
+            [
+                f"NULL::VARCHAR AS {IDENTITY}",
+                f"NULL::BIGINT AS {SEQ}",
+                f"NULL::VARCHAR AS {SOURCE_REF}",
+            ]
+            + [f"NULL::VARCHAR AS {qi(n)}" for n in names]
+        )
+        source = f"(SELECT {cols} LIMIT 0)"
+    con.execute(
+        f"CREATE OR REPLACE TABLE merged AS SELECT *, {digest_sql(names)} AS {DIGEST} "
+        f"FROM ({merge_sql(source, names)})"
+    )
+    clear_items = ", ".join(
+        f"CASE WHEN m.{qi(n)} IS NULL AND list_contains(d.names, {_lit(n)}) THEN {_lit(n)} END"
+        for n in names
+    )
+    clears_expr = (
+        f"list_filter([{clear_items}], lambda x: x IS NOT NULL)" if names else "[]::VARCHAR[]"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE compared AS
+        SELECT m.*,
+               d.digest IS NOT NULL AND d.digest = m.{DIGEST} AS _unchanged,
+               CASE WHEN d.identity IS NULL THEN []::VARCHAR[] ELSE {clears_expr} END AS _clears
+        FROM merged m
+        LEFT JOIN (
+            SELECT identity, digest, string_split(nonempty, ',') AS names
+            FROM read_parquet({parquet_glob(delivered)})
+        ) d ON d.identity = m.{IDENTITY}
+        """
+    )
+    out_cols = ", ".join([IDENTITY, SOURCE_REF, SEQ, DIGEST, "_rows"] + [qi(n) for n in names])
+    con.execute(
+        f"COPY (SELECT {out_cols} FROM compared WHERE NOT _unchanged ORDER BY {SEQ}) "
+        f"TO '{_sql_path(out)}' (FORMAT parquet)"
+    )
+    rows_in, identities, unchanged, cleared, rows_out = con.execute(
+        "SELECT coalesce(sum(_rows), 0), count(*), count(*) FILTER (WHERE _unchanged),"
+        " count(*) FILTER (WHERE len(_clears) > 0 AND NOT _unchanged),"
+        " count(*) FILTER (WHERE NOT _unchanged) FROM compared"
+    ).fetchone()
+    sample = con.execute(
+        f"SELECT {IDENTITY}, {SOURCE_REF}, _clears FROM compared "
+        f"WHERE len(_clears) > 0 AND NOT _unchanged ORDER BY {SEQ} LIMIT {CLEARS_SAMPLE}"
+    ).fetchall()
+    return {
+        "rows_in": int(rows_in),
+        "identities": int(identities),
+        "duplicates_merged": int(rows_in) - int(identities),
+        "unchanged": int(unchanged),
+        "cleared": int(cleared),
+        "rows_out": int(rows_out),
+        "clears_sample": [
+            {"identity": i, "source_ref": r, "params": list(p)} for i, r, p in sample
+        ],
+    }

@@ -1,0 +1,336 @@
+"""Stage functions of one mapping partition, called by the Dagster assets and the CLI.
+
+``extract_stage`` reads the source and maps each chunk as it comes (one streaming pass:
+the raw rows are never written twice), staging mapped rows and rejects as Parquet;
+``transform_stage`` dedupes, digests and drops unchanged profiles (DuckDB, out of core);
+``batch_stage`` replaces the partition's still-queued batches and writes new ones.
+Stage outputs live under ``settings.stage_dir/<mapping>/<partition>/`` and are replaced
+whole on a rerun. Each stage upserts its counts into ``ledger.StageRun``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connector import dedupe
+from connector import ledger as ledger_mod
+from connector.batches import param_names_of, remove_batch_files, safe_name, write_batches
+from connector.columns import DIGEST, IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
+from connector.encoding import quote_ident
+from connector.ledger import Ledger
+from connector.partitions import day_window
+
+log = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 10
+REJECTS_SAMPLE = 10
+FETCH_ROWS = 100_000
+
+EXTRACT, TRANSFORM, BATCHES = "extract", "transform", "batches"
+COUNT_KEYS = (
+    "rows_in",
+    "rows_out",
+    "rejected",
+    "duplicates_merged",
+    "unchanged",
+    "cleared",
+    "batches",
+    "bytes",
+)
+
+
+@dataclass
+class StageResult:
+    """What one stage did to one mapping partition (counts, a preview, the output schema)."""
+
+    mapping: str
+    partition: str
+    stage: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
+    preview: list[dict[str, Any]] = field(default_factory=list)
+    schema: list[tuple[str, str]] = field(default_factory=list)
+    rejects_sample: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class StageMissing(RuntimeError):
+    """A stage's input is not there (the previous stage was not run for this partition)."""
+
+
+def stage_path(settings: Any, mapping_name: str, partition: str) -> Path:
+    return Path(settings.stage_dir) / safe_name(mapping_name) / safe_name(partition)
+
+
+def _reset(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def _schema_of(schema: pa.Schema) -> list[tuple[str, str]]:
+    return [(f.name, str(f.type)) for f in schema]
+
+
+def _head(paths: list[Path], n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        if len(rows) >= n:
+            break
+        pf = pq.ParquetFile(path)
+        for rb in pf.iter_batches(batch_size=n):
+            rows += rb.to_pylist()[: n - len(rows)]
+            break
+    return rows
+
+
+def _finish(ledger: Ledger, result: StageResult, started: float) -> StageResult:
+    result.stats["seconds"] = round(time.monotonic() - started, 3)
+    ledger_mod.record_stage_run(
+        ledger,
+        result.mapping,
+        result.partition,
+        result.stage,
+        {"counts": result.counts, **{k: v for k, v in result.stats.items() if k != "schema"}},
+    )
+    log.info("%s %s %s: %s", result.mapping, result.partition, result.stage, result.counts)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# 1 + 2: extract and map, streamed
+
+
+def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> StageResult:
+    """Read the partition's source rows, map each chunk, stage mapped rows and rejects."""
+    from connector.sources import iter_source_chunks
+    from connector.sources.registry import FileRegistry
+    from connector.transform import map_chunk
+
+    started = time.monotonic()
+    names = param_names_of(mapping)
+    base = stage_path(settings, mapping.name, partition)
+    _reset(base)
+    mapped_dir, rejects_dir = base / "mapped", base / "rejects"
+    mapped_dir.mkdir()
+    rejects_dir.mkdir()
+    window = day_window(partition, settings.tz)
+    registry = FileRegistry(ledger, mapping.name)
+    result = StageResult(mapping.name, partition, EXTRACT)
+    rows_in = rows_out = rejected = 0
+    sources: set[str] = set()
+    high_water: str | None = None
+    max_profile = getattr(settings.target, "max_profile_bytes", None)
+    part = 0
+    for chunk in iter_source_chunks(
+        mapping, partition, window, chunk_rows=settings.chunk_rows, registry=registry
+    ):
+        sources.add(chunk.source)
+        rows_in += chunk.table.num_rows
+        if chunk.high_water is not None and (high_water is None or chunk.high_water > high_water):
+            high_water = chunk.high_water
+        reject_tables = [chunk.rejects] if chunk.rejects.num_rows else []
+        if chunk.table.num_rows:
+            kwargs = {"max_profile_bytes": max_profile} if max_profile else {}
+            mapped, rejects = map_chunk(mapping, chunk.table, **kwargs)
+            if rejects.num_rows:
+                reject_tables.append(rejects)
+            if mapped.num_rows:
+                part += 1
+                pq.write_table(mapped, mapped_dir / f"part-{part:05d}.parquet")
+                rows_out += mapped.num_rows
+                if not result.schema:
+                    result.schema = _schema_of(mapped.schema)
+        for rejects in reject_tables:
+            part += 1
+            rejects = rejects.select(list(REJECT_COLUMNS)).cast(
+                pa.schema([(c, pa.string()) for c in REJECT_COLUMNS])
+            )
+            pq.write_table(rejects, rejects_dir / f"part-{part:05d}.parquet")
+            rejected += rejects.num_rows
+            if len(result.rejects_sample) < REJECTS_SAMPLE:
+                result.rejects_sample += rejects.slice(
+                    0, REJECTS_SAMPLE - len(result.rejects_sample)
+                ).to_pylist()
+    if high_water is not None:
+        from connector.sources import record_cursor
+
+        record_cursor(ledger, mapping.name, partition, high_water)
+    (base / "stage.json").write_text(json.dumps({"param_names": names}))
+    if not result.schema:
+        result.schema = [(IDENTITY, "string"), (SOURCE_REF, "string"), (SEQ, "int64")] + [
+            (n, "string") for n in names
+        ]
+    result.preview = _head(sorted(mapped_dir.glob("*.parquet")))
+    result.counts.update(rows_in=rows_in, rows_out=rows_out, rejected=rejected)
+    result.stats.update(sources=sorted(sources), chunks=part, high_water=high_water)
+    return _finish(ledger, result, started)
+
+
+# --------------------------------------------------------------------------------------
+# 3: dedupe + change detection
+
+
+def _staged(base: Path, names: list[str]) -> None:
+    meta = base / "stage.json"
+    if not meta.exists():
+        raise StageMissing(f"{base}: no extract output; run the extract stage first")
+    staged = json.loads(meta.read_text())["param_names"]
+    if staged != names:
+        raise StageMissing(
+            f"{base}: staged with params {staged}, the mapping now has {names}; rerun extract"
+        )
+
+
+def _reject_rows(rejects_dir: Path):  # type: ignore[no-untyped-def]
+    for path in sorted(rejects_dir.glob("*.parquet")):
+        for rb in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+            yield from rb.to_pylist()
+
+
+def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> StageResult:
+    """One row per identity (later wins, empty does not erase), unchanged profiles dropped."""
+    started = time.monotonic()
+    names = param_names_of(mapping)
+    base = stage_path(settings, mapping.name, partition)
+    _staged(base, names)
+    dest_key = ledger_mod.destination_key(str(mapping.destination), settings)
+    work = base / "work"
+    _reset(work)
+    updates = base / "updates.parquet"
+    updates.unlink(missing_ok=True)
+    delivered = work / "delivered.parquet"
+    n_delivered = ledger_mod.export_delivered(ledger, dest_key, delivered)
+    con = dedupe.connect(work)
+    try:
+        counts = dedupe.build_updates(
+            con,
+            mapped=sorted((base / "mapped").glob("*.parquet")),
+            delivered=delivered,
+            names=names,
+            out=updates,
+        )
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+    rejected = ledger_mod.replace_rejects(
+        ledger, mapping.name, partition, _reject_rows(base / "rejects")
+    )
+    result = StageResult(mapping.name, partition, TRANSFORM)
+    result.counts.update(
+        rows_in=int(counts["rows_in"]),  # type: ignore[arg-type]
+        rows_out=int(counts["rows_out"]),  # type: ignore[arg-type]
+        rejected=rejected,
+        duplicates_merged=int(counts["duplicates_merged"]),  # type: ignore[arg-type]
+        unchanged=int(counts["unchanged"]),  # type: ignore[arg-type]
+        cleared=int(counts["cleared"]),  # type: ignore[arg-type]
+    )
+    result.schema = _schema_of(pq.read_schema(updates))
+    result.preview = _head([updates])
+    result.rejects_sample = _head(sorted((base / "rejects").glob("*.parquet")), REJECTS_SAMPLE)
+    result.stats.update(
+        identities=counts["identities"],
+        delivered_known=n_delivered,
+        clears_sample=counts["clears_sample"],
+        destination_key=dest_key,
+    )
+    if result.counts["cleared"]:
+        log.warning(
+            "%s %s: %d profile(s) had values cleared at the source that the API cannot clear",
+            mapping.name,
+            partition,
+            result.counts["cleared"],
+        )
+    return _finish(ledger, result, started)
+
+
+# --------------------------------------------------------------------------------------
+# 4: batch files
+
+
+def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> StageResult:
+    """Replace the partition's still-queued batches with new files of the staged updates.
+
+    Profiles whose identical digest is already queued, claimed or submitted (by another
+    partition, or by this one's batches taken by delivery) are not queued again.
+    """
+    started = time.monotonic()
+    names = param_names_of(mapping)
+    base = stage_path(settings, mapping.name, partition)
+    updates = base / "updates.parquet"
+    if not updates.exists():
+        raise StageMissing(f"{updates}: no transform output; run the transform stage first")
+    dest_key = ledger_mod.destination_key(str(mapping.destination), settings)
+
+    replaced = ledger_mod.take_queued_batches(ledger, mapping.name, partition)
+    for batch in replaced:
+        remove_batch_files(batch)
+    manifests = [
+        Path(p) for _, _, p in ledger_mod.in_flight_manifests(ledger, dest_key) if Path(p).exists()
+    ]
+
+    work = base / "batch-work"
+    _reset(work)
+    con = dedupe.connect(work)
+    try:
+        qi = quote_ident
+        cols = ", ".join(
+            [f"u.{c}" for c in (IDENTITY, SOURCE_REF, DIGEST)] + [f"u.{qi(n)}" for n in names]
+        )
+        source = f"read_parquet({dedupe.parquet_glob(updates)})"
+        if manifests:
+            flight = f"read_parquet({dedupe.parquet_glob(manifests)}, union_by_name = true)"
+            con.execute(
+                f"CREATE TABLE in_flight AS SELECT DISTINCT {IDENTITY}, {DIGEST} FROM {flight}"
+            )
+            query = (
+                f"SELECT {cols} FROM {source} u ANTI JOIN in_flight f "
+                f"ON f.{IDENTITY} = u.{IDENTITY} AND f.{DIGEST} = u.{DIGEST} ORDER BY u.{SEQ}"
+            )
+        else:
+            query = f"SELECT {cols} FROM {source} u ORDER BY u.{SEQ}"
+        rows_in = pq.ParquetFile(updates).metadata.num_rows
+        reader = con.sql(query).fetch_record_batch(FETCH_ROWS)
+        written = write_batches(
+            reader, mapping=mapping, partition=partition, settings=settings, ledger=ledger
+        )
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+    rows_out = sum(b.row_count for b in written)
+    result = StageResult(mapping.name, partition, BATCHES)
+    result.counts.update(
+        rows_in=rows_in,
+        rows_out=rows_out,
+        unchanged=rows_in - rows_out,
+        batches=len(written),
+        bytes=sum(b.byte_size for b in written),
+    )
+    result.preview = _head([Path(b.manifest_path) for b in written[:1]])
+    result.schema = [(IDENTITY, "string"), (SOURCE_REF, "string"), (DIGEST, "string")] + [
+        (n, "string") for n in names
+    ]
+    result.stats.update(
+        destination_key=dest_key,
+        replaced_batches=len(replaced),
+        in_flight_manifests=len(manifests),
+        in_flight_skipped=rows_in - rows_out,
+        batch_keys=[b.batch_key for b in written],
+    )
+    return _finish(ledger, result, started)
+
+
+def prepare(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> list[StageResult]:
+    """All three stages of one mapping partition, in order."""
+    return [
+        extract_stage(mapping, partition, settings, ledger),
+        transform_stage(mapping, partition, settings, ledger),
+        batch_stage(mapping, partition, settings, ledger),
+    ]
