@@ -297,7 +297,7 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
         else:
             query = f"SELECT {cols} FROM {source} u ORDER BY u.{SEQ}"
         rows_in = pq.ParquetFile(updates).metadata.num_rows
-        reader = con.sql(query).fetch_record_batch(FETCH_ROWS)
+        reader = con.sql(query).to_arrow_reader(FETCH_ROWS)
         written = write_batches(
             reader, mapping=mapping, partition=partition, settings=settings, ledger=ledger
         )

@@ -1,0 +1,138 @@
+"""The three stages end to end over a real CSV source (the colleague's sources/transform)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from connector import pipeline
+from connector.ledger import (
+    CLAIMED,
+    QUEUED,
+    Ledger,
+    Reject,
+    StageRun,
+    claim_batches,
+    counts_by_state,
+    record_delivered,
+)
+from connector.mapping import SourceMapping
+from connector.settings import Settings
+from tests.batches.fakes import decode_batch
+
+DAY = "2026-01-02"
+
+
+@pytest.fixture
+def env(tmp_path: Path):  # type: ignore[no-untyped-def]
+    pos = tmp_path / "pos"
+    pos.mkdir()
+    mapping = SourceMapping.model_validate(
+        {
+            "name": "pos",
+            "source": {"kind": "csv", "path": str(pos / "*.csv")},
+            "destination": "target",
+            "identity": {"column": "customer_id", "type": "thirdPartyId"},
+            "params": {"store": "store", "note": "note"},
+        }
+    )
+    settings = Settings(state_dir=tmp_path / "state", chunk_rows=2)
+    ledger = Ledger(settings.ledger_url)
+    ledger.upgrade()
+    yield mapping, settings, ledger, pos
+    ledger.dispose()
+
+
+def _csv(pos: Path, day: str, lines: list[str]) -> None:
+    (pos / f"pos_{day}.csv").write_text("customer_id,store,note\n" + "\n".join(lines) + "\n")
+
+
+def _sent(ledger: Ledger, state: str | None = None) -> list[list[str]]:
+    from connector.ledger import Batch
+
+    with ledger.session() as session:
+        q = session.query(Batch).order_by(Batch.id)
+        batches = [b for b in q if state is None or b.state == state]
+    return [row for b in batches for row in decode_batch(Path(b.path).read_bytes())[1]]
+
+
+def test_prepare_end_to_end(env) -> None:  # type: ignore[no-untyped-def]
+    mapping, settings, ledger, pos = env
+    _csv(
+        pos,
+        DAY,
+        [
+            "c1,Amsterdam,first",
+            "c2,Utrecht,",
+            'c1,,"later, wins"',
+            ",Nowhere,x",
+            'c3,"Den Haag",a&b',
+        ],
+    )
+    extract, transform, batches = pipeline.prepare(mapping, DAY, settings, ledger)
+    assert extract.counts["rows_in"] == 5
+    assert extract.counts["rejected"] >= 1  # the row without an identity
+    assert transform.counts["duplicates_merged"] == 1
+    assert transform.counts["rows_out"] == 3
+    assert batches.counts["batches"] == 1 and batches.counts["rows_out"] == 3
+    assert sorted(_sent(ledger)) == [
+        ["c1", "Amsterdam", "later, wins"],
+        ["c2", "Utrecht", ""],
+        ["c3", "Den Haag", "a&b"],
+    ]
+    assert len(transform.preview) == 3 and transform.schema[0] == ("_identity", "string")
+    with ledger.session() as session:
+        runs = {r.stage: json.loads(r.stats_json) for r in session.query(StageRun)}
+        rejects = session.query(Reject).all()
+    assert set(runs) == {"extract", "transform", "batches"}
+    assert runs["batches"]["counts"]["rows_out"] == 3
+    assert len(rejects) == extract.counts["rejected"]
+
+
+def test_rerun_replaces_queued_and_never_duplicates_in_flight(env) -> None:  # type: ignore[no-untyped-def]
+    mapping, settings, ledger, pos = env
+    _csv(pos, DAY, ["c1,A,x", "c2,B,y"])
+    pipeline.prepare(mapping, DAY, settings, ledger)
+    first = counts_by_state(ledger)
+    pipeline.prepare(mapping, DAY, settings, ledger)  # rerun: replaced, not added
+    assert counts_by_state(ledger) == first
+    outbox_files = list((settings.outbox / "pos").glob("*.batch"))
+    assert len(outbox_files) == 1
+
+    claimed = claim_batches(ledger, "target:demo", 10, "delivery")
+    assert claimed
+    _csv(pos, DAY, ["c1,A,x", "c2,B,changed"])
+    (result,) = [
+        r for r in pipeline.prepare(mapping, DAY, settings, ledger) if r.stage == "batches"
+    ]
+    assert result.counts["rows_out"] == 1  # c1 identical and in flight: not queued again
+    assert result.stats["in_flight_skipped"] == 1
+    assert _sent(ledger, QUEUED) == [["c2", "B", "changed"]]
+    assert counts_by_state(ledger)[CLAIMED]["batches"] == 1
+
+
+def test_confirmed_digests_make_rows_unchanged_and_clears_reported(env) -> None:  # type: ignore[no-untyped-def]
+    mapping, settings, ledger, pos = env
+    _csv(pos, DAY, ["c1,A,x", "c2,B,y"])
+    results = pipeline.prepare(mapping, DAY, settings, ledger)
+    (batch,) = claim_batches(ledger, "target:demo", 10, "delivery")
+    record_delivered(ledger, "target:demo", pq.read_table(batch.manifest_path), batch_id=batch.id)
+    assert results[-1].counts["rows_out"] == 2
+    day2 = "2026-01-03"
+    _csv(pos, day2, ["c1,A,x", "c2,B,"])
+    extract, transform, batches = pipeline.prepare(mapping, day2, settings, ledger)
+    assert transform.counts["unchanged"] == 1
+    assert transform.counts["cleared"] == 1
+    assert transform.stats["clears_sample"][0]["params"] == ["note"]
+    assert batches.counts["rows_out"] == 1
+
+
+def test_stage_order_is_enforced(env) -> None:  # type: ignore[no-untyped-def]
+    mapping, settings, ledger, _ = env
+    with pytest.raises(pipeline.StageMissing):
+        pipeline.transform_stage(mapping, "2026-02-01", settings, ledger)
+    with pytest.raises(pipeline.StageMissing):
+        pipeline.batch_stage(mapping, "2026-02-01", settings, ledger)
