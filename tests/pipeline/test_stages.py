@@ -123,7 +123,7 @@ def test_confirmed_digests_make_rows_unchanged_and_clears_reported(env) -> None:
     assert results[-1].counts["rows_out"] == 2
     day2 = "2026-01-03"
     _csv(pos, day2, ["c1,A,x", "c2,B,"])
-    extract, transform, batches = pipeline.prepare(mapping, day2, settings, ledger)
+    _, transform, batches = pipeline.prepare(mapping, day2, settings, ledger)
     assert transform.counts["unchanged"] == 1
     assert transform.counts["cleared"] == 1
     assert transform.stats["clears_sample"][0]["params"] == ["note"]
