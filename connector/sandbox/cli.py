@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -147,5 +148,5 @@ def serve(
     )
     server = SandboxServer(Sandbox(opts), host, port)
     click.echo(server.url, nl=True)
-    click.get_text_stream("stdout").flush()
+    sys.stdout.flush()
     server.serve_forever()

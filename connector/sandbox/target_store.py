@@ -187,7 +187,8 @@ class TargetStore:
 
     def quota_used(self, client: str, now: float | None = None) -> int:
         day = utc_day(self.clock() if now is None else now)
-        return self.rows_by_day.get(client, {}).get(day, 0)
+        counter = self.rows_by_day.get(client)
+        return counter[day] if counter is not None else 0  # a Counter: missing day -> 0
 
     def reject(self, client: str, version: str, message: str, body: bytes) -> None:
         with self.lock:
