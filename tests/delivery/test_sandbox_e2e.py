@@ -142,6 +142,9 @@ def test_faults_every_row_ends_delivered_or_dead(tmp_path) -> None:  # type: ign
                 for o in s.scalars(select(RowOutcome).where(RowOutcome.status == "dead"))
             }
             states = {b.state for b in s.scalars(select(Batch))}
+        injected = sb.snapshot()["faults"]["injected"]
+        kinds = {kind for per_key in injected.values() for kind in per_key}
+        assert {"drop", "fail_500", "fail_502"} <= kinds or len(kinds) >= 3, injected
         ids = set(table.column("_identity").to_pylist())
         assert ids <= delivered | set(dead), ids - delivered - set(dead)
         assert all(reason for reason in dead.values())
