@@ -95,42 +95,71 @@ def _as_datetime(spec: ParamSpec, text: str) -> dt.datetime:
 
 def type_value(spec: ParamSpec, text: str) -> str:
     """The delivered text of one non-empty value of ``spec``'s type; ValueError says why not."""
+    return value_typer(spec)(text)
+
+
+DECIMAL_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+def value_typer(spec: ParamSpec) -> Callable[[str], str]:
+    """A function typing one value of ``spec`` (options resolved once, not per value)."""
     kind = spec.type
     if kind == "string":
-        return text
+        return lambda text: text
     if kind == "int":
-        if not INT_RE.fullmatch(text):
-            raise ValueError(f"{text!r} is not an integer")
-        return str(int(text))
-    if kind == "decimal":
-        from connector.mapping import check_decimal_text
 
-        number = check_decimal_text(text)
+        def _int(text: str) -> str:
+            if not INT_RE.fullmatch(text):
+                raise ValueError(f"{text!r} is not an integer")
+            return str(int(text))
+
+        return _int
+    if kind == "decimal":
         places = spec.decimal_places
-        if places is not None:
-            number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-        return format(number, "f")
+        quantum = Decimal(1).scaleb(-places) if places is not None else None
+
+        def _decimal(text: str) -> str:
+            if not DECIMAL_RE.fullmatch(text):
+                raise ValueError(f"{text!r} is not a decimal number")
+            number = Decimal(text)
+            if quantum is not None:
+                number = number.quantize(quantum, rounding=ROUND_HALF_UP)
+            return format(number, "f")
+
+        return _decimal
     if kind == "bool":
-        word = text.lower()
-        if word in TRUE_WORDS:
-            return "true"
-        if word in FALSE_WORDS:
-            return "false"
-        raise ValueError(f"{text!r} is not a boolean (true/false, yes/no, 1/0)")
+
+        def _bool(text: str) -> str:
+            word = text.lower()
+            if word in TRUE_WORDS:
+                return "true"
+            if word in FALSE_WORDS:
+                return "false"
+            raise ValueError(f"{text!r} is not a boolean (true/false, yes/no, 1/0)")
+
+        return _bool
+    zone = _zone(spec.timezone)
+    out_format = spec.format
     if kind == "date":
-        value = _parse_moment(spec, text)
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is not None:
-                value = value.astimezone(_zone(spec.timezone))
-            value = value.date()
-        # isoformat, not strftime("%Y-..."): glibc does not zero-pad years before 1000
-        return value.strftime(spec.format) if spec.format else value.isoformat()
-    if kind == "datetime":
+
+        def _date(text: str) -> str:
+            value = _parse_moment(spec, text)
+            if isinstance(value, dt.datetime):
+                if value.tzinfo is not None:
+                    value = value.astimezone(zone)
+                value = value.date()
+            # isoformat, not strftime("%Y-..."): glibc does not zero-pad years before 1000
+            return value.strftime(out_format) if out_format else value.isoformat()
+
+        return _date
+
+    def _datetime(text: str) -> str:
         moment = _as_datetime(spec, text)
-        if spec.format:
-            return moment.strftime(spec.format)
+        if out_format:
+            return moment.strftime(out_format)
         return moment.isoformat(timespec="seconds" if not moment.microsecond else "auto")
-    raise ValueError(f"unknown type {kind!r}")  # pragma: no cover - the model forbids it
+
+    return _datetime
 
 
 # -- column work --------------------------------------------------------------------------
@@ -171,11 +200,12 @@ def _type_column(spec: ParamSpec, col: pa.Array) -> tuple[pa.Array, np.ndarray, 
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
     distinct: list[str] = encoded.dictionary.to_pylist()
+    typer = value_typer(spec)
     typed: list[str | None] = []
     reasons: list[str | None] = []
     for text in distinct:
         try:
-            typed.append(type_value(spec, text))
+            typed.append(typer(text))
             reasons.append(None)
         except ValueError as exc:
             typed.append(None)

@@ -33,7 +33,7 @@ def _line(ref: str, path: Path) -> int | None:
 
 
 def run(path: Path, block_bytes: int | None = None) -> dict:
-    """{"mapped": [{identity, line, name, amount}], "rejects": [{line, identity, param, reason}]}."""
+    """Mapped rows (identity, line, name, amount) and rejects (line, identity, param, reason)."""
     mapped: list[dict] = []
     rejects: list[dict] = []
     kwargs = {"block_bytes": block_bytes} if block_bytes else {}

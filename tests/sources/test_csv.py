@@ -1,4 +1,4 @@
-"""CSV extraction: exact text, physical line refs, blocks, gzip, partition days, the file registry."""
+"""CSV extraction: exact text, line refs, blocks, gzip, partition days, the file registry."""
 
 from __future__ import annotations
 
@@ -145,7 +145,8 @@ def test_csv_values_survive_exactly(
     tmp_path: Path, rows: list[tuple[str, str]], quoting: int
 ) -> None:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n", quoting=quoting)
+    # "\r\n" line ends: Python quotes a value holding a bare \r only when \r is in them
+    writer = csv.writer(buf, lineterminator="\r\n", quoting=quoting)
     writer.writerow(["id", "v"])
     writer.writerows(rows)
     path = tmp_path / "p.csv"

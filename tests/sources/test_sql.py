@@ -219,7 +219,8 @@ params: {{city: City}}
     )
     with pytest.raises(
         SourceError,
-        match=r"crm: params.city: column 'City' not in table .* \(have: customer_id, email, ltv, note, updated_at\)",
+        match=r"crm: params.city: column 'City' not in table .* "
+        r"\(have: customer_id, email, ltv, note, updated_at\)",
     ):
         read(bad, "2026-11-19")
 
@@ -234,7 +235,8 @@ def test_query_source(table: tuple[str, Table]) -> None:
     mapping = parse_mapping(
         f"""
 name: crmq
-source: {{kind: sql, url: "{url}", query: "select customer_id, email, updated_at from {tbl.name}", cursor: updated_at, key: customer_id}}
+source: {{kind: sql, url: "{url}", query: "select customer_id, email, updated_at from {tbl.name}",
+  cursor: updated_at, key: customer_id}}
 destination: target
 identity: {{column: customer_id, type: thirdPartyId}}
 params: {{email: email}}
@@ -252,7 +254,8 @@ def test_sqlite_text_datetimes_and_missing_file(tmp_path: Path) -> None:
         conn.exec_driver_sql("create table t (id integer, v numeric, at datetime)")
         conn.exec_driver_sql(
             "insert into t values (1, 0.1, '2026-11-19'), (2, 2.50, '2026-11-19T23:00:00'),"
-            " (3, 3, '2026-11-19 08:00:00.123'), (4, 4, '2026-11-20'), (5, 5, '2026-11-18T23:59:59')"
+            " (3, 3, '2026-11-19 08:00:00.123'), (4, 4, '2026-11-20'),"
+            " (5, 5, '2026-11-18T23:59:59')"
         )
     engine.dispose()
     mapping = parse_mapping(
