@@ -70,6 +70,7 @@ from connector import planner
 from connector.destinations.copernica import CopernicaClient, PutResult
 from connector.destinations.http import (
     AmbiguousSubmitError,
+    AuthError,
     DeliveryError,
     NotFoundError,
     ProtocolError,
@@ -114,9 +115,10 @@ def _utcnow() -> dt.datetime:
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    """UTC-aware: what the ledger stores (SQLite keeps no offset, so never store local times)."""
     if moment is None:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _owner() -> str:
@@ -144,7 +146,7 @@ class DrainResult:
     unknown_fields: list[str] = field(default_factory=list)
     in_window: bool = True
     next_window: dt.datetime | None = None
-    stopped_because: str = "empty"  # empty | window | quota | in_flight | unavailable
+    stopped_because: str = "empty"  # empty|window|quota|in_flight|unavailable|auth
     quota_used_today: int = 0
     quota_left_today: int = 0
     queued_batches: int = 0
@@ -561,7 +563,10 @@ def drain(
     """Submit queued batches of ``destination`` within window, quota and in-flight limit."""
     key = ledger_mod.destination_key(destination, settings)
     fixed = _aware(now)
-    clock: Callable[[], dt.datetime] = (lambda: fixed) if fixed is not None else _utcnow  # type: ignore[assignment,return-value]
+
+    def clock() -> dt.datetime:
+        return fixed if fixed is not None else _utcnow()
+
     result = DrainResult(destination=destination, destination_key=key)
     result.recovered = recover_stale_claims(ledger, settings, key, clock(), lease_s)
     window = planner.parse_off_peak(settings.off_peak)
@@ -602,8 +607,10 @@ def drain(
             if is_target:
                 if not _submit_target(ledger, settings, client, batch, result):
                     break
-            else:
-                _drain_copernica_batch(ledger, settings, client, copernica_clients, batch, result)
+            elif not _drain_copernica_batch(
+                ledger, settings, client, copernica_clients, batch, result
+            ):
+                break
     finally:
         if own_client and client is not None:
             client.close()
@@ -627,6 +634,13 @@ def _submit_target(
         result.returned_to_queue.append(batch.id)
         result.stopped_because = "unavailable"
         log.warning("batch %s: %s", batch.id, exc)
+        return False
+    except AuthError as exc:
+        # a setup problem: burning the batch's attempts would dead-letter good rows
+        _return_to_queue(ledger, batch, settings.tz, str(exc))
+        result.returned_to_queue.append(batch.id)
+        result.stopped_because = "auth"
+        log.error("Target refused the credentials: %s", exc)
         return False
     except AmbiguousSubmitError as exc:
         result.ambiguous.append(batch.id)
@@ -711,13 +725,20 @@ def _drain_copernica_batch(
     clients: dict[str, CopernicaClient],
     batch: Batch,
     result: DrainResult,
-) -> None:
+) -> bool:
     match_field = _identity_type(batch, settings)
     cop = client if client is not None else clients.get(match_field)
     if cop is None:
         cop = clients[match_field] = CopernicaClient(settings.copernica, match_field=match_field)
     table = read_manifest(batch)
     outcomes: list[PutResult] = cop.put_many(_iter_jsonl(Path(batch.path)))
+    if outcomes and not any(r.ok for r in outcomes) and any(r.auth_refused for r in outcomes):
+        first_error = next(r.error for r in outcomes if r.auth_refused)
+        _return_to_queue(ledger, batch, settings.tz, f"credentials refused: {first_error}")
+        result.returned_to_queue.append(batch.id)
+        result.stopped_because = "auth"
+        log.error("Copernica refused the credentials: %s", first_error)
+        return False
     probe = next((r.identity for r in outcomes if r.ok), None)
     if not result.unknown_fields and probe is not None:
         try:
@@ -753,6 +774,7 @@ def _drain_copernica_batch(
     result.rows_submitted += batch.row_count
     result.rows_confirmed += confirmed.num_rows
     result.rows_failed += failed_rows.num_rows
+    return True
 
 
 # --------------------------------------------------------------------------------------
@@ -781,7 +803,7 @@ def poll(
     started = time.monotonic()
     try:
         while True:
-            moment = now or _utcnow()
+            moment = _aware(now) or _utcnow()
             with ledger.session() as session:
                 open_batches = list(
                     session.scalars(
@@ -825,7 +847,7 @@ def _poll_one(
 ) -> None:
     try:
         status = client.batch_status(batch.status_url or "")
-    except (NotFoundError, RejectedError) as exc:
+    except NotFoundError as exc:
         result.expired.append(batch.id)
         _mark(ledger, batch, state=EXPIRED, message=f"status gone at the service: {exc}")
         _resolve_by_readback(ledger, settings, client, batch, result, identify_limit, str(exc))

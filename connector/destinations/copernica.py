@@ -84,6 +84,7 @@ class PutResult:
     status_code: int | None = None
     created: bool = False
     error: str | None = None
+    auth_refused: bool = False
 
 
 class CopernicaClient:
@@ -197,11 +198,13 @@ class CopernicaClient:
             if 200 <= status < 300 or status == 303:
                 created = status in (201, 303) or bool(headers.get("x-created"))
                 return PutResult(identity, ok=True, status_code=status, created=created)
+            message = self._error_message(payload)
             return PutResult(
                 identity,
                 ok=False,
                 status_code=status,
-                error=f"HTTP {status}: {self._error_message(payload)}",
+                error=f"HTTP {status}: {message}",
+                auth_refused=status in (401, 403) or "access token" in message.lower(),
             )
 
         try:

@@ -113,6 +113,10 @@ class RejectedError(DeliveryError):
     """The service answered and refused the request (``success=false``, 4xx): not retried."""
 
 
+class AuthError(RejectedError):
+    """The credentials were refused (401/403, "Invalid access token"): a setup problem, not data."""
+
+
 class ProtocolError(DeliveryError):
     """An answer that is not what the protocol documents (not XML, too large, malformed)."""
 

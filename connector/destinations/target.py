@@ -51,6 +51,7 @@ from defusedxml.ElementTree import fromstring
 
 from connector.destinations.http import (
     AmbiguousSubmitError,
+    AuthError,
     NotFoundError,
     ProtocolError,
     RejectedError,
@@ -358,6 +359,10 @@ class TargetClient:
                 status_code=status,
                 retry_after=parse_retry_after(retry_after),
             )
+        if status in (401, 403):
+            raise AuthError(
+                f"submit {path.name}: HTTP {status}: credentials refused", status_code=status
+            )
         if status != 200:
             raise RejectedError(
                 f"submit {path.name}: HTTP {status}: {scrub(payload[:200], self._secrets)}",
@@ -379,6 +384,8 @@ class TargetClient:
         payload, status, _ = self._get(url, limited=True)
         if status == 404:
             raise NotFoundError("batch status not found (expired or unknown)", status_code=404)
+        if status in (401, 403):
+            raise AuthError(f"batchStatus: HTTP {status}: credentials refused", status_code=status)
         if status != 200:
             raise RejectedError(
                 f"batchStatus: HTTP {status}: {scrub(payload[:200], self._secrets)}",

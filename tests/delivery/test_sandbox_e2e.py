@@ -16,6 +16,12 @@ from connector.sandbox.testing import running_sandbox
 
 from .helpers import make_ledger, make_settings, profiles, queue, run_until_settled
 
+MAPPING_YAML = (
+    "name: crm\nsource: {kind: sql, url: 'sqlite:///x.db', table: t, cursor: u}\n"
+    "destination: copernica\nidentity: {column: id, type: customerid}\n"
+    "params: {tier: tier, city: city, nickname: nickname}\n"
+)
+
 
 def fast_client(settings) -> TargetClient:  # type: ignore[no-untyped-def]
     policy = RetryPolicy(
@@ -91,11 +97,7 @@ def test_copernica_delivery_read_back(tmp_path) -> None:  # type: ignore[no-unty
         table = profiles(60).append_column("nickname", pq_str(60))
         mapping_dir = settings.mappings_dir
         mapping_dir.mkdir(parents=True)
-        (mapping_dir / "crm.yaml").write_text(
-            "name: crm\nsource: {kind: sql, url: 'sqlite:///x.db', table: t, cursor: u}\n"
-            "destination: copernica\nidentity: {column: id, type: customerid}\n"
-            "params: {tier: tier, city: city, nickname: nickname}\n"
-        )
+        (mapping_dir / "crm.yaml").write_text(MAPPING_YAML)
         queue(settings, ledger, table, destination="copernica", identity_type="customerid")
         results = run_until_settled(settings, ledger, destination="copernica")
         drained = results[0]
@@ -213,3 +215,51 @@ def test_in_flight_limit(tmp_path) -> None:  # type: ignore[no-untyped-def]
         queue(settings, ledger, profiles(20))
         r = delivery.drain(settings, ledger, destination="target")
         assert len(r.submitted) == 3 and r.stopped_because == "in_flight"
+
+
+def test_token_raw_ampersand_status_urls_and_copernica_v4(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with running_sandbox(
+        calls_per_minute=100_000, token="tok-123", status_url_raw_ampersand=True
+    ) as sb:
+        settings = make_settings(tmp_path, sb.url, target={"token": "tok-123"})
+        ledger = make_ledger(settings)
+        table = profiles(12)
+        queue(settings, ledger, table)
+        run_until_settled(settings, ledger)
+        with ledger.session() as s:
+            assert len(list(s.scalars(select(Delivered)))) == 12
+        wrong = make_settings(tmp_path / "wrong", sb.url, target={"token": "nope"})
+        wrong_ledger = make_ledger(wrong)
+        queue(wrong, wrong_ledger, profiles(2, prefix="w"))
+        r = delivery.drain(wrong, wrong_ledger, destination="target")
+        assert r.stopped_because == "auth" and not r.submitted and not r.rejected
+        with wrong_ledger.session() as s:
+            assert [(b.state, b.attempt) for b in s.scalars(select(Batch))] == [("queued", 1)]
+        # Copernica: a refused token leaves the batch queued too
+        cop = make_settings(tmp_path / "cop", sb.url, copernica={"access_token": "nope"})
+        cop_ledger = make_ledger(cop)
+        cop.mappings_dir.mkdir(parents=True)
+        (cop.mappings_dir / "crm.yaml").write_text(MAPPING_YAML)
+        queue(cop, cop_ledger, profiles(3), destination="copernica", identity_type="customerid")
+        rc = delivery.drain(cop, cop_ledger, destination="copernica")
+        assert rc.stopped_because == "auth"
+        ok = make_settings(
+            tmp_path / "cop",
+            sb.url,
+            copernica={"access_token": "tok-123", "api_version": "v4", "base_url": f"{sb.url}/v4"},
+        )
+        rc2 = delivery.drain(ok, cop_ledger, destination="copernica")
+        assert rc2.rows_confirmed == 3
+
+
+def test_in_flight_window_and_status_url_on_another_host(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with running_sandbox(calls_per_minute=100_000) as sb:
+        # the status URL names "localhost" while we post to 127.0.0.1: followed as given
+        sb.state.options.status_base_url = sb.url.replace("127.0.0.1", "localhost")
+        settings = make_settings(tmp_path, sb.url)
+        ledger = make_ledger(settings)
+        queue(settings, ledger, profiles(5))
+        run_until_settled(settings, ledger)
+        with ledger.session() as s:
+            urls = [b.status_url for b in s.scalars(select(Batch))]
+        assert all(u and u.startswith("http://localhost:") and "m2Node=00" in u for u in urls)
