@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -169,6 +170,9 @@ def _normalised(
     for rb in batches:
         if rb.num_rows == 0:
             continue
+        if rb.schema.equals(schema) and not _has_empty_strings(rb, names):
+            yield rb  # already normalised (the batch stage's own output)
+            continue
         cols = set(rb.schema.names)
         if IDENTITY not in cols:
             raise ValueError(f"rows to batch have no {IDENTITY} column (have: {sorted(cols)})")
@@ -194,6 +198,10 @@ def _normalised(
             con.unregister("_in")
         out = out.rename_columns(schema.names).cast(schema)
         yield from out.to_batches()
+
+
+def _has_empty_strings(rb: pa.RecordBatch, names: Sequence[str]) -> bool:
+    return any(pc.any(pc.equal(rb.column(n), "")).as_py() for n in names)
 
 
 # --------------------------------------------------------------------------------------

@@ -95,10 +95,6 @@ def build_updates(
             + [f"NULL::VARCHAR AS {qi(n)}" for n in names]
         )
         source = f"(SELECT {cols} LIMIT 0)"
-    con.execute(
-        f"CREATE OR REPLACE TABLE merged AS SELECT *, {digest_sql(names)} AS {DIGEST} "
-        f"FROM ({merge_sql(source, names)})"
-    )
     clear_items = ", ".join(
         f"CASE WHEN m.{qi(n)} IS NULL AND list_contains(d.names, {_lit(n)}) THEN {_lit(n)} END"
         for n in names
@@ -106,13 +102,17 @@ def build_updates(
     clears_expr = (
         f"list_filter([{clear_items}], lambda x: x IS NOT NULL)" if names else "[]::VARCHAR[]"
     )
+    # One statement into a TEMP table: DuckDB evicts it to temp_directory under memory
+    # pressure, without the compression and checkpoint costs of a persistent table.
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE compared AS
+        CREATE OR REPLACE TEMP TABLE compared AS
+        WITH merged AS ({merge_sql(source, names)}),
+        digested AS (SELECT *, {digest_sql(names)} AS {DIGEST} FROM merged)
         SELECT m.*,
                d.digest IS NOT NULL AND d.digest = m.{DIGEST} AS _unchanged,
                CASE WHEN d.identity IS NULL THEN []::VARCHAR[] ELSE {clears_expr} END AS _clears
-        FROM merged m
+        FROM digested m
         LEFT JOIN (
             SELECT identity, digest, string_split(nonempty, ',') AS names
             FROM read_parquet({parquet_glob(delivered)})
@@ -121,7 +121,7 @@ def build_updates(
     )
     out_cols = ", ".join([IDENTITY, SOURCE_REF, SEQ, DIGEST, "_rows"] + [qi(n) for n in names])
     con.execute(
-        f"COPY (SELECT {out_cols} FROM compared WHERE NOT _unchanged ORDER BY {SEQ}) "
+        f"COPY (SELECT {out_cols} FROM compared WHERE NOT _unchanged) "
         f"TO '{_sql_path(out)}' (FORMAT parquet)"
     )
     rows_in, identities, unchanged, cleared, rows_out = con.execute(
