@@ -1,7 +1,5 @@
 """Asset factories: three daily-partitioned assets per source mapping, two per destination."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,29 +53,47 @@ def build_mapping_assets(
         kinds=kinds,
         description=f"Rows of the partition day read from the {_source_kind(mapping)} source of {name}.",
     )
-    def source_rows(context: dg.AssetExecutionContext, connector: ConnectorResource) -> dg.MaterializeResult:
-        result = pipeline.extract_stage(mapping, context.partition_key, connector.settings(), connector.ledger())
+    def source_rows(
+        context: dg.AssetExecutionContext, connector: ConnectorResource
+    ) -> dg.MaterializeResult:
+        result = pipeline.extract_stage(
+            mapping, context.partition_key, connector.settings(), connector.ledger()
+        )
         context.log.info("%s %s: %s", name, context.partition_key, result.counts)
         return dg.MaterializeResult(metadata=stage_metadata(result))
 
     @dg.multi_asset(
         specs=[
-            dg.AssetSpec(updates_key, deps=[source_key], kinds=kinds,
-                         description="Mapped, typed, one row per identity, changed since last delivery."),
-            dg.AssetSpec(rejects_key, deps=[source_key],
-                         description="Source rows that could not become profile updates, with the reason."),
+            dg.AssetSpec(
+                updates_key,
+                deps=[source_key],
+                kinds=kinds,
+                description="Mapped, typed, one row per identity, changed since last delivery.",
+            ),
+            dg.AssetSpec(
+                rejects_key,
+                deps=[source_key],
+                description="Source rows that could not become profile updates, with the reason.",
+            ),
         ],
         check_specs=[
-            dg.AssetCheckSpec("reject_rate", asset=updates_key,
-                              description="Share of rejected source rows under the configured thresholds."),
+            dg.AssetCheckSpec(
+                "reject_rate",
+                asset=updates_key,
+                description="Share of rejected source rows under the configured thresholds.",
+            ),
         ],
         partitions_def=partitions_def,
         group_name=name,
         name=f"{name}__profile_updates",
     )
-    def profile_updates(context: dg.AssetExecutionContext, connector: ConnectorResource) -> Iterator[Any]:
+    def profile_updates(
+        context: dg.AssetExecutionContext, connector: ConnectorResource
+    ) -> Iterator[Any]:
         settings = connector.settings()
-        result = pipeline.transform_stage(mapping, context.partition_key, settings, connector.ledger())
+        result = pipeline.transform_stage(
+            mapping, context.partition_key, settings, connector.ledger()
+        )
         counts = result.counts
         yield dg.MaterializeResult(asset_key=updates_key, metadata=stage_metadata(result))
         yield dg.MaterializeResult(
@@ -97,25 +113,44 @@ def build_mapping_assets(
         kinds=kinds | {"file"},
         description="Batch files in the outbox, within the caps, registered as queued in the ledger.",
         check_specs=[
-            dg.AssetCheckSpec("within_caps", asset=batches_key, blocking=True,
-                              description="Every queued file is within the row, byte and profile caps."),
-            dg.AssetCheckSpec("identities_valid", asset=batches_key, blocking=True,
-                              description="Every identity in the files is one the API accepts."),
+            dg.AssetCheckSpec(
+                "within_caps",
+                asset=batches_key,
+                blocking=True,
+                description="Every queued file is within the row, byte and profile caps.",
+            ),
+            dg.AssetCheckSpec(
+                "identities_valid",
+                asset=batches_key,
+                blocking=True,
+                description="Every identity in the files is one the API accepts.",
+            ),
         ],
     )
-    def batch_files(context: dg.AssetExecutionContext, connector: ConnectorResource) -> dg.MaterializeResult:
+    def batch_files(
+        context: dg.AssetExecutionContext, connector: ConnectorResource
+    ) -> dg.MaterializeResult:
         settings, ledger = connector.settings(), connector.ledger()
         result = pipeline.batch_stage(mapping, context.partition_key, settings, ledger)
         with ledger.session() as session:
             batches = session.scalars(
-                select(Batch).where(Batch.mapping == name, Batch.partition == context.partition_key)
+                select(Batch)
+                .where(Batch.mapping == name, Batch.partition == context.partition_key)
                 .order_by(Batch.id)
             ).all()
         metadata = stage_metadata(result)
         metadata["files"] = dg.MetadataValue.md(
             markdown_table(
-                [{"batch": b.batch_key, "rows": b.row_count, "bytes": b.byte_size, "state": b.state,
-                  "sha256": b.sha256[:12]} for b in batches]
+                [
+                    {
+                        "batch": b.batch_key,
+                        "rows": b.row_count,
+                        "bytes": b.byte_size,
+                        "state": b.state,
+                        "sha256": b.sha256[:12],
+                    }
+                    for b in batches
+                ]
             )
         )
         return dg.MaterializeResult(
@@ -133,7 +168,11 @@ def reject_rate_check(key: dg.AssetKey, counts: Any, settings: Settings) -> dg.A
     rows_in = int(counts.get("rows_in", 0))
     rejected = int(counts.get("rejected", 0))
     rate = rejected / rows_in if rows_in else 0.0
-    severity = dg.AssetCheckSeverity.ERROR if rate > settings.reject_rate_error else dg.AssetCheckSeverity.WARN
+    severity = (
+        dg.AssetCheckSeverity.ERROR
+        if rate > settings.reject_rate_error
+        else dg.AssetCheckSeverity.WARN
+    )
     return dg.AssetCheckResult(
         asset_key=key,
         check_name="reject_rate",
@@ -149,7 +188,9 @@ def reject_rate_check(key: dg.AssetKey, counts: Any, settings: Settings) -> dg.A
     )
 
 
-def caps_check(batches: Sequence[Batch], settings: Settings, destination: str) -> dg.AssetCheckResult:
+def caps_check(
+    batches: Sequence[Batch], settings: Settings, destination: str
+) -> dg.AssetCheckResult:
     """Row and byte caps, checked against the files on disk, not only the ledger's word."""
     problems: list[str] = []
     for batch in batches:
@@ -160,12 +201,18 @@ def caps_check(batches: Sequence[Batch], settings: Settings, destination: str) -
             continue
         size = path.stat().st_size
         if size != batch.byte_size:
-            problems.append(f"{batch.batch_key}: {size} bytes on disk, ledger says {batch.byte_size}")
+            problems.append(
+                f"{batch.batch_key}: {size} bytes on disk, ledger says {batch.byte_size}"
+            )
         if destination == "target":
             if batch.row_count > settings.target.max_batch_rows:
-                problems.append(f"{batch.batch_key}: {batch.row_count} rows > {settings.target.max_batch_rows}")
+                problems.append(
+                    f"{batch.batch_key}: {batch.row_count} rows > {settings.target.max_batch_rows}"
+                )
             if size > settings.target.max_batch_bytes:
-                problems.append(f"{batch.batch_key}: {size} bytes > {settings.target.max_batch_bytes}")
+                problems.append(
+                    f"{batch.batch_key}: {size} bytes > {settings.target.max_batch_bytes}"
+                )
     return dg.AssetCheckResult(
         check_name="within_caps",
         passed=not problems,
@@ -200,14 +247,19 @@ def identities_check(batches: Sequence[Batch], mapping: SourceMapping) -> dg.Ass
     return dg.AssetCheckResult(
         check_name="identities_valid",
         passed=not bad,
-        metadata={"checked": checked, "invalid": len(bad),
-                  "examples": dg.MetadataValue.md("\n".join(f"- {b}" for b in bad[:20]) or "none")},
+        metadata={
+            "checked": checked,
+            "invalid": len(bad),
+            "examples": dg.MetadataValue.md("\n".join(f"- {b}" for b in bad[:20]) or "none"),
+        },
     )
 
 
 def destination_pool(settings: Settings, destination: str) -> str:
     """One Dagster pool per destination account: its drains and polls never overlap across runs."""
-    account = settings.target.client_code if destination == "target" else settings.copernica.database
+    account = (
+        settings.target.client_code if destination == "target" else settings.copernica.database
+    )
     return f"{destination}-{account}"
 
 
@@ -227,9 +279,13 @@ def build_destination_assets(
         description=f"Queued batches submitted to {destination}, oldest first, inside the off-peak "
         "window and the daily quota; the rest stays queued with a projected date.",
     )
-    def submissions(context: dg.AssetExecutionContext, connector: ConnectorResource) -> dg.MaterializeResult:
+    def submissions(
+        context: dg.AssetExecutionContext, connector: ConnectorResource
+    ) -> dg.MaterializeResult:
         settings, ledger = connector.settings(), connector.ledger()
-        result = delivery.drain(settings, ledger, destination=destination, force=connector.force_window)
+        result = delivery.drain(
+            settings, ledger, destination=destination, force=connector.force_window
+        )
         context.log.info("%s drain: %s", destination, result.summary())
         return dg.MaterializeResult(metadata=result.metadata())
 
@@ -242,18 +298,28 @@ def build_destination_assets(
         description=f"Statuses of open {destination} batches polled to the end, outcomes recorded, "
         "failures re-queued; the report as table metadata, HTML and CSV.",
         check_specs=[
-            dg.AssetCheckSpec("landing_rate", asset=report_key,
-                              description="Read-back of a sample of delivered profiles matches the source."),
+            dg.AssetCheckSpec(
+                "landing_rate",
+                asset=report_key,
+                description="Read-back of a sample of delivered profiles matches the source.",
+            ),
         ],
     )
-    def status_report(context: dg.AssetExecutionContext, connector: ConnectorResource) -> dg.MaterializeResult:
+    def status_report(
+        context: dg.AssetExecutionContext, connector: ConnectorResource
+    ) -> dg.MaterializeResult:
         settings, ledger = connector.settings(), connector.ledger()
         polled = delivery.poll(
-            settings, ledger, destination=destination,
-            wait=connector.poll_timeout_s > 0, timeout_s=connector.poll_timeout_s or None,
+            settings,
+            ledger,
+            destination=destination,
+            wait=connector.poll_timeout_s > 0,
+            timeout_s=connector.poll_timeout_s or None,
         )
         context.log.info("%s poll: %s", destination, polled.summary())
-        report = reports.write_report(ledger, destination, settings.reports_dir, settings.daily_quota)
+        report = reports.write_report(
+            ledger, destination, settings.reports_dir, settings.daily_quota
+        )
         totals = report.totals
         per_day = [dict(day=day, **counts) for day, counts in report.per_day.items()]
         metadata: dict[str, Any] = {
@@ -276,8 +342,10 @@ def build_destination_assets(
                     check_name="landing_rate",
                     passed=landing is None or landing >= 0.999,
                     severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"landing_rate": -1.0 if landing is None else float(landing),
-                              "verified": polled.verified},
+                    metadata={
+                        "landing_rate": -1.0 if landing is None else float(landing),
+                        "verified": polled.verified,
+                    },
                     description="Adobe allows up to 0.1% of large batches never to land.",
                 )
             ],

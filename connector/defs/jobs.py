@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from connector.defs.assets import DELIVERY_GROUP
@@ -11,14 +13,23 @@ DRAIN = "drain_outbox"
 POLL = "poll_status"
 
 
-def build_jobs(destinations: list[str]) -> list[dg.UnresolvedAssetJobDefinition]:
+def build_jobs(destinations: list[str]) -> list[Any]:
     delivery = dg.AssetSelection.groups(DELIVERY_GROUP)
     reports = dg.AssetSelection.assets(*[dg.AssetKey([d, "status_report"]) for d in destinations])
     return [
-        dg.define_asset_job(NIGHTLY, selection=dg.AssetSelection.all(),
-                            description="Extract, map and batch partition D, then submit and poll."),
-        dg.define_asset_job(DRAIN, selection=delivery,
-                            description="Submit queued batches inside the off-peak window and quota."),
-        dg.define_asset_job(POLL, selection=reports,
-                            description="Poll open batches, record outcomes, refresh the reports."),
+        dg.define_asset_job(
+            NIGHTLY,
+            selection=dg.AssetSelection.all(),
+            description="Extract, map and batch partition D, then submit and poll.",
+        ),
+        dg.define_asset_job(
+            DRAIN,
+            selection=delivery,
+            description="Submit queued batches inside the off-peak window and quota.",
+        ),
+        dg.define_asset_job(
+            POLL,
+            selection=reports,
+            description="Poll open batches, record outcomes, refresh the reports.",
+        ),
     ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from typing import Any
+
 import dagster as dg
 
 from connector.defs.jobs import DRAIN, NIGHTLY
@@ -33,8 +35,7 @@ def drain_cron(window: OffPeak) -> str:
     return f"30 {','.join(map(str, hours)) or '*'} * * *"
 
 
-def build_schedules(jobs: dict[str, dg.UnresolvedAssetJobDefinition], window: OffPeak,
-                    timezone: str) -> list[dg.ScheduleDefinition | dg.UnresolvedPartitionedAssetScheduleDefinition]:
+def build_schedules(jobs: dict[str, Any], window: OffPeak, timezone: str) -> list[Any]:
     at = nightly_time(window)
     nightly = dg.build_schedule_from_partitioned_job(
         jobs[NIGHTLY],
