@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -20,6 +22,19 @@ from connector.encoding import quote_ident
 DUCKDB_MEMORY_LIMIT = os.environ.get("CONNECTOR_DUCKDB_MEMORY_LIMIT", "512MB")
 DUCKDB_THREADS = int(os.environ.get("CONNECTOR_DUCKDB_THREADS", "0")) or min(2, os.cpu_count() or 1)
 CLEARS_SAMPLE = 10
+
+
+@dataclass
+class UpdateCounts:
+    """What change detection found (``clears_sample``: identity, source_ref, params)."""
+
+    rows_in: int
+    identities: int
+    duplicates_merged: int
+    unchanged: int
+    cleared: int
+    rows_out: int
+    clears_sample: list[dict[str, Any]]
 
 
 def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -77,7 +92,7 @@ def build_updates(
     delivered: Path,
     names: Sequence[str],
     out: Path,
-) -> dict[str, object]:
+) -> UpdateCounts:
     """Merge, digest and compare with the delivered digests; write the changed rows to ``out``.
 
     Returns counts and a sample of clears (params non-empty at delivery, empty now).
@@ -124,23 +139,23 @@ def build_updates(
         f"COPY (SELECT {out_cols} FROM compared WHERE NOT _unchanged) "
         f"TO '{_sql_path(out)}' (FORMAT parquet)"
     )
-    rows_in, identities, unchanged, cleared, rows_out = con.execute(
+    row = con.execute(
         "SELECT coalesce(sum(_rows), 0), count(*), count(*) FILTER (WHERE _unchanged),"
         " count(*) FILTER (WHERE len(_clears) > 0 AND NOT _unchanged),"
         " count(*) FILTER (WHERE NOT _unchanged) FROM compared"
     ).fetchone()
+    assert row is not None
+    rows_in, identities, unchanged, cleared, rows_out = (int(v) for v in row)
     sample = con.execute(
         f"SELECT {IDENTITY}, {SOURCE_REF}, _clears FROM compared "
         f"WHERE len(_clears) > 0 AND NOT _unchanged ORDER BY {SEQ} LIMIT {CLEARS_SAMPLE}"
     ).fetchall()
-    return {
-        "rows_in": int(rows_in),
-        "identities": int(identities),
-        "duplicates_merged": int(rows_in) - int(identities),
-        "unchanged": int(unchanged),
-        "cleared": int(cleared),
-        "rows_out": int(rows_out),
-        "clears_sample": [
-            {"identity": i, "source_ref": r, "params": list(p)} for i, r, p in sample
-        ],
-    }
+    return UpdateCounts(
+        rows_in=rows_in,
+        identities=identities,
+        duplicates_merged=rows_in - identities,
+        unchanged=unchanged,
+        cleared=cleared,
+        rows_out=rows_out,
+        clears_sample=[{"identity": i, "source_ref": r, "params": list(p)} for i, r, p in sample],
+    )

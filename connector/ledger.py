@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from alembic.config import Config
 from sqlalchemy import (
     BigInteger,
     Date,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    insert,
     select,
     update,
 )
@@ -233,7 +235,7 @@ def make_engine(url: str) -> Engine:
     if is_sqlite:
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             # Python's sqlite3 opens transactions lazily; BEGIN IMMEDIATE in claims needs
             # autocommit off at the driver level, handled by SQLAlchemy's own begin().
             dbapi_conn.isolation_level = None  # the "begin" hook below emits BEGIN itself
@@ -304,9 +306,8 @@ class Ledger:
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str) -> Config:
     """An Alembic ``Config`` for the ledger at ``url`` (no alembic.ini needed)."""
-    from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -577,18 +578,21 @@ def _delivered_records(
         yield from rows
 
 
-def _dialect_insert(session: Session):  # type: ignore[no-untyped-def]
+def _dialect_insert(session: Session) -> Any:
+    """The dialect's ``insert`` (it has ``on_conflict_do_update``; core's has not)."""
     name = session.get_bind().dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the ledger runs on SQLite or PostgreSQL
-        raise NotImplementedError(f"no upsert for {name}")
-    return insert
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert
+    raise NotImplementedError(f"no upsert for {name}")  # the ledger runs on SQLite or PostgreSQL
 
 
-def _upsert_delivered(session: Session, insert, chunk: list[dict[str, Any]]) -> int:  # type: ignore[no-untyped-def]
+def _upsert_delivered(session: Session, insert: Any, chunk: list[dict[str, Any]]) -> int:
     # One identity may appear twice in a chunk (two batches confirmed together): last wins,
     # and PostgreSQL refuses ON CONFLICT touching the same row twice in one statement.
     unique = list({r["identity"]: r for r in chunk}.values())
@@ -631,11 +635,11 @@ def replace_rejects(
                 }
             )
             if len(chunk) >= 5_000:
-                session.execute(Reject.__table__.insert(), chunk)
+                session.execute(insert(Reject), chunk)
                 count += len(chunk)
                 chunk = []
         if chunk:
-            session.execute(Reject.__table__.insert(), chunk)
+            session.execute(insert(Reject), chunk)
             count += len(chunk)
     return count
 

@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,7 @@ def _staged(base: Path, names: list[str]) -> None:
         )
 
 
-def _reject_rows(rejects_dir: Path):  # type: ignore[no-untyped-def]
+def _reject_rows(rejects_dir: Path) -> Iterator[dict[str, Any]]:
     for path in sorted(rejects_dir.glob("*.parquet")):
         for rb in pq.ParquetFile(path).iter_batches(batch_size=10_000):
             yield from rb.to_pylist()
@@ -225,20 +226,20 @@ def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger)
     )
     result = StageResult(mapping.name, partition, TRANSFORM)
     result.counts.update(
-        rows_in=int(counts["rows_in"]),  # type: ignore[arg-type]
-        rows_out=int(counts["rows_out"]),  # type: ignore[arg-type]
+        rows_in=counts.rows_in,
+        rows_out=counts.rows_out,
         rejected=rejected,
-        duplicates_merged=int(counts["duplicates_merged"]),  # type: ignore[arg-type]
-        unchanged=int(counts["unchanged"]),  # type: ignore[arg-type]
-        cleared=int(counts["cleared"]),  # type: ignore[arg-type]
+        duplicates_merged=counts.duplicates_merged,
+        unchanged=counts.unchanged,
+        cleared=counts.cleared,
     )
     result.schema = _schema_of(pq.read_schema(updates))
     result.preview = _head([updates])
     result.rejects_sample = _head(sorted((base / "rejects").glob("*.parquet")), REJECTS_SAMPLE)
     result.stats.update(
-        identities=counts["identities"],
+        identities=counts.identities,
         delivered_known=n_delivered,
-        clears_sample=counts["clears_sample"],
+        clears_sample=counts.clears_sample,
         destination_key=dest_key,
     )
     if result.counts["cleared"]:

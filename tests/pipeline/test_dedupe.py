@@ -76,7 +76,7 @@ def test_later_wins_and_empty_does_not_erase(tmp_path: Path) -> None:
     assert rows["a"]["_seq"] == 5 and rows["a"]["_source_ref"] == "f.csv:5"
     assert rows["b"]["tier"] is None
     assert rows["a"]["_digest"] == profile_digest(NAMES, ["a2@x", "silver"])
-    assert counts["rows_in"] == 5 and counts["duplicates_merged"] == 3 and counts["rows_out"] == 2
+    assert counts.rows_in == 5 and counts.duplicates_merged == 3 and counts.rows_out == 2
     assert out.column("_seq").to_pylist() == [2, 5]  # source order of the winning rows
 
 
@@ -101,16 +101,16 @@ def test_unchanged_dropped_and_clears_reported(tmp_path: Path) -> None:
         delivered,
     )
     assert sorted(out.column("_identity").to_pylist()) == ["changed", "cleared", "new"]
-    assert counts["unchanged"] == 1
-    assert counts["cleared"] == 1
-    assert counts["clears_sample"] == [
+    assert counts.unchanged == 1
+    assert counts.cleared == 1
+    assert counts.clears_sample == [
         {"identity": "cleared", "source_ref": "f.csv:2", "params": ["tier"]}
     ]
 
 
 def test_no_input_gives_empty_updates(tmp_path: Path) -> None:
     counts, out = _run(tmp_path, [])
-    assert out.num_rows == 0 and counts["rows_in"] == 0
+    assert out.num_rows == 0 and counts.rows_in == 0
 
 
 value = st.one_of(st.none(), st.just(""), st.sampled_from(["x", "y", "é,&"]))
