@@ -61,7 +61,7 @@ from urllib.parse import unquote_plus
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -108,6 +108,7 @@ DEFAULT_LEASE_S = 15 * 60
 DEFAULT_IDENTIFY_LIMIT = 5_000
 # Row outcome statuses written here
 ROW_FAILED, ROW_NOT_FOUND, ROW_REQUEUED, ROW_DEAD = "failed", "not_found", "requeued", "dead"
+ROW_SUPERSEDED = "superseded"
 
 
 def _utcnow() -> dt.datetime:
@@ -472,25 +473,94 @@ def _write_outcomes(
         outcome.reason = reason[:2000]
 
 
+def newer_batches_with(ledger: Ledger, batch: Batch, identities: list[str]) -> dict[str, str]:
+    """identity -> key of a newer batch of the same mapping and destination that carries it.
+
+    Newer means a later partition day, or the same day extracted later, outside ``batch``'s own
+    retry lineage: its values are newer than ``batch``'s. So a read-back that differs from
+    ``batch`` is no sign of loss, and re-sending ``batch``'s values would overwrite newer data.
+    """
+    if not identities:
+        return {}
+    with ledger.session() as session:
+        candidates = list(
+            session.scalars(
+                select(Batch)
+                .where(
+                    Batch.mapping == batch.mapping,
+                    Batch.destination_key == batch.destination_key,
+                    Batch.id != batch.id,
+                    Batch.state != DEAD,
+                    or_(
+                        Batch.partition > batch.partition,
+                        and_(Batch.partition == batch.partition, Batch.id > batch.id),
+                    ),
+                )
+                .order_by(Batch.partition.desc(), Batch.id.desc())
+            )
+        )
+    lineage = {batch.id}
+    for other in sorted(candidates, key=lambda b: b.id):  # children come after their parents
+        if other.parent_id in lineage:
+            lineage.add(other.id)
+    wanted = pa.array(identities, pa.string())
+    found: dict[str, str] = {}
+    for other in candidates:
+        if other.id in lineage:
+            continue
+        try:
+            ids = pq.read_table(other.manifest_path, columns=[IDENTITY]).column(IDENTITY)
+        except (OSError, pa.ArrowException):
+            continue
+        for ident in pc.filter(
+            wanted, pc.is_in(wanted, value_set=ids.combine_chunks())
+        ).to_pylist():
+            found.setdefault(ident, other.batch_key)
+        if len(found) == len(identities):
+            break
+    return found
+
+
 def requeue_or_dead(
     ledger: Ledger, settings: Settings, batch: Batch, rows: pa.Table, reasons: dict[str, str]
 ) -> tuple[int, int]:
     """Re-queue ``rows`` of ``batch`` as attempt+1, or dead-letter them when attempts are used up.
+
+    Rows that a newer batch already carries are not re-sent (that would overwrite newer values
+    with older ones): their outcome is ``superseded``, naming the newer batch.
 
     Returns (requeued, dead). Outcomes are written after the new batch is registered, so a
     crash in between at worst repeats the re-queue, which ``write_batches`` deduplicates.
     """
     if rows.num_rows == 0:
         return 0, 0
+    newer = newer_batches_with(ledger, batch, rows.column(IDENTITY).to_pylist())
+    if newer:
+        keep = pc.invert(pc.is_in(rows.column(IDENTITY), pa.array(list(newer), pa.string())))
+        gone = rows.filter(pc.invert(keep))
+        with ledger.session(immediate=True) as session:
+            _write_outcomes(
+                session,
+                batch.id,
+                [
+                    (
+                        i,
+                        r,
+                        ROW_SUPERSEDED,
+                        f"{reasons.get(i, 'not confirmed')}; not re-sent: "
+                        f"newer values went in batch {newer[i]}",
+                    )
+                    for i, r in zip(gone.column(IDENTITY).to_pylist(), _refs(gone), strict=True)
+                ],
+            )
+        rows = rows.filter(keep)
+        if rows.num_rows == 0:
+            return 0, 0
     dead = batch.attempt >= settings.max_attempts
     if not dead:
         _requeue_table(ledger, settings, batch, rows)
     ids = rows.column(IDENTITY).to_pylist()
-    refs = (
-        rows.column(SOURCE_REF).to_pylist()
-        if SOURCE_REF in rows.column_names
-        else [None] * len(ids)
-    )
+    refs = _refs(rows)
     status = ROW_DEAD if dead else ROW_REQUEUED
     with ledger.session(immediate=True) as session:
         _write_outcomes(
@@ -512,6 +582,12 @@ def requeue_or_dead(
             ],
         )
     return (0, len(ids)) if dead else (len(ids), 0)
+
+
+def _refs(rows: pa.Table) -> list[str | None]:
+    if SOURCE_REF in rows.column_names:
+        return list(rows.column(SOURCE_REF).to_pylist())
+    return [None] * rows.num_rows
 
 
 def retry_whole_batch(
@@ -957,7 +1033,12 @@ def _complete(
                     failed[ident] = why
     # verify a sample of the rows taken as confirmed
     confirmed_ids = [i for i in ids if i not in failed and i not in not_found]
-    sample = _sample(confirmed_ids, settings.target.verify_sample, seed=batch.id)
+    # a profile that a newer batch has updated since cannot show this batch's values
+    newer = (
+        newer_batches_with(ledger, batch, confirmed_ids) if settings.target.verify_sample else {}
+    )
+    verifiable = [i for i in confirmed_ids if i not in newer]
+    sample = _sample(verifiable, settings.target.verify_sample, seed=batch.id)
     if sample:
         picked = table.filter(pc.is_in(table.column(IDENTITY), pa.array(sample, pa.string())))
         by_id = {r[IDENTITY]: r for r in picked.to_pylist()}
