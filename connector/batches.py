@@ -108,6 +108,7 @@ def write_batches(
     }
     con = duckdb.connect()
     con.execute("set threads = 2")
+    con.execute("set enable_progress_bar = false")
     try:
         batches_in = _normalised(_record_batches(table), names, con)
         if destination == "target":

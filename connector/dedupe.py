@@ -48,6 +48,7 @@ def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
     con.execute(f"set threads = {int(DUCKDB_THREADS)}")
     con.execute(f"set temp_directory = '{_sql_path(work_dir / 'spill')}'")
     con.execute("set preserve_insertion_order = false")
+    con.execute("set enable_progress_bar = false")  # library code: nothing on stdout
     return con
 
 
@@ -136,7 +137,7 @@ def build_updates(
     )
     out_cols = ", ".join([IDENTITY, SOURCE_REF, SEQ, DIGEST, "_rows"] + [qi(n) for n in names])
     con.execute(
-        f"COPY (SELECT {out_cols} FROM compared WHERE NOT _unchanged) "
+        f"COPY (SELECT {out_cols} FROM compared WHERE NOT _unchanged ORDER BY {SEQ}) "
         f"TO '{_sql_path(out)}' (FORMAT parquet)"
     )
     row = con.execute(

@@ -280,6 +280,9 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
     work = base / "batch-work"
     _reset(work)
     con = dedupe.connect(work)
+    # updates.parquet is in source order (_seq); streaming it in that order needs no sort,
+    # whose result DuckDB would otherwise hold whole before the first row comes out.
+    con.execute("set preserve_insertion_order = true")
     try:
         qi = quote_ident
         cols = ", ".join(
@@ -293,10 +296,10 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
             )
             query = (
                 f"SELECT {cols} FROM {source} u ANTI JOIN in_flight f "
-                f"ON f.{IDENTITY} = u.{IDENTITY} AND f.{DIGEST} = u.{DIGEST} ORDER BY u.{SEQ}"
+                f"ON f.{IDENTITY} = u.{IDENTITY} AND f.{DIGEST} = u.{DIGEST}"
             )
         else:
-            query = f"SELECT {cols} FROM {source} u ORDER BY u.{SEQ}"
+            query = f"SELECT {cols} FROM {source} u"
         rows_in = pq.ParquetFile(updates).metadata.num_rows
         reader = con.sql(query).to_arrow_reader(FETCH_ROWS)
         written = write_batches(
