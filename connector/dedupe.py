@@ -35,6 +35,9 @@ class UpdateCounts:
     cleared: int
     rows_out: int
     clears_sample: list[dict[str, Any]]
+    # identities whose delivered values came from a newer partition: a backfill of an older
+    # day must not overwrite them, so they are not sent
+    superseded: int = 0
 
 
 def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -93,8 +96,12 @@ def build_updates(
     delivered: Path,
     names: Sequence[str],
     out: Path,
+    partition: str,
 ) -> UpdateCounts:
     """Merge, digest and compare with the delivered digests; write the changed rows to ``out``.
+
+    A profile whose last delivered values came from a partition later than ``partition`` is
+    left out (counted as superseded): sending an older day's values would overwrite newer ones.
 
     Returns counts and a sample of clears (params non-empty at delivery, empty now).
     """
@@ -126,11 +133,14 @@ def build_updates(
         WITH merged AS ({merge_sql(source, names)}),
         digested AS (SELECT *, {digest_sql(names)} AS {DIGEST} FROM merged)
         SELECT m.*,
-               d.digest IS NOT NULL AND d.digest = m.{DIGEST} AS _unchanged,
+               (d.digest IS NOT NULL AND d.digest = m.{DIGEST}) AS _same,
+               coalesce(d.partition > {_lit(partition)}, false) AS _stale,
+               (d.digest IS NOT NULL AND d.digest = m.{DIGEST})
+                 OR coalesce(d.partition > {_lit(partition)}, false) AS _unchanged,
                CASE WHEN d.identity IS NULL THEN []::VARCHAR[] ELSE {clears_expr} END AS _clears
         FROM digested m
         LEFT JOIN (
-            SELECT identity, digest, string_split(nonempty, ',') AS names
+            SELECT identity, digest, partition, string_split(nonempty, ',') AS names
             FROM read_parquet({parquet_glob(delivered)})
         ) d ON d.identity = m.{IDENTITY}
         """
@@ -141,12 +151,13 @@ def build_updates(
         f"TO '{_sql_path(out)}' (FORMAT parquet)"
     )
     row = con.execute(
-        "SELECT coalesce(sum(_rows), 0), count(*), count(*) FILTER (WHERE _unchanged),"
+        "SELECT coalesce(sum(_rows), 0), count(*), count(*) FILTER (WHERE _same),"
         " count(*) FILTER (WHERE len(_clears) > 0 AND NOT _unchanged),"
-        " count(*) FILTER (WHERE NOT _unchanged) FROM compared"
+        " count(*) FILTER (WHERE NOT _unchanged),"
+        " count(*) FILTER (WHERE _stale AND NOT _same) FROM compared"
     ).fetchone()
     assert row is not None
-    rows_in, identities, unchanged, cleared, rows_out = (int(v) for v in row)
+    rows_in, identities, unchanged, cleared, rows_out, superseded = (int(v) for v in row)
     sample = con.execute(
         f"SELECT {IDENTITY}, {SOURCE_REF}, _clears FROM compared "
         f"WHERE len(_clears) > 0 AND NOT _unchanged ORDER BY {SEQ} LIMIT {CLEARS_SAMPLE}"
@@ -158,5 +169,6 @@ def build_updates(
         unchanged=unchanged,
         cleared=cleared,
         rows_out=rows_out,
+        superseded=superseded,
         clears_sample=[{"identity": i, "source_ref": r, "params": list(p)} for i, r, p in sample],
     )

@@ -831,7 +831,14 @@ def _drain_copernica_batch(
     ids = table.column(IDENTITY).to_pylist()
     ok_mask = pa.array([i not in failed for i in ids])
     confirmed = table.filter(ok_mask)
-    ledger_mod.record_delivered(ledger, batch.destination_key, confirmed, batch_id=batch.id)
+    ledger_mod.record_delivered(
+        ledger,
+        batch.destination_key,
+        confirmed,
+        mapping=batch.mapping,
+        partition=batch.partition,
+        batch_id=batch.id,
+    )
     failed_rows = table.filter(pc.invert(ok_mask))
     requeued, dead = requeue_or_dead(ledger, settings, batch, failed_rows, failed)
     with ledger.session(immediate=True) as session:
@@ -1079,7 +1086,14 @@ def _settle(
     ids = table.column(IDENTITY)
     bad = pc.is_in(ids, pa.array(list(failed) + list(not_found), pa.string()))
     confirmed = table.filter(pc.invert(bad))
-    ledger_mod.record_delivered(ledger, batch.destination_key, confirmed, batch_id=batch.id)
+    ledger_mod.record_delivered(
+        ledger,
+        batch.destination_key,
+        confirmed,
+        mapping=batch.mapping,
+        partition=batch.partition,
+        batch_id=batch.id,
+    )
     if not_found:
         nf = table.filter(pc.is_in(ids, pa.array(list(not_found), pa.string())))
         with ledger.session(immediate=True) as session:

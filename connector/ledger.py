@@ -138,12 +138,19 @@ class RowOutcome(Base):
 
 
 class Delivered(Base):
-    """The last values confirmed delivered for one identity at one destination."""
+    """The last values of one mapping confirmed delivered for one identity at one destination.
+
+    Scoped by mapping: two mappings may feed different params of the same profile, and each
+    one's change detection compares with its own last delivery. ``partition`` is the day the
+    values came from, so a backfill of an older day never overwrites newer delivered values.
+    """
 
     __tablename__ = "delivered"
 
     destination_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    mapping: Mapped[str] = mapped_column(String(120), primary_key=True)
     identity: Mapped[str] = mapped_column(String(300), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(32))
     digest: Mapped[str] = mapped_column(String(64))
     # comma-separated param names that were non-empty when delivered (to report clears)
     nonempty: Mapped[str] = mapped_column(Text, default="")
@@ -480,13 +487,18 @@ def in_flight_manifests(
         return [(int(i), str(s), str(p)) for i, s, p in rows]
 
 
-DELIVERED_COLUMNS = ("identity", "digest", "nonempty")
+DELIVERED_COLUMNS = ("identity", "digest", "nonempty", "partition")
 
 
 def export_delivered(
-    target: Ledger | Session, destination_key: str, path: Path, *, chunk_rows: int = 100_000
+    target: Ledger | Session,
+    destination_key: str,
+    path: Path,
+    *,
+    mapping: str,
+    chunk_rows: int = 100_000,
 ) -> int:
-    """Stream the delivered digests of ``destination_key`` to a Parquet file; returns the count.
+    """Stream ``mapping``'s delivered digests at ``destination_key`` to Parquet; returns the count.
 
     Memory stays at one chunk: rows are fetched with a server-side cursor where there is
     one and written as they come, for a DuckDB join in change detection.
@@ -497,13 +509,13 @@ def export_delivered(
     schema = pa.schema([(name, pa.string()) for name in DELIVERED_COLUMNS])
     count = 0
     path.parent.mkdir(parents=True, exist_ok=True)
-    query = select(Delivered.identity, Delivered.digest, Delivered.nonempty).where(
-        Delivered.destination_key == destination_key
-    )
+    query = select(
+        Delivered.identity, Delivered.digest, Delivered.nonempty, Delivered.partition
+    ).where(Delivered.destination_key == destination_key, Delivered.mapping == mapping)
     with _unit(target) as session, pq.ParquetWriter(path, schema) as writer:
         result = session.execute(query.execution_options(yield_per=chunk_rows))
         for part in result.partitions(chunk_rows):
-            columns = list(zip(*part, strict=True)) if part else [(), (), ()]
+            columns = list(zip(*part, strict=True)) if part else [()] * len(DELIVERED_COLUMNS)
             writer.write_table(pa.table([pa.array(c, pa.string()) for c in columns], schema=schema))
             count += len(part)
     return count
@@ -519,11 +531,16 @@ def record_delivered(
     destination_key: str,
     rows: Iterable[Mapping[str, Any]] | Any,
     *,
+    mapping: str,
+    partition: str,
     batch_id: int | None = None,
     param_names: Sequence[str] | None = None,
     chunk_rows: int = 5_000,
 ) -> int:
     """Upsert the confirmed digests of delivered rows (portable: SQLite and PostgreSQL).
+
+    A digest from an older ``partition`` never replaces one from a newer partition (a retry
+    of an old day confirmed after a newer day must not make the old values look current).
 
     ``rows``: dicts with ``identity``, ``digest`` and ``nonempty`` (str), or a manifest
     (``pyarrow.Table`` with ``_identity``, ``_digest`` and the param columns, whose
@@ -539,6 +556,8 @@ def record_delivered(
             chunk.append(
                 {
                     "destination_key": destination_key,
+                    "mapping": mapping,
+                    "partition": partition,
                     "identity": record["identity"],
                     "digest": record["digest"],
                     "nonempty": record.get("nonempty") or "",
@@ -598,13 +617,15 @@ def _upsert_delivered(session: Session, insert: Any, chunk: list[dict[str, Any]]
     unique = list({r["identity"]: r for r in chunk}.values())
     stmt = insert(Delivered).values(unique)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[Delivered.destination_key, Delivered.identity],
+        index_elements=[Delivered.destination_key, Delivered.mapping, Delivered.identity],
         set_={
             "digest": stmt.excluded.digest,
             "nonempty": stmt.excluded.nonempty,
+            "partition": stmt.excluded.partition,
             "batch_id": stmt.excluded.batch_id,
             "delivered_at": stmt.excluded.delivered_at,
         },
+        where=Delivered.partition <= stmt.excluded.partition,
     )
     session.execute(stmt)
     return len(unique)

@@ -44,6 +44,7 @@ COUNT_KEYS = (
     "duplicates_merged",
     "unchanged",
     "cleared",
+    "superseded",
     "batches",
     "bytes",
 )
@@ -208,7 +209,7 @@ def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger)
     updates = base / "updates.parquet"
     updates.unlink(missing_ok=True)
     delivered = work / "delivered.parquet"
-    n_delivered = ledger_mod.export_delivered(ledger, dest_key, delivered)
+    n_delivered = ledger_mod.export_delivered(ledger, dest_key, delivered, mapping=mapping.name)
     con = dedupe.connect(work)
     try:
         counts = dedupe.build_updates(
@@ -217,6 +218,7 @@ def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger)
             delivered=delivered,
             names=names,
             out=updates,
+            partition=partition,
         )
     finally:
         con.close()
@@ -232,6 +234,7 @@ def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger)
         duplicates_merged=counts.duplicates_merged,
         unchanged=counts.unchanged,
         cleared=counts.cleared,
+        superseded=counts.superseded,
     )
     result.schema = _schema_of(pq.read_schema(updates))
     result.preview = _head([updates])

@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import func, select
 
-from connector.defs.assets import mapping_key
+from connector.defs.assets import STAGES, mapping_key
 from connector.defs.definitions import build_definitions
 from connector.defs.jobs import NIGHTLY
 from connector.defs.resources import ConnectorResource
@@ -94,7 +94,7 @@ def run_sync(
     days = expand_partitions(partitions, yesterday)
     instance = instance or instance_for(settings.state_dir)
     summary = SyncSummary(days, {m: dict.fromkeys(SUMMARY_COLUMNS, 0) for m in chosen})
-    stages = ("source_rows", "profile_updates") if dry_run else ("source_rows", "profile_updates", "batch_files")
+    stages = STAGES[:3] if dry_run else STAGES
     emit = on_event or (lambda message: log.info(message))
     for day in days:
         selection = [mapping_key(m, s) for m in chosen for s in stages]

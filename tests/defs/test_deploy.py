@@ -82,7 +82,7 @@ def test_definitions_run_on_postgres_storage(workdir: Path, dagster_pg_url: str)
     connector = make_connector(workdir)
     defs = build_definitions(connector.settings(), connector)
     job = defs.resolve_job_def(NIGHTLY)
-    selection = [dg.AssetKey(["crm_customers", "source_rows"]), dg.AssetKey(["crm_customers", "profile_updates"])]
+    selection = [dg.AssetKey(["crm_customers", s]) for s in ("source_rows", "profile_updates", "rejects")]
     with dg.instance_for_test(overrides={"storage": config["storage"]}) as instance:
         result = job.execute_in_process(partition_key="2026-11-21", instance=instance, asset_selection=selection)
         assert result.success

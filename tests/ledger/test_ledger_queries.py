@@ -39,7 +39,8 @@ def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -
     ledger = Ledger(ledger_url)
     ledger.upgrade()
     rows = [{"identity": f"id{i}", "digest": "a" * 64, "nonempty": "email"} for i in range(12)]
-    assert record_delivered(ledger, "target:demo", rows, chunk_rows=5) == 12
+    scope = {"mapping": "m", "partition": "2026-01-02"}
+    assert record_delivered(ledger, "target:demo", rows, chunk_rows=5, **scope) == 12
     manifest = pa.table(
         {
             "_identity": ["id1", "id1", "new"],
@@ -49,20 +50,30 @@ def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -
             "tier": ["t", None, None],
         }
     )
-    assert record_delivered(ledger, "target:demo", manifest) == 2  # id1 twice: last wins
-    record_delivered(ledger, "copernica:demo", [{"identity": "id1", "digest": "z" * 64}])
+    assert record_delivered(ledger, "target:demo", manifest, **scope) == 2  # id1 twice: last wins
+    record_delivered(ledger, "copernica:demo", [{"identity": "id1", "digest": "z" * 64}], **scope)
+    # another mapping feeding the same profile keeps its own digest
+    record_delivered(ledger, "target:demo", [{"identity": "id1", "digest": "o" * 64}],
+                     mapping="other", partition="2026-01-02")
+    # an older day confirmed late does not replace a newer day's digest
+    record_delivered(ledger, "target:demo", [{"identity": "id2", "digest": "f" * 64}],
+                     mapping="m", partition="2026-01-01")
     with ledger.session() as session:
-        got = {(d.destination_key, d.identity): d for d in session.query(Delivered)}
+        got = {(d.destination_key, d.identity): d for d in session.query(Delivered) if d.mapping == "m"}
+        other = session.query(Delivered).filter(Delivered.mapping == "other").one()
+    assert other.digest == "o" * 64
+    assert got[("target:demo", "id2")].digest == "a" * 64
+    assert got[("target:demo", "id2")].partition == "2026-01-02"
     assert len(got) == 14
     assert got[("target:demo", "id1")].digest == "c" * 64
     assert got[("target:demo", "id1")].nonempty == "email"
     assert got[("target:demo", "new")].nonempty == "email"
     out = tmp_path / "delivered.parquet"
-    assert export_delivered(ledger, "target:demo", out, chunk_rows=4) == 13
+    assert export_delivered(ledger, "target:demo", out, mapping="m", chunk_rows=4) == 13
     table = pq.read_table(out)
-    assert table.column_names == ["identity", "digest", "nonempty"]
+    assert table.column_names == ["identity", "digest", "nonempty", "partition"]
     assert sorted(table.column("identity").to_pylist())[:2] == ["id0", "id1"]
-    assert export_delivered(ledger, "nowhere", tmp_path / "none.parquet") == 0
+    assert export_delivered(ledger, "nowhere", tmp_path / "none.parquet", mapping="m") == 0
     assert pq.read_table(tmp_path / "none.parquet").num_rows == 0
     ledger.dispose()
 

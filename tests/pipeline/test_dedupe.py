@@ -28,13 +28,15 @@ def _mapped(rows: list[tuple[str, int, str | None, str | None]]) -> pa.Table:
     )
 
 
-def _delivered(path: Path, rows: list[tuple[str, str, str]]) -> Path:
-    cols = list(zip(*rows, strict=True)) if rows else [[], [], []]
+def _delivered(path: Path, rows: list[tuple[str, ...]]) -> Path:
+    # (identity, digest, nonempty[, partition]); the partition defaults to the day before DAY
+    rows = [r if len(r) == 4 else (*r, "2026-01-01") for r in rows]
+    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
     pq.write_table(
         pa.table(
             {
                 n: pa.array(c, pa.string())
-                for n, c in zip(("identity", "digest", "nonempty"), cols, strict=True)
+                for n, c in zip(("identity", "digest", "nonempty", "partition"), cols, strict=True)
             }
         ),
         path,
@@ -42,7 +44,10 @@ def _delivered(path: Path, rows: list[tuple[str, str, str]]) -> Path:
     return path
 
 
-def _run(tmp: Path, chunks: list[pa.Table], delivered: list[tuple[str, str, str]] = ()):  # type: ignore[no-untyped-def]
+DAY = "2026-01-02"
+
+
+def _run(tmp: Path, chunks: list[pa.Table], delivered: list[tuple[str, ...]] = ()):  # type: ignore[no-untyped-def]
     paths = []
     for i, t in enumerate(chunks):
         p = tmp / f"part-{i}.parquet"
@@ -57,6 +62,7 @@ def _run(tmp: Path, chunks: list[pa.Table], delivered: list[tuple[str, str, str]
             delivered=_delivered(tmp / "d.parquet", list(delivered)),
             names=NAMES,
             out=out,
+            partition=DAY,
         )
     finally:
         con.close()
@@ -141,3 +147,14 @@ def test_property_matches_a_reference_model(tmp_path_factory, rows, rnd) -> None
                 cur[name] = v
     got = {r["_identity"]: {"email": r["email"], "tier": r["tier"]} for r in out.to_pylist()}
     assert got == expected
+
+
+def test_backfill_of_an_older_day_does_not_resend_over_newer_values(tmp_path: Path) -> None:
+    newer = profile_digest(NAMES, ["new@x", "gold"])
+    counts, out = _run(
+        tmp_path,
+        [_mapped([("a", 1, "old@x", "gold"), ("b", 2, "b@x", "gold")])],
+        delivered=[("a", newer, "email,tier", "2026-01-05"), ("b", "0" * 64, "email", DAY)],
+    )
+    assert out.column("_identity").to_pylist() == ["b"]  # b: same day, changed: sent
+    assert counts.superseded == 1 and counts.unchanged == 0 and counts.rows_out == 1

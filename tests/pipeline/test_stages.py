@@ -119,7 +119,10 @@ def test_confirmed_digests_make_rows_unchanged_and_clears_reported(env) -> None:
     _csv(pos, DAY, ["c1,A,x", "c2,B,y"])
     results = pipeline.prepare(mapping, DAY, settings, ledger)
     (batch,) = claim_batches(ledger, "target:demo", 10, "delivery")
-    record_delivered(ledger, "target:demo", pq.read_table(batch.manifest_path), batch_id=batch.id)
+    record_delivered(
+        ledger, "target:demo", pq.read_table(batch.manifest_path),
+        mapping=batch.mapping, partition=batch.partition, batch_id=batch.id,
+    )
     assert results[-1].counts["rows_out"] == 2
     day2 = "2026-01-03"
     _csv(pos, day2, ["c1,A,x", "c2,B,"])

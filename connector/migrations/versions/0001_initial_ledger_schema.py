@@ -123,7 +123,9 @@ def upgrade() -> None:
     op.create_table(
         "delivered",
         sa.Column("destination_key", sa.String(length=200), nullable=False),
+        sa.Column("mapping", sa.String(length=120), nullable=False),
         sa.Column("identity", sa.String(length=300), nullable=False),
+        sa.Column("partition", sa.String(length=32), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("nonempty", sa.Text(), nullable=False),
         sa.Column("batch_id", sa.Integer(), nullable=True),
@@ -132,7 +134,7 @@ def upgrade() -> None:
             ["batch_id"],
             ["batches.id"],
         ),
-        sa.PrimaryKeyConstraint("destination_key", "identity"),
+        sa.PrimaryKeyConstraint("destination_key", "mapping", "identity"),
     )
     op.create_table(
         "row_outcomes",
