@@ -53,10 +53,21 @@ def main(argv: list[str] | None = None) -> int:
         Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
         console.print(f"sandbox (Adobe Target + Copernica emulator) at {sandbox.url}")
         if args.ui:
-            console.print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and the sandbox)")
+            console.print(
+                f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and the sandbox)"
+            )
             try:
-                return subprocess.call(
-                    [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)]
+                return subprocess.call(  # noqa: S603 - our own interpreter and fixed arguments
+                    [
+                        sys.executable,
+                        "-m",
+                        "dagster",
+                        "dev",
+                        "-w",
+                        "workspace.yaml",
+                        "-p",
+                        str(args.port),
+                    ]
                 )
             except KeyboardInterrupt:
                 return 0
@@ -71,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             on_event=lambda m: console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {m}"),
         )
         render_summary(console, summary, time.monotonic() - started)
-    console.print(f"state, outbox and reports: {STATE_DIR}/  (runs recorded in {env['DAGSTER_HOME']})")
+    console.print(
+        f"state, outbox and reports: {STATE_DIR}/  (runs recorded in {env['DAGSTER_HOME']})"
+    )
     console.print("open the UI on these runs: make ui")
     return 0 if summary.ok else 1
 

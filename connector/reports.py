@@ -78,7 +78,7 @@ def collect(ledger: Ledger, destination: str, daily_quota: int) -> StatusReport:
         not_landed = dict(
             session.execute(
                 select(RowOutcome.batch_id, func.count())
-                .where(RowOutcome.status.in_(NOT_LANDED + ("dead", "requeued")))
+                .where(RowOutcome.status.in_((*NOT_LANDED, "dead", "requeued")))
                 .group_by(RowOutcome.batch_id)
             ).all()
         )
@@ -100,7 +100,7 @@ def collect(ledger: Ledger, destination: str, daily_quota: int) -> StatusReport:
         outcome_rows = session.execute(
             select(RowOutcome, Batch)
             .join(Batch, Batch.id == RowOutcome.batch_id)
-            .where(Batch.destination == destination, RowOutcome.status.in_(NOT_LANDED + ("dead",)))
+            .where(Batch.destination == destination, RowOutcome.status.in_((*NOT_LANDED, "dead")))
             .order_by(RowOutcome.id)
         ).all()
         for outcome, batch in outcome_rows:
@@ -126,8 +126,17 @@ def collect(ledger: Ledger, destination: str, daily_quota: int) -> StatusReport:
 
 def write_csv(report: StatusReport, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = ["identity", "status", "reason", "source_ref", "mapping", "partition", "batch",
-               "remote_batch_id", "attempt"]
+    columns = [
+        "identity",
+        "status",
+        "reason",
+        "source_ref",
+        "mapping",
+        "partition",
+        "batch",
+        "remote_batch_id",
+        "attempt",
+    ]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
@@ -144,10 +153,12 @@ def _svg_chart(per_day: dict[str, dict[str, int]]) -> str:
     days = list(per_day)
     top = max(sum(c.values()) for c in per_day.values()) or 1
     bar_w = max(4, (width - 2 * pad) // len(days) - bar_gap)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img">'
+    ]
     for i, day in enumerate(days):
         x = pad + i * (bar_w + bar_gap)
-        y = height
+        y = float(height)
         for outcome in OUTCOMES:
             value = per_day[day][outcome]
             if not value:
@@ -168,9 +179,7 @@ def _svg_chart(per_day: dict[str, dict[str, int]]) -> str:
 
 def write_html(report: StatusReport, path: Path, csv_name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    legend = " ".join(
-        f'<span style="color:{COLOURS[o]}">&#9632;</span> {o}' for o in OUTCOMES
-    )
+    legend = " ".join(f'<span style="color:{COLOURS[o]}">&#9632;</span> {o}' for o in OUTCOMES)
     head = "".join(f"<th>{o}</th>" for o in OUTCOMES)
     rows = "".join(
         f"<tr><td>{html.escape(day)}</td>" + "".join(f"<td>{c[o]}</td>" for o in OUTCOMES) + "</tr>"
@@ -178,8 +187,12 @@ def write_html(report: StatusReport, path: Path, csv_name: str) -> Path:
     )
     totals = report.totals
     failed = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(r[c])}</td>" for c in ("identity", "status", "reason",
-                                                                 "source_ref", "batch")) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(r[c])}</td>"
+            for c in ("identity", "status", "reason", "source_ref", "batch")
+        )
+        + "</tr>"
         for r in report.failed_rows[:200]
     )
     page = f"""<!doctype html>
@@ -204,9 +217,13 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{t
     return path
 
 
-def write_report(ledger: Ledger, destination: str, reports_dir: Path, daily_quota: int) -> StatusReport:
+def write_report(
+    ledger: Ledger, destination: str, reports_dir: Path, daily_quota: int
+) -> StatusReport:
     """Collect and write `<destination>_status.html` and `<destination>_failed_rows.csv`."""
     report = collect(ledger, destination, daily_quota)
     report.csv_path = write_csv(report, reports_dir / f"{destination}_failed_rows.csv")
-    report.html_path = write_html(report, reports_dir / f"{destination}_status.html", report.csv_path.name)
+    report.html_path = write_html(
+        report, reports_dir / f"{destination}_status.html", report.csv_path.name
+    )
     return report

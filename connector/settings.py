@@ -108,7 +108,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Amsterdam)") from exc
+            raise ValueError(
+                f"unknown timezone {value!r} (use an IANA name such as Europe/Amsterdam)"
+            ) from exc
         return value
 
     @field_validator("off_peak")

@@ -28,21 +28,45 @@ def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> No
 
 @click.command("sync")
 @click.option("--mapping", "mappings", multiple=True, help="Only this mapping (repeatable).")
-@click.option("--partition", "partitions", multiple=True,
-              help="Day YYYY-MM-DD or range A..B (repeatable); default: yesterday.")
-@click.option("--dry-run", is_flag=True, help="Extract and map only: no batch files, nothing submitted.")
+@click.option(
+    "--partition",
+    "partitions",
+    multiple=True,
+    help="Day YYYY-MM-DD or range A..B (repeatable); default: yesterday.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Extract and map only: no batch files, nothing submitted."
+)
 @click.option("--force-window", is_flag=True, help="Submit even outside the off-peak window.")
-@click.option("--wait", "wait_s", type=float, default=600.0, show_default=True,
-              help="Seconds to poll open batches before reporting (0: one poll).")
-def sync_command(mappings: tuple[str, ...], partitions: tuple[str, ...], dry_run: bool,
-                 force_window: bool, wait_s: float) -> None:
+@click.option(
+    "--wait",
+    "wait_s",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds to poll open batches before reporting (0: one poll).",
+)
+def sync_command(
+    mappings: tuple[str, ...],
+    partitions: tuple[str, ...],
+    dry_run: bool,
+    force_window: bool,
+    wait_s: float,
+) -> None:
     """One full run, in process: extract -> batches -> submit -> status report."""
     console = Console()
     started = time.monotonic()
     connector = ConnectorResource(force_window=force_window, poll_timeout_s=wait_s)
     try:
-        summary = run_sync(connector, mappings=mappings, partitions=partitions, dry_run=dry_run,
-                           on_event=lambda message: console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}"))
+        summary = run_sync(
+            connector,
+            mappings=mappings,
+            partitions=partitions,
+            dry_run=dry_run,
+            on_event=lambda message: console.print(
+                f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}"
+            ),
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     render_summary(console, summary, time.monotonic() - started)

@@ -321,7 +321,9 @@ def build_destination_assets(
             ledger, destination, settings.reports_dir, settings.daily_quota
         )
         totals = report.totals
-        per_day = [dict(day=day, **counts) for day, counts in report.per_day.items()]
+        per_day: list[dict[str, str | int]] = [
+            {"day": day, **counts} for day, counts in report.per_day.items()
+        ]
         metadata: dict[str, Any] = {
             "dagster/row_count": sum(totals.values()),
             **{f"rows_{k}": v for k, v in totals.items()},

@@ -7,8 +7,8 @@ import dagster as dg
 from connector.defs.assets import (
     build_destination_assets,
     build_mapping_assets,
-    destination_pool,
     daily_partitions,
+    destination_pool,
     mapping_key,
 )
 from connector.defs.jobs import POLL, build_jobs
@@ -17,7 +17,7 @@ from connector.defs.schedules import build_schedules
 from connector.defs.sensors import build_pos_sensor, build_status_sensor
 from connector.mapping import MappingError, load_mappings
 from connector.planner import parse_off_peak
-from connector.settings import Settings, load_settings
+from connector.settings import Settings
 
 
 class MappingsInvalid(Exception):
@@ -48,7 +48,9 @@ def build_definitions(
     destinations = sorted({m.destination for m in mappings})
     for destination in destinations:
         upstream = [mapping_key(m, "batch_files") for m in mappings if m.destination == destination]
-        assets += build_destination_assets(destination, upstream, destination_pool(settings, destination))
+        assets += build_destination_assets(
+            destination, upstream, destination_pool(settings, destination)
+        )
     jobs = build_jobs(destinations)
     by_name = {job.name: job for job in jobs}
     sensors = [build_status_sensor(by_name[POLL], connector)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -13,7 +14,7 @@ DRAIN = "drain_outbox"
 POLL = "poll_status"
 
 
-def build_jobs(destinations: list[str]) -> list[Any]:
+def build_jobs(destinations: Sequence[str]) -> list[Any]:
     delivery = dg.AssetSelection.groups(DELIVERY_GROUP)
     reports = dg.AssetSelection.assets(*[dg.AssetKey([d, "status_report"]) for d in destinations])
     return [

@@ -23,7 +23,9 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
         return "_no rows_"
     cols = list(columns or rows[0].keys())
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_cell(row.get(c)) for c in cols) + " |" for row in rows[:PREVIEW_ROWS]]
+    lines += [
+        "| " + " | ".join(_cell(row.get(c)) for c in cols) + " |" for row in rows[:PREVIEW_ROWS]
+    ]
     return "\n".join(lines)
 
 

@@ -27,11 +27,13 @@ class ConnectorResource(dg.ConfigurableResource):
     inside the run, so they never appear in run config, the UI or the event log.
     """
 
-    state_dir: str | None = Field(None, description="Folder for the ledger, outbox, stage and reports")
-    state_db_url: str | None = Field(None, description="SQLAlchemy URL of the ledger")
+    state_dir: str | None = Field(
+        default=None, description="Folder for the ledger, outbox, stage and reports"
+    )
+    state_db_url: str | None = Field(default=None, description="SQLAlchemy URL of the ledger")
     mappings_dir: str | None = None
     timezone: str | None = None
-    off_peak: str | None = Field(None, description="Submission window, e.g. 22:00-06:00")
+    off_peak: str | None = Field(default=None, description="Submission window, e.g. 22:00-06:00")
     daily_quota: int | None = None
     target_base_url: str | None = None
     target_client_code: str | None = None
@@ -39,12 +41,23 @@ class ConnectorResource(dg.ConfigurableResource):
     target_poll_interval_s: float | None = None
     copernica_base_url: str | None = None
     copernica_database: str | None = None
-    force_window: bool = Field(False, description="Submit outside the off-peak window (demos, urgent runs)")
-    poll_timeout_s: float = Field(0.0, description="How long a status report run waits for open batches")
+    force_window: bool = Field(
+        default=False, description="Submit outside the off-peak window (demos, urgent runs)"
+    )
+    poll_timeout_s: float = Field(
+        default=0.0, description="How long a status report run waits for open batches"
+    )
 
     def settings(self) -> Settings:
         overrides: dict[str, object] = {}
-        for name in ("state_dir", "state_db_url", "mappings_dir", "timezone", "off_peak", "daily_quota"):
+        for name in (
+            "state_dir",
+            "state_db_url",
+            "mappings_dir",
+            "timezone",
+            "off_peak",
+            "daily_quota",
+        ):
             value = getattr(self, name)
             if value is not None:
                 overrides[name] = value
@@ -70,7 +83,9 @@ class ConnectorResource(dg.ConfigurableResource):
         if target:
             base = base.model_copy(update={"target": base.target.model_copy(update=target)})
         if copernica:
-            base = base.model_copy(update={"copernica": base.copernica.model_copy(update=copernica)})
+            base = base.model_copy(
+                update={"copernica": base.copernica.model_copy(update=copernica)}
+            )
         return base
 
     def ledger(self) -> Ledger:

@@ -49,7 +49,9 @@ def expand_partitions(values: Sequence[str], default: str) -> list[str]:
             first, last = (parse_day(v) for v in value.split("..", 1))
             if last < first:
                 raise ValueError(f"partition range {value!r} ends before it starts")
-            days += [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+            days += [
+                (first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)
+            ]
         else:
             days.append(parse_day(value).isoformat())
     return sorted(set(days))
@@ -84,8 +86,9 @@ def run_sync(
     settings = connector.settings()
     defs = build_definitions(settings, connector)
     job = defs.resolve_job_def(NIGHTLY)
-    available = sorted({key.path[0] for key in job.asset_layer.executable_asset_keys}
-                       - {"target", "copernica"})
+    available = sorted(
+        {key.path[0] for key in job.asset_layer.executable_asset_keys} - {"target", "copernica"}
+    )
     chosen = list(mappings) or available
     unknown = sorted(set(chosen) - set(available))
     if unknown:
@@ -100,7 +103,10 @@ def run_sync(
         selection = [mapping_key(m, s) for m in chosen for s in stages]
         emit(f"partition {day}: {', '.join(chosen)}")
         result = job.execute_in_process(
-            partition_key=day, instance=instance, asset_selection=selection, raise_on_error=False,
+            partition_key=day,
+            instance=instance,
+            asset_selection=selection,
+            raise_on_error=False,
             tags={"connector/trigger": "sync" + (" dry-run" if dry_run else "")},
         )
         summary.run_ids.append(result.run_id)
@@ -108,10 +114,14 @@ def run_sync(
             summary.failures.append(f"{day}: run {result.run_id} failed: {_failure(result)}")
         for event in result.get_asset_materialization_events():
             key = event.asset_key
+            if key is None:
+                continue
             name, stage = key.path[0], key.path[-1]
             counts = summary.per_mapping.setdefault(name, dict.fromkeys(SUMMARY_COLUMNS, 0))
             if stage == "source_rows":
-                counts["read"] += _metadata_int(event, "rows_in") or _metadata_int(event, "dagster/row_count")
+                counts["read"] += _metadata_int(event, "rows_in") or _metadata_int(
+                    event, "dagster/row_count"
+                )
             elif stage == "profile_updates":
                 counts["rejected"] += _metadata_int(event, "rejected")
                 counts["unchanged"] += _metadata_int(event, "unchanged")
@@ -121,21 +131,29 @@ def run_sync(
                 counts["queued"] += _metadata_int(event, "dagster/row_count")
             emit(f"  {key.to_user_string()}: {_metadata_int(event, 'dagster/row_count')} rows")
     if deliver and not dry_run:
-        destinations = sorted({k.path[0] for k in job.asset_layer.executable_asset_keys} & {"target", "copernica"})
-        selection = [dg.AssetKey([d, s]) for d in destinations for s in ("submissions", "status_report")]
+        destinations = sorted(
+            {k.path[0] for k in job.asset_layer.executable_asset_keys} & {"target", "copernica"}
+        )
+        selection = [
+            dg.AssetKey([d, s]) for d in destinations for s in ("submissions", "status_report")
+        ]
         emit(f"delivery: {', '.join(destinations)} (submit, then poll until final)")
         result = job.execute_in_process(
-            partition_key=days[-1], instance=instance, asset_selection=selection, raise_on_error=False,
+            partition_key=days[-1],
+            instance=instance,
+            asset_selection=selection,
+            raise_on_error=False,
             tags={"connector/trigger": "sync delivery"},
         )
         summary.run_ids.append(result.run_id)
         if not result.success:
             summary.failures.append(f"delivery: run {result.run_id} failed: {_failure(result)}")
         for event in result.get_asset_materialization_events():
-            if event.asset_key.path[-1] == "status_report":
+            key = event.asset_key
+            if key is not None and key.path[-1] == "status_report":
                 path = event.materialization.metadata.get("report_html")
                 if path is not None:
-                    summary.reports[event.asset_key.path[0]] = str(path.value)
+                    summary.reports[key.path[0]] = str(path.value)
         _delivery_counts(connector, chosen, days, summary)
     return summary
 
@@ -147,8 +165,9 @@ def _failure(result: Any) -> str:
     return "see the run in the Dagster UI"
 
 
-def _delivery_counts(connector: ConnectorResource, mappings: Sequence[str], days: Sequence[str],
-                     summary: SyncSummary) -> None:
+def _delivery_counts(
+    connector: ConnectorResource, mappings: Sequence[str], days: Sequence[str], summary: SyncSummary
+) -> None:
     """Submitted / confirmed / failed rows per mapping for the synced days, from the ledger."""
     with connector.ledger().session() as session:
         batches = session.scalars(

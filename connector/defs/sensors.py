@@ -5,6 +5,7 @@ import json
 import time
 from collections.abc import Sequence
 from typing import Any
+
 import dagster as dg
 from sqlalchemy import func, select
 

@@ -36,7 +36,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -74,7 +74,7 @@ codecs.register_error("connector-mark", _mark_undecodable)
 
 
 class Registry(Protocol):
-    def decide(self, path: str, sha256: str, partition: str): ...  # type: ignore[no-untyped-def]
+    def decide(self, path: str, sha256: str, partition: str) -> Any: ...
 
     def record(self, path: str, sha256: str, size: int, partition: str, rows: int) -> None: ...
 

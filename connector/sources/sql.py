@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlalchemy import (
-    Column,
     Date,
     DateTime,
     Integer,
@@ -95,7 +94,7 @@ def _check_sqlite_file(url: str, mapping: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return
-    database = parsed.database
+    database = parsed.database or ""
     is_file_db = bool(database) and database != ":memory:" and not database.startswith("file:")
     if is_file_db and not Path(database).is_file():
         from connector.sources import SourceError
@@ -124,8 +123,8 @@ class _Plan:
                     f"{mapping.name}: table {source.table!r} not found "
                     f"(have: {', '.join(sorted(have)) or 'no tables'})"
                 ) from exc
-            self.columns: list[Column[Any]] = list(table.columns)
-            self.from_ = table
+            self.columns: list[Any] = list(table.columns)
+            self.from_: Any = table
             declared = source.key_columns or [c.name for c in table.primary_key.columns]
             self.typed = True
         else:

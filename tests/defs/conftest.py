@@ -34,7 +34,9 @@ def sandbox() -> Iterator[object]:
         yield handle
 
 
-def make_connector(workdir: Path, sandbox_url: str = "http://127.0.0.1:9", **extra: object) -> ConnectorResource:
+def make_connector(
+    workdir: Path, sandbox_url: str = "http://127.0.0.1:9", **extra: object
+) -> ConnectorResource:
     fields: dict[str, object] = {
         "state_dir": str(workdir / "state"),
         "mappings_dir": str(workdir / "mappings"),

@@ -12,7 +12,9 @@ from connector.defs.definitions import MappingsInvalid
 from tests.defs.conftest import make_connector
 
 
-def test_definitions_load_with_assets_per_mapping(connector_defs: dg.Definitions, workdir: Path) -> None:
+def test_definitions_load_with_assets_per_mapping(
+    connector_defs: dg.Definitions, workdir: Path
+) -> None:
     dg.Definitions.validate_loadable(connector_defs)
     graph = connector_defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
@@ -48,5 +50,5 @@ def test_a_new_yaml_file_adds_assets_without_python(workdir: Path) -> None:
 def test_invalid_mapping_fails_the_load_naming_file_and_field(workdir: Path) -> None:
     (workdir / "mappings" / "broken.yaml").write_text("name: broken\nsource: {kind: nope}\n")
     connector = make_connector(workdir)
-    with pytest.raises(MappingsInvalid, match="broken.yaml"):
+    with pytest.raises(MappingsInvalid, match=r"broken\.yaml"):
         build_definitions(connector.settings(), connector)

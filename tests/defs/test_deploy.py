@@ -33,20 +33,31 @@ def test_webserver_serves_the_assets_over_graphql(workdir: Path) -> None:
     shutil.copy(ROOT / "definitions.py", workdir / "definitions.py")
     shutil.copy(ROOT / "workspace.yaml", workdir / "workspace.yaml")
     port = _free_port()
-    env = {**os.environ, "CONNECTOR_STATE_DIR": str(workdir / "state"), "DAGSTER_HOME": str(workdir / "dagster_home")}
+    env = {
+        **os.environ,
+        "CONNECTOR_STATE_DIR": str(workdir / "state"),
+        "DAGSTER_HOME": str(workdir / "dagster_home"),
+    }
     webserver = Path(sys.executable).with_name("dagster-webserver")
     proc = subprocess.Popen(
         [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     query = "{ assetNodes { assetKey { path } } }"
     try:
         deadline = time.monotonic() + 120
         nodes = None
         while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else "exited"
+            assert proc.poll() is None, (
+                proc.stderr.read().decode()[-2000:] if proc.stderr else "exited"
+            )
             try:
-                reply = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=10)
+                reply = httpx.post(
+                    f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=10
+                )
                 nodes = reply.json()["data"]["assetNodes"]
                 if nodes:
                     break
@@ -82,12 +93,18 @@ def test_definitions_run_on_postgres_storage(workdir: Path, dagster_pg_url: str)
     connector = make_connector(workdir)
     defs = build_definitions(connector.settings(), connector)
     job = defs.resolve_job_def(NIGHTLY)
-    selection = [dg.AssetKey(["crm_customers", s]) for s in ("source_rows", "profile_updates", "rejects")]
+    selection = [
+        dg.AssetKey(["crm_customers", s]) for s in ("source_rows", "profile_updates", "rejects")
+    ]
     with dg.instance_for_test(overrides={"storage": config["storage"]}) as instance:
-        result = job.execute_in_process(partition_key="2026-11-21", instance=instance, asset_selection=selection)
+        result = job.execute_in_process(
+            partition_key="2026-11-21", instance=instance, asset_selection=selection
+        )
         assert result.success
         stored = instance.get_run_by_id(result.run_id)
         assert stored is not None and stored.is_success
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        record = instance.get_latest_materialization_event(dg.AssetKey(["crm_customers", "source_rows"]))
+        record = instance.get_latest_materialization_event(
+            dg.AssetKey(["crm_customers", "source_rows"])
+        )
         assert record is not None

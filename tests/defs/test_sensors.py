@@ -15,7 +15,9 @@ from tests.defs.conftest import make_connector
 
 def _tick(defs: dg.Definitions, name: str, cursor: str | None, instance: dg.DagsterInstance):  # type: ignore[no-untyped-def]
     sensor = defs.resolve_sensor_def(name)
-    return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+    return sensor.evaluate_tick(
+        dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    )
 
 
 def test_pos_sensor_launches_new_and_changed_files_once(workdir: Path) -> None:
@@ -38,7 +40,10 @@ def test_pos_sensor_launches_new_and_changed_files_once(workdir: Path) -> None:
             handle.write(newest.read_text(encoding="utf-8").splitlines()[1] + "\n")
         shutil.copy(newest, pos / "pos_2026-11-17.csv")
         changed = _tick(defs, "pos_files", again.cursor or first.cursor, instance)
-        assert sorted(r.partition_key for r in changed.run_requests) == ["2026-11-17", newest.stem.removeprefix("pos_")]
+        assert sorted(r.partition_key for r in changed.run_requests) == [
+            "2026-11-17",
+            newest.stem.removeprefix("pos_"),
+        ]
         seen = json.loads(changed.cursor)
         assert any(key.endswith("pos_2026-11-17.csv") for key in seen)
 
@@ -50,10 +55,21 @@ def test_status_sensor_requests_polls_only_while_batches_are_open(workdir: Path)
         idle = _tick(defs, "status_poll", None, instance)
         assert not idle.run_requests and idle.skip_message == "no open batches"
         with connector.ledger().session() as session:
-            session.add(Batch(batch_key="b1", mapping="crm_customers", partition="2026-11-21",
-                              destination="target", destination_key="target:demo", path="/x",
-                              manifest_path="/y", sha256="0" * 64, row_count=3, byte_size=10,
-                              state="submitted"))
+            session.add(
+                Batch(
+                    batch_key="b1",
+                    mapping="crm_customers",
+                    partition="2026-11-21",
+                    destination="target",
+                    destination_key="target:demo",
+                    path="/x",
+                    manifest_path="/y",
+                    sha256="0" * 64,
+                    row_count=3,
+                    byte_size=10,
+                    state="submitted",
+                )
+            )
         busy = _tick(defs, "status_poll", None, instance)
         assert len(busy.run_requests) == 1
         soon = _tick(defs, "status_poll", busy.cursor, instance)

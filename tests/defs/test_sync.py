@@ -18,22 +18,36 @@ DAYS = "2026-11-19..2026-11-21"
 
 def _accepted_batches(sandbox_url: str) -> int:
     state = httpx.get(f"{sandbox_url}/_sandbox/state", timeout=10).json()
-    return sum(len(client.get("batches", [])) for client in state.get("target", {}).get("clients", {}).values())
+    return sum(
+        len(client.get("batches", []))
+        for client in state.get("target", {}).get("clients", {}).values()
+    )
 
 
 def test_expand_partitions() -> None:
-    assert expand_partitions(["2026-11-19..2026-11-21"], "x") == ["2026-11-19", "2026-11-20", "2026-11-21"]
+    assert expand_partitions(["2026-11-19..2026-11-21"], "x") == [
+        "2026-11-19",
+        "2026-11-20",
+        "2026-11-21",
+    ]
     assert expand_partitions([], "2026-11-21") == ["2026-11-21"]
 
 
-def test_backfill_of_three_days_twice_delivers_nothing_new_the_second_time(workdir: Path, sandbox) -> None:
+def test_backfill_of_three_days_twice_delivers_nothing_new_the_second_time(
+    workdir: Path, sandbox
+) -> None:
     connector = make_connector(workdir, sandbox.url, force_window=True)
     with dg.instance_for_test() as instance:
         first = run_sync(connector, partitions=[DAYS], instance=instance)
         assert first.ok, first.failures
-        totals = {k: sum(c[k] for c in first.per_mapping.values()) for k in ("read", "queued", "confirmed")}
+        totals = {
+            k: sum(c[k] for c in first.per_mapping.values())
+            for k in ("read", "queued", "confirmed")
+        }
         assert totals["read"] > 0 and totals["queued"] > 0
-        assert totals["confirmed"] == totals["queued"] - sum(c["failed"] for c in first.per_mapping.values())
+        assert totals["confirmed"] == totals["queued"] - sum(
+            c["failed"] for c in first.per_mapping.values()
+        )
         accepted = _accepted_batches(sandbox.url)
         assert accepted > 0
         assert first.reports and all(Path(p).exists() for p in first.reports.values())

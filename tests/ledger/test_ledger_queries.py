@@ -53,13 +53,25 @@ def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -
     assert record_delivered(ledger, "target:demo", manifest, **scope) == 2  # id1 twice: last wins
     record_delivered(ledger, "copernica:demo", [{"identity": "id1", "digest": "z" * 64}], **scope)
     # another mapping feeding the same profile keeps its own digest
-    record_delivered(ledger, "target:demo", [{"identity": "id1", "digest": "o" * 64}],
-                     mapping="other", partition="2026-01-02")
+    record_delivered(
+        ledger,
+        "target:demo",
+        [{"identity": "id1", "digest": "o" * 64}],
+        mapping="other",
+        partition="2026-01-02",
+    )
     # an older day confirmed late does not replace a newer day's digest
-    record_delivered(ledger, "target:demo", [{"identity": "id2", "digest": "f" * 64}],
-                     mapping="m", partition="2026-01-01")
+    record_delivered(
+        ledger,
+        "target:demo",
+        [{"identity": "id2", "digest": "f" * 64}],
+        mapping="m",
+        partition="2026-01-01",
+    )
     with ledger.session() as session:
-        got = {(d.destination_key, d.identity): d for d in session.query(Delivered) if d.mapping == "m"}
+        got = {
+            (d.destination_key, d.identity): d for d in session.query(Delivered) if d.mapping == "m"
+        }
         other = session.query(Delivered).filter(Delivered.mapping == "other").one()
     assert other.digest == "o" * 64
     assert got[("target:demo", "id2")].digest == "a" * 64

@@ -120,8 +120,12 @@ def test_confirmed_digests_make_rows_unchanged_and_clears_reported(env) -> None:
     results = pipeline.prepare(mapping, DAY, settings, ledger)
     (batch,) = claim_batches(ledger, "target:demo", 10, "delivery")
     record_delivered(
-        ledger, "target:demo", pq.read_table(batch.manifest_path),
-        mapping=batch.mapping, partition=batch.partition, batch_id=batch.id,
+        ledger,
+        "target:demo",
+        pq.read_table(batch.manifest_path),
+        mapping=batch.mapping,
+        partition=batch.partition,
+        batch_id=batch.id,
     )
     assert results[-1].counts["rows_out"] == 2
     day2 = "2026-01-03"

@@ -20,17 +20,34 @@ def ledger(tmp_path: Path) -> Ledger:
 
 def _batch(key: str, partition: str, state: str, rows: int, attempt: int = 1) -> Batch:
     return Batch(
-        batch_key=key, mapping="m", partition=partition, destination="target",
-        destination_key="target:demo", path=f"/x/{key}.batch", manifest_path=f"/x/{key}.parquet",
-        sha256=key.ljust(64, "0"), row_count=rows, byte_size=100, attempt=attempt, state=state,
+        batch_key=key,
+        mapping="m",
+        partition=partition,
+        destination="target",
+        destination_key="target:demo",
+        path=f"/x/{key}.batch",
+        manifest_path=f"/x/{key}.parquet",
+        sha256=key.ljust(64, "0"),
+        row_count=rows,
+        byte_size=100,
+        attempt=attempt,
+        state=state,
         remote_batch_id=f"demo-{key}",
     )
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"), ("+1", "'+1"), ("-2", "'-2"), ("@x", "'@x"),
-     ("\tx", "'\tx"), ("plain", "plain"), ("", ""), (None, "")],
+    [
+        ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+        ("+1", "'+1"),
+        ("-2", "'-2"),
+        ("@x", "'@x"),
+        ("\tx", "'\tx"),
+        ("plain", "plain"),
+        ("", ""),
+        (None, ""),
+    ],
 )
 def test_safe_cell(value: object, expected: str) -> None:
     assert safe_cell(value) == expected
@@ -44,17 +61,37 @@ def test_report_counts_per_day_and_lists_failed_rows(ledger: Ledger, tmp_path: P
         dead = _batch("d", "2026-11-21", "dead", 2, attempt=3)
         session.add_all([done, open_, queued, dead])
         session.flush()
-        session.add_all([
-            RowOutcome(batch_id=done.id, identity="=HYPERLINK(\"x\")", status="failed", reason="error", source_ref="f.csv:3"),
-            RowOutcome(batch_id=done.id, identity="id-2", status="requeued", reason="error"),
-        ])
+        session.add_all(
+            [
+                RowOutcome(
+                    batch_id=done.id,
+                    identity='=HYPERLINK("x")',
+                    status="failed",
+                    reason="error",
+                    source_ref="f.csv:3",
+                ),
+                RowOutcome(batch_id=done.id, identity="id-2", status="requeued", reason="error"),
+            ]
+        )
     report = write_report(ledger, "target", tmp_path / "reports", daily_quota=4)
-    assert report.per_day["2026-11-20"] == {"delivered": 8, "failed": 1, "dead": 0, "pending": 0, "queued": 0}
-    assert report.per_day["2026-11-21"] == {"delivered": 0, "failed": 0, "dead": 2, "pending": 5, "queued": 7}
+    assert report.per_day["2026-11-20"] == {
+        "delivered": 8,
+        "failed": 1,
+        "dead": 0,
+        "pending": 0,
+        "queued": 0,
+    }
+    assert report.per_day["2026-11-21"] == {
+        "delivered": 0,
+        "failed": 0,
+        "dead": 2,
+        "pending": 5,
+        "queued": 7,
+    }
     assert report.queued_rows == 7
     assert report.backlog_days == 2
     rows = list(csv.DictReader(report.csv_path.open(encoding="utf-8")))  # type: ignore[union-attr]
-    assert [r["identity"] for r in rows] == ["'=HYPERLINK(\"x\")"]
+    assert [r["identity"] for r in rows] == ['\'=HYPERLINK("x")']
     assert rows[0]["source_ref"] == "f.csv:3"
     page = report.html_path.read_text(encoding="utf-8")  # type: ignore[union-attr]
     assert "<svg" in page and "2026-11-20" in page and "target_failed_rows.csv" in page
