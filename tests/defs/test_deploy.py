@@ -80,7 +80,7 @@ def dagster_pg_url(postgres_url: str):  # type: ignore[no-untyped-def]
     admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_url).set(drivername="postgresql", database=name)
+    url = make_url(postgres_url).set(drivername="postgresql+psycopg2", database=name)
     yield url.render_as_string(hide_password=False)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
