@@ -1,0 +1,190 @@
+"""Drive nights of extract -> batches -> delivery against the sandbox on a controllable clock.
+
+Nothing sleeps: the sandbox, the connector's ``now``, the call limiter and the retry back-off
+all read one ``FakeClock``, and waiting advances it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from connector import delivery, pipeline
+from connector.destinations.copernica import CopernicaClient
+from connector.destinations.http import RetryPolicy, SlidingWindowLimiter
+from connector.destinations.target import TargetClient
+from connector.ledger import Batch, Ledger
+from connector.settings import Settings
+
+from .world import START, World
+
+
+class FakeClock:
+    """Seconds since the epoch, moved only by ``advance`` (thread-safe)."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        start = start or dt.datetime.combine(START, dt.time(0, 30), dt.UTC)
+        self._now = start.timestamp()
+        self._lock = threading.Lock()
+        self.slept = 0.0
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> float:
+        with self._lock:
+            self._now += max(float(seconds), 0.0)
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += max(seconds, 0.0)
+        self.advance(seconds)
+
+    @property
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self(), dt.UTC)
+
+    def to_next_day(self, at: dt.time = dt.time(0, 30)) -> None:
+        nxt = dt.datetime.combine(self.now.date() + dt.timedelta(days=1), at, dt.UTC)
+        self.advance((nxt - self.now).total_seconds())
+
+
+@dataclass
+class Clients:
+    target: TargetClient
+    copernica: CopernicaClient
+
+    def close(self) -> None:
+        self.target.close()
+        self.copernica.close()
+
+
+def make_clients(settings: Settings, clock: FakeClock, seed: int = 7) -> Clients:
+    policy = RetryPolicy(
+        max_attempts=6, base_delay_s=0.5, max_delay_s=30, max_total_s=300, rng=random.Random(seed)
+    )
+    limiter = SlidingWindowLimiter(
+        settings.target.calls_per_minute, 60.0, clock=clock, sleep=clock.sleep
+    )
+    target = TargetClient(
+        settings.target, limiter=limiter, retry=policy, sleep=clock.sleep, clock=clock
+    )
+    cop_policy = RetryPolicy(
+        max_attempts=6, base_delay_s=0.5, max_delay_s=30, max_total_s=300, rng=random.Random(seed)
+    )
+    copernica = CopernicaClient(
+        settings.copernica,
+        match_field="customerid",
+        retry=cop_policy,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    return Clients(target, copernica)
+
+
+@dataclass
+class Figures:
+    nights: int = 0
+    source_rows: int = 0
+    submitted_batches: int = 0
+    rows_submitted: int = 0
+    ambiguous_submits: int = 0
+    returned_to_queue: int = 0
+    rows_requeued: int = 0
+    rows_dead: int = 0
+    stuck: int = 0
+    expired: int = 0
+    poll_errors: int = 0
+    retry_sleeps_s: float = 0.0
+    stops: dict[str, int] = field(default_factory=dict)
+
+    def add_drain(self, r: delivery.DrainResult) -> None:
+        self.submitted_batches += len(r.submitted)
+        self.rows_submitted += r.rows_submitted
+        self.ambiguous_submits += len(r.ambiguous)
+        self.returned_to_queue += len(r.returned_to_queue)
+        self.stops[r.stopped_because] = self.stops.get(r.stopped_because, 0) + 1
+
+    def add_poll(self, r: delivery.PollResult) -> None:
+        self.rows_requeued += r.rows_requeued
+        self.rows_dead += r.rows_dead
+        self.stuck += len(r.stuck)
+        self.expired += len(r.expired)
+        self.poll_errors += len(r.errors)
+
+
+def open_batches(ledger: Ledger) -> int:
+    with ledger.session() as s:
+        return int(
+            s.scalar(
+                select(func.count(Batch.id)).where(
+                    Batch.state.in_(("queued", "claimed", "submitted"))
+                )
+            )
+            or 0
+        )
+
+
+def deliver(
+    settings: Settings,
+    ledger: Ledger,
+    clients: Clients,
+    clock: FakeClock,
+    figures: Figures,
+    *,
+    rounds: int = 40,
+) -> int:
+    """Drain and poll both destinations until nothing is open (or ``rounds`` ran out)."""
+    for _ in range(rounds):
+        figures.add_drain(
+            delivery.drain(
+                settings, ledger, destination="target", now=clock.now, client=clients.target
+            )
+        )
+        figures.add_drain(
+            delivery.drain(
+                settings, ledger, destination="copernica", now=clock.now, client=clients.copernica
+            )
+        )
+        clock.advance(30)
+        figures.add_poll(
+            delivery.poll(
+                settings, ledger, destination="target", now=clock.now, client=clients.target
+            )
+        )
+        clock.advance(60)
+        left = open_batches(ledger)
+        if left == 0:
+            return 0
+    return open_batches(ledger)
+
+
+def prepare_all(world: World, settings: Settings, ledger: Ledger, day: str) -> None:
+    for mapping in world.mappings:
+        pipeline.prepare(mapping, day, settings, ledger)
+
+
+def run_night(
+    world: World,
+    settings: Settings,
+    ledger: Ledger,
+    clients: Clients,
+    clock: FakeClock,
+    figures: Figures,
+    night: int,
+    **night_kw: Any,
+) -> int:
+    before = world.rows_written
+    day = world.night(night, **night_kw)
+    figures.source_rows += world.rows_written - before
+    prepare_all(world, settings, ledger, day)
+    left = deliver(settings, ledger, clients, clock, figures)
+    figures.nights += 1
+    clock.to_next_day()
+    return left

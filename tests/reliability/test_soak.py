@@ -1,0 +1,92 @@
+"""Soak: simulated nights of CRM changes and POS files against a sandbox with every fault on.
+
+The clock is simulated (no sleeping); the invariant is checked after every night, and once more
+after a final fault-free settle, when every identity must hold its latest source values.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from connector.ledger import Ledger
+from connector.sandbox.testing import running_sandbox
+
+from . import invariant
+from .harness import FakeClock, Figures, deliver, make_clients, run_night
+from .world import World, make_settings
+
+FAULTS = dict(
+    fail_rate=0.08,
+    throttle_rate=0.08,
+    drop_rate=0.05,
+    stuck_rate=0.05,
+    latency_ms=1,
+)
+QUOTA = 45  # below a night's first load: the backlog carries over to the next day
+
+
+def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> None:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    clock = FakeClock()
+    world = World(tmp_path / "world", seed=seed, customers=customers)
+    with running_sandbox(
+        clock=clock, seed=seed, daily_quota=QUOTA, processing_delay_s=20, **FAULTS
+    ) as sb:
+        settings = make_settings(
+            tmp_path, sb.url, daily_quota=QUOTA, mappings_dir=world.root / "mappings"
+        )
+        ledger = Ledger(settings.ledger_url)
+        ledger.create_all()
+        clients = make_clients(settings, clock, seed=seed)
+        figures = Figures()
+        figures.retry_sleeps_s = 0.0
+        reports = []
+        try:
+            for night in range(nights):
+                sb.set_faults(drop_when="after" if night % 2 else "before")
+                run_night(world, settings, ledger, clients, clock, figures, night)
+                report = invariant.check(ledger, settings, sandbox=sb, expected=world.expected)
+                reports.append(report)
+                assert report.ok, f"night {night}: {report}"
+            # a fault-free settle: everything must land with its latest values
+            sb.set_faults(fail_rate=0, throttle_rate=0, drop_rate=0, stuck_rate=0, latency_ms=0)
+            for _ in range(10):
+                if deliver(settings, ledger, clients, clock, figures) == 0:
+                    break
+                clock.to_next_day()  # quota of a new day
+            final = invariant.check(
+                ledger, settings, sandbox=sb, expected=world.expected, settled=True
+            )
+            assert final.ok, f"final: {final}"
+        finally:
+            clients.close()
+            ledger.dispose()
+    figures.retry_sleeps_s = round(clock.slept, 1)
+    recorder(
+        f"soak_{nights}_nights",
+        {
+            "scenario": f"soak, {nights} simulated nights, all faults on",
+            "nights": nights,
+            "source_rows_written": world.rows_written,
+            "faults_injected": final.sandbox_faults,
+            "faults_total": sum(final.sandbox_faults.values()),
+            "connector": figures.__dict__,
+            "final": final.as_dict(),
+            "invariant_held_every_night": all(r.ok for r in reports) and final.ok,
+            "wall_s": round(time.monotonic() - started, 1),
+        },
+    )
+    assert final.sandbox_faults, "the sandbox injected no faults: the soak proved nothing"
+    assert final.delivered > 0 and final.retried_rows > 0
+
+
+def test_soak_twenty_nights(tmp_path: Path, figures_recorder) -> None:  # type: ignore[no-untyped-def]
+    soak(tmp_path, nights=20, customers=40, seed=11, recorder=figures_recorder)
+
+
+@pytest.mark.soak
+def test_soak_long(tmp_path: Path, figures_recorder) -> None:  # type: ignore[no-untyped-def]
+    soak(tmp_path, nights=90, customers=400, seed=5, recorder=figures_recorder)
