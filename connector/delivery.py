@@ -30,6 +30,10 @@ whole retry budget) belongs to a dead process:
 
 So a batch is never lost and never submitted twice within one attempt.
 
+A batch is marked ``failed``/``stuck``/``expired`` before its rows are re-queued; a process that
+dies in between leaves it in that state. ``drain`` finishes such a batch once it has been
+untouched for longer than the lease (``resume_interrupted_retries``).
+
 Statuses that vanish
 --------------------
 Only the last 10 statuses per client are kept for 24 h. A status that answers 404 (or another
@@ -400,6 +404,69 @@ def recover_stale_claims(
     return count
 
 
+RETRYING_STATES = (FAILED, STUCK, EXPIRED)
+
+
+def resume_interrupted_retries(
+    ledger: Ledger, settings: Settings, key: str, now: dt.datetime, lease_s: float
+) -> int:
+    """Finish re-queueing batches a dead process left ``failed``/``stuck``/``expired``.
+
+    ``retry_whole_batch`` marks the batch first and re-queues its rows after; a process killed
+    in between left a batch that no state machine step picks up again, its rows in no queue.
+    A batch in one of those states untouched for longer than the lease is taken over (a
+    compare-and-set on ``claimed_by``) and its rows re-queued whole; what the dead process had
+    already re-queued is recognised by content (``write_batches`` never registers the same
+    rows twice for one attempt) and outcomes are upserts, so finishing twice does no harm.
+    """
+    cutoff = now - dt.timedelta(seconds=lease_s)
+    with ledger.session() as session:
+        stale = list(
+            session.scalars(
+                select(Batch).where(
+                    Batch.destination_key == key,
+                    Batch.state.in_(RETRYING_STATES),
+                    Batch.updated_at < cutoff,
+                )
+            )
+        )
+    me = _owner()
+    count = 0
+    for batch in stale:
+        same_owner = (
+            Batch.claimed_by.is_(None)
+            if batch.claimed_by is None
+            else Batch.claimed_by == batch.claimed_by
+        )
+        with ledger.session(immediate=True) as session:
+            took = session.execute(
+                update(Batch)
+                .where(
+                    Batch.id == batch.id,
+                    Batch.state == batch.state,
+                    Batch.updated_at < cutoff,
+                    same_owner,
+                )
+                .values(claimed_by=me, updated_at=_utcnow())
+            ).rowcount  # type: ignore[attr-defined]
+        if took != 1:
+            continue
+        count += 1
+        log.warning(
+            "batch %s: left %s by a process that died while re-queueing it; finishing",
+            batch.id,
+            batch.state,
+        )
+        retry_whole_batch(
+            ledger,
+            settings,
+            batch,
+            (batch.message or f"batch {batch.state}") + " (re-queue resumed after a crash)",
+            state=batch.state,
+        )
+    return count
+
+
 # --------------------------------------------------------------------------------------
 # Manifests and re-queueing
 
@@ -645,6 +712,7 @@ def drain(
 
     result = DrainResult(destination=destination, destination_key=key)
     result.recovered = recover_stale_claims(ledger, settings, key, clock(), lease_s)
+    result.recovered += resume_interrupted_retries(ledger, settings, key, clock(), lease_s)
     window = planner.parse_off_peak(settings.off_peak)
     result.in_window = planner.in_window(window, clock(), settings.tz)
     if not result.in_window and not force:
