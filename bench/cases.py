@@ -1,0 +1,309 @@
+"""One measurement per process: ``python -m bench.cases <case> '<json args>'`` prints JSON.
+
+Each case runs in a fresh process so that its peak RSS (taken by the parent with
+``os.wait4``) is its own, and no case warms the page cache or the allocator for another
+beyond what the reference also gets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.data import DAY
+
+MAPPING_PARAMS: dict[str, Any] = {
+    "email": {"column": "email", "transform": ["strip", "lower"]},
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "city": "city",
+    "loyaltyTier": {"column": "tier", "transform": "lower"},
+    "lifetimeValue": {"column": "ltv", "type": "decimal", "format": "0.00"},
+    "lastPurchase": {
+        "column": "last_purchase_at",
+        "type": "datetime",
+        "timezone": "Europe/Amsterdam",
+    },
+    "notes": "notes",
+}
+
+
+def bench_mapping(source: dict[str, Any], destination: str = "target") -> Any:
+    from connector.mapping import SourceMapping
+
+    return SourceMapping.model_validate(
+        {
+            "name": "bench",
+            "source": source,
+            "destination": destination,
+            "identity": {
+                "column": "customer_id",
+                "type": "thirdPartyId" if destination == "target" else "customerid",
+            },
+            "params": MAPPING_PARAMS,
+        }
+    )
+
+
+def source_of(kind: str, path: str) -> dict[str, Any]:
+    if kind == "csv":
+        return {"kind": "csv", "path": str(Path(path).parent / "*.csv")}
+    return {
+        "kind": "sql",
+        "url": f"sqlite:///{path}",
+        "table": "customers",
+        "cursor": "updated_at",
+    }
+
+
+def _settings(work: Path, **overrides: Any) -> Any:
+    from connector.settings import load_settings
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return load_settings(state_dir=work / "state", mappings_dir=work / "mappings", **overrides)
+
+
+def _ledger(settings: Any) -> Any:
+    from connector.ledger import Ledger
+
+    ledger = Ledger(settings.ledger_url)
+    ledger.upgrade()
+    return ledger
+
+
+# -- cases ------------------------------------------------------------------------------------
+
+
+def reference(path: str, work: str) -> dict[str, Any]:
+    """The floor: pyarrow reads the CSV file and writes it back, no transformation."""
+    import pyarrow.csv as pacsv
+
+    out = Path(work) / "reference.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    # newlines_in_values: the notes hold quoted newlines; without it the read fails
+    table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True))
+    pacsv.write_csv(table, out)
+    seconds = time.perf_counter() - started
+    rows = table.num_rows
+    del table
+    out.unlink()
+    return {"seconds": seconds, "rows": rows}
+
+
+def reference_sqlite(path: str, work: str) -> dict[str, Any]:
+    """The SQLite floor: sqlite3 fetches every row, pyarrow writes them as CSV, in chunks."""
+    import sqlite3
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from bench.data import COLUMNS
+
+    out = Path(work) / "reference.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    con = sqlite3.connect(path)
+    cur = con.execute(f"SELECT {', '.join(COLUMNS)} FROM customers ORDER BY updated_at, row_id")
+    rows = 0
+    schema = pa.schema([(c, pa.string()) for c in COLUMNS])
+    with pacsv.CSVWriter(out, schema) as writer:
+        while batch := cur.fetchmany(100_000):
+            cols = list(zip(*batch, strict=True))
+            writer.write_table(pa.table([pa.array(c, pa.string()) for c in cols], schema=schema))
+            rows += len(batch)
+    con.close()
+    seconds = time.perf_counter() - started
+    out.unlink()
+    return {"seconds": seconds, "rows": rows}
+
+
+def pipeline(kind: str, path: str, work: str) -> dict[str, Any]:
+    """extract -> transform -> batch files of one partition, with the stage times."""
+    from connector import pipeline as pl
+
+    settings = _settings(Path(work), timezone="UTC")
+    ledger = _ledger(settings)
+    mapping = bench_mapping(source_of(kind, path))
+    started = time.perf_counter()
+    results = pl.prepare(mapping, DAY, settings, ledger)
+    seconds = time.perf_counter() - started
+    extract, transform, batches = results
+    out = {
+        "seconds": seconds,
+        "rows_in": extract.counts["rows_in"],
+        "rejected": extract.counts["rejected"],
+        "duplicates_merged": transform.counts["duplicates_merged"],
+        "rows_out": batches.counts["rows_out"],
+        "batches": batches.counts["batches"],
+        "batch_bytes": batches.counts["bytes"],
+        "stages": {r.stage: r.stats["seconds"] for r in results},
+    }
+    ledger.dispose()
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+@contextlib.contextmanager
+def sandbox_process(**options: Any) -> Iterator[str]:
+    """A sandbox server in a child process (its own GIL); yields its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.sandbox_server", json.dumps(options)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url:
+            raise RuntimeError("the sandbox did not start")
+        yield url
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _open_batches(ledger: Any) -> int:
+    from connector.ledger import Batch
+
+    with ledger.session() as s:
+        return int(
+            s.query(Batch).filter(Batch.state.in_(("queued", "claimed", "submitted"))).count()
+        )
+
+
+def end_to_end(path: str, work: str, limit_s: float = 600) -> dict[str, Any]:
+    """CSV -> batch files -> submitted to the sandbox -> status complete, confirmed rows."""
+    from connector import delivery
+    from connector import pipeline as pl
+    from connector.ledger import Batch, Delivered
+    from connector.settings import TargetSettings
+
+    quota = 100_000_000
+    with sandbox_process(
+        daily_quota=quota, calls_per_minute=100_000, processing_delay_s=0.0
+    ) as url:
+        target = TargetSettings(
+            base_url=url, calls_per_minute=100_000, poll_interval_s=0.2, timeout_s=300
+        )
+        settings = _settings(
+            Path(work), timezone="UTC", off_peak="always", daily_quota=quota, target=target
+        )
+        ledger = _ledger(settings)
+        mapping = bench_mapping(source_of("csv", path))
+        started = time.perf_counter()
+        pl.prepare(mapping, DAY, settings, ledger)
+        prepared = time.perf_counter()
+        while _open_batches(ledger):
+            delivery.drain(settings, ledger, destination="target")
+            delivery.poll(settings, ledger, destination="target", wait=True, timeout_s=limit_s)
+            if time.perf_counter() - started > limit_s:
+                raise RuntimeError("delivery did not settle in time")
+        seconds = time.perf_counter() - started
+        with ledger.session() as s:
+            confirmed = s.query(Delivered).count()
+            states = sorted({b.state for b in s.query(Batch)})
+            batches = s.query(Batch).count()
+        ledger.dispose()
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "seconds": seconds,
+        "prepare_s": prepared - started,
+        "deliver_s": seconds - (prepared - started),
+        "confirmed": confirmed,
+        "batches": batches,
+        "batch_states": states,
+    }
+
+
+def sandbox(rows: int) -> dict[str, Any]:
+    """The sandbox alone: one full-size v2 batch accepted and processed."""
+    from connector.sandbox.benchmark import run
+
+    return run(rows)
+
+
+def copernica(profiles: int, work: str, concurrency: int = 8) -> dict[str, Any]:
+    """Profiles PUT into the sandbox's Copernica API with bounded concurrency."""
+    from connector.destinations.copernica import CopernicaClient
+    from connector.settings import CopernicaSettings
+
+    with sandbox_process(copernica_databases={"shop": None}) as url:
+        settings = CopernicaSettings(
+            base_url=f"{url}/v3", database="shop", concurrency=concurrency, timeout_s=60
+        )
+        items = [
+            (
+                f"C{i:010d}",
+                {"email": f"p{i}@example.com", "firstname": "Zoë", "city": "São Paulo, SP"},
+            )
+            for i in range(profiles)
+        ]
+        with CopernicaClient(settings, match_field="customerid") as client:
+            started = time.perf_counter()
+            results = client.put_many(items)
+            seconds = time.perf_counter() - started
+    ok = sum(1 for r in results if r.ok)
+    return {
+        "seconds": seconds,
+        "profiles": profiles,
+        "ok": ok,
+        "concurrency": concurrency,
+        "profiles_per_s": ok / seconds if seconds else 0.0,
+    }
+
+
+def make_dataset(folder: str, rows: int, kind: str) -> dict[str, Any]:
+    """The cached generated data file (made here so the parent process stays small)."""
+    from bench.data import dataset
+
+    started = time.perf_counter()
+    path = dataset(Path(folder), rows, kind)
+    return {"path": str(path), "seconds": time.perf_counter() - started}
+
+
+CASES = {
+    "dataset": make_dataset,
+    "reference": reference,
+    "reference_sqlite": reference_sqlite,
+    "pipeline": pipeline,
+    "end_to_end": end_to_end,
+    "sandbox": sandbox,
+    "copernica": copernica,
+}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set (VmHWM: of its own address space, not the parent's)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def main() -> None:
+    name, args = sys.argv[1], json.loads(sys.argv[2])
+    result = CASES[name](**args)
+    result["peak_rss_mib"] = peak_rss_mib()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

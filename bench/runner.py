@@ -1,0 +1,208 @@
+"""Runs every case in its own process, writes ``bench/results/<date>.json``, prints a table."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+DEFAULT_ROWS = (1_000_000, 5_000_000)
+MB = 1_000_000
+MIB = 1024 * 1024
+
+
+def run_case(name: str, **args: Any) -> dict[str, Any]:
+    """One case in a child process: its JSON result, with its own peak RSS in MiB."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.cases", name, json.dumps(args)],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench case {name} {args} failed (exit {proc.returncode})")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _rates(result: dict[str, Any], rows: int, size: int) -> dict[str, Any]:
+    seconds = result["seconds"]
+    result["seconds"] = round(seconds, 2)
+    result["rows_per_s"] = round(rows / seconds) if seconds else None
+    result["mb_per_s"] = round(size / MB / seconds, 1) if seconds else None
+    return result
+
+
+def measure_extract(data_dir: Path, work: Path, rows: int) -> dict[str, Any]:
+    """Sections 1 and 2 at one size: the pipeline from CSV and SQLite, and the references."""
+    out: dict[str, Any] = {}
+    csv_path = Path(run_case("dataset", folder=str(data_dir), rows=rows, kind="csv")["path"])
+    db_path = Path(run_case("dataset", folder=str(data_dir), rows=rows, kind="sqlite")["path"])
+    csv_size = csv_path.stat().st_size
+    db_size = db_path.stat().st_size
+    ref = _rates(run_case("reference", path=str(csv_path), work=str(work / "ref")), rows, csv_size)
+    csv = _rates(
+        run_case("pipeline", kind="csv", path=str(csv_path), work=str(work / "csv")), rows, csv_size
+    )
+    ref_sql = _rates(
+        run_case("reference_sqlite", path=str(db_path), work=str(work / "refsql")), rows, db_size
+    )
+    sql = _rates(
+        run_case("pipeline", kind="sqlite", path=str(db_path), work=str(work / "sql")),
+        rows,
+        db_size,
+    )
+    csv["ratio_to_reference"] = round(csv["seconds"] / ref["seconds"], 2)
+    sql["ratio_to_reference"] = round(sql["seconds"] / ref["seconds"], 2)
+    sql["ratio_to_sqlite_reference"] = round(sql["seconds"] / ref_sql["seconds"], 2)
+    out.update(
+        rows=rows,
+        csv_bytes=csv_size,
+        sqlite_bytes=db_size,
+        reference=ref,
+        reference_sqlite=ref_sql,
+        csv=csv,
+        sqlite=sql,
+    )
+    return out
+
+
+def run(
+    *,
+    rows: tuple[int, ...] = DEFAULT_ROWS,
+    e2e_rows: int = 1_000_000,
+    sandbox_rows: int = 500_000,
+    copernica_profiles: int = 20_000,
+    data_dir: Path | None = None,
+    results_dir: Path = RESULTS,
+    label: str | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """Every section; returns the result document and the file it was written to."""
+    data_dir = data_dir or Path(
+        os.environ.get("BENCH_DATA", Path(tempfile.gettempdir()) / "connector-bench")
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-work-", dir=data_dir) as tmp:
+        work = Path(tmp)
+        extract = {str(n): measure_extract(data_dir, work, n) for n in rows}
+        e2e_csv = run_case("dataset", folder=str(data_dir), rows=e2e_rows, kind="csv")["path"]
+        e2e = run_case("end_to_end", path=str(e2e_csv), work=str(work / "e2e"))
+        e2e.update(rows=e2e_rows, seconds=round(e2e["seconds"], 2))
+        sandbox = run_case("sandbox", rows=sandbox_rows)
+        copernica = run_case("copernica", profiles=copernica_profiles, work=str(work / "cop"))
+        copernica["profiles_per_s"] = round(copernica["profiles_per_s"])
+        copernica["seconds"] = round(copernica["seconds"], 2)
+    doc: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "label": label,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "extract_to_batches": extract,
+        "end_to_end": e2e,
+        "sandbox": sandbox,
+        "copernica": copernica,
+        "goals": goals(extract, e2e),
+        "bench_seconds": round(time.perf_counter() - started, 1),
+    }
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{dt.date.today().isoformat()}.json"
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return doc, path
+
+
+def goals(extract: dict[str, Any], e2e: dict[str, Any]) -> dict[str, Any]:
+    """The issue's goals, judged on the largest size measured (ratios from the same run)."""
+    sizes = sorted(extract, key=int)
+    small, large = extract[sizes[0]], extract[sizes[-1]]
+    growth = {
+        kind: round(large[kind]["peak_rss_mib"] / small[kind]["peak_rss_mib"], 2)
+        for kind in ("csv", "sqlite")
+    }
+    return {
+        "rows": int(sizes[-1]),
+        "csv_ratio_to_reference": large["csv"]["ratio_to_reference"],
+        "csv_ratio_ok": large["csv"]["ratio_to_reference"] <= 2.5,
+        "peak_rss_mib": {k: large[k]["peak_rss_mib"] for k in ("csv", "sqlite")},
+        "peak_rss_ok": all(large[k]["peak_rss_mib"] < 1024 for k in ("csv", "sqlite")),
+        "rss_growth": growth,
+        "rss_growth_ok": all(g < 1.5 for g in growth.values()),
+        "end_to_end_s": e2e["seconds"],
+        "end_to_end_ok": e2e["seconds"] < 120,
+    }
+
+
+def table(doc: dict[str, Any]) -> str:
+    """The figures as a plain-text table."""
+    lines = [
+        f"{'case':<28}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'MB/s':>8}{'peak MiB':>10}{'x ref':>8}"
+    ]
+
+    def row(name: str, rows: int, r: dict[str, Any], ratio: Any = "") -> None:
+        lines.append(
+            f"{name:<28}{rows:>10}{r['seconds']:>10}{r.get('rows_per_s') or '':>12}"
+            f"{r.get('mb_per_s') or '':>8}{r['peak_rss_mib']:>10}{ratio:>8}"
+        )
+
+    for size, ex in doc["extract_to_batches"].items():
+        n = int(size)
+        row("pyarrow csv read+write", n, ex["reference"], "1.0")
+        row("csv -> batch files", n, ex["csv"], ex["csv"]["ratio_to_reference"])
+        row("sqlite3 fetch+csv write", n, ex["reference_sqlite"])
+        row("sqlite -> batch files", n, ex["sqlite"], ex["sqlite"]["ratio_to_reference"])
+        for kind in ("csv", "sqlite"):
+            stages = ", ".join(f"{k} {v:.1f}s" for k, v in ex[kind]["stages"].items())
+            lines.append(f"    {kind} stages: {stages}")
+    e2e = doc["end_to_end"]
+    lines.append(
+        f"{'end to end (confirmed)':<28}{e2e['rows']:>10}{e2e['seconds']:>10}{'':>12}{'':>8}"
+        f"{e2e['peak_rss_mib']:>10}   prepare {e2e['prepare_s']:.1f}s deliver {e2e['deliver_s']:.1f}s"
+    )
+    sb = doc["sandbox"]
+    lines.append(
+        f"{'sandbox one batch':<28}{sb['rows']:>10}{sb['total_s']:>10}{sb['rows_per_s']:>12}"
+        f"{sb['mb_per_s']:>8}{sb['peak_rss_mib']:>10}   accepted {sb['accept_s']}s"
+    )
+    cop = doc["copernica"]
+    lines.append(
+        f"{'copernica PUTs':<28}{cop['profiles']:>10}{cop['seconds']:>10}"
+        f"{cop['profiles_per_s']:>12}{'':>8}{cop['peak_rss_mib']:>10}   concurrency {cop['concurrency']}"
+    )
+    lines.append("goals: " + json.dumps(doc["goals"]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--rows", default=",".join(map(str, DEFAULT_ROWS)))
+    parser.add_argument("--e2e-rows", type=int, default=1_000_000)
+    parser.add_argument("--sandbox-rows", type=int, default=500_000)
+    parser.add_argument("--copernica-profiles", type=int, default=20_000)
+    parser.add_argument("--data-dir", type=Path, help="where generated data is cached")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--label")
+    args = parser.parse_args(argv)
+    doc, path = run(
+        rows=tuple(int(r) for r in args.rows.split(",")),
+        e2e_rows=args.e2e_rows,
+        sandbox_rows=args.sandbox_rows,
+        copernica_profiles=args.copernica_profiles,
+        data_dir=args.data_dir,
+        results_dir=args.results_dir,
+        label=args.label,
+    )
+    print(table(doc))
+    print(f"written: {path}")
+    return 0

@@ -1,0 +1,73 @@
+"""``make bench`` in miniature: every section present, numbers sane (never timings)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from bench import data, runner
+
+
+def test_generated_rows_are_deterministic_and_hostile() -> None:
+    first, again = data.make_rows(2_000, seed=7), data.make_rows(2_000, seed=7)
+    assert first.equals(again)
+    assert not first.equals(data.make_rows(2_000, seed=8))
+    ids = first.column("customer_id").to_pylist()
+    assert 0 < len(ids) - len(set(ids)) < 100  # ~1% repeat an earlier customer
+    notes = "".join(first.column("notes").to_pylist())
+    assert {",", '"', "\n"} <= set(notes)
+    assert any(ord(ch) > 127 for ch in "".join(first.column("first_name").to_pylist()))
+
+
+def test_csv_export_reads_back_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    data.write_csv(path, 3_000, seed=3)
+    names = list(data.COLUMNS)
+    table = pacsv.read_csv(
+        path,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    assert table.equals(data.make_rows(3_000, seed=3))
+
+
+def test_harness_small_run_has_every_section(tmp_path: Path) -> None:
+    doc, path = runner.run(
+        rows=(2_000, 5_000),
+        e2e_rows=3_000,
+        sandbox_rows=3_000,
+        copernica_profiles=200,
+        data_dir=tmp_path / "data",
+        results_dir=tmp_path / "results",
+    )
+    assert json.loads(path.read_text()) == doc
+    for size in ("2000", "5000"):
+        ex = doc["extract_to_batches"][size]
+        for kind in ("csv", "sqlite"):
+            r = ex[kind]
+            assert r["rows_in"] == int(size)
+            assert 0 < r["rows_out"] < int(size)  # duplicates merged
+            assert r["rows_out"] + r["duplicates_merged"] + r["rejected"] == int(size)
+            assert r["batches"] >= 1 and r["batch_bytes"] > 0
+            assert r["seconds"] > 0 and r["rows_per_s"] > 0 and r["peak_rss_mib"] > 0
+            assert r["ratio_to_reference"] > 0
+            assert set(r["stages"]) == {"extract", "transform", "batches"}
+        assert ex["reference"]["rows"] == int(size)
+        assert ex["reference_sqlite"]["rows"] == int(size)
+        # the same rows whatever the source
+        assert ex["csv"]["rows_out"] == ex["sqlite"]["rows_out"]
+    e2e = doc["end_to_end"]
+    assert e2e["batch_states"] == ["complete"]
+    assert 0 < e2e["confirmed"] <= 3_000
+    assert doc["sandbox"]["rows"] == 3_000 and doc["sandbox"]["rows_per_s"] > 0
+    cop = doc["copernica"]
+    assert cop["ok"] == cop["profiles"] == 200 and cop["profiles_per_s"] > 0
+    assert set(doc["goals"]) >= {"csv_ratio_ok", "peak_rss_ok", "rss_growth_ok", "end_to_end_ok"}
+    assert "csv -> batch files" in runner.table(doc)
