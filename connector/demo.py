@@ -41,13 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ui", action="store_true", help="start `dagster dev` against the sandbox")
     parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (--ui)")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
 
     from connector.sample_data import ensure_sample_db
     from connector.sandbox.testing import running_sandbox
 
     ensure_sample_db()
-    with running_sandbox() as sandbox:
+    # the sandbox keeps its profiles beside the ledger, so a second demo (or `make ui`) sees a
+    # consistent world: what the ledger says was delivered is there to read back
+    sandbox_data = STATE_DIR / "sandbox"
+    sandbox_data.mkdir(parents=True, exist_ok=True)
+    with running_sandbox(data_dir=str(sandbox_data), processing_delay_s=0.2) as sandbox:
         env = demo_environment(sandbox.url)
         os.environ.update(env)
         Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -85,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"state, outbox and reports: {STATE_DIR}/  (runs recorded in {env['DAGSTER_HOME']})"
     )
-    console.print("open the UI on these runs: make ui")
+    console.print(
+        "open the UI on these runs: make ui   (a second `make demo` finds nothing changed;"
+    )
+    console.print("`make clean` starts over)")
     return 0 if summary.ok else 1
 
 

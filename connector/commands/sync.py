@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -20,6 +21,11 @@ def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> No
     for name, counts in sorted(summary.per_mapping.items()):
         table.add_row(name, *(f"{counts[c]:,}" for c in SUMMARY_COLUMNS))
     console.print(table)
+    console.print(
+        "[dim]read = rejected + merged (an earlier row of the same identity) + unchanged + "
+        "superseded (newer values already delivered) + queued; queued rows are submitted "
+        "inside the off-peak window and confirmed by polling.[/dim]"
+    )
     for destination, path in sorted(summary.reports.items()):
         console.print(f"{destination} report: {path}")
     for failure in summary.failures:
@@ -54,7 +60,7 @@ def sync_command(
     wait_s: float,
 ) -> None:
     """One full run, in process: extract -> batches -> submit -> status report."""
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     started = time.monotonic()
     connector = ConnectorResource(force_window=force_window, poll_timeout_s=wait_s)
     try:

@@ -287,7 +287,7 @@ def build_destination_assets(
             settings, ledger, destination=destination, force=connector.force_window
         )
         context.log.info("%s drain: %s", destination, result.summary())
-        return dg.MaterializeResult(metadata=result.metadata())
+        return dg.MaterializeResult(metadata={**result.metadata(), "summary": result.summary()})
 
     @dg.asset(
         key=report_key,
@@ -335,6 +335,7 @@ def build_destination_assets(
             "failed_rows_csv": dg.MetadataValue.path(str(report.csv_path)),
             "backlog_days": report.backlog_days,
             **polled.metadata(),
+            "summary": polled.summary(),
         }
         landing = polled.landing_rate
         return dg.MaterializeResult(

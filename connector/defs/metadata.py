@@ -43,4 +43,7 @@ def stage_metadata(result: Any) -> dict[str, Any]:
     }
     for key, value in counts.items():
         metadata[key] = int(value)
+    seconds = result.stats.get("seconds")
+    if seconds is not None:
+        metadata["seconds"] = float(seconds)
     return metadata

@@ -25,7 +25,19 @@ from connector.partitions import parse_day
 
 log = logging.getLogger(__name__)
 
-SUMMARY_COLUMNS = ("read", "rejected", "unchanged", "queued", "submitted", "confirmed", "failed")
+SUMMARY_COLUMNS = (
+    "read",
+    "rejected",
+    "merged",
+    "unchanged",
+    "superseded",
+    "queued",
+    "submitted",
+    "confirmed",
+    "failed",
+)
+# In-process runs print our own progress lines; Dagster's per-event console log would drown them.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
@@ -81,6 +93,7 @@ def run_sync(
     deliver: bool = True,
     on_event: Callable[[str], None] | None = None,
     instance: dg.DagsterInstance | None = None,
+    quiet: bool = True,
 ) -> SyncSummary:
     """Mapping assets for each partition (one run each), then one delivery run (submit + poll)."""
     settings = connector.settings()
@@ -99,6 +112,8 @@ def run_sync(
     summary = SyncSummary(days, {m: dict.fromkeys(SUMMARY_COLUMNS, 0) for m in chosen})
     stages = STAGES[:3] if dry_run else STAGES
     emit = on_event or (lambda message: log.info(message))
+    with connector.ledger().session() as session:
+        first_new_batch = (session.scalar(select(func.max(Batch.id))) or 0) + 1
     for day in days:
         selection = [mapping_key(m, s) for m in chosen for s in stages]
         emit(f"partition {day}: {', '.join(chosen)}")
@@ -106,6 +121,7 @@ def run_sync(
             partition_key=day,
             instance=instance,
             asset_selection=selection,
+            run_config=QUIET if quiet else None,
             raise_on_error=False,
             tags={"connector/trigger": "sync" + (" dry-run" if dry_run else "")},
         )
@@ -119,17 +135,20 @@ def run_sync(
             name, stage = key.path[0], key.path[-1]
             counts = summary.per_mapping.setdefault(name, dict.fromkeys(SUMMARY_COLUMNS, 0))
             if stage == "source_rows":
-                counts["read"] += _metadata_int(event, "rows_in") or _metadata_int(
-                    event, "dagster/row_count"
+                # every source row either came out of extraction or was rejected there
+                counts["read"] += _metadata_int(event, "rows_out") + _metadata_int(
+                    event, "rejected"
                 )
             elif stage == "profile_updates":
                 counts["rejected"] += _metadata_int(event, "rejected")
                 counts["unchanged"] += _metadata_int(event, "unchanged")
+                counts["superseded"] += _metadata_int(event, "superseded")
+                counts["merged"] += _metadata_int(event, "duplicates_merged")
                 if dry_run:
                     counts["queued"] += _metadata_int(event, "dagster/row_count")
             elif stage == "batch_files":
                 counts["queued"] += _metadata_int(event, "dagster/row_count")
-            emit(f"  {key.to_user_string()}: {_metadata_int(event, 'dagster/row_count')} rows")
+            emit(f"  {key.to_user_string()}: {_progress(event)}")
     if deliver and not dry_run:
         destinations = sorted(
             {k.path[0] for k in job.asset_layer.executable_asset_keys} & {"target", "copernica"}
@@ -142,6 +161,7 @@ def run_sync(
             partition_key=days[-1],
             instance=instance,
             asset_selection=selection,
+            run_config=QUIET if quiet else None,
             raise_on_error=False,
             tags={"connector/trigger": "sync delivery"},
         )
@@ -150,12 +170,27 @@ def run_sync(
             summary.failures.append(f"delivery: run {result.run_id} failed: {_failure(result)}")
         for event in result.get_asset_materialization_events():
             key = event.asset_key
-            if key is not None and key.path[-1] == "status_report":
+            if key is None:
+                continue
+            summary_text = event.materialization.metadata.get("summary")
+            if summary_text is not None:
+                emit(f"  {key.to_user_string()}: {summary_text.value}")
+            if key.path[-1] == "status_report":
                 path = event.materialization.metadata.get("report_html")
                 if path is not None:
                     summary.reports[key.path[0]] = str(path.value)
-        _delivery_counts(connector, chosen, days, summary)
+        _delivery_counts(connector, chosen, days, summary, first_new_batch)
     return summary
+
+
+def _progress(event: Any) -> str:
+    """`N rows` and, when the stage timed itself, its rate."""
+    rows = _metadata_int(event, "dagster/row_count")
+    seconds = event.materialization.metadata.get("seconds")
+    if seconds is None or not seconds.value:
+        return f"{rows:,} rows"
+    rows_in = _metadata_int(event, "rows_in") or rows
+    return f"{rows:,} rows in {seconds.value:.1f}s ({rows_in / seconds.value:,.0f} rows/s)"
 
 
 def _failure(result: Any) -> str:
@@ -166,12 +201,20 @@ def _failure(result: Any) -> str:
 
 
 def _delivery_counts(
-    connector: ConnectorResource, mappings: Sequence[str], days: Sequence[str], summary: SyncSummary
+    connector: ConnectorResource,
+    mappings: Sequence[str],
+    days: Sequence[str],
+    summary: SyncSummary,
+    first_new_batch: int,
 ) -> None:
-    """Submitted / confirmed / failed rows per mapping for the synced days, from the ledger."""
+    """Submitted / confirmed / failed rows per mapping of the batches this sync wrote."""
     with connector.ledger().session() as session:
         batches = session.scalars(
-            select(Batch).where(Batch.mapping.in_(mappings), Batch.partition.in_(days))
+            select(Batch).where(
+                Batch.mapping.in_(mappings),
+                Batch.partition.in_(days),
+                Batch.id >= first_new_batch,
+            )
         ).all()
         not_landed = dict(
             session.execute(

@@ -82,3 +82,17 @@ def test_dry_run_writes_no_batches(workdir: Path, sandbox) -> None:
     with connector.ledger().session() as session:
         assert session.scalars(select(Batch)).all() == []
     assert _accepted_batches(sandbox.url) == 0
+
+
+def test_summary_accounts_for_every_row_read(workdir: Path, sandbox) -> None:
+    connector = make_connector(workdir, sandbox.url, force_window=True)
+    with dg.instance_for_test() as instance:
+        for _ in range(2):  # the second run finds everything unchanged or superseded
+            summary = run_sync(connector, partitions=[DAYS], instance=instance)
+            assert summary.ok, summary.failures
+            for name, c in summary.per_mapping.items():
+                accounted = (
+                    c["rejected"] + c["merged"] + c["unchanged"] + c["superseded"] + c["queued"]
+                )
+                assert c["read"] == accounted, (name, c)
+                assert c["queued"] == c["confirmed"] + c["failed"], (name, c)
