@@ -156,7 +156,7 @@ class CopernicaClient:
             headers["Content-Type"] = "application/json"
         try:
             with self._http.stream(method, url, **kwargs) as resp:
-                body = read_bounded(resp)
+                body = read_bounded(resp, max_seconds=self.settings.timeout_s)
                 status, resp_headers = resp.status_code, resp.headers
         except httpx.TransportError as exc:
             raise classify_transport_error(exc, self._secrets) from None

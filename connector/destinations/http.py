@@ -217,16 +217,31 @@ class SlidingWindowLimiter:
             waited += wait
 
 
-def read_bounded(response: httpx.Response, limit: int = MAX_RESPONSE_BYTES) -> bytes:
-    """The body of a streamed response, at most ``limit`` bytes; more is a ``ProtocolError``."""
+def read_bounded(
+    response: httpx.Response,
+    limit: int = MAX_RESPONSE_BYTES,
+    *,
+    max_seconds: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> bytes:
+    """The body of a streamed response, at most ``limit`` bytes; more is a ``ProtocolError``.
+
+    ``max_seconds`` bounds the whole body read: httpx's read timeout applies to each read, so
+    a server trickling a byte at a time would otherwise hold the call for as long as it likes.
+    """
     length = response.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
         raise ProtocolError(f"response body of {int(length)} bytes exceeds the {limit} byte limit")
+    deadline = None if max_seconds is None else clock() + max_seconds
     buf = bytearray()
     for chunk in response.iter_bytes():
         buf.extend(chunk)
         if len(buf) > limit:
             raise ProtocolError(f"response body exceeds the {limit} byte limit")
+        if deadline is not None and clock() > deadline:
+            raise ProtocolError(
+                f"response body still incomplete after {max_seconds:g}s ({len(buf)} bytes)"
+            )
     return bytes(buf)
 
 

@@ -28,12 +28,14 @@ goes back to the queue with the same attempt number.
 
 The status URL is followed exactly as the service returned it (another edge host, ``m2Node``,
 ``mboxPC`` or other parameters kept); ``showDetails=true`` is added when absent. The bearer token
-is only sent to the configured host or a host in the same parent domain (Adobe's edges share
-``tt.omtrdc.net``), so a forged status URL cannot collect it.
+is only sent to the configured host or a sibling edge host under the same parent zone (Adobe's
+edges share ``tt.omtrdc.net``), never to another IP address nor over http when the base is https,
+so a forged status URL cannot collect it. Every body read is bounded in bytes and in total time.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -238,9 +240,36 @@ def parse_profile(body: bytes) -> dict[str, str]:
     return out
 
 
-def _parent_domain(host: str) -> str:
-    parts = host.lower().split(".")
-    return ".".join(parts[-2:]) if len(parts) >= 2 else host.lower()
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def token_may_go_to(url: str, base_url: str) -> bool:
+    """Whether the bearer token may be sent to ``url`` given the configured ``base_url``.
+
+    The configured host itself, or a sibling edge host under the same parent zone (Adobe's
+    ``<client>.tt.omtrdc.net`` and ``mboxedgeNN.tt.omtrdc.net``: the base host minus its first
+    label, when that leaves at least two labels). Never another IP address (``10.0.0.1`` is no
+    sibling of ``127.0.0.1``), never a public suffix, never plain http when the base is https.
+    """
+    target, base = urlsplit(url), urlsplit(base_url)
+    host = (target.hostname or "").lower()
+    base_host = (base.hostname or "").lower()
+    if not host or not base_host:
+        return False
+    if base.scheme.lower() == "https" and target.scheme.lower() != "https":
+        return False
+    if host == base_host:
+        return True
+    if _is_ip(host) or _is_ip(base_host):
+        return False
+    labels = base_host.split(".")
+    parent = ".".join(labels[1:])
+    return len(labels) >= 4 and host.endswith("." + parent)
 
 
 class TargetClient:
@@ -290,10 +319,15 @@ class TargetClient:
     def _auth_headers(self, url: str) -> dict[str, str]:
         if not self._token:
             return {}
-        host = (urlsplit(url).hostname or "").lower()
-        if host == self._base_host or _parent_domain(host) == _parent_domain(self._base_host):
+        if token_may_go_to(url, self.base_url):
             return {"Authorization": f"Bearer {self._token}"}
-        log.warning("not sending the Target token to foreign host %s", host)
+        parts = urlsplit(url)
+        log.warning(
+            "not sending the Target token to %s://%s (configured: %s)",
+            parts.scheme,
+            parts.hostname,
+            self._base_host,
+        )
         return {}
 
     def _retrying(self, call: Callable[[], Any], what: str, **kw: Any) -> Any:
@@ -326,7 +360,7 @@ class TargetClient:
             with path.open("rb") as body:
                 headers["Content-Length"] = str(path.stat().st_size)
                 with self._http.stream("POST", url, content=body, headers=headers) as resp:
-                    payload = read_bounded(resp)
+                    payload = read_bounded(resp, max_seconds=self.settings.timeout_s)
                     status = resp.status_code
                     retry_after = resp.headers.get("retry-after")
         except httpx.TransportError as exc:
@@ -398,7 +432,7 @@ class TargetClient:
             self.limiter.acquire()
         try:
             with self._http.stream("GET", url, headers=self._auth_headers(url)) as resp:
-                payload = read_bounded(resp)
+                payload = read_bounded(resp, max_seconds=self.settings.timeout_s)
                 status = resp.status_code
                 retry_after = resp.headers.get("retry-after")
         except httpx.TransportError as exc:
