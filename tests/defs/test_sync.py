@@ -96,3 +96,36 @@ def test_summary_accounts_for_every_row_read(workdir: Path, sandbox) -> None:
                 )
                 assert c["read"] == accounted, (name, c)
                 assert c["queued"] == c["confirmed"] + c["failed"], (name, c)
+
+
+def test_materialize_one_mapping_partition_with_the_resource_handed_in(
+    workdir: Path, sandbox
+) -> None:
+    """The Dagster testing idiom: `materialize(assets, partition_key=..., resources=...)`."""
+    from connector.defs.assets import build_mapping_assets, daily_partitions
+    from connector.mapping import load_mapping
+
+    connector = make_connector(workdir, sandbox.url)
+    settings = connector.settings()
+    mapping = load_mapping(workdir / "mappings" / "crm_customers.yaml")
+    assets = build_mapping_assets(mapping, daily_partitions(settings))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            assets,
+            partition_key="2026-11-21",
+            resources={"connector": connector},
+            instance=instance,
+        )
+        assert result.success
+        batch_files = instance.get_latest_materialization_event(
+            dg.AssetKey(["crm_customers", "batch_files"])
+        )
+    assert batch_files is not None
+    metadata = batch_files.asset_materialization.metadata  # type: ignore[union-attr]
+    assert metadata["dagster/row_count"].value > 0
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"reject_rate": True, "within_caps": True, "identities_valid": True}
+    with connector.ledger().session() as session:
+        queued = session.scalars(select(Batch).where(Batch.mapping == "crm_customers")).all()
+    assert {b.state for b in queued} == {"queued"}
+    assert sum(b.row_count for b in queued) == metadata["dagster/row_count"].value
