@@ -117,21 +117,8 @@ def run_sync(
     for day in days:
         selection = [mapping_key(m, s) for m in chosen for s in stages]
         emit(f"partition {day}: {', '.join(chosen)}")
-        result = job.execute_in_process(
-            partition_key=day,
-            instance=instance,
-            asset_selection=selection,
-            run_config=QUIET if quiet else None,
-            raise_on_error=False,
-            tags={"connector/trigger": "sync" + (" dry-run" if dry_run else "")},
-        )
-        summary.run_ids.append(result.run_id)
-        if not result.success:
-            summary.failures.append(f"{day}: run {result.run_id} failed: {_failure(result)}")
-        for event in result.get_asset_materialization_events():
-            key = event.asset_key
-            if key is None:
-                continue
+        trigger = "sync dry-run" if dry_run else "sync"
+        for key, event in _execute(job, day, selection, instance, trigger, quiet, summary):
             name, stage = key.path[0], key.path[-1]
             counts = summary.per_mapping.setdefault(name, dict.fromkeys(SUMMARY_COLUMNS, 0))
             if stage == "source_rows":
@@ -157,21 +144,8 @@ def run_sync(
             dg.AssetKey([d, s]) for d in destinations for s in ("submissions", "status_report")
         ]
         emit(f"delivery: {', '.join(destinations)} (submit, then poll until final)")
-        result = job.execute_in_process(
-            partition_key=days[-1],
-            instance=instance,
-            asset_selection=selection,
-            run_config=QUIET if quiet else None,
-            raise_on_error=False,
-            tags={"connector/trigger": "sync delivery"},
-        )
-        summary.run_ids.append(result.run_id)
-        if not result.success:
-            summary.failures.append(f"delivery: run {result.run_id} failed: {_failure(result)}")
-        for event in result.get_asset_materialization_events():
-            key = event.asset_key
-            if key is None:
-                continue
+        events = _execute(job, days[-1], selection, instance, "sync delivery", quiet, summary)
+        for key, event in events:
             summary_text = event.materialization.metadata.get("summary")
             if summary_text is not None:
                 emit(f"  {key.to_user_string()}: {summary_text.value}")
@@ -181,6 +155,36 @@ def run_sync(
                     summary.reports[key.path[0]] = str(path.value)
         _delivery_counts(connector, chosen, days, summary, first_new_batch)
     return summary
+
+
+def _execute(
+    job: Any,
+    partition: str,
+    selection: list[dg.AssetKey],
+    instance: dg.DagsterInstance,
+    trigger: str,
+    quiet: bool,
+    summary: SyncSummary,
+) -> list[tuple[dg.AssetKey, Any]]:
+    """One in-process run; a failure is noted in the summary. Returns its materializations."""
+    result = job.execute_in_process(
+        partition_key=partition,
+        instance=instance,
+        asset_selection=selection,
+        run_config=QUIET if quiet else None,
+        raise_on_error=False,
+        tags={"connector/trigger": trigger},
+    )
+    summary.run_ids.append(result.run_id)
+    if not result.success:
+        summary.failures.append(
+            f"{trigger} {partition}: run {result.run_id} failed: {_failure(result)}"
+        )
+    return [
+        (event.asset_key, event)
+        for event in result.get_asset_materialization_events()
+        if event.asset_key is not None
+    ]
 
 
 def _progress(event: Any) -> str:
