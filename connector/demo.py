@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
         started = time.monotonic()
         summary = run_sync(
-            ConnectorResource(force_window=True, poll_timeout_s=120.0),
+            ConnectorResource.from_env(force_window=True, poll_timeout_s=120.0),
             partitions=[SAMPLE_DAYS],
             on_event=lambda m: console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {m}"),
         )

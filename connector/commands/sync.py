@@ -62,7 +62,7 @@ def sync_command(
     """One full run, in process: extract -> batches -> submit -> status report."""
     console = Console(width=None if sys.stdout.isatty() else 120)
     started = time.monotonic()
-    connector = ConnectorResource(force_window=force_window, poll_timeout_s=wait_s)
+    connector = ConnectorResource.from_env(force_window=force_window, poll_timeout_s=wait_s)
     try:
         summary = run_sync(
             connector,

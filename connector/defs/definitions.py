@@ -36,7 +36,7 @@ def build_definitions(
     `connector` replaces the default resource (tests hand in one pointing at a sandbox and a
     temporary state folder).
     """
-    connector = connector or ConnectorResource()
+    connector = connector or ConnectorResource.from_env()
     settings = settings or connector.settings()
     mappings, errors = load_mappings(settings.mappings_dir)
     if errors:

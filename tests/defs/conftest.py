@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from connector.defs import build_definitions
-from connector.defs.resources import ConnectorResource
+from connector.defs.resources import (
+    ConnectorResource,
+    CopernicaResource,
+    LedgerResource,
+    TargetResource,
+)
 from connector.sample_data import ensure_sample_db
 from connector.sandbox.testing import running_sandbox
 
@@ -37,18 +42,22 @@ def sandbox() -> Iterator[object]:
 def make_connector(
     workdir: Path, sandbox_url: str = "http://127.0.0.1:9", **extra: object
 ) -> ConnectorResource:
+    """Resources on a private state folder and a sandbox; `extra` sets ConnectorResource fields
+    (and `copernica_base_url` when Copernica is served by another sandbox)."""
+    copernica_url = str(extra.pop("copernica_base_url", f"{sandbox_url}/v3"))
     fields: dict[str, object] = {
-        "state_dir": str(workdir / "state"),
         "mappings_dir": str(workdir / "mappings"),
         "timezone": "Europe/Amsterdam",
         "off_peak": "22:00-06:00",
-        "target_base_url": sandbox_url,
-        "target_poll_interval_s": 0.2,
-        "copernica_base_url": f"{sandbox_url}/v3",
         "poll_timeout_s": 60.0,
     }
     fields.update(extra)
-    return ConnectorResource(**fields)  # type: ignore[arg-type]
+    return ConnectorResource(
+        store=LedgerResource(state_dir=str(workdir / "state")),
+        target=TargetResource(base_url=sandbox_url, poll_interval_s=0.2),
+        copernica=CopernicaResource(base_url=copernica_url),
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture
