@@ -125,12 +125,31 @@ def build_updates(
     clears_expr = (
         f"list_filter([{clear_items}], lambda x: x IS NOT NULL)" if names else "[]::VARCHAR[]"
     )
+    valid = f"{IDENTITY} IS NOT NULL AND {IDENTITY} <> ''"
+    # Most identities appear once: only those seen more than once need the (costly) per-param
+    # arg_max; the others pass through as they are. Finding them is a one-column count.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE repeated AS SELECT {IDENTITY} FROM {source} "
+        f"WHERE {valid} GROUP BY {IDENTITY} HAVING count(*) > 1"
+    )
+    single_cols = ", ".join(
+        [IDENTITY, SEQ, SOURCE_REF, "1::BIGINT AS _rows"]
+        + [f"nullif({qi(n)}, '') AS {qi(n)}" for n in names]
+    )
+    singles = (
+        f"SELECT {single_cols} FROM {source} s "
+        f"WHERE {valid} AND s.{IDENTITY} NOT IN (SELECT {IDENTITY} FROM repeated)"
+    )
+    repeats = merge_sql(
+        f"(SELECT * FROM {source} r WHERE r.{IDENTITY} IN (SELECT {IDENTITY} FROM repeated))",
+        names,
+    )
     # One statement into a TEMP table: DuckDB evicts it to temp_directory under memory
     # pressure, without the compression and checkpoint costs of a persistent table.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE compared AS
-        WITH merged AS ({merge_sql(source, names)}),
+        WITH merged AS ({singles} UNION ALL {repeats}),
         digested AS (SELECT *, {digest_sql(names)} AS {DIGEST} FROM merged)
         SELECT m.*,
                (d.digest IS NOT NULL AND d.digest = m.{DIGEST}) AS _same,

@@ -136,7 +136,7 @@ def test_other_encodings(tmp_path: Path) -> None:
 values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(st.tuples(values, values), min_size=1, max_size=30),
     st.sampled_from([csv.QUOTE_ALL, csv.QUOTE_MINIMAL]),

@@ -1,0 +1,125 @@
+"""The vectorised typing of common shapes gives exactly what ``value_typer`` gives, or defers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pyarrow as pa
+import pytest
+
+from connector.mapping import ParamSpec
+from connector.transform import _fast_typed, _type_column, value_typer
+
+ZONES = [None, "Europe/Amsterdam", "America/Santiago", "Australia/Lord_Howe", "Asia/Kolkata"]
+
+
+def _expected(spec: ParamSpec, values: list[str | None]) -> tuple[list[str | None], list[bool]]:
+    typer = value_typer(spec)
+    out: list[str | None] = []
+    bad: list[bool] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            bad.append(False)
+            continue
+        try:
+            out.append(typer(v))
+            bad.append(False)
+        except ValueError:
+            out.append(None)
+            bad.append(True)
+    return out, bad
+
+
+def _datetimes(seed: int) -> list[str | None]:
+    rng = random.Random(seed)
+    values: list[str | None] = [None]
+    # every quarter hour around DST changes of several zones, plus random moments
+    for day in ("2025-03-30", "2025-10-26", "2025-04-06", "2025-09-07", "2025-04-05"):
+        start = dt.datetime.fromisoformat(day) - dt.timedelta(hours=3)
+        for q in range(0, 30 * 4):
+            values.append((start + dt.timedelta(minutes=15 * q)).isoformat())
+    for _ in range(3000):
+        moment = dt.datetime(1990, 1, 1) + dt.timedelta(seconds=rng.randrange(60 * 365 * 86400))
+        text = moment.isoformat()
+        kind = rng.random()
+        if kind < 0.2:
+            text += rng.choice(["Z", "+02:00", "-03:30", "+05:45", "+14:00", "-12:00"])
+        elif kind < 0.3:
+            text = text[:10]
+        values.append(text)
+    values += [
+        "2025-02-30T10:00:00",
+        "2025-02-29",
+        "2024-02-29T23:59:59",
+        "2025-13-01T00:00:00",
+        "2025-01-01T24:00:00",
+        "2025-01-01T10:00:00+24:00",
+        "2025-01-01 10:00:00",
+        "2025-01-01T10:00",
+        "2025-01-01T10:00:00.123456",
+        "0999-01-01T00:00:00",
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-05:00",
+        "1000-01-01T00:00:00+05:00",
+        "1900-01-01T00:00:00",
+        "tomorrow",
+        "",
+    ]
+    return values
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_fast_datetimes_match_value_typer(zone: str | None) -> None:
+    spec = ParamSpec(column="x", type="datetime", timezone=zone)
+    values = [v for v in _datetimes(1) if v != ""]
+    col = pa.array(values, pa.string())
+    fast = _fast_typed(spec, col)
+    assert fast is not None and fast.null_count < len(values) * 0.2  # the fast path did the bulk
+    typed, bad, _ = _type_column(spec, col)
+    expected, expected_bad = _expected(spec, values)
+    assert typed.to_pylist() == expected
+    assert bad.tolist() == expected_bad
+
+
+def _decimals(seed: int) -> list[str | None]:
+    rng = random.Random(seed)
+    values: list[str | None] = [None]
+    for _ in range(3000):
+        whole = str(rng.randrange(10 ** rng.randrange(1, 19)))
+        frac = "".join(rng.choice("0123456789") for _ in range(rng.randrange(0, 6)))
+        text = whole + ("." + frac if frac else "")
+        if rng.random() < 0.1:
+            text = rng.choice(["-", "+", "0", "00"]) + text
+        values.append(text)
+    values += [
+        "0.005",
+        "0.015",
+        "1.5",
+        "2.5",
+        "-0.001",
+        "-2.5",
+        "999999999999999999.995",
+        "1234567890123456789.5",
+        "5.",
+        ".5",
+        "1e3",
+        "1,5",
+        "0.0000000000000000005",
+        "7",
+    ]
+    return values
+
+
+@pytest.mark.parametrize("fmt", [None, "0", "0.00", "0.000"])
+def test_fast_decimals_match_value_typer(fmt: str | None) -> None:
+    spec = ParamSpec(column="x", type="decimal", format=fmt)
+    values = _decimals(2)
+    col = pa.array(values, pa.string())
+    fast = _fast_typed(spec, col)
+    assert fast is not None and fast.null_count < len(values) * 0.2  # the fast path did the bulk
+    typed, bad, _ = _type_column(spec, col)
+    expected, expected_bad = _expected(spec, values)
+    assert typed.to_pylist() == expected
+    assert bad.tolist() == expected_bad
