@@ -24,7 +24,7 @@ from connector.settings import Settings, load_settings
 @cache
 def _ledger(url: str) -> Ledger:
     ledger = Ledger(url)
-    ledger.create_all()
+    ledger.upgrade()  # Alembic, so a later release's migrations apply to this ledger
     return ledger
 
 
