@@ -34,6 +34,7 @@ import io
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -552,28 +553,55 @@ def iter_csv_chunks(
     if not files:
         log.info("%s/%s: no CSV files match %s for this day", mapping.name, partition, source.path)
     seq = 0
-    for path in files:
-        sha, size = file_sha256(path)
-        if registry is not None:
-            decision = registry.decide(path, sha, partition)
-            if not decision.read:
-                log.info("%s: skipped (%s)", path, decision.reason)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-sha256") as hasher:
+        for path in files:
+            pending = _hash_for(registry, path, partition, hasher)
+            if pending is None:
                 continue
-        result = FileResult()
-        for table, rejects in read_csv_file(
-            path,
-            encoding=source.encoding,
-            delimiter=source.delimiter,
-            required=mapping.columns,
-            chunk_rows=chunk_rows,
-            seq_start=seq,
-            result=result,
-        ):
-            yield RawChunk(table, rejects, path)
-        seq += result.rows
-        log.info("%s: %s rows, %s rejects", path, result.rows, result.rejects)
-        if registry is not None:
-            registry.record(path, sha, size, partition, result.rows)
+            result = FileResult()
+            for table, rejects in read_csv_file(
+                path,
+                encoding=source.encoding,
+                delimiter=source.delimiter,
+                required=mapping.columns,
+                chunk_rows=chunk_rows,
+                seq_start=seq,
+                result=result,
+            ):
+                yield RawChunk(table, rejects, path)
+            seq += result.rows
+            log.info("%s: %s rows, %s rejects", path, result.rows, result.rejects)
+            if registry is not None:
+                sha, size = pending.result()
+                registry.record(path, sha, size, partition, result.rows)
+
+
+def _hash_for(
+    registry: Registry | None, path: str, partition: str, hasher: ThreadPoolExecutor
+) -> Future[tuple[str, int]] | None:
+    """The file's (sha256, size) to come, or None when the file is to be skipped.
+
+    A path the registry has never seen is read whatever its content, so it is hashed in a
+    thread while it is parsed (hashlib releases the GIL: a second core does it); a known
+    path needs its checksum first, to tell a rerun or a changed file from one ingested
+    under another partition.
+    """
+    if registry is None:
+        return _done(("", 0))  # nothing to record: no checksum needed
+    if registry.decide(path, "", partition).reason == "new":
+        return hasher.submit(file_sha256, path)
+    sha, size = file_sha256(path)
+    decision = registry.decide(path, sha, partition)
+    if not decision.read:
+        log.info("%s: skipped (%s)", path, decision.reason)
+        return None
+    return _done((sha, size))
+
+
+def _done(value: tuple[str, int]) -> Future[tuple[str, int]]:
+    future: Future[tuple[str, int]] = Future()
+    future.set_result(value)
+    return future
 
 
 def list_source_files(mapping: SourceMapping, settings: Settings) -> list[tuple[Path, str]]:

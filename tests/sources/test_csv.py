@@ -20,6 +20,7 @@ from connector.mapping import parse_mapping
 from connector.partitions import day_window
 from connector.sources import FileRegistry, iter_source_chunks
 from connector.sources.csv import read_csv_file
+from connector.sources.registry import file_sha256
 
 TZ = ZoneInfo("UTC")
 
@@ -113,6 +114,8 @@ def test_registry_once_rerun_and_changed(tmp_path: Path) -> None:
         return [i for c in chunks for i in c.table.column("id").to_pylist()]
 
     assert run("2026-11-19") == ["1"]
+    # a new file is hashed while it is parsed: the checksum recorded is still the file's
+    assert [(f.sha256, f.size) for f in registry.files()] == [file_sha256(path)]
     assert run("2026-11-19") == ["1"]  # rerun of the same partition: read again
     assert run("2026-11-20", "2026-11-19") == []  # ingested under another partition: skipped
     path.write_text("id,v\n1,a\n2,b\n")  # changed content: noticed
@@ -136,7 +139,9 @@ def test_other_encodings(tmp_path: Path) -> None:
 values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(st.tuples(values, values), min_size=1, max_size=30),
     st.sampled_from([csv.QUOTE_ALL, csv.QUOTE_MINIMAL]),
