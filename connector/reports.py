@@ -7,6 +7,7 @@ import datetime as dt
 import html
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +24,13 @@ from connector.ledger import (
     SUBMITTED,
     Batch,
     Ledger,
+    Reject,
     RowOutcome,
 )
 
-OUTCOMES = ("delivered", "failed", "dead", "pending", "queued")
+OUTCOMES = ("delivered", "failed", "dead", "pending", "queued", "rejected")
 COLOURS = {
+    "rejected": "#6a1b9a",
     "delivered": "#2e7d32",
     "failed": "#ef6c00",
     "dead": "#c62828",
@@ -47,8 +50,10 @@ class StatusReport:
     failed_rows: list[dict[str, str]] = field(default_factory=list)
     queued_rows: int = 0
     daily_quota: int = 0
+    rejected_rows: list[dict[str, str]] = field(default_factory=list)
     html_path: Path | None = None
     csv_path: Path | None = None
+    rejects_csv_path: Path | None = None
 
     @property
     def totals(self) -> dict[str, int]:
@@ -70,8 +75,11 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def collect(ledger: Ledger, destination: str, daily_quota: int) -> StatusReport:
-    """Row outcomes per day (the day a batch was created) for one destination kind."""
+def collect(
+    ledger: Ledger, destination: str, daily_quota: int, mappings: Sequence[str] = ()
+) -> StatusReport:
+    """Row outcomes per partition day for one destination kind; `mappings` feed it (their
+    rejected source rows are counted too: a rejected row never reaches a batch)."""
     report = StatusReport(destination, dt.datetime.now(dt.UTC), daily_quota=daily_quota)
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     with ledger.session() as session:
@@ -120,27 +128,52 @@ def collect(ledger: Ledger, destination: str, daily_quota: int) -> StatusReport:
                     "attempt": str(batch.attempt),
                 }
             )
+        if mappings:
+            rejects = session.scalars(
+                select(Reject).where(Reject.mapping.in_(mappings)).order_by(Reject.id)
+            ).all()
+            seen: set[tuple[str, str, str]] = set()
+            for reject in rejects:
+                row_key = (reject.mapping, reject.partition, reject.source_ref)
+                if row_key not in seen:  # one reject line per bad value; count rows once
+                    seen.add(row_key)
+                    per_day[reject.partition]["rejected"] += 1
+                report.rejected_rows.append(
+                    {
+                        "mapping": reject.mapping,
+                        "partition": reject.partition,
+                        "source_ref": reject.source_ref,
+                        "identity": reject.identity or "",
+                        "param": reject.param or "",
+                        "reason": reject.reason,
+                        "raw": reject.raw or "",
+                    }
+                )
     report.per_day = dict(sorted(per_day.items()))
     return report
 
 
-def write_csv(report: StatusReport, path: Path) -> Path:
+FAILED_COLUMNS = (
+    "identity",
+    "status",
+    "reason",
+    "source_ref",
+    "mapping",
+    "partition",
+    "batch",
+    "remote_batch_id",
+    "attempt",
+)
+REJECTED_COLUMNS = ("mapping", "partition", "source_ref", "identity", "param", "reason", "raw")
+
+
+def write_csv(rows: Sequence[dict[str, str]], columns: Sequence[str], path: Path) -> Path:
+    """Rows as CSV whose cells a spreadsheet shows as text (no formulas)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = [
-        "identity",
-        "status",
-        "reason",
-        "source_ref",
-        "mapping",
-        "partition",
-        "batch",
-        "remote_batch_id",
-        "attempt",
-    ]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
-        for row in report.failed_rows:
+        for row in rows:
             writer.writerow([safe_cell(row[c]) for c in columns])
     return path
 
@@ -152,9 +185,14 @@ def _svg_chart(per_day: dict[str, dict[str, int]]) -> str:
     width, height, pad, bar_gap = 720, 240, 40, 8
     days = list(per_day)
     top = max(sum(c.values()) for c in per_day.values()) or 1
+    axis = (
+        f'<text x="0" y="{pad - 6}" font-size="11">{top:,} rows</text>'
+        f'<line x1="{pad - 4}" y1="{pad}" x2="{width - pad}" y2="{pad}" stroke="#ddd"/>'
+    )
     bar_w = max(4, (width - 2 * pad) // len(days) - bar_gap)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img">',
+        axis,
     ]
     for i, day in enumerate(days):
         x = pad + i * (bar_w + bar_gap)
@@ -177,40 +215,48 @@ def _svg_chart(per_day: dict[str, dict[str, int]]) -> str:
     return "".join(parts)
 
 
-def write_html(report: StatusReport, path: Path, csv_name: str) -> Path:
+def _table(rows: Sequence[dict[str, str]], columns: Sequence[str], limit: int = 200) -> str:
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(r[c])}</td>" for c in columns) + "</tr>"
+        for r in rows[:limit]
+    )
+    return f'<table class="list"><tr>{head}</tr>{body}</table>'
+
+
+def write_html(report: StatusReport, path: Path, csv_name: str, rejects_name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     legend = " ".join(f'<span style="color:{COLOURS[o]}">&#9632;</span> {o}' for o in OUTCOMES)
     head = "".join(f"<th>{o}</th>" for o in OUTCOMES)
     rows = "".join(
-        f"<tr><td>{html.escape(day)}</td>" + "".join(f"<td>{c[o]}</td>" for o in OUTCOMES) + "</tr>"
+        f"<tr><td>{html.escape(day)}</td>"
+        + "".join(f"<td>{c[o]:,}</td>" for o in OUTCOMES)
+        + "</tr>"
         for day, c in report.per_day.items()
     )
     totals = report.totals
-    failed = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(r[c])}</td>"
-            for c in ("identity", "status", "reason", "source_ref", "batch")
-        )
-        + "</tr>"
-        for r in report.failed_rows[:200]
-    )
+    failed = _table(report.failed_rows, ("identity", "status", "reason", "source_ref", "batch"))
+    rejected = _table(report.rejected_rows, ("source_ref", "identity", "param", "reason"))
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(report.destination)} delivery status</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{text-align:left}}</style>
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{text-align:left}}
+.list td,.list th{{text-align:left}}</style>
 </head><body>
 <h1>{html.escape(report.destination)}: delivery status</h1>
 <p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC. Rows by outcome per partition day.</p>
 {_svg_chart(report.per_day)}
 <p>{legend}</p>
 <table><tr><th>day</th>{head}</tr>{rows}
-<tr><th>total</th>{"".join(f"<th>{totals[o]}</th>" for o in OUTCOMES)}</tr></table>
-<p>Queued rows: {report.queued_rows}; at a daily quota of {report.daily_quota} rows the backlog drains in
-{report.backlog_days} day(s).</p>
-<h2>Rows that did not land ({len(report.failed_rows)})</h2>
+<tr><th>total</th>{"".join(f"<th>{totals[o]:,}</th>" for o in OUTCOMES)}</tr></table>
+<p>Queued rows: {report.queued_rows:,}; at a daily quota of {report.daily_quota:,} rows the backlog
+drains in {report.backlog_days} day(s).</p>
+<h2>Rows that did not land ({len(report.failed_rows):,})</h2>
 <p>All of them: <a href="{html.escape(csv_name)}">{html.escape(csv_name)}</a></p>
-<table><tr><th>identity</th><th>status</th><th>reason</th><th>source</th><th>batch</th></tr>{failed}</table>
+{failed}
+<h2>Source rows rejected ({len(report.rejected_rows):,} problems)</h2>
+<p>All of them: <a href="{html.escape(rejects_name)}">{html.escape(rejects_name)}</a></p>
+{rejected}
 </body></html>
 """
     path.write_text(page, encoding="utf-8")
@@ -218,12 +264,24 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{t
 
 
 def write_report(
-    ledger: Ledger, destination: str, reports_dir: Path, daily_quota: int
+    ledger: Ledger,
+    destination: str,
+    reports_dir: Path,
+    daily_quota: int,
+    mappings: Sequence[str] = (),
 ) -> StatusReport:
-    """Collect and write `<destination>_status.html` and `<destination>_failed_rows.csv`."""
-    report = collect(ledger, destination, daily_quota)
-    report.csv_path = write_csv(report, reports_dir / f"{destination}_failed_rows.csv")
+    """Write `<destination>_status.html`, `_failed_rows.csv` and `_rejected_rows.csv`."""
+    report = collect(ledger, destination, daily_quota, mappings)
+    report.csv_path = write_csv(
+        report.failed_rows, FAILED_COLUMNS, reports_dir / f"{destination}_failed_rows.csv"
+    )
+    report.rejects_csv_path = write_csv(
+        report.rejected_rows, REJECTED_COLUMNS, reports_dir / f"{destination}_rejected_rows.csv"
+    )
     report.html_path = write_html(
-        report, reports_dir / f"{destination}_status.html", report.csv_path.name
+        report,
+        reports_dir / f"{destination}_status.html",
+        report.csv_path.name,
+        report.rejects_csv_path.name,
     )
     return report

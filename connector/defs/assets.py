@@ -268,6 +268,7 @@ def build_destination_assets(
 ) -> list[dg.AssetsDefinition]:
     """`D/submissions` (drain the outbox within window and quota) and `D/status_report`."""
     submissions_key = dg.AssetKey([destination, "submissions"])
+    mappings = sorted({key.path[0] for key in upstream})
     report_key = dg.AssetKey([destination, "status_report"])
 
     @dg.asset(
@@ -318,7 +319,7 @@ def build_destination_assets(
         )
         context.log.info("%s poll: %s", destination, polled.summary())
         report = reports.write_report(
-            ledger, destination, settings.reports_dir, settings.daily_quota
+            ledger, destination, settings.reports_dir, settings.daily_quota, mappings
         )
         totals = report.totals
         per_day: list[dict[str, str | int]] = [
@@ -333,6 +334,7 @@ def build_destination_assets(
             ),
             "report_html": dg.MetadataValue.path(str(report.html_path)),
             "failed_rows_csv": dg.MetadataValue.path(str(report.csv_path)),
+            "rejected_rows_csv": dg.MetadataValue.path(str(report.rejects_csv_path)),
             "backlog_days": report.backlog_days,
             **polled.metadata(),
             "summary": polled.summary(),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.ledger import Batch, Ledger, RowOutcome
+from connector.ledger import Batch, Ledger, Reject, RowOutcome
 from connector.reports import safe_cell, write_report
 
 
@@ -73,21 +73,45 @@ def test_report_counts_per_day_and_lists_failed_rows(ledger: Ledger, tmp_path: P
                 RowOutcome(batch_id=done.id, identity="id-2", status="requeued", reason="error"),
             ]
         )
-    report = write_report(ledger, "target", tmp_path / "reports", daily_quota=4)
-    assert report.per_day["2026-11-20"] == {
-        "delivered": 8,
-        "failed": 1,
-        "dead": 0,
-        "pending": 0,
-        "queued": 0,
-    }
+        # one source row with two bad values, one with one; another mapping's reject is not ours
+        session.add_all(
+            [
+                Reject(
+                    mapping="m",
+                    partition="2026-11-21",
+                    source_ref="f.csv:7",
+                    param="a",
+                    reason="bad a",
+                    raw="@SUM(1)",
+                ),
+                Reject(
+                    mapping="m",
+                    partition="2026-11-21",
+                    source_ref="f.csv:7",
+                    param="b",
+                    reason="bad b",
+                ),
+                Reject(mapping="m", partition="2026-11-22", source_ref="f.csv:9", reason="ragged"),
+                Reject(mapping="other", partition="2026-11-21", source_ref="g.csv:1", reason="x"),
+            ]
+        )
+    report = write_report(ledger, "target", tmp_path / "reports", daily_quota=4, mappings=["m"])
+    zero = dict.fromkeys(("delivered", "failed", "dead", "pending", "queued", "rejected"), 0)
+    assert report.per_day["2026-11-20"] == {**zero, "delivered": 8, "failed": 1}
     assert report.per_day["2026-11-21"] == {
-        "delivered": 0,
-        "failed": 0,
+        **zero,
         "dead": 2,
         "pending": 5,
         "queued": 7,
+        "rejected": 1,
     }
+    assert report.per_day["2026-11-22"] == {**zero, "rejected": 1}
+    rejected = list(csv.DictReader(report.rejects_csv_path.open(encoding="utf-8")))  # type: ignore[union-attr]
+    assert [(r["source_ref"], r["param"], r["raw"]) for r in rejected] == [
+        ("f.csv:7", "a", "'@SUM(1)"),
+        ("f.csv:7", "b", ""),
+        ("f.csv:9", "", ""),
+    ]
     assert report.queued_rows == 7
     assert report.backlog_days == 2
     rows = list(csv.DictReader(report.csv_path.open(encoding="utf-8")))  # type: ignore[union-attr]
