@@ -81,7 +81,7 @@ def run(
     rows: tuple[int, ...] = DEFAULT_ROWS,
     e2e_rows: int = 1_000_000,
     sandbox_rows: int = 500_000,
-    copernica_profiles: int = 20_000,
+    copernica_profiles: int = 5_000,
     data_dir: Path | None = None,
     results_dir: Path = RESULTS,
     label: str | None = None,
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default=",".join(map(str, DEFAULT_ROWS)))
     parser.add_argument("--e2e-rows", type=int, default=1_000_000)
     parser.add_argument("--sandbox-rows", type=int, default=500_000)
-    parser.add_argument("--copernica-profiles", type=int, default=20_000)
+    parser.add_argument("--copernica-profiles", type=int, default=5_000)
     parser.add_argument("--data-dir", type=Path, help="where generated data is cached")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--label")

@@ -155,12 +155,16 @@ class CopernicaStore:
         self.databases: dict[int, Database] = {}
         self.by_name: dict[str, Database] = {}
         self.profiles: dict[int, CopernicaProfile] = {}
+        # (database id, field, value) -> ids of the profiles holding it: a PUT selects its
+        # profile by field==value, which a scan of every profile made quadratic in profiles
+        self._index: dict[tuple[int, str, str], set[int]] = {}
         self.calls: dict[str, int] = {}
         if persistence is not None:
             for db_id, name, fields in persistence.load_databases():
                 self._add_db(Database(db_id, name, fields))
             for pid, db_id, data in persistence.load_copernica_profiles():
                 self.profiles[pid] = CopernicaProfile(pid, db_id, **data)
+                self._index_fields(self.profiles[pid], self.profiles[pid].fields)
         for name, fields in options.copernica_databases.items():
             db = self.by_name.get(name)
             if db is None:
@@ -210,11 +214,33 @@ class CopernicaStore:
                 db = self._create_db(ref, None)
             return db
 
+    def _index_fields(self, profile: CopernicaProfile, fields: dict[str, str]) -> None:
+        for name, value in fields.items():
+            self._index.setdefault((profile.database_id, name, value), set()).add(profile.id)
+
+    def _unindex_fields(self, profile: CopernicaProfile, names: Iterable[str]) -> None:
+        for name in names:
+            if name in profile.fields:
+                key = (profile.database_id, name, profile.fields[name])
+                ids = self._index.get(key)
+                if ids is not None:
+                    ids.discard(profile.id)
+                    if not ids:
+                        del self._index[key]
+
+    def _candidates(self, db: Database, conditions: list[Condition]) -> Iterable[CopernicaProfile]:
+        """The profiles a selector can match: by the index when it has a field==value."""
+        for cond in conditions:
+            if cond.op == "==" and cond.value and cond.name not in ("id", "code", "modified"):
+                ids = self._index.get((db.id, cond.name, cond.value), set())
+                return [self.profiles[i] for i in sorted(ids)]
+        return self.profiles.values()
+
     def select(self, db: Database, conditions: list[Condition]) -> list[CopernicaProfile]:
         with self.lock:
             return [
                 p
-                for p in self.profiles.values()
+                for p in self._candidates(db, conditions)
                 if p.database_id == db.id and all(c.matches(p) for c in conditions)
             ]
 
@@ -226,6 +252,7 @@ class CopernicaStore:
                 pid, db.id, db.keep_known(values), secrets.token_hex(8), now, now
             )
             self.profiles[pid] = profile
+            self._index_fields(profile, profile.fields)
         self._save([profile])
         return profile
 
@@ -236,7 +263,9 @@ class CopernicaStore:
         known = db.keep_known(values)
         with self.lock:
             for profile in profiles:
+                self._unindex_fields(profile, known)
                 profile.fields.update(known)
+                self._index_fields(profile, known)
                 profile.modified = now
         self._save(profiles)
 
