@@ -233,7 +233,15 @@ class _Open:
         self.rows = 0
         self.size = 0
         self._file = open(self.tmp_path, "wb")  # noqa: SIM115 - closed in finish/abort
-        self._manifest = pq.ParquetWriter(self.tmp_manifest, schema)
+        try:
+            self._manifest = pq.ParquetWriter(self.tmp_manifest, schema)
+        except BaseException:
+            # e.g. ENOSPC writing the manifest's header: the caller never gets this object,
+            # so nothing would abort it and both temporary files would stay in the outbox
+            self._file.close()
+            for path in (self.tmp_path, self.tmp_manifest):
+                path.unlink(missing_ok=True)
+            raise
 
     def write(self, data: bytes | memoryview) -> None:
         self._file.write(data)

@@ -228,7 +228,7 @@ class StageRun(Base):
 _IMMEDIATE = "connector_sqlite_immediate"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
     """An engine for the ledger; SQLite gets WAL and a busy timeout so processes can share it."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -237,7 +237,7 @@ def make_engine(url: str) -> Engine:
         url,
         future=True,
         pool_pre_ping=not is_sqlite,
-        connect_args={"timeout": 30} if is_sqlite else {},
+        connect_args={"timeout": busy_timeout_s} if is_sqlite else {},
     )
     if is_sqlite:
 
@@ -265,9 +265,9 @@ def make_engine(url: str) -> Engine:
 class Ledger:
     """Engine + session factory for one ledger database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, busy_timeout_s: float = 30.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE (write lock first).
         self._write_sessions = sessionmaker(
