@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import errno
 import json
-import sys
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,7 +94,7 @@ def registered_files_are_whole(ledger: Ledger) -> None:
 
 
 def outbox_not_writable(tmp_path: Path) -> None:
-    world, day, settings, ledger, mapping = setup(tmp_path)
+    _world, day, settings, ledger, mapping = setup(tmp_path)
     with tmpfs(tmp_path / "outbox", "1m", readonly=True):
         err = failure(lambda: pipeline.batch_stage(mapping, day, settings, ledger), OSError)
         assert err[0] in (errno.EROFS, errno.EACCES), err
@@ -106,7 +106,7 @@ def outbox_not_writable(tmp_path: Path) -> None:
 
 
 def disk_full_while_writing_a_batch(tmp_path: Path) -> None:
-    world, day, settings, ledger, mapping = setup(tmp_path)
+    _world, day, settings, ledger, mapping = setup(tmp_path)
     with tmpfs(tmp_path / "outbox", "24k"):
         err = failure(lambda: pipeline.batch_stage(mapping, day, settings, ledger), OSError)
         assert err[0] == errno.ENOSPC, err
@@ -121,7 +121,7 @@ def disk_full_while_writing_a_batch(tmp_path: Path) -> None:
 
 
 def ledger_locked_while_registering(tmp_path: Path) -> None:
-    world, day, settings, ledger, mapping = setup(tmp_path)
+    _world, day, settings, ledger, mapping = setup(tmp_path)
     db = settings.ledger_url.removeprefix("sqlite:///")
     locker = sqlite3.connect(db, isolation_level=None)
     real = ledger_mod.register_batch
@@ -151,9 +151,9 @@ def ledger_locked_while_registering(tmp_path: Path) -> None:
 
 
 def ledger_unreachable(tmp_path: Path) -> None:
-    world, day, settings, ledger, mapping = setup(tmp_path)
+    _world, day, settings, _ledger, mapping = setup(tmp_path)
     gone = Ledger("postgresql+psycopg2://connector@127.0.0.1:1/ledger")
-    with pytest.raises(OperationalError, match="127.0.0.1") as info:
+    with pytest.raises(OperationalError, match=r"127\.0\.0\.1") as info:
         pipeline.batch_stage(mapping, day, settings, gone)
     assert "password" not in str(info.value).lower()
     assert leftovers(Path(settings.outbox)) == [], "files written for a ledger never reached"
