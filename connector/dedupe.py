@@ -8,6 +8,7 @@ memory stays bounded by the limit, not by the input.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +44,9 @@ class UpdateCounts:
 def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
     """A DuckDB database file under ``work_dir``, bounded in memory, spilling beside it."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    db = work_dir / "work.duckdb"
-    for stale in (db, work_dir / "work.duckdb.wal"):
-        stale.unlink(missing_ok=True)
+    # a fresh file name each time: DuckDB caches open databases by path in the process, and a
+    # connection to a path whose earlier database was not closed cleanly can block forever
+    db = work_dir / f"work-{uuid.uuid4().hex}.duckdb"
     con = duckdb.connect(str(db))
     con.execute(f"set memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
     con.execute(f"set threads = {int(DUCKDB_THREADS)}")

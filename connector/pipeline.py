@@ -381,9 +381,15 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
             query = f"SELECT {cols} FROM {source} u"
         rows_in = pq.ParquetFile(updates).metadata.num_rows
         reader = con.sql(query).to_arrow_reader(FETCH_ROWS)
-        written = write_batches(
-            reader, mapping=mapping, partition=partition, settings=settings, ledger=ledger
-        )
+        try:
+            written = write_batches(
+                reader, mapping=mapping, partition=partition, settings=settings, ledger=ledger
+            )
+        finally:
+            # a result stream still open when its connection closes (a traceback keeps the
+            # reader alive) leaves DuckDB's database half-closed: the next connect in this
+            # process would block forever
+            reader.close()
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)

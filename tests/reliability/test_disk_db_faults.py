@@ -173,22 +173,7 @@ SCENARIOS = {
 ROOT = Path(__file__).resolve().parents[2]
 
 
-BLOCKS = pytest.mark.xfail(
-    run=False,
-    reason="rerun after the lock blocks forever in duckdb.connect (pipeline.batch_stage -> "
-    "dedupe.connect) while the failed stage's DuckDB result stream is still referenced; "
-    "pipeline.py/dedupe.py belong to the performance engineer: close the reader before "
-    "con.close() in batch_stage",
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=BLOCKS) if n == "ledger_locked_while_registering" else n
-        for n in sorted(SCENARIOS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_disk_and_database_faults(name: str, tmp_path: Path, figures_recorder) -> None:  # type: ignore[no-untyped-def]
     proc = subprocess.run(
         [sys.executable, "-m", "tests.reliability.test_disk_db_faults", name, str(tmp_path)],
