@@ -23,6 +23,7 @@ from connector.ledger import (
     Delivered,
     Ledger,
     QuotaUse,
+    Reject,
     RowOutcome,
 )
 from connector.settings import Settings
@@ -209,5 +210,26 @@ def trace(ledger: Ledger, identity: str) -> tuple[list[TraceRow], list[Delivered
                 reason=outcome.reason or "",
             )
         )
-    rows.sort(key=lambda r: r.batch_id)
+    # source rows of this identity that never reached a batch: rejected at extraction/mapping
+    with ledger.session() as session:
+        rejects = list(
+            session.scalars(select(Reject).where(Reject.identity == identity).order_by(Reject.id))
+        )
+    for reject in rejects:
+        rows.append(
+            TraceRow(
+                batch_id=0,
+                batch_key="",
+                mapping=reject.mapping,
+                partition=reject.partition,
+                destination_key="",
+                attempt=0,
+                state="",
+                remote_batch_id="",
+                source_ref=reject.source_ref,
+                outcome="rejected",
+                reason=(f"{reject.param}: " if reject.param else "") + reject.reason,
+            )
+        )
+    rows.sort(key=lambda r: (r.partition, r.batch_id))
     return rows, delivered

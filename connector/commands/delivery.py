@@ -172,7 +172,7 @@ def trace_command(identity: str) -> None:
     finally:
         ledger.dispose()
     if not rows and not delivered:
-        console.print(Text(f"No rows for identity {identity!r} in any batch."))
+        console.print(Text(f"No rows for identity {identity!r} in any batch or reject."))
         return
     table = Table(title=Text(f"Rows of {identity}"))
     for name in (
@@ -190,11 +190,11 @@ def trace_command(identity: str) -> None:
         table.add_column(name)
     for r in rows:
         table.add_row(
-            _t(r.batch_id),
+            _t(r.batch_id or "-"),
             _t(r.mapping),
             _t(r.partition),
             _t(r.destination_key),
-            _t(r.attempt),
+            _t(r.attempt or "-"),
             _t(r.source_ref),
             _t(r.remote_batch_id),
             _t(r.state),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from connector.cli import main
+from connector.ledger import replace_rejects
 from connector.sandbox.testing import running_sandbox
 
 from .helpers import make_ledger, make_settings, profiles, queue, run_until_settled
@@ -17,6 +18,20 @@ def test_status_and_trace(tmp_path, monkeypatch) -> None:  # type: ignore[no-unt
         queue(settings, ledger, profiles(7))
         run_until_settled(settings, ledger)
         queue(settings, ledger, profiles(4, prefix="late"), partition="2026-06-02")
+        replace_rejects(
+            ledger,
+            "crm",
+            "2026-06-02",
+            [
+                {
+                    "source_ref": "pos.csv:17",
+                    "identity": "cust-00004",
+                    "param": "amount",
+                    "reason": "'12,50' is not a decimal number",
+                    "raw": "12,50",
+                }
+            ],
+        )
     monkeypatch.setenv("CONNECTOR_STATE_DIR", str(settings.state_dir))
     monkeypatch.setenv("CONNECTOR_TIMEZONE", "Europe/Amsterdam")
     monkeypatch.setenv("CONNECTOR_TARGET__TOKEN", "TOPSECRET")
@@ -32,5 +47,7 @@ def test_status_and_trace(tmp_path, monkeypatch) -> None:  # type: ignore[no-unt
     assert traced.exit_code == 0, traced.output
     assert "crm.customers:4" in traced.output and "delivered" in traced.output
     assert "confirmed delivered to target:demo" in traced.output
+    assert "pos.csv:17" in traced.output and "rejected" in traced.output
+    assert "amount: '12,50' is not a decimal number" in traced.output
     none = runner.invoke(main, ["trace", "nobody"])
     assert "No rows" in none.output
