@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 soak: $(STAMP)
-	$(BIN)/python -m pytest tests/reliability -m soak --run-soak
+	$(BIN)/python -m pytest tests/reliability -m soak --run-soak --timeout 3600 -s -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
