@@ -6,6 +6,7 @@ after a final fault-free settle, when every identity must hold its latest source
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -65,20 +66,19 @@ def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> No
             clients.close()
             ledger.dispose()
     figures.retry_sleeps_s = round(clock.slept, 1)
-    recorder(
-        f"soak_{nights}_nights",
-        {
-            "scenario": f"soak, {nights} simulated nights, all faults on",
-            "nights": nights,
-            "source_rows_written": world.rows_written,
-            "faults_injected": final.sandbox_faults,
-            "faults_total": sum(final.sandbox_faults.values()),
-            "connector": figures.__dict__,
-            "final": final.as_dict(),
-            "invariant_held_every_night": all(r.ok for r in reports) and final.ok,
-            "wall_s": round(time.monotonic() - started, 1),
-        },
-    )
+    summary = {
+        "scenario": f"soak, {nights} simulated nights, all faults on",
+        "nights": nights,
+        "source_rows_written": world.rows_written,
+        "faults_injected": final.sandbox_faults,
+        "faults_total": sum(final.sandbox_faults.values()),
+        "connector": figures.__dict__,
+        "final": final.as_dict(),
+        "invariant_held_every_night": all(r.ok for r in reports) and final.ok,
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+    recorder(f"soak_{nights}_nights", summary)
+    print(f"\nsoak figures ({nights} nights):\n{json.dumps(summary, indent=2, default=str)}")
     assert final.sandbox_faults, "the sandbox injected no faults: the soak proved nothing"
     assert final.delivered > 0 and final.retried_rows > 0
 
