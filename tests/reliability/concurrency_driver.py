@@ -25,9 +25,7 @@ def _quiet(ledger: object) -> bool:
     from connector.ledger import Batch
 
     with ledger.session() as s:  # type: ignore[attr-defined]
-        n = s.scalar(
-            select(func.count(Batch.id)).where(Batch.state.in_(("claimed", "submitted")))
-        )
+        n = s.scalar(select(func.count(Batch.id)).where(Batch.state.in_(("claimed", "submitted"))))
     return not n
 
 
@@ -41,9 +39,7 @@ def main(config_path: str) -> int:
 
     root = Path(config["root"])
     role = config["role"]
-    world = World(
-        Path(config["world"]), seed=config.get("seed", 1), customers=config["customers"]
-    )
+    world = World(Path(config["world"]), seed=config.get("seed", 1), customers=config["customers"])
     settings = make_settings(
         root,
         config["url"],

@@ -35,7 +35,7 @@ from connector.settings import Settings
 
 from . import invariant
 from .harness import open_batches
-from .world import World, make_settings
+from .world import POS, World, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOMERS = 30
@@ -281,3 +281,32 @@ def test_two_drains_at_once_in_processes(tmp_path: Path, ledger_url: str, figure
             **figures,
         },
     )
+
+
+def test_backfill_after_the_nightly_run_does_not_overwrite_newer_values(tmp_path: Path) -> None:
+    """Deterministic form of what the concurrent run found: POS day D prepared, then a
+    backfill of D-3..D-1 prepared, then one drain (claims go oldest-created first: D's batch
+    is sent before the older days'). The ledger keeps D's digests (record_delivered never
+    goes back a partition), so the destination must keep D's values too."""
+    from .harness import FakeClock, Figures, deliver, make_clients
+
+    world = World(tmp_path / "world", seed=5, customers=CUSTOMERS)
+    days = [world.night(n, crm_changes=12, pos_rows=10) for n in range(4)]
+    clock = FakeClock()
+    with running_sandbox(processing_delay_s=0.0, seed=2, clock=clock) as sb:
+        settings = make_settings(tmp_path, sb.url, mappings_dir=world.root / "mappings")
+        ledger = Ledger(settings.ledger_url)
+        ledger.create_all()
+        clients = make_clients(settings, clock)
+        figures = Figures()
+        try:
+            pos = world.mapping(POS)  # one file per day: every day can be backfilled
+            for day in (days[3], days[0], days[1], days[2]):  # all queued before any drain
+                pipeline.prepare(pos, day, settings, ledger)
+            assert deliver(settings, ledger, clients, clock, figures) == 0
+            expected = {k: v for k, v in world.expected.items() if k[0] == POS}
+            report = invariant.check(ledger, settings, sandbox=sb, expected=expected, settled=True)
+        finally:
+            clients.close()
+            ledger.dispose()
+    assert report.ok, str(report)
