@@ -63,7 +63,10 @@ class FileRegistry:
 
     def record(self, path: str, sha256: str, size: int, partition: str, rows: int) -> None:
         """Remember that ``path`` with this content was read for ``partition``."""
-        with self.ledger.session() as session:
+        # read-then-write: take SQLite's write lock first, or a concurrent writer (another
+        # process preparing a partition) makes the upgrade fail at once with "database is
+        # locked" (SQLITE_BUSY_SNAPSHOT ignores the busy timeout)
+        with self.ledger.session(immediate=True) as session:
             found = session.scalars(
                 select(IngestedFile).where(
                     IngestedFile.mapping == self.mapping,

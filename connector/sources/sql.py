@@ -40,7 +40,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, NoSuchTableError, SQLAlchemyError
 
 from connector.columns import SEQ, SOURCE_REF
 from connector.ledger import Cursor, Ledger
@@ -276,14 +276,23 @@ def record_cursor(ledger: Ledger, mapping: str, partition: str, value: str | Non
     """Advance the mapping's high-water mark to ``value`` (never backwards; ISO text compares)."""
     if value is None:
         return
-    with ledger.session() as session:
-        current = session.get(Cursor, mapping)
-        if current is None:
-            session.add(Cursor(mapping=mapping, value=value, partition=partition))
-        elif current.value is None or value > current.value:
-            current.value = value
-            current.partition = partition
-            current.updated_at = dt.datetime.now(dt.UTC)
+    # Read-then-write while another process (a backfill beside the nightly run) may move the
+    # same cursor: SQLite takes its write lock first (else "database is locked" at once),
+    # PostgreSQL locks the row; two first inserts at once -> the loser compares again.
+    for tries in range(2):
+        try:
+            with ledger.session(immediate=True) as session:
+                current = session.get(Cursor, mapping, with_for_update=True)
+                if current is None:
+                    session.add(Cursor(mapping=mapping, value=value, partition=partition))
+                elif current.value is None or value > current.value:
+                    current.value = value
+                    current.partition = partition
+                    current.updated_at = dt.datetime.now(dt.UTC)
+            return
+        except IntegrityError:
+            if tries:
+                raise
 
 
 def high_water_mark(ledger: Ledger, mapping: str) -> str | None:
