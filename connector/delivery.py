@@ -147,6 +147,7 @@ class DrainResult:
     rejected: list[int] = field(default_factory=list)
     recovered: int = 0
     rows_confirmed: int = 0  # Copernica: rows confirmed during the drain
+    superseded_before_send: list[int] = field(default_factory=list)
     rows_failed: int = 0
     unknown_fields: list[str] = field(default_factory=list)
     in_window: bool = True
@@ -540,7 +541,9 @@ def _write_outcomes(
         outcome.reason = reason[:2000]
 
 
-def newer_batches_with(ledger: Ledger, batch: Batch, identities: list[str]) -> dict[str, str]:
+def newer_batches_with(
+    ledger: Ledger, batch: Batch, identities: list[str], *, later_partitions_only: bool = False
+) -> dict[str, str]:
     """identity -> key of a newer batch of the same mapping and destination that carries it.
 
     Newer means a later partition day, or the same day extracted later, outside ``batch``'s own
@@ -558,9 +561,13 @@ def newer_batches_with(ledger: Ledger, batch: Batch, identities: list[str]) -> d
                     Batch.destination_key == batch.destination_key,
                     Batch.id != batch.id,
                     Batch.state != DEAD,
-                    or_(
-                        Batch.partition > batch.partition,
-                        and_(Batch.partition == batch.partition, Batch.id > batch.id),
+                    (
+                        Batch.partition > batch.partition
+                        if later_partitions_only
+                        else or_(
+                            Batch.partition > batch.partition,
+                            and_(Batch.partition == batch.partition, Batch.id > batch.id),
+                        )
                     ),
                 )
                 .order_by(Batch.partition.desc(), Batch.id.desc())
@@ -692,6 +699,45 @@ def retry_whole_batch(
 # drain
 
 
+def _hold_back_stale_rows(ledger: Ledger, settings: Settings, batch: Batch) -> bool:
+    """Before sending a claimed batch: rows a batch of a LATER partition already carries
+    (queued, in flight or delivered) are not sent, or an old day's values (a backfill, a late
+    retry) would land after the newer day's and overwrite them at the destination while the
+    ledger keeps the newer digest (so they would never be re-sent). Those rows become
+    ``superseded``; the others are re-queued as a new batch. True when ``batch`` was held back.
+
+    Only later partitions are looked at: the batches of one partition carry disjoint
+    identities, so the nightly case (no later partition) reads no manifest at all.
+    """
+    try:
+        table = read_manifest(batch)
+    except (OSError, pa.ArrowException):
+        return False  # the submit reports the missing/unreadable file
+    newer = newer_batches_with(
+        ledger, batch, table.column(IDENTITY).to_pylist(), later_partitions_only=True
+    )
+    if not newer:
+        return False
+    with ledger.session(immediate=True) as session:
+        current = session.get(Batch, batch.id)
+        if current is None or current.state != CLAIMED:
+            return True
+        _refund(session, batch.destination_key, current, settings.tz)
+        current.state = SUPERSEDED
+        current.finished_at = _utcnow()
+        current.message = (
+            f"not sent: {len(newer)} of {batch.row_count} row(s) carried by a later partition"
+        )
+    reason = "held back before sending"
+    requeue_or_dead(
+        ledger, settings, batch, table, dict.fromkeys(table.column(IDENTITY).to_pylist(), reason)
+    )
+    log.info(
+        "batch %s: %d row(s) superseded by a later partition before sending", batch.id, len(newer)
+    )
+    return True
+
+
 def drain(
     settings: Settings,
     ledger: Ledger,
@@ -747,6 +793,9 @@ def drain(
             if batch is None:
                 result.stopped_because = reason
                 break
+            if _hold_back_stale_rows(ledger, settings, batch):
+                result.superseded_before_send.append(batch.id)
+                continue
             _mark_sending(ledger, batch, moment, day)
             if is_target:
                 if not _submit_target(ledger, settings, client, batch, result):
