@@ -55,7 +55,12 @@ def main(config_path: str) -> int:
             return 4
         time.sleep(0.005)
     started = time.time()
-    out: dict[str, object] = {"role": role, "started": started, "submitted": [], "rows": 0}
+    out: dict[str, object] = {
+        "role": role,
+        "started": started,
+        "submitted": [],
+        "rows": 0,
+    }  # rows: target
     for day in config.get("days", []):
         for mapping in world.mappings:
             pipeline.prepare(mapping, day, settings, ledger)
@@ -68,7 +73,8 @@ def main(config_path: str) -> int:
             for dest in ("target", "copernica"):
                 r = delivery.drain(settings, ledger, destination=dest, now=now)
                 out["submitted"] += list(r.submitted)  # type: ignore[operator]
-                out["rows"] += r.rows_submitted  # type: ignore[operator]
+                if dest == "target":
+                    out["rows"] += r.rows_submitted  # type: ignore[operator]
             delivery.poll(settings, ledger, destination="target", now=now)
             if open_batches(ledger) == 0 or (config.get("quiet") and _quiet(ledger)):
                 code = 0
