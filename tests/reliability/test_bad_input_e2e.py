@@ -1,0 +1,152 @@
+"""Bad input, end to end: defective POS files -> extract/transform/batches -> the sandbox.
+
+Each corpus file (tests/corpus/cases, with its ``.expect.json``) becomes the one file of its
+own CSV mapping (params prefixed per case, so every case's values land in distinct profile
+attributes), all prepared for the same day and delivered together. Then: every expected
+reject is in the ledger's ``rejects`` with ``file:line`` and the exact reason; every good
+row's values are stored in the sandbox (read back over HTTP); the status report's CSVs carry
+formula-like values only behind a ``'``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from sqlalchemy import select
+
+from connector import pipeline, reports
+from connector.ledger import Ledger, Reject
+from connector.mapping import load_mapping
+from connector.sandbox.testing import running_sandbox
+
+from . import invariant
+from .harness import FakeClock, Figures, deliver, make_clients
+from .world import make_settings
+
+CASES = Path(__file__).resolve().parents[1] / "corpus" / "cases"
+DAY = "2026-03-01"
+BAD = [
+    "ragged_rows",
+    "invalid_utf8",
+    "utf16_bom",
+    "utf8_bom",
+    "empty",
+    "header_only",
+    "duplicate_columns",
+    "formula_values",
+    "identities",
+    "bad_amounts",
+]
+FORMULA_FILE = (
+    "id,name,amount\n"
+    "=cmd|' /C calc'!A0,evil,not-a-number\n"
+    "f1,=cmd|' /C calc'!A0,1.00\n"
+    "@SUM(1),at,also-bad\n"
+)
+
+
+def _mapping(case: str, pos: Path) -> str:
+    p = case.replace("_", "")
+    return (
+        f"name: {case}\nsource:\n  kind: csv\n  path: {pos.as_posix()}/{case}_{DAY}.csv\n"
+        "  date_from: filename\ndestination: target\n"
+        "identity:\n  column: id\n  type: thirdPartyId\n"
+        f"params:\n  {p}Name: name\n"
+        f"  {p}Amount:\n    column: amount\n    type: decimal\n    format: '0.00'\n"
+    )
+
+
+def test_bad_input_corpus_end_to_end(tmp_path: Path, figures_recorder) -> None:  # type: ignore[no-untyped-def]
+    pos, maps = tmp_path / "pos", tmp_path / "mappings"
+    pos.mkdir()
+    maps.mkdir()
+    expected: dict[str, dict] = {}
+    for case in BAD:
+        shutil.copyfile(CASES / f"{case}.csv", pos / f"{case}_{DAY}.csv")
+        expected[case] = json.loads((CASES / f"{case}.expect.json").read_text())
+        (maps / f"{case}.yaml").write_text(_mapping(case, pos))
+    (pos / f"formula_rejects_{DAY}.csv").write_text(FORMULA_FILE)
+    (maps / "formula_rejects.yaml").write_text(_mapping("formula_rejects", pos))
+    names = [*BAD, "formula_rejects"]
+    clock = FakeClock()
+    with running_sandbox(processing_delay_s=0.0, seed=4, clock=clock) as sb:
+        settings = make_settings(tmp_path, sb.url, mappings_dir=maps)
+        ledger = Ledger(settings.ledger_url)
+        ledger.create_all()
+        clients = make_clients(settings, clock)
+        try:
+            for name in names:
+                pipeline.prepare(load_mapping(maps / f"{name}.yaml"), DAY, settings, ledger)
+            assert deliver(settings, ledger, clients, clock, Figures()) == 0
+            report = invariant.check(ledger, settings, sandbox=sb, settled=True)
+            with ledger.session() as s:
+                rejects = [
+                    (r.mapping, r.source_ref, r.identity, r.reason)
+                    for r in s.scalars(select(Reject))
+                ]
+            settings.reports_dir.mkdir(parents=True, exist_ok=True)
+            status = reports.write_report(
+                ledger, "target", settings.reports_dir, settings.daily_quota, names
+            )
+            stored: dict[str, dict] = {}
+            problems: list[str] = []
+            for case in BAD:
+                p = case.replace("_", "")
+                want = {m["identity"]: m for m in expected[case]["mapped"]}  # last row wins
+                for ident, row in want.items():
+                    got = httpx.get(
+                        f"{sb.url}/rest/v1/profiles/thirdPartyId/{quote(ident, safe='')}",
+                        params={"client": settings.target.client_code},
+                        timeout=10,
+                    )
+                    if got.status_code != 200:
+                        problems.append(f"{case}/{ident!r}: not in the sandbox ({got.status_code})")
+                        continue
+                    attrs = {
+                        k: v.get("value")
+                        for k, v in got.json().get("profileAttributes", {}).items()
+                    }
+                    stored[f"{case}/{ident}"] = attrs
+                    for param, value in ((f"{p}Name", row["name"]), (f"{p}Amount", row["amount"])):
+                        if value not in (None, "") and attrs.get(param) != value:
+                            problems.append(
+                                f"{case}/{ident!r}: {param} stored {attrs.get(param)!r}, "
+                                f"want {value!r}"
+                            )
+                for rej in expected[case]["rejects"]:
+                    path = str(pos / f"{case}_{DAY}.csv")
+                    ref = f"{path}:{rej['line']}" if rej.get("line") else path
+                    hits = [r for r in rejects if r[0] == case and r[3] == rej["reason"]]
+                    if not any(r[1] == ref for r in hits):
+                        problems.append(f"{case}: reject {ref} {rej['reason']!r} not in ledger")
+        finally:
+            clients.close()
+            ledger.dispose()
+    assert report.ok, str(report)
+    formula_rejects = [r for r in rejects if r[0] == "formula_rejects"]
+    assert {r[1].rsplit(":", 1)[1] for r in formula_rejects} >= {"2", "4"}, formula_rejects
+    assert all(r[3] for r in rejects), "a reject without a reason"
+    for path in (status.csv_path, status.rejects_csv_path):
+        assert path is not None and path.exists()
+        with path.open(newline="", encoding="utf-8") as fh:
+            for row in csv.reader(fh):
+                for cell in row:
+                    assert not cell.startswith(("=", "+", "-", "@")), f"{path.name}: {cell!r}"
+    assert "'=cmd|' /C calc'!A0" in status.rejects_csv_path.read_text(encoding="utf-8")
+    assert not problems, "\n".join(problems)
+    figures_recorder(
+        "bad_input_e2e",
+        {
+            "scenario": "corpus of bad CSV files end to end",
+            "files": len(names),
+            "rows_delivered": report.delivered,
+            "rejects": len(rejects),
+            "profiles_read_back": len(stored),
+            "invariant_held": report.ok,
+        },
+    )
