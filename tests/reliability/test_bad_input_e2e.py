@@ -150,3 +150,91 @@ def test_bad_input_corpus_end_to_end(tmp_path: Path, figures_recorder) -> None: 
             "invariant_held": report.ok,
         },
     )
+
+
+GOOD = (
+    'name: {name}\nsource: {{kind: csv, path: "x/*.csv"}}\ndestination: target\n'
+    "identity: {{column: id, type: thirdPartyId}}\nparams: {params}\n"
+)
+BAD_MAPPINGS = {
+    "syntax.yaml": ('name: broken\nsource: {kind: csv, path: "x/*.csv"\n  destination: [\n', "3"),
+    "wrongtype.yaml": (GOOD.format(name="wrongtype", params="42"), "params"),
+    "unknown.yaml": (GOOD.format(name="unknown", params="{a: b}") + "colour: blue\n", "colour"),
+    "traversal.yaml": (GOOD.format(name="../x", params="{a: b}"), "name"),
+}
+
+
+def test_invalid_mappings_are_named_by_validate_and_build_definitions(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from connector.cli import main
+    from connector.defs.definitions import MappingsInvalid, build_definitions
+
+    maps = tmp_path / "mappings"
+    maps.mkdir()
+    (maps / "good.yaml").write_text(GOOD.format(name="good", params="{a: b}"))
+    for file, (text, _field) in BAD_MAPPINGS.items():
+        (maps / file).write_text(text)
+    result = CliRunner().invoke(main, ["mappings", "validate", "--dir", str(maps)])
+    assert result.exit_code == 1, result.output
+    for file, (_text, field) in BAD_MAPPINGS.items():
+        line = next((x for x in result.output.splitlines() if file in x), "")
+        assert field in line, f"{file}: no error naming {field!r}: {result.output}"
+    settings = make_settings(tmp_path, "http://127.0.0.1:9", mappings_dir=maps)
+    try:
+        build_definitions(settings)
+    except MappingsInvalid as exc:
+        for file in BAD_MAPPINGS:
+            assert file in str(exc), str(exc)
+    else:
+        raise AssertionError("build_definitions accepted invalid mappings")
+
+
+def test_missing_table_or_column_fails_that_mapping_only(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+
+    db = tmp_path / "crm.db"
+    with sqlite3.connect(db) as con:
+        con.execute("create table customers (customer_id text, email text, updated_at text)")
+        con.execute("insert into customers values ('K1', 'k1@example.com', '2026-03-01 01:00')")
+    maps = tmp_path / "mappings"
+    maps.mkdir()
+
+    def sql(name: str, table: str, column: str) -> Path:
+        path = maps / f"{name}.yaml"
+        path.write_text(
+            f"name: {name}\nsource:\n  kind: sql\n  url: sqlite:///{db.as_posix()}\n"
+            f"  table: {table}\n  cursor: updated_at\ndestination: target\n"
+            "identity:\n  column: customer_id\n  type: thirdPartyId\n"
+            f"params:\n  {name}Email: {column}\n"
+        )
+        return path
+
+    clock = FakeClock()
+    with running_sandbox(processing_delay_s=0.0, seed=4, clock=clock) as sb:
+        settings = make_settings(tmp_path, sb.url, mappings_dir=maps)
+        ledger = Ledger(settings.ledger_url)
+        ledger.create_all()
+        clients = make_clients(settings, clock)
+        try:
+            for name, table, column, words in (
+                ("nocol", "customers", "e_mail", ("nocol", "e_mail", "email", "customer_id")),
+                ("notable", "klanten", "email", ("notable", "klanten")),
+            ):
+                with pytest.raises(Exception) as info:
+                    pipeline.prepare(load_mapping(sql(name, table, column)), DAY, settings, ledger)
+                for word in words:
+                    assert word in str(info.value), f"{word!r} not in: {info.value}"
+            pipeline.prepare(
+                load_mapping(sql("okmap", "customers", "email")), DAY, settings, ledger
+            )
+            assert deliver(settings, ledger, clients, clock, Figures()) == 0
+            got = httpx.get(
+                f"{sb.url}/rest/v1/profiles/thirdPartyId/K1", params={"client": "rel"}, timeout=10
+            )
+        finally:
+            clients.close()
+            ledger.dispose()
+    assert got.json()["profileAttributes"]["okmapEmail"]["value"] == "k1@example.com"
