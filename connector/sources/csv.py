@@ -172,8 +172,16 @@ def _last_boundary(buf: bytes) -> int:
     return pos + 1
 
 
-def _blocks(reader: _Utf8Reader, block_bytes: int) -> Iterator[bytes]:
-    """Runs of whole records (the last one may lack its newline)."""
+@dataclass(frozen=True)
+class _Overlong:
+    """A physical line longer than MAX_BLOCK_BYTES, skipped unread (only its start is kept)."""
+
+    head: bytes
+
+
+def _blocks(reader: _Utf8Reader, block_bytes: int) -> Iterator[bytes | _Overlong]:
+    """Runs of whole records (the last one may lack its newline), or an `_Overlong` marker
+    in place of a line too long to hold in memory."""
     buf = b""
     while True:
         data = reader.read(block_bytes)
@@ -187,6 +195,21 @@ def _blocks(reader: _Utf8Reader, block_bytes: int) -> Iterator[bytes]:
             # unbalanced quotes (a stray `"` in an unquoted field): cut at any newline so
             # memory stays bounded; the records around the cut become rejects, not a crash
             cut = buf.rfind(b"\n") + 1
+            if cut == 0:
+                # one line longer than the limit: skip to its end without keeping it
+                head, buf = buf[:200], b""
+                while True:
+                    data = reader.read(block_bytes)
+                    end = data.find(b"\n") if data else 0
+                    if not data or end >= 0:
+                        yield _Overlong(head)
+                        buf = data[end + 1 :] if data else b""
+                        break
+                if not data:
+                    if buf:
+                        yield buf
+                    return
+                continue
         if cut:
             yield buf[:cut]
             buf = buf[cut:]
@@ -404,10 +427,15 @@ def read_csv_file(
         try:
             reader = _Utf8Reader(raw_io, encoding)
             blocks = _blocks(reader, block_bytes)
-            first = next(blocks, b"")
+            first_block = next(blocks, b"")
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             yield empty_raw_table([]), source_error_reject(path, f"cannot read: {exc}")
             return
+        if isinstance(first_block, _Overlong):
+            reason = f"header line longer than {MAX_BLOCK_BYTES} bytes"
+            yield empty_raw_table([]), source_error_reject(path, reason)
+            return
+        first = first_block
         if not first.strip():
             yield empty_raw_table([]), source_error_reject(path, "empty file (no header)")
             return
@@ -430,6 +458,16 @@ def read_csv_file(
         try:
             pending = [rest] if rest else []
             for block in _chain(pending, blocks):
+                if isinstance(block, _Overlong):
+                    reject = _reject(
+                        f"{path}:{line}",
+                        f"line longer than {MAX_BLOCK_BYTES} bytes: skipped unread",
+                        block.head.decode("utf-8", "replace")[:120],
+                    )
+                    result.rejects += 1
+                    yield empty_raw_table(kept_names), rejects_table([reject])
+                    line += 1
+                    continue
                 parsed = _parse_fast(block, parse_names, delimiter, line)
                 if parsed is None:
                     parsed = _parse_exact(block, parse_names, delimiter, line, path, ident_at)
@@ -467,7 +505,7 @@ def _reject_line(reject: dict[str, str | None]) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+def _chain(first: list[bytes], rest: Iterator[bytes | _Overlong]) -> Iterator[bytes | _Overlong]:
     yield from first
     yield from rest
 

@@ -41,14 +41,6 @@ def _rss(pid: int) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "connector/sources/csv.py has no line-length limit: the 2 GB line is buffered whole "
-        "(measured: child RSS 1537 MiB after 34 s, killed at the 1.5 GiB guard); fix: a max_line_bytes setting checked "
-        "while splitting blocks, rejecting the line with its file:line"
-    ),
-)
 def test_two_gigabyte_line_is_rejected_in_bounded_memory(tmp_path: Path) -> None:
     if shutil.disk_usage(tmp_path).free < 6 * 1024**3:
         pytest.skip("needs 6 GB free disk for the 2 GB line")

@@ -164,3 +164,29 @@ def test_csv_values_survive_exactly(
         expected.append(f"{path}:{line}")
         line += 1 + (a + b).count("\n")  # physical lines are counted by \n
     assert got.column(SOURCE_REF).to_pylist() == expected
+
+
+@pytest.mark.parametrize("where", ["middle", "last"])
+def test_a_line_over_the_limit_is_skipped_unread_and_the_rows_around_it_survive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    import connector.sources.csv as csv_source
+
+    monkeypatch.setattr(csv_source, "MAX_BLOCK_BYTES", 1000)
+    path = tmp_path / "long.csv"
+    tail = "\nA2,after\nA3,later\n" if where == "middle" else "\n"
+    path.write_text("id,name\nA1,before\nH1," + "x" * 5000 + tail, encoding="utf-8")
+    rows, rejects = [], []
+    for table, rej in read_csv_file(str(path), required=["id", "name"], block_bytes=256):
+        rows += table.column("id").to_pylist()
+        rejects += list(
+            zip(rej.column("source_ref").to_pylist(), rej.column("reason").to_pylist(), strict=True)
+        )
+    expected_rows = ["A1", "A2", "A3"] if where == "middle" else ["A1"]
+    assert rows == expected_rows
+    assert rejects == [(f"{path}:3", "line longer than 1000 bytes: skipped unread")]
+    if where == "middle":
+        refs = []
+        for table, _ in read_csv_file(str(path), required=["id", "name"], block_bytes=256):
+            refs += table.column(SOURCE_REF).to_pylist()
+        assert refs == [f"{path}:2", f"{path}:4", f"{path}:5"]  # line numbers stay right
