@@ -20,7 +20,7 @@ from connector.defs.assets import STAGES, mapping_key
 from connector.defs.definitions import build_definitions
 from connector.defs.jobs import NIGHTLY
 from connector.defs.resources import ConnectorResource
-from connector.ledger import COMPLETE, DEAD, QUEUED, Batch, RowOutcome
+from connector.ledger import COMPLETE, DEAD, Batch, RowOutcome
 from connector.partitions import parse_day
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,9 @@ def _failure(result: Any) -> str:
     return "see the run in the Dagster UI"
 
 
+NOT_LANDED = ("failed", "not_found", "error", "dead")
+
+
 def _delivery_counts(
     connector: ConnectorResource,
     mappings: Sequence[str],
@@ -211,28 +214,44 @@ def _delivery_counts(
     summary: SyncSummary,
     first_new_batch: int,
 ) -> None:
-    """Submitted / confirmed / failed rows per mapping of the batches this sync wrote."""
+    """Submitted / confirmed / failed rows per mapping of the batches this sync wrote.
+
+    A row re-queued into a retry batch is counted once, in the batch that settled it; a row
+    held back because a newer batch carries its profile moves from queued to superseded, so
+    queued = confirmed + failed + still pending.
+    """
     with connector.ledger().session() as session:
-        batches = session.scalars(
-            select(Batch).where(
-                Batch.mapping.in_(mappings),
-                Batch.partition.in_(days),
-                Batch.id >= first_new_batch,
+        batches = {
+            b.id: b
+            for b in session.scalars(
+                select(Batch).where(
+                    Batch.mapping.in_(mappings),
+                    Batch.partition.in_(days),
+                    Batch.id >= first_new_batch,
+                )
             )
-        ).all()
-        not_landed = dict(
-            session.execute(
-                select(RowOutcome.batch_id, func.count())
-                .where(RowOutcome.status.in_(("failed", "not_found", "error", "dead")))
-                .group_by(RowOutcome.batch_id)
+        }
+        outcomes: dict[tuple[int, str], int] = {
+            (batch_id, status): n
+            for batch_id, status, n in session.execute(
+                select(RowOutcome.batch_id, RowOutcome.status, func.count())
+                .where(RowOutcome.batch_id.in_(list(batches)))
+                .group_by(RowOutcome.batch_id, RowOutcome.status)
             ).all()
-        )
-    for batch in batches:
+        }
+    for batch in batches.values():
         counts = summary.per_mapping[batch.mapping]
-        if batch.state != QUEUED and batch.attempt == 1:  # retries resend rows already counted
+        bad = sum(outcomes.get((batch.id, s), 0) for s in NOT_LANDED)
+        requeued = outcomes.get((batch.id, "requeued"), 0)
+        superseded = outcomes.get((batch.id, "superseded"), 0)
+        counts["superseded"] += superseded
+        counts["queued"] -= superseded
+        parent = batches.get(batch.parent_id) if batch.parent_id else None
+        first_send = parent is None or parent.submitted_at is None
+        if batch.submitted_at is not None and first_send:
             counts["submitted"] += batch.row_count
+        counts["failed"] += bad
         if batch.state == COMPLETE:
-            counts["confirmed"] += batch.row_count - not_landed.get(batch.id, 0)
-            counts["failed"] += not_landed.get(batch.id, 0)
-        elif batch.state == DEAD:
-            counts["failed"] += batch.row_count
+            counts["confirmed"] += batch.row_count - bad - requeued - superseded
+        elif batch.state == DEAD and not bad:
+            counts["failed"] += batch.row_count - requeued - superseded

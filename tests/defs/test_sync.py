@@ -96,6 +96,7 @@ def test_summary_accounts_for_every_row_read(workdir: Path, sandbox) -> None:
                 )
                 assert c["read"] == accounted, (name, c)
                 assert c["queued"] == c["confirmed"] + c["failed"], (name, c)
+                assert c["submitted"] == c["queued"], (name, c)  # all sent once, none pending
 
 
 def test_materialize_one_mapping_partition_with_the_resource_handed_in(
