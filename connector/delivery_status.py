@@ -143,6 +143,22 @@ class TraceRow:
     reason: str
 
 
+def _trace_row(batch: Batch, source_ref: str | None, outcome: str, reason: str | None) -> TraceRow:
+    return TraceRow(
+        batch_id=batch.id,
+        batch_key=batch.batch_key,
+        mapping=batch.mapping,
+        partition=batch.partition,
+        destination_key=batch.destination_key,
+        attempt=batch.attempt,
+        state=batch.state,
+        remote_batch_id=batch.remote_batch_id or "",
+        source_ref=source_ref or "",
+        outcome=outcome,
+        reason=reason or "",
+    )
+
+
 def trace(ledger: Ledger, identity: str) -> tuple[list[TraceRow], list[Delivered]]:
     """Every batch row of ``identity`` (from the manifests) with its outcome, and its digests."""
     with ledger.session() as session:
@@ -152,6 +168,9 @@ def trace(ledger: Ledger, identity: str) -> tuple[list[TraceRow], list[Delivered
             for o in session.scalars(select(RowOutcome).where(RowOutcome.identity == identity))
         }
         delivered = list(session.scalars(select(Delivered).where(Delivered.identity == identity)))
+        rejects = list(
+            session.scalars(select(Reject).where(Reject.identity == identity).order_by(Reject.id))
+        )
     by_path = {b.manifest_path: b for b in batches.values() if Path(b.manifest_path).is_file()}
     rows: list[TraceRow] = []
     if by_path:
@@ -170,51 +189,25 @@ def trace(ledger: Ledger, identity: str) -> tuple[list[TraceRow], list[Delivered
             if batch is None:
                 continue
             outcome = outcomes.get(batch.id)
-            rows.append(
-                TraceRow(
-                    batch_id=batch.id,
-                    batch_key=batch.batch_key,
-                    mapping=batch.mapping,
-                    partition=batch.partition,
-                    destination_key=batch.destination_key,
-                    attempt=batch.attempt,
-                    state=batch.state,
-                    remote_batch_id=batch.remote_batch_id or "",
-                    source_ref=source_ref or "",
-                    outcome=outcome.status
-                    if outcome
-                    else _OUTCOME_OF_STATE.get(batch.state, batch.state),
-                    reason=(outcome.reason or "")
-                    if outcome
-                    else (batch.message or "" if batch.state == DEAD else ""),
+            if outcome is not None:
+                rows.append(_trace_row(batch, source_ref, outcome.status, outcome.reason))
+            else:
+                rows.append(
+                    _trace_row(
+                        batch,
+                        source_ref,
+                        _OUTCOME_OF_STATE.get(batch.state, batch.state),
+                        batch.message if batch.state == DEAD else "",
+                    )
                 )
-            )
     # rows whose manifest is gone still show through their outcome
     seen = {r.batch_id for r in rows}
     for batch_id, outcome in outcomes.items():
         if batch_id in seen or batch_id not in batches:
             continue
         batch = batches[batch_id]
-        rows.append(
-            TraceRow(
-                batch_id=batch.id,
-                batch_key=batch.batch_key,
-                mapping=batch.mapping,
-                partition=batch.partition,
-                destination_key=batch.destination_key,
-                attempt=batch.attempt,
-                state=batch.state,
-                remote_batch_id=batch.remote_batch_id or "",
-                source_ref=outcome.source_ref or "",
-                outcome=outcome.status,
-                reason=outcome.reason or "",
-            )
-        )
+        rows.append(_trace_row(batch, outcome.source_ref, outcome.status, outcome.reason))
     # source rows of this identity that never reached a batch: rejected at extraction/mapping
-    with ledger.session() as session:
-        rejects = list(
-            session.scalars(select(Reject).where(Reject.identity == identity).order_by(Reject.id))
-        )
     for reject in rejects:
         rows.append(
             TraceRow(
