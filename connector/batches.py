@@ -19,6 +19,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,21 @@ from connector.columns import DIGEST, IDENTITY, SOURCE_REF
 from connector.digests import digest_sql
 from connector.encoding import encode_lines, header_line, quote_ident
 from connector.ledger import QUEUED, Batch, Ledger
+from connector.threads import prefetched
 
 log = logging.getLogger(__name__)
 
 COPERNICA_ROWS_PER_FILE = 1_000
 BATCH_PREFIX = "batch="
+# Manifests are read back a batch at a time: lz4 pages, no dictionary, no statistics (snappy
+# with dictionary and string min/max wrote 5M rows in ~6 s, this in ~2.5 s, a third the size)
+MANIFEST_PARQUET: dict[str, Any] = {
+    "compression": "lz4",
+    "use_dictionary": False,
+    "write_statistics": False,
+}
+# rows DuckDB encodes per task: a record batch cut in pieces lets both cores work on it
+ENCODE_PIECE_ROWS = 25_000
 
 
 class ProfileTooLarge(ValueError):
@@ -109,6 +120,8 @@ def write_batches(
     con = duckdb.connect()
     con.execute("set threads = 2")
     con.execute("set enable_progress_bar = false")
+    con.execute("set preserve_insertion_order = true")  # lines in row order
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-writer")
     try:
         batches_in = _normalised(_record_batches(table), names, con)
         if destination == "target":
@@ -119,10 +132,11 @@ def write_batches(
                 max_bytes=settings.target.max_batch_bytes,
                 names=names,
                 con=con,
+                writer=writer,
             )
         elif destination == "copernica":
             rows_per_file = getattr(settings.copernica, "rows_per_file", COPERNICA_ROWS_PER_FILE)
-            sink = _CopernicaSink(outbox, max_rows=rows_per_file, names=names)
+            sink = _CopernicaSink(outbox, max_rows=rows_per_file, names=names, writer=writer)
         else:
             raise ValueError(f"unknown destination {destination!r} (use target or copernica)")
         written = []
@@ -137,6 +151,7 @@ def write_batches(
             if batch is not None:
                 written.append(batch)
     finally:
+        writer.shutdown(wait=True)
         con.close()
     log.info(
         "%s %s attempt %d: %d batch file(s), %d rows",
@@ -224,7 +239,9 @@ class _Done:
 class _Open:
     """A batch file and its manifest being written under temporary names."""
 
-    def __init__(self, outbox: Path, suffix: str, schema: pa.Schema) -> None:
+    def __init__(
+        self, outbox: Path, suffix: str, schema: pa.Schema, writer: ThreadPoolExecutor
+    ) -> None:
         token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.suffix = suffix
         self.tmp_path = outbox / f".tmp-{token}{suffix}"
@@ -232,9 +249,12 @@ class _Open:
         self.hash = hashlib.sha256()
         self.rows = 0
         self.size = 0
+        # manifest pages are encoded in a thread (pyarrow releases the GIL), in order
+        self._writer = writer
+        self._pending: list[Future[None]] = []
         self._file = open(self.tmp_path, "wb")  # noqa: SIM115 - closed in finish/abort
         try:
-            self._manifest = pq.ParquetWriter(self.tmp_manifest, schema)
+            self._manifest = pq.ParquetWriter(self.tmp_manifest, schema, **MANIFEST_PARQUET)
         except BaseException:
             # e.g. ENOSPC writing the manifest's header: the caller never gets this object,
             # so nothing would abort it and both temporary files would stay in the outbox
@@ -249,10 +269,16 @@ class _Open:
         self.size += len(data)
 
     def write_manifest(self, rows: pa.RecordBatch) -> None:
-        self._manifest.write_batch(rows)
+        self._pending.append(self._writer.submit(self._manifest.write_batch, rows))
         self.rows += rows.num_rows
 
+    def _drain(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
     def finish(self) -> _Done:
+        self._drain()
         self._manifest.close()
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -268,7 +294,7 @@ class _Open:
         )
 
     def abort(self) -> None:
-        for closer in (self._manifest.close, self._file.close):
+        for closer in (self._drain, self._manifest.close, self._file.close):
             try:
                 closer()
             except Exception:
@@ -310,7 +336,9 @@ class _TargetSink(_Sink):
         max_bytes: int,
         names: Sequence[str],
         con: duckdb.DuckDBPyConnection,
+        writer: ThreadPoolExecutor,
     ) -> None:
+        self.writer = writer
         self.outbox = outbox
         self.header = header.encode()
         self.max_rows = max_rows
@@ -326,15 +354,16 @@ class _TargetSink(_Sink):
     def files(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Done]:
         current: _Open | None = None
         try:
-            for rb in batches:
-                lines = encode_lines(rb, [IDENTITY, *self.names], con=self.con)
+            # the next batch's lines are encoded (DuckDB, in a thread) while this one is written
+            encoded = prefetched((self._encode(rb), rb) for rb in batches)
+            for lines, rb in encoded:
                 arr_offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
                 offsets = arr_offsets[lines.offset : lines.offset + len(lines) + 1]
                 lengths = np.diff(offsets)
                 i, n = 0, len(lines)
                 while i < n:
                     if current is None:
-                        current = _Open(self.outbox, ".batch", self.schema)
+                        current = _Open(self.outbox, ".batch", self.schema, self.writer)
                         current.write(self.header)
                     room_rows = self.max_rows - current.rows
                     room_bytes = self.max_bytes - current.size  # file must stay < max_bytes
@@ -363,11 +392,20 @@ class _TargetSink(_Sink):
             if current is not None:
                 current.abort()
 
+    def _encode(self, rb: pa.RecordBatch) -> pa.Array:
+        pieces = [rb.slice(i, ENCODE_PIECE_ROWS) for i in range(0, rb.num_rows, ENCODE_PIECE_ROWS)]
+        return encode_lines(
+            pa.Table.from_batches(pieces, rb.schema), [IDENTITY, *self.names], con=self.con
+        )
+
 
 class _CopernicaSink(_Sink):
     """One JSON object a line: ``{"identity": ..., "fields": {...}}``, empty values omitted."""
 
-    def __init__(self, outbox: Path, *, max_rows: int, names: Sequence[str]) -> None:
+    def __init__(
+        self, outbox: Path, *, max_rows: int, names: Sequence[str], writer: ThreadPoolExecutor
+    ) -> None:
+        self.writer = writer
         self.outbox = outbox
         self.max_rows = max_rows
         self.names = list(names)
@@ -380,7 +418,7 @@ class _CopernicaSink(_Sink):
                 i, n = 0, rb.num_rows
                 while i < n:
                     if current is None:
-                        current = _Open(self.outbox, ".jsonl", self.schema)
+                        current = _Open(self.outbox, ".jsonl", self.schema, self.writer)
                     take = min(self.max_rows - current.rows, n - i)
                     part = rb.slice(i, take)
                     current.write(self._lines(part))

@@ -15,9 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from connector.columns import DIGEST, IDENTITY, SEQ, SOURCE_REF
-from connector.digests import digest_sql
+from connector.columns import DIGEST, FILLED, IDENTITY, SEQ, SOURCE_REF
+from connector.digests import DigestColumns, digest_sql, filled_sql
 from connector.encoding import quote_ident
 
 DUCKDB_MEMORY_LIMIT = os.environ.get("CONNECTOR_DUCKDB_MEMORY_LIMIT", "512MB")
@@ -90,6 +94,64 @@ def merge_sql(source: str, names: Sequence[str]) -> str:
     )
 
 
+UPDATE_ROWS = "_rows"
+FETCH_ROWS = 100_000
+# updates.parquet is written once and read once by the batch stage: plain pages, no
+# statistics (string min/max per page cost a third of the write)
+UPDATES_PARQUET: dict[str, Any] = {
+    "compression": "none",
+    "use_dictionary": False,
+    "write_statistics": False,
+}
+
+
+def updates_schema(names: Sequence[str]) -> pa.Schema:
+    return pa.schema(
+        [
+            (IDENTITY, pa.string()),
+            (SOURCE_REF, pa.string()),
+            (SEQ, pa.int64()),
+            (DIGEST, pa.string()),
+            (UPDATE_ROWS, pa.int64()),
+        ]
+        + [(n, pa.string()) for n in names]
+    )
+
+
+def _has_columns(paths: Sequence[Path], columns: Sequence[str]) -> bool:
+    return all(set(columns) <= set(pq.read_schema(p).names) for p in paths)
+
+
+def _clears_sql(names: Sequence[str], filled: str) -> str:
+    """``_clears``: params non-empty at delivery (``d.names``) and empty now (``filled``)."""
+    if not names:
+        return "[]::VARCHAR[]"
+    items = ", ".join(
+        f"CASE WHEN substr({filled}, {i + 1}, 1) = '0' AND list_contains(d.names, {_lit(n)})"
+        f" THEN {_lit(n)} END"
+        for i, n in enumerate(names)
+    )
+    return (
+        f"CASE WHEN d.identity IS NULL THEN []::VARCHAR[] "
+        f"ELSE list_filter([{items}], lambda x: x IS NOT NULL) END"
+    )
+
+
+def _flags_sql(partition: str, digest: str) -> str:
+    same = f"coalesce(d.digest = {digest}, false)"
+    stale = f"coalesce(d.partition > {_lit(partition)}, false)"
+    return f"{same} AS _same, {stale} AS _stale, {same} OR {stale} AS _unchanged"
+
+
+def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """Mask of ``values`` found in ``sorted_set`` (ascending)."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    at = np.searchsorted(sorted_set, values)
+    np.minimum(at, len(sorted_set) - 1, out=at)
+    return sorted_set[at] == values
+
+
 def build_updates(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -104,83 +166,101 @@ def build_updates(
     A profile whose last delivered values came from a partition later than ``partition`` is
     left out (counted as superseded): sending an older day's values would overwrite newer ones.
 
+    Identities seen once (most of them) are decided on narrow columns (``_identity``,
+    ``_seq``, ``_digest``, ``_filled``, written by extract) and their rows then copied from
+    ``mapped`` in its order, in a stream: no wide row is joined, sorted or held. Identities
+    seen more than once are merged in DuckDB (out of core) and follow in ``_seq`` order.
+    Parts without ``_digest`` / ``_filled`` get them computed here.
+
     Returns counts and a sample of clears (params non-empty at delivery, empty now).
     """
-    qi = quote_ident
-    if mapped:
-        source = f"read_parquet({parquet_glob(list(mapped))}, union_by_name = true)"
-    else:
-        cols = ", ".join(
-            [
-                f"NULL::VARCHAR AS {IDENTITY}",
-                f"NULL::BIGINT AS {SEQ}",
-                f"NULL::VARCHAR AS {SOURCE_REF}",
-            ]
-            + [f"NULL::VARCHAR AS {qi(n)}" for n in names]
+    parts = list(mapped)
+    schema = updates_schema(names)
+    counts = UpdateCounts(0, 0, 0, 0, 0, 0, [])
+    with pq.ParquetWriter(out, schema, **UPDATES_PARQUET) as writer:
+        if not parts:
+            return counts
+        qi = quote_ident
+        source = f"read_parquet({parquet_glob(parts)}, union_by_name = true)"
+        stored = _has_columns(parts, (DIGEST, FILLED))
+        digest = f"m.{DIGEST}" if stored else digest_sql(names, "m")
+        filled = f"m.{FILLED}" if stored else filled_sql(names, "m")
+        valid = f"m.{IDENTITY} IS NOT NULL AND m.{IDENTITY} <> ''"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE repeated AS SELECT {IDENTITY} FROM {source} m "
+            f"WHERE {valid} GROUP BY {IDENTITY} HAVING count(*) > 1"
         )
-        source = f"(SELECT {cols} LIMIT 0)"
-    clear_items = ", ".join(
-        f"CASE WHEN m.{qi(n)} IS NULL AND list_contains(d.names, {_lit(n)}) THEN {_lit(n)} END"
-        for n in names
-    )
-    clears_expr = (
-        f"list_filter([{clear_items}], lambda x: x IS NOT NULL)" if names else "[]::VARCHAR[]"
-    )
-    valid = f"{IDENTITY} IS NOT NULL AND {IDENTITY} <> ''"
-    # Most identities appear once: only those seen more than once need the (costly) per-param
-    # arg_max; the others pass through as they are. Finding them is a one-column count.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE repeated AS SELECT {IDENTITY} FROM {source} "
-        f"WHERE {valid} GROUP BY {IDENTITY} HAVING count(*) > 1"
-    )
-    single_cols = ", ".join(
-        [IDENTITY, SEQ, SOURCE_REF, "1::BIGINT AS _rows"]
-        + [f"nullif({qi(n)}, '') AS {qi(n)}" for n in names]
-    )
-    singles = (
-        f"SELECT {single_cols} FROM {source} s "
-        f"WHERE {valid} AND s.{IDENTITY} NOT IN (SELECT {IDENTITY} FROM repeated)"
-    )
-    repeats = merge_sql(
-        f"(SELECT * FROM {source} r WHERE r.{IDENTITY} IN (SELECT {IDENTITY} FROM repeated))",
-        names,
-    )
-    # One statement into a TEMP table: DuckDB evicts it to temp_directory under memory
-    # pressure, without the compression and checkpoint costs of a persistent table.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE compared AS
-        WITH merged AS ({singles} UNION ALL {repeats}),
-        digested AS (SELECT *, {digest_sql(names)} AS {DIGEST} FROM merged)
-        SELECT m.*,
-               (d.digest IS NOT NULL AND d.digest = m.{DIGEST}) AS _same,
-               coalesce(d.partition > {_lit(partition)}, false) AS _stale,
-               (d.digest IS NOT NULL AND d.digest = m.{DIGEST})
-                 OR coalesce(d.partition > {_lit(partition)}, false) AS _unchanged,
-               CASE WHEN d.identity IS NULL THEN []::VARCHAR[] ELSE {clears_expr} END AS _clears
-        FROM digested m
-        LEFT JOIN (
-            SELECT identity, digest, partition, string_split(nonempty, ',') AS names
-            FROM read_parquet({parquet_glob(delivered)})
-        ) d ON d.identity = m.{IDENTITY}
-        """
-    )
-    out_cols = ", ".join([IDENTITY, SOURCE_REF, SEQ, DIGEST, "_rows"] + [qi(n) for n in names])
-    con.execute(
-        f"COPY (SELECT {out_cols} FROM compared WHERE NOT _unchanged ORDER BY {SEQ}) "
-        f"TO '{_sql_path(out)}' (FORMAT parquet)"
-    )
-    row = con.execute(
-        "SELECT coalesce(sum(_rows), 0), count(*), count(*) FILTER (WHERE _same),"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE delivered AS SELECT identity, digest, partition, "
+            f"string_split(nonempty, ',') AS names FROM read_parquet({parquet_glob(delivered)})"
+        )
+        joined = f"LEFT JOIN delivered d ON d.identity = m.{IDENTITY}"
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE single_flags AS
+            SELECT m.{SEQ}, m.{IDENTITY}, {_flags_sql(partition, digest)},
+                   {_clears_sql(names, filled)} AS _clears
+            FROM {source} m {joined}
+            WHERE {valid} AND m.{IDENTITY} NOT IN (SELECT {IDENTITY} FROM repeated)
+            """
+        )
+        send = con.execute(f"SELECT {SEQ} FROM single_flags WHERE NOT _unchanged").fetchnumpy()[SEQ]
+        send = np.sort(np.asarray(send, dtype=np.int64))
+        _copy_singles(parts, send, names, schema, writer, stored)
+
+        params = ", ".join(qi(n) for n in names)
+        sep = ", " if names else ""
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE merged AS
+            WITH m AS (
+                {merge_sql(f"(SELECT * FROM {source} r WHERE r.{IDENTITY} IN (SELECT {IDENTITY} FROM repeated))", names)}
+            ), digested AS (
+                SELECT *, {digest_sql(names, "m")} AS {DIGEST}, {filled_sql(names, "m")} AS {FILLED}
+                FROM m
+            )
+            SELECT m.{IDENTITY}, m.{SOURCE_REF}, m.{SEQ}, m.{DIGEST}, m._rows{sep}{params},
+                   {_flags_sql(partition, f"m.{DIGEST}")},
+                   {_clears_sql(names, f"m.{FILLED}")} AS _clears
+            FROM digested m {joined}
+            """
+        )
+        out_cols = ", ".join(
+            [IDENTITY, SOURCE_REF, SEQ, DIGEST, f"_rows AS {UPDATE_ROWS}"] + [qi(n) for n in names]
+        )
+        reader = con.sql(
+            f"SELECT {out_cols} FROM merged WHERE NOT _unchanged ORDER BY {SEQ}"
+        ).to_arrow_reader(FETCH_ROWS)
+        try:
+            for rb in reader:
+                writer.write_batch(pa.RecordBatch.from_arrays(rb.columns, schema=schema))
+        finally:
+            reader.close()
+
+    tally = (
+        "count(*), count(*) FILTER (WHERE _same),"
         " count(*) FILTER (WHERE len(_clears) > 0 AND NOT _unchanged),"
         " count(*) FILTER (WHERE NOT _unchanged),"
-        " count(*) FILTER (WHERE _stale AND NOT _same) FROM compared"
-    ).fetchone()
-    assert row is not None
-    rows_in, identities, unchanged, cleared, rows_out, superseded = (int(v) for v in row)
+        " count(*) FILTER (WHERE _stale AND NOT _same)"
+    )
+    singles = con.execute(f"SELECT count(*), {tally} FROM single_flags").fetchone()
+    repeats = con.execute(f"SELECT coalesce(sum(_rows), 0), {tally} FROM merged").fetchone()
+    assert singles is not None and repeats is not None
+    rows_in, identities, unchanged, cleared, rows_out, superseded = (
+        int(a) + int(b) for a, b in zip(singles, repeats, strict=True)
+    )
     sample = con.execute(
-        f"SELECT {IDENTITY}, {SOURCE_REF}, _clears FROM compared "
-        f"WHERE len(_clears) > 0 AND NOT _unchanged ORDER BY {SEQ} LIMIT {CLEARS_SAMPLE}"
+        f"""
+        SELECT c.{IDENTITY}, coalesce(c.{SOURCE_REF}, s.{SOURCE_REF}), c._clears FROM (
+            SELECT {IDENTITY}, NULL::VARCHAR AS {SOURCE_REF}, {SEQ}, _clears FROM single_flags
+            WHERE len(_clears) > 0 AND NOT _unchanged
+            UNION ALL
+            SELECT {IDENTITY}, {SOURCE_REF}, {SEQ}, _clears FROM merged
+            WHERE len(_clears) > 0 AND NOT _unchanged
+            ORDER BY {SEQ} LIMIT {CLEARS_SAMPLE}
+        ) c LEFT JOIN (SELECT {SEQ}, {SOURCE_REF} FROM {source}) s ON s.{SEQ} = c.{SEQ}
+        ORDER BY c.{SEQ}
+        """
     ).fetchall()
     return UpdateCounts(
         rows_in=rows_in,
@@ -192,3 +272,60 @@ def build_updates(
         superseded=superseded,
         clears_sample=[{"identity": i, "source_ref": r, "params": list(p)} for i, r, p in sample],
     )
+
+
+def _copy_singles(
+    parts: Sequence[Path],
+    send: np.ndarray,
+    names: Sequence[str],
+    schema: pa.Schema,
+    writer: pq.ParquetWriter,
+    stored: bool,
+) -> None:
+    """The rows of ``mapped`` whose ``_seq`` is in ``send``, in file order, into ``writer``."""
+    if not len(send):
+        return
+    wanted = [IDENTITY, SOURCE_REF, SEQ] + ([DIGEST] if stored else []) + list(names)
+    digester = None if stored else DigestColumns(names)
+    try:
+        for path in parts:
+            pf = pq.ParquetFile(path)
+            have = set(pf.schema_arrow.names)
+            for rb in pf.iter_batches(FETCH_ROWS, columns=[c for c in wanted if c in have]):
+                keep = _in_sorted(rb.column(SEQ).to_numpy(zero_copy_only=False), send)
+                if not keep.any():
+                    continue
+                table = pa.Table.from_batches([rb]).filter(pa.array(keep))
+                if digester is not None:
+                    # extract's parts hold null for empty; others are normalised here
+                    table = digester.add(_with_params(table, names, nullify=True))
+                n = table.num_rows
+                columns = [
+                    table.column(IDENTITY).cast(pa.string()),
+                    table.column(SOURCE_REF).cast(pa.string()),
+                    table.column(SEQ).cast(pa.int64()),
+                    table.column(DIGEST),
+                    pa.array(np.ones(n, dtype=np.int64)),
+                ] + [
+                    table.column(c).cast(pa.string())
+                    if c in table.column_names
+                    else pa.nulls(n, pa.string())
+                    for c in names
+                ]
+                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+    finally:
+        if digester is not None:
+            digester.close()
+
+
+def _with_params(table: pa.Table, names: Sequence[str], *, nullify: bool) -> pa.Table:
+    """``table`` with every param column present (missing = null; ``""`` = null)."""
+    null = pa.scalar(None, pa.string())
+    for name in names:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+        elif nullify:
+            col = table.column(name).cast(pa.string())
+            at = table.column_names.index(name)
+            table = table.set_column(at, name, pc.if_else(pc.equal(col, ""), null, col))
+    return table

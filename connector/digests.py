@@ -1,9 +1,20 @@
 """The change-detection digest of one profile: stable, defined once, computed in SQL or Python.
 
-``_digest`` = lowercase hex sha256 of the UTF-8 text made of, for each param in mapping
-order, ``<bytes of name>:<name>:`` then ``<bytes of value>:<value>`` (or ``-`` when the
-value is empty or null), then ``;``. Length prefixes make it unambiguous whatever the
-values contain; names are included so that renaming or reordering params resends.
+``_digest`` = lowercase hex MD5 of the UTF-8 text made of the param names URL-encoded and
+joined by ``,``, a newline, then the values URL-encoded (``quote(v, safe="")``; empty or
+null = empty field) and joined by ``,``. URL encoding escapes ``,`` and newlines, so the
+text is unambiguous whatever the values hold, and the names in it make renaming or
+reordering params resend.
+
+Why MD5: the digest only tells "these values differ from the ones last confirmed for this
+identity" (it guards nothing: someone able to craft a collision could only stop their own
+profile's update). The encoded text is the batch line's own, which DuckDB builds at
+~0.1 µs a value, and MD5 over it costs half of SHA-256 there (5M profiles on 2 cores:
+2.9 s against 4.1 s; the earlier length-prefixed SHA-256 text cost 7 s). 128 bits keep
+an accidental collision out of reach.
+
+``DigestColumns`` adds ``_digest`` and ``_filled`` (one ``1``/``0`` per param: non-empty
+or not, for reporting clears without reading the values again) to mapped rows.
 """
 
 from __future__ import annotations
@@ -11,20 +22,25 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from connector.encoding import quote_ident
+import duckdb
+import pyarrow as pa
+
+from connector.columns import DIGEST, FILLED
+from connector.encoding import quote_ident, quote_value
 
 
-def _name_prefix(name: str) -> str:
-    return f"{len(name.encode())}:{name}:"
+def names_line(param_names: Sequence[str]) -> str:
+    return ",".join(quote_value(name) for name in param_names)
 
 
 def profile_digest(param_names: Sequence[str], values: Sequence[str | None]) -> str:
     """The digest of one profile's values (``None`` or ``""`` = empty)."""
-    parts = []
-    for name, value in zip(param_names, values, strict=True):
-        body = "-" if value in (None, "") else f"{len(value.encode())}:{value}"
-        parts.append(f"{_name_prefix(name)}{body};")
-    return hashlib.sha256("".join(parts).encode()).hexdigest()
+    if len(param_names) != len(values):
+        raise ValueError(f"{len(param_names)} names but {len(values)} values")
+    body = ",".join(quote_value(v) if v else "" for v in values)
+    return hashlib.md5(
+        f"{names_line(param_names)}\n{body}".encode(), usedforsecurity=False
+    ).hexdigest()
 
 
 def _sql_literal(text: str) -> str:
@@ -34,12 +50,66 @@ def _sql_literal(text: str) -> str:
 def digest_sql(param_names: Sequence[str], alias: str = "") -> str:
     """A DuckDB expression equal to :func:`profile_digest` over the param columns."""
     qual = f"{alias}." if alias else ""
-    parts = []
-    for name in param_names:
-        col = f"nullif({qual}{quote_ident(name)}, '')"
-        parts.append(_sql_literal(_name_prefix(name)))
-        parts.append(f"coalesce(strlen({col})::VARCHAR || ':' || {col}, '-')")
-        parts.append("';'")
-    if not parts:
-        return "sha256('')"
-    return f"sha256(concat({', '.join(parts)}))"
+    head = _sql_literal(names_line(param_names) + "\n")
+    fields = " || ',' || ".join(
+        f"coalesce(url_encode({qual}{quote_ident(n)}), '')" for n in param_names
+    )
+    return f"md5({head} || {fields})" if fields else f"md5({head})"
+
+
+def filled_sql(param_names: Sequence[str], alias: str = "") -> str:
+    """A DuckDB expression for ``_filled``: ``1`` per non-empty param, ``0`` per empty one."""
+    qual = f"{alias}." if alias else ""
+    if not param_names:
+        return "''"
+    return " || ".join(
+        f"CASE WHEN coalesce({qual}{quote_ident(n)}, '') = '' THEN '0' ELSE '1' END"
+        for n in param_names
+    )
+
+
+PIECE_ROWS = 10_000
+
+
+class DigestColumns:
+    """Appends ``_digest`` and ``_filled`` to tables of mapped rows, in DuckDB (GIL released)."""
+
+    def __init__(self, param_names: Sequence[str]) -> None:
+        self.names = list(param_names)
+        self.con = duckdb.connect()
+        self.con.execute("set enable_progress_bar = false")
+        self.con.execute("set preserve_insertion_order = true")  # digests in row order
+        self._sql = (
+            f"SELECT {digest_sql(self.names)} AS {DIGEST}, "
+            f"{filled_sql(self.names)} AS {FILLED} FROM _rows"
+        )
+
+    def add(self, table: pa.Table) -> pa.Table:
+        if not self.names:
+            n = table.num_rows
+            digest = pa.array([profile_digest([], [])] * n, pa.string())
+            return table.append_column(DIGEST, digest).append_column(
+                FILLED, pa.array([""] * n, pa.string())
+            )
+        # cut in pieces so that DuckDB's threads share the chunk (one piece = one task)
+        pieces = table.select(self.names).to_batches(max_chunksize=PIECE_ROWS)
+        self.con.register(
+            "_rows",
+            pa.Table.from_batches(pieces, pieces[0].schema) if pieces else table.select(self.names),
+        )
+        try:
+            out = self.con.sql(self._sql).to_arrow_table()
+        finally:
+            self.con.unregister("_rows")
+        return table.append_column(DIGEST, out.column(0).combine_chunks()).append_column(
+            FILLED, out.column(1).combine_chunks()
+        )
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> DigestColumns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

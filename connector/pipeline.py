@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,19 +27,21 @@ from connector import dedupe
 from connector import ledger as ledger_mod
 from connector.batches import param_names_of, remove_batch_files, safe_name, write_batches
 from connector.columns import DIGEST, IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
+from connector.digests import DigestColumns
 from connector.encoding import quote_ident
 from connector.ledger import Ledger
 from connector.partitions import day_window
+from connector.threads import prefetched
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 PREVIEW_ROWS = 10
-PREFETCH_CHUNKS = 2
 # Mapped parts are staging read once by DuckDB: plain pages write 2x faster than snappy +
 # dictionary (~250 bytes a row on disk, deleted by the next rerun of the partition).
-STAGE_PARQUET = {"compression": "none", "use_dictionary": False}
+# No statistics either: string min/max per page cost a third of the write.
+STAGE_PARQUET = {"compression": "none", "use_dictionary": False, "write_statistics": False}
 REJECTS_SAMPLE = 10
 FETCH_ROWS = 100_000
 
@@ -143,14 +143,15 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     high_water: str | None = None
     max_profile = getattr(settings.target, "max_profile_bytes", None)
     part = 0
-    chunks = _prefetched(
+    chunks = prefetched(
         iter_source_chunks(
             mapping, partition, window, chunk_rows=settings.chunk_rows, registry=registry
         )
     )
     # Reading the next chunk (a thread), mapping this one (here) and writing the previous
     # one (a thread) overlap: pyarrow, DuckDB and Parquet release the GIL, so both cores work.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-writer") as writer:
+    digester = DigestColumns(names)
+    with digester, ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-writer") as writer:
         written: Future[None] | None = None
         for chunk in chunks:
             sources.add(chunk.source)
@@ -170,14 +171,9 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
                     if written is not None:
                         written.result()  # at most one part in flight: memory stays bounded
                     written = writer.submit(
-                        pq.write_table,
-                        mapped,
-                        mapped_dir / f"part-{part:05d}.parquet",
-                        **STAGE_PARQUET,
+                        _stage_part, digester, mapped, mapped_dir / f"part-{part:05d}.parquet"
                     )
                     rows_out += mapped.num_rows
-                    if not result.schema:
-                        result.schema = _schema_of(mapped.schema)
             for rejects in reject_tables:
                 part += 1
                 rejects = rejects.select(list(REJECT_COLUMNS)).cast(
@@ -196,60 +192,18 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
 
         record_cursor(ledger, mapping.name, partition, high_water)
     (base / "stage.json").write_text(json.dumps({"param_names": names}))
-    if not result.schema:
-        result.schema = [(IDENTITY, "string"), (SOURCE_REF, "string"), (SEQ, "int64")] + [
-            (n, "string") for n in names
-        ]
+    result.schema = [(IDENTITY, "string"), (SOURCE_REF, "string"), (SEQ, "int64")] + [
+        (n, "string") for n in names
+    ]
     result.preview = _head(sorted(mapped_dir.glob("*.parquet")))
     result.counts.update(rows_in=rows_in, rows_out=rows_out, rejected=rejected)
     result.stats.update(sources=sorted(sources), chunks=part, high_water=high_water)
     return _finish(ledger, result, started)
 
 
-def _prefetched(items: Iterator[T], depth: int = PREFETCH_CHUNKS) -> Iterator[T]:
-    """``items`` produced by a thread, at most ``depth`` ahead; its errors raised here.
-
-    Closing this generator early (the consumer failed) stops and joins the thread.
-    """
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(kind: str, value: Any) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put((kind, value), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put("item", item):
-                    return
-            put("done", None)
-        except BaseException as exc:
-            put("error", exc)
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=produce, name="extract-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == "item":
-                yield value
-            elif kind == "done":
-                return
-            else:
-                raise value
-    finally:
-        stop.set()
-        thread.join()
+def _stage_part(digester: DigestColumns, mapped: pa.Table, path: Path) -> None:
+    """Digest a mapped chunk (DuckDB) and write it: in the writer thread, beside the mapping."""
+    pq.write_table(digester.add(mapped), path, **STAGE_PARQUET)
 
 
 # --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.pipeline import _prefetched
+from connector.threads import prefetched as _prefetched
 
 
 def test_items_in_order() -> None:
