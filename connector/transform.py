@@ -191,7 +191,25 @@ def apply_transforms(col: pa.Array, transforms: Sequence[str]) -> pa.Array:
 
 
 def _empty_to_null(col: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+    """``""`` as null. For a plain string array only the validity bitmap is rebuilt (from
+    the offsets: an empty value has equal ones); the values are not copied."""
+    if not isinstance(col, pa.Array) or col.type != pa.string() or len(col) == 0:
+        return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+    _, offsets_buf, data = col.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[col.offset : col.offset + len(col) + 1]
+    empty = offsets[1:] == offsets[:-1]
+    if not empty.any():
+        return col
+    valid = ~empty
+    if col.null_count:
+        valid &= col.is_valid().to_numpy(zero_copy_only=False)
+    if col.offset:
+        offsets = offsets - offsets[0]  # rebased; the data buffer is sliced to match below
+        data = data.slice(int(np.frombuffer(offsets_buf, dtype=np.int32)[col.offset]))
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.string(), len(col), [bitmap, pa.py_buffer(offsets.astype(np.int32, copy=True)), data]
+    )
 
 
 def _type_column(spec: ParamSpec, col: pa.Array) -> tuple[pa.Array, np.ndarray, list[str | None]]:
@@ -383,6 +401,11 @@ def _fast_decimal(col: pa.Array, places: int | None) -> pa.Array:
     if places is None:
         # format(Decimal(text), "f") gives back a text already in that form
         return pc.if_else(pc.match_substring_regex(col, CANONICAL_DECIMAL_RE), col, null)
+    if places > 0:
+        # already as _decimal writes it (no leading zero, exactly `places` decimals): as is
+        ready = pc.match_substring_regex(col, rf"^(0|[1-9]\d{{0,17}})\.\d{{{places}}}$")
+        if pc.all(pc.fill_null(ready, True)).as_py():
+            return col
     plain = pc.match_substring_regex(col, PLAIN_DECIMAL_RE)
     safe = pc.if_else(plain, col, "0")
     number = safe.cast(pa.decimal128(38, DECIMAL_SCALE))
@@ -539,15 +562,16 @@ def map_chunk(
                 )
             bad |= too_big
 
-    keep = pa.array(~bad)
     mapped = pa.table(
         {
-            IDENTITY: ident.filter(keep),
-            SOURCE_REF: refs.filter(keep),
-            SEQ: raw.column(SEQ).combine_chunks().cast(pa.int64()).filter(keep),
-            **{name: col.filter(keep) for name, col in columns.items()},
+            IDENTITY: ident,
+            SOURCE_REF: refs,
+            SEQ: raw.column(SEQ).combine_chunks().cast(pa.int64()),
+            **columns,
         }
     )
+    if bad.any():  # most chunks have no bad row: no copy then
+        mapped = mapped.filter(pa.array(~bad))
     return mapped, _rejects(mapping, raw, refs, raw_ident, reject_rows)
 
 

@@ -13,7 +13,24 @@ NAMES = ["email", "a,b", "zoë"]
 hostile = st.one_of(
     st.none(),
     st.just(""),
-    st.sampled_from([",", "\n", "%2C", "a,b", "1:x", "-", ";", "é", "🍰", "\x00", "a b+c/d"]),
+    st.sampled_from(
+        [
+            ",",
+            "\n",
+            "%2C",
+            "a,b",
+            "1:x",
+            "-",
+            ";",
+            "\x1f",
+            "a\x1fb",
+            "\x1f\x1f",
+            "é",
+            "🍰",
+            "\x00",
+            "a b+c/d",
+        ]
+    ),
     st.text(max_size=12),
 )
 
@@ -45,3 +62,10 @@ def test_digest_tells_apart_what_differs_and_nothing_else() -> None:
     assert profile_digest(NAMES, ["x", "y", None]) != base  # a value moved to another param
     assert profile_digest(["email", "a,b", "zoe"], ["x", None, "y"]) != base  # a renamed param
     assert profile_digest(NAMES, ["x,,y", None, None]) != profile_digest(NAMES, ["x", None, "y"])
+
+
+def test_values_holding_the_separator_cannot_mimic_other_values() -> None:
+    names = ["a", "b"]
+    assert profile_digest(names, ["x\x1fy", None]) != profile_digest(names, ["x", "y"])
+    assert profile_digest(names, ["", "\x1f"]) != profile_digest(names, ["\x1f", ""])
+    assert profile_digest(names, [None, "%1F,"]) != profile_digest(names, ["\x1f", None])

@@ -7,9 +7,11 @@ import random
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connector.mapping import ParamSpec
-from connector.transform import _fast_typed, _type_column, value_typer
+from connector.transform import _empty_to_null, _fast_typed, _type_column, value_typer
 
 ZONES = [None, "Europe/Amsterdam", "America/Santiago", "Australia/Lord_Howe", "Asia/Kolkata"]
 
@@ -123,3 +125,30 @@ def test_fast_decimals_match_value_typer(fmt: str | None) -> None:
     expected, expected_bad = _expected(spec, values)
     assert typed.to_pylist() == expected
     assert bad.tolist() == expected_bad
+
+
+def test_decimals_already_in_the_output_form_pass_through_unchanged() -> None:
+    spec = ParamSpec(column="x", type="decimal", format="0.00")
+    values = ["0.50", "10.00", "98368.03", None, "123456789012345678.99", "0.00"]
+    col = pa.array(values, pa.string())
+    typed, bad, _ = _type_column(spec, col)
+    expected, expected_bad = _expected(spec, values)
+    assert typed.to_pylist() == expected == values
+    assert bad.tolist() == expected_bad
+    # one value that is not in that form sends the column through the exact path
+    mixed = pa.array([*values, "007.5"], pa.string())
+    typed, _, _ = _type_column(spec, mixed)
+    assert typed.to_pylist() == _expected(spec, [*values, "007.5"])[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.just(""), st.text(max_size=5)), max_size=40),
+    st.integers(0, 40),
+    st.integers(0, 40),
+)
+def test_empty_to_null_rebuilds_validity_only(values, start, length) -> None:  # type: ignore[no-untyped-def]
+    col = pa.array(values, pa.string()).slice(start, length)
+    got = _empty_to_null(col)
+    got.validate(full=True)
+    assert got.to_pylist() == [None if v in (None, "") else v for v in col.to_pylist()]
