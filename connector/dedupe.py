@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,6 +288,10 @@ def _copy_singles(
         return
     wanted = [IDENTITY, SOURCE_REF, SEQ] + ([DIGEST] if stored else []) + list(names)
     digester = None if stored else DigestColumns(names)
+    # the previous table is written (a thread; pyarrow releases the GIL) while this one is
+    # read and filtered; one in flight keeps memory bounded
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="updates-writer")
+    written: Future[None] | None = None
     try:
         for path in parts:
             pf = pq.ParquetFile(path)
@@ -312,8 +317,15 @@ def _copy_singles(
                     else pa.nulls(n, pa.string())
                     for c in names
                 ]
-                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+                if written is not None:
+                    written.result()
+                written = pool.submit(
+                    writer.write_table, pa.Table.from_arrays(columns, schema=schema)
+                )
+        if written is not None:
+            written.result()
     finally:
+        pool.shutdown(wait=True)
         if digester is not None:
             digester.close()
 
