@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +95,8 @@ def merge_sql(source: str, names: Sequence[str]) -> str:
 
 
 UPDATE_ROWS = "_rows"
+SELECTED = "selected.parquet"  # _seq of the staged single rows to send
+MERGED = "merged.parquet"  # repeated identities merged, to send (updates_schema)
 FETCH_ROWS = 100_000
 # updates.parquet is written once and read once by the batch stage: plain pages, no
 # statistics (string min/max per page cost a third of the write)
@@ -177,58 +178,64 @@ def build_updates(
     """
     parts = list(mapped)
     schema = updates_schema(names)
+    out.mkdir(parents=True, exist_ok=True)
     counts = UpdateCounts(0, 0, 0, 0, 0, 0, [])
-    with pq.ParquetWriter(out, schema, **UPDATES_PARQUET) as writer:
-        if not parts:
-            return counts
-        qi = quote_ident
-        source = f"read_parquet({parquet_glob(parts)}, union_by_name = true)"
-        stored = _has_columns(parts, (DIGEST, FILLED))
-        digest = f"m.{DIGEST}" if stored else digest_sql(names, "m")
-        filled = f"m.{FILLED}" if stored else filled_sql(names, "m")
-        valid = f"m.{IDENTITY} IS NOT NULL AND m.{IDENTITY} <> ''"
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE repeated AS SELECT {IDENTITY} FROM {source} m "
-            f"WHERE {valid} GROUP BY {IDENTITY} HAVING count(*) > 1"
+    selected_path, merged_path = out / SELECTED, out / MERGED
+    if not parts:
+        pq.write_table(pa.table({SEQ: pa.array([], pa.int64())}), selected_path)
+        pq.write_table(schema.empty_table(), merged_path, **UPDATES_PARQUET)
+        return counts
+    qi = quote_ident
+    source = f"read_parquet({parquet_glob(parts)}, union_by_name = true)"
+    stored = _has_columns(parts, (DIGEST, FILLED))
+    digest = f"m.{DIGEST}" if stored else digest_sql(names, "m")
+    filled = f"m.{FILLED}" if stored else filled_sql(names, "m")
+    valid = f"m.{IDENTITY} IS NOT NULL AND m.{IDENTITY} <> ''"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE repeated AS SELECT {IDENTITY} FROM {source} m "
+        f"WHERE {valid} GROUP BY {IDENTITY} HAVING count(*) > 1"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE delivered AS SELECT identity, digest, partition, "
+        f"string_split(nonempty, ',') AS names FROM read_parquet({parquet_glob(delivered)})"
+    )
+    joined = f"LEFT JOIN delivered d ON d.identity = m.{IDENTITY}"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE single_flags AS
+        SELECT m.{SEQ}, m.{IDENTITY}, {_flags_sql(partition, digest)},
+               {_clears_sql(names, filled)} AS _clears
+        FROM {source} m {joined}
+        WHERE {valid} AND m.{IDENTITY} NOT IN (SELECT {IDENTITY} FROM repeated)
+        """
+    )
+    # the singles to send are named by _seq (sorted): their rows stay in the staged parts,
+    # read once more only by the batch stage (no copy of the wide rows here)
+    con.execute(
+        f"COPY (SELECT {SEQ} FROM single_flags WHERE NOT _unchanged ORDER BY {SEQ}) "
+        f"TO '{_sql_path(selected_path)}' (FORMAT parquet)"
+    )
+    params = ", ".join(qi(n) for n in names)
+    sep = ", " if names else ""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE merged AS
+        WITH m AS (
+            {merge_sql(f"(SELECT * FROM {source} r WHERE r.{IDENTITY} IN (SELECT {IDENTITY} FROM repeated))", names)}
+        ), digested AS (
+            SELECT *, {digest_sql(names, "m")} AS {DIGEST}, {filled_sql(names, "m")} AS {FILLED}
+            FROM m
         )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE delivered AS SELECT identity, digest, partition, "
-            f"string_split(nonempty, ',') AS names FROM read_parquet({parquet_glob(delivered)})"
-        )
-        joined = f"LEFT JOIN delivered d ON d.identity = m.{IDENTITY}"
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE single_flags AS
-            SELECT m.{SEQ}, m.{IDENTITY}, {_flags_sql(partition, digest)},
-                   {_clears_sql(names, filled)} AS _clears
-            FROM {source} m {joined}
-            WHERE {valid} AND m.{IDENTITY} NOT IN (SELECT {IDENTITY} FROM repeated)
-            """
-        )
-        send = con.execute(f"SELECT {SEQ} FROM single_flags WHERE NOT _unchanged").fetchnumpy()[SEQ]
-        send = np.sort(np.asarray(send, dtype=np.int64))
-        _copy_singles(parts, send, names, schema, writer, stored)
-
-        params = ", ".join(qi(n) for n in names)
-        sep = ", " if names else ""
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE merged AS
-            WITH m AS (
-                {merge_sql(f"(SELECT * FROM {source} r WHERE r.{IDENTITY} IN (SELECT {IDENTITY} FROM repeated))", names)}
-            ), digested AS (
-                SELECT *, {digest_sql(names, "m")} AS {DIGEST}, {filled_sql(names, "m")} AS {FILLED}
-                FROM m
-            )
-            SELECT m.{IDENTITY}, m.{SOURCE_REF}, m.{SEQ}, m.{DIGEST}, m._rows{sep}{params},
-                   {_flags_sql(partition, f"m.{DIGEST}")},
-                   {_clears_sql(names, f"m.{FILLED}")} AS _clears
-            FROM digested m {joined}
-            """
-        )
-        out_cols = ", ".join(
-            [IDENTITY, SOURCE_REF, SEQ, DIGEST, f"_rows AS {UPDATE_ROWS}"] + [qi(n) for n in names]
-        )
+        SELECT m.{IDENTITY}, m.{SOURCE_REF}, m.{SEQ}, m.{DIGEST}, m._rows{sep}{params},
+               {_flags_sql(partition, f"m.{DIGEST}")},
+               {_clears_sql(names, f"m.{FILLED}")} AS _clears
+        FROM digested m {joined}
+        """
+    )
+    out_cols = ", ".join(
+        [IDENTITY, SOURCE_REF, SEQ, DIGEST, f"_rows AS {UPDATE_ROWS}"] + [qi(n) for n in names]
+    )
+    with pq.ParquetWriter(merged_path, schema, **UPDATES_PARQUET) as writer:
         reader = con.sql(
             f"SELECT {out_cols} FROM merged WHERE NOT _unchanged ORDER BY {SEQ}"
         ).to_arrow_reader(FETCH_ROWS)
@@ -275,59 +282,78 @@ def build_updates(
     )
 
 
-def _copy_singles(
+def read_updates(
     parts: Sequence[Path],
-    send: np.ndarray,
+    out: Path,
     names: Sequence[str],
-    schema: pa.Schema,
-    writer: pq.ParquetWriter,
-    stored: bool,
-) -> None:
-    """The rows of ``mapped`` whose ``_seq`` is in ``send``, in file order, into ``writer``."""
-    if not len(send):
-        return
-    wanted = [IDENTITY, SOURCE_REF, SEQ] + ([DIGEST] if stored else []) + list(names)
-    digester = None if stored else DigestColumns(names)
-    # the previous table is written (a thread; pyarrow releases the GIL) while this one is
-    # read and filtered; one in flight keeps memory bounded
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="updates-writer")
-    written: Future[None] | None = None
-    try:
-        for path in parts:
-            pf = pq.ParquetFile(path)
-            have = set(pf.schema_arrow.names)
-            for rb in pf.iter_batches(FETCH_ROWS, columns=[c for c in wanted if c in have]):
-                keep = _in_sorted(rb.column(SEQ).to_numpy(zero_copy_only=False), send)
-                if not keep.any():
-                    continue
-                table = pa.Table.from_batches([rb]).filter(pa.array(keep))
-                if digester is not None:
-                    # extract's parts hold null for empty; others are normalised here
-                    table = digester.add(_with_params(table, names, nullify=True))
-                n = table.num_rows
+    *,
+    schema: pa.Schema | None = None,
+    skip: np.ndarray | None = None,
+    batch_rows: int = FETCH_ROWS,
+) -> Iterator[pa.RecordBatch]:
+    """The updates ``build_updates`` decided, as record batches of ``schema`` (by default
+    :func:`updates_schema`; any subset of its columns, in any order).
+
+    First the selected single rows, read from the staged ``parts`` in their order, then the
+    merged ones in ``_seq`` order; rows whose ``_seq`` is in ``skip`` (sorted) are left out.
+    """
+    schema = schema or updates_schema(names)
+    selected = pq.read_table(out / SELECTED).column(SEQ).to_numpy()
+    if skip is not None and len(skip):
+        selected = selected[~_in_sorted(selected, skip)]
+    if len(selected):
+        wanted = [c for c in schema.names if c != UPDATE_ROWS]
+        digester = None if _has_columns(parts, (DIGEST,)) else DigestColumns(names)
+        try:
+            for path in parts:
+                pf = pq.ParquetFile(path)
+                have = set(pf.schema_arrow.names)
                 columns = [
-                    table.column(IDENTITY).cast(pa.string()),
-                    table.column(SOURCE_REF).cast(pa.string()),
-                    table.column(SEQ).cast(pa.int64()),
-                    table.column(DIGEST),
-                    pa.array(np.ones(n, dtype=np.int64)),
-                ] + [
-                    table.column(c).cast(pa.string())
-                    if c in table.column_names
-                    else pa.nulls(n, pa.string())
-                    for c in names
+                    c for c in {*wanted, SEQ, *([] if digester is None else names)} if c in have
                 ]
-                if written is not None:
-                    written.result()
-                written = pool.submit(
-                    writer.write_table, pa.Table.from_arrays(columns, schema=schema)
-                )
-        if written is not None:
-            written.result()
-    finally:
-        pool.shutdown(wait=True)
-        if digester is not None:
-            digester.close()
+                for rb in pf.iter_batches(batch_rows, columns=columns):
+                    keep = _in_sorted(rb.column(SEQ).to_numpy(zero_copy_only=False), selected)
+                    if not keep.any():
+                        continue
+                    table = pa.Table.from_batches([rb])
+                    if not keep.all():
+                        table = table.filter(pa.array(keep))
+                    if digester is not None:
+                        # extract's parts hold null for empty and a digest; others get them here
+                        table = digester.add(_with_params(table, names, nullify=True))
+                    yield from _conform(table, schema).to_batches()
+        finally:
+            if digester is not None:
+                digester.close()
+    merged = pq.ParquetFile(out / MERGED)
+    for rb in merged.iter_batches(batch_rows):
+        if skip is not None and len(skip):
+            keep = ~_in_sorted(rb.column(SEQ).to_numpy(zero_copy_only=False), skip)
+            if not keep.any():
+                continue
+            rb = rb.filter(pa.array(keep))
+        yield from _conform(pa.Table.from_batches([rb]), schema).to_batches()
+
+
+def count_updates(out: Path) -> int:
+    """How many rows :func:`read_updates` yields (without ``skip``)."""
+    return int(
+        pq.ParquetFile(out / SELECTED).metadata.num_rows
+        + pq.ParquetFile(out / MERGED).metadata.num_rows
+    )
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    n = table.num_rows
+    columns = []
+    for f in schema:
+        if f.name in table.column_names:
+            columns.append(table.column(f.name).cast(f.type))
+        elif f.name == UPDATE_ROWS:
+            columns.append(pa.array(np.ones(n, dtype=np.int64)))
+        else:
+            columns.append(pa.nulls(n, f.type))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _with_params(table: pa.Table, names: Sequence[str], *, nullify: bool) -> pa.Table:

@@ -14,21 +14,28 @@ import json
 import logging
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connector import dedupe
 from connector import ledger as ledger_mod
-from connector.batches import param_names_of, remove_batch_files, safe_name, write_batches
+from connector.batches import (
+    manifest_schema,
+    param_names_of,
+    remove_batch_files,
+    safe_name,
+    write_batches,
+)
 from connector.columns import DIGEST, IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.digests import DigestColumns
-from connector.encoding import quote_ident
 from connector.ledger import Ledger
 from connector.partitions import day_window
 from connector.threads import prefetched
@@ -46,6 +53,7 @@ REJECTS_SAMPLE = 10
 FETCH_ROWS = 100_000
 
 EXTRACT, TRANSFORM, BATCHES = "extract", "transform", "batches"
+UPDATES = "updates"  # the transform's output: dedupe.read_updates reads it
 COUNT_KEYS = (
     "rows_in",
     "rows_out",
@@ -191,7 +199,9 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
         from connector.sources import record_cursor
 
         record_cursor(ledger, mapping.name, partition, high_water)
-    (base / "stage.json").write_text(json.dumps({"param_names": names}))
+    # the transform's output names rows of this extract by _seq: tie it to this run
+    meta = {"param_names": names, "extract_id": uuid.uuid4().hex}
+    (base / "stage.json").write_text(json.dumps(meta))
     result.schema = [(IDENTITY, "string"), (SOURCE_REF, "string"), (SEQ, "int64")] + [
         (n, "string") for n in names
     ]
@@ -210,15 +220,35 @@ def _stage_part(digester: DigestColumns, mapped: pa.Table, path: Path) -> None:
 # 3: dedupe + change detection
 
 
-def _staged(base: Path, names: list[str]) -> None:
+def _staged(base: Path, names: list[str]) -> str:
+    """The extract run's id, after checking its output is there and fits the mapping."""
     meta = base / "stage.json"
     if not meta.exists():
         raise StageMissing(f"{base}: no extract output; run the extract stage first")
-    staged = json.loads(meta.read_text())["param_names"]
-    if staged != names:
+    staged = json.loads(meta.read_text())
+    if staged["param_names"] != names:
         raise StageMissing(
-            f"{base}: staged with params {staged}, the mapping now has {names}; rerun extract"
+            f"{base}: staged with params {staged['param_names']}, the mapping now has "
+            f"{names}; rerun extract"
         )
+    return str(staged.get("extract_id", ""))
+
+
+def _mapped_parts(base: Path) -> list[Path]:
+    return sorted((base / "mapped").glob("*.parquet"))
+
+
+def _head_updates(base: Path, names: list[str], n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    updates = dedupe.read_updates(_mapped_parts(base), base / UPDATES, names, batch_rows=n)
+    try:
+        for rb in updates:
+            rows += rb.slice(0, n - len(rows)).to_pylist()
+            if len(rows) >= n:
+                break
+    finally:
+        updates.close()
+    return rows
 
 
 def _reject_rows(rejects_dir: Path) -> Iterator[dict[str, Any]]:
@@ -232,19 +262,19 @@ def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger)
     started = time.monotonic()
     names = param_names_of(mapping)
     base = stage_path(settings, mapping.name, partition)
-    _staged(base, names)
+    extract_id = _staged(base, names)
     dest_key = ledger_mod.destination_key(str(mapping.destination), settings)
     work = base / "work"
     _reset(work)
-    updates = base / "updates.parquet"
-    updates.unlink(missing_ok=True)
+    updates = base / UPDATES
+    shutil.rmtree(updates, ignore_errors=True)
     delivered = work / "delivered.parquet"
     n_delivered = ledger_mod.export_delivered(ledger, dest_key, delivered, mapping=mapping.name)
     con = dedupe.connect(work)
     try:
         counts = dedupe.build_updates(
             con,
-            mapped=sorted((base / "mapped").glob("*.parquet")),
+            mapped=_mapped_parts(base),
             delivered=delivered,
             names=names,
             out=updates,
@@ -266,8 +296,9 @@ def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger)
         cleared=counts.cleared,
         superseded=counts.superseded,
     )
-    result.schema = _schema_of(pq.read_schema(updates))
-    result.preview = _head([updates])
+    (updates / "source.json").write_text(json.dumps({"extract_id": extract_id}))
+    result.schema = _schema_of(dedupe.updates_schema(names))
+    result.preview = _head_updates(base, names)
     result.rejects_sample = _head(sorted((base / "rejects").glob("*.parquet")), REJECTS_SAMPLE)
     result.stats.update(
         identities=counts.identities,
@@ -298,9 +329,13 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
     started = time.monotonic()
     names = param_names_of(mapping)
     base = stage_path(settings, mapping.name, partition)
-    updates = base / "updates.parquet"
-    if not updates.exists():
+    updates = base / UPDATES
+    if not (updates / "source.json").exists():
         raise StageMissing(f"{updates}: no transform output; run the transform stage first")
+    extract_id = _staged(base, names)
+    if json.loads((updates / "source.json").read_text())["extract_id"] != extract_id:
+        raise StageMissing(f"{base}: extract ran again after transform; rerun transform first")
+    parts = _mapped_parts(base)
     dest_key = ledger_mod.destination_key(str(mapping.destination), settings)
 
     replaced = ledger_mod.take_queued_batches(ledger, mapping.name, partition)
@@ -309,44 +344,15 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
     manifests = [
         Path(p) for _, _, p in ledger_mod.in_flight_manifests(ledger, dest_key) if Path(p).exists()
     ]
-
-    work = base / "batch-work"
-    _reset(work)
-    con = dedupe.connect(work)
-    # updates.parquet is in source order (_seq); streaming it in that order needs no sort,
-    # whose result DuckDB would otherwise hold whole before the first row comes out.
-    con.execute("set preserve_insertion_order = true")
+    skip = _in_flight_seqs(base, parts, manifests) if manifests else None
+    rows_in = dedupe.count_updates(updates)
+    rows = dedupe.read_updates(parts, updates, names, schema=manifest_schema(names), skip=skip)
     try:
-        qi = quote_ident
-        cols = ", ".join(
-            [f"u.{c}" for c in (IDENTITY, SOURCE_REF, DIGEST)] + [f"u.{qi(n)}" for n in names]
+        written = write_batches(
+            rows, mapping=mapping, partition=partition, settings=settings, ledger=ledger
         )
-        source = f"read_parquet({dedupe.parquet_glob(updates)})"
-        if manifests:
-            flight = f"read_parquet({dedupe.parquet_glob(manifests)}, union_by_name = true)"
-            con.execute(
-                f"CREATE TABLE in_flight AS SELECT DISTINCT {IDENTITY}, {DIGEST} FROM {flight}"
-            )
-            query = (
-                f"SELECT {cols} FROM {source} u ANTI JOIN in_flight f "
-                f"ON f.{IDENTITY} = u.{IDENTITY} AND f.{DIGEST} = u.{DIGEST}"
-            )
-        else:
-            query = f"SELECT {cols} FROM {source} u"
-        rows_in = pq.ParquetFile(updates).metadata.num_rows
-        reader = con.sql(query).to_arrow_reader(FETCH_ROWS)
-        try:
-            written = write_batches(
-                reader, mapping=mapping, partition=partition, settings=settings, ledger=ledger
-            )
-        finally:
-            # a result stream still open when its connection closes (a traceback keeps the
-            # reader alive) leaves DuckDB's database half-closed: the next connect in this
-            # process would block forever
-            reader.close()
     finally:
-        con.close()
-        shutil.rmtree(work, ignore_errors=True)
+        rows.close()
     rows_out = sum(b.row_count for b in written)
     result = StageResult(mapping.name, partition, BATCHES)
     result.counts.update(
@@ -368,6 +374,37 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
         batch_keys=[b.batch_key for b in written],
     )
     return _finish(ledger, result, started)
+
+
+def _in_flight_seqs(base: Path, parts: list[Path], manifests: list[Path]) -> np.ndarray:
+    """``_seq`` (sorted) of the updates whose identity and digest a batch in flight carries."""
+    work = base / "batch-work"
+    _reset(work)
+    con = dedupe.connect(work)
+    try:
+        glob = dedupe.parquet_glob
+        keys = f"{IDENTITY}, {DIGEST}, {SEQ}"
+        con.execute(
+            f"CREATE TEMP TABLE in_flight AS SELECT DISTINCT {IDENTITY}, {DIGEST} "
+            f"FROM read_parquet({glob(manifests)}, union_by_name = true)"
+        )
+        updates = base / UPDATES
+        singles = (
+            f"SELECT {keys} FROM read_parquet({glob(parts)}, union_by_name = true) "
+            f"WHERE {SEQ} IN (SELECT {SEQ} FROM read_parquet({glob(updates / dedupe.SELECTED)}))"
+            if parts
+            else f"SELECT NULL::VARCHAR AS {IDENTITY}, NULL::VARCHAR AS {DIGEST}, 0 AS {SEQ} LIMIT 0"
+        )
+        merged = f"SELECT {keys} FROM read_parquet({glob(updates / dedupe.MERGED)})"
+        found = con.execute(
+            f"SELECT u.{SEQ} FROM (SELECT * FROM ({singles}) UNION ALL SELECT * FROM ({merged})) u"
+            " SEMI JOIN in_flight f "
+            f"ON f.{IDENTITY} = u.{IDENTITY} AND f.{DIGEST} = u.{DIGEST} ORDER BY u.{SEQ}"
+        ).fetchnumpy()[SEQ]
+        return np.asarray(found, dtype=np.int64)
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def prepare(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> list[StageResult]:

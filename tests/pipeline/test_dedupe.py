@@ -53,7 +53,7 @@ def _run(tmp: Path, chunks: list[pa.Table], delivered: list[tuple[str, ...]] = (
         p = tmp / f"part-{i}.parquet"
         pq.write_table(t, p)
         paths.append(p)
-    out = tmp / "updates.parquet"
+    out = tmp / "updates"
     con = dedupe.connect(tmp / "work")
     try:
         counts = dedupe.build_updates(
@@ -66,7 +66,11 @@ def _run(tmp: Path, chunks: list[pa.Table], delivered: list[tuple[str, ...]] = (
         )
     finally:
         con.close()
-    return counts, pq.read_table(out)
+    got = pa.Table.from_batches(
+        list(dedupe.read_updates(paths, out, NAMES)), dedupe.updates_schema(NAMES)
+    )
+    assert got.num_rows == dedupe.count_updates(out) == counts.rows_out
+    return counts, got
 
 
 def test_later_wins_and_empty_does_not_erase(tmp_path: Path) -> None:

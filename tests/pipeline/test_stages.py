@@ -143,3 +143,15 @@ def test_stage_order_is_enforced(env) -> None:  # type: ignore[no-untyped-def]
         pipeline.transform_stage(mapping, "2026-02-01", settings, ledger)
     with pytest.raises(pipeline.StageMissing):
         pipeline.batch_stage(mapping, "2026-02-01", settings, ledger)
+
+
+def test_batches_refuse_updates_of_an_earlier_extract(env) -> None:  # type: ignore[no-untyped-def]
+    mapping, settings, ledger, pos = env
+    _csv(pos, DAY, ["c1,A,x", "c2,B,y"])
+    pipeline.extract_stage(mapping, DAY, settings, ledger)
+    pipeline.transform_stage(mapping, DAY, settings, ledger)
+    pipeline.extract_stage(mapping, DAY, settings, ledger)  # new rows, new _seq
+    with pytest.raises(pipeline.StageMissing, match="transform"):
+        pipeline.batch_stage(mapping, DAY, settings, ledger)
+    pipeline.transform_stage(mapping, DAY, settings, ledger)
+    assert pipeline.batch_stage(mapping, DAY, settings, ledger).counts["rows_out"] == 2

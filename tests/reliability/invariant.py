@@ -22,7 +22,7 @@ is found by following its retry lineage (``parent_id``) batch by batch:
 A row reaching two terminal fates (two children carrying it) is DOUBLE (a violation).
 
 Besides the lineage, the invariant checks that every row of a transform output
-(``stage/<mapping>/<partition>/updates.parquet``) went into some batch with the same digest
+(``stage/<mapping>/<partition>/updates``, read by ``dedupe.read_updates``) went into some batch with the same digest
 (rows equal to an in-flight batch's are skipped on purpose and are found there), that every
 ``Delivered`` digest is what the sandbox stores, that with ``expected`` (the latest source
 values, from the scenario) every identity is either delivered with exactly those values or
@@ -35,13 +35,16 @@ from __future__ import annotations
 
 import collections
 import glob
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from connector.dedupe import read_updates
 from connector.digests import profile_digest
 from connector.ledger import (
     CLAIMED,
@@ -236,16 +239,23 @@ def _check_updates(
         mapping = by_id[batch_id].mapping
         for ident, row in rows.items():
             queued.add((mapping, ident, row["_digest"]))
-    for path in glob.glob(str(Path(settings.stage_dir) / "*" / "*" / "updates.parquet")):
-        mapping = Path(path).parent.parent.name
+    for path in glob.glob(str(Path(settings.stage_dir) / "*" / "*" / "updates")):
+        base = Path(path).parent
+        mapping = base.parent.name
         try:
-            table = pq.read_table(path, columns=["_identity", "_digest"])
+            names = json.loads((base / "stage.json").read_text())["param_names"]
+            parts = sorted((base / "mapped").glob("*.parquet"))
+            schema = pa.schema([("_identity", pa.string()), ("_digest", pa.string())])
+            rows = [
+                r
+                for rb in read_updates(parts, Path(path), names, schema=schema)
+                for r in rb.to_pylist()
+            ]
         except Exception as exc:
             report.fail(f"{path}: unreadable: {exc}")
             continue
-        for ident, digest in zip(
-            table.column("_identity").to_pylist(), table.column("_digest").to_pylist(), strict=True
-        ):
+        for row in rows:
+            ident, digest = row["_identity"], row["_digest"]
             report.updates_rows += 1
             if (mapping, ident, digest) not in queued:
                 report.fail(f"{mapping}/{ident}: in {path} but in no batch with digest {digest}")

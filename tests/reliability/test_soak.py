@@ -62,6 +62,8 @@ def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> No
                 ledger, settings, sandbox=sb, expected=world.expected, settled=True
             )
             assert final.ok, f"final: {final}"
+            # the transform outputs were found and read (a renamed output would check nothing)
+            assert final.updates_rows > 0
         finally:
             clients.close()
             ledger.dispose()
