@@ -217,7 +217,21 @@ def _normalised(
 
 
 def _has_empty_strings(rb: pa.RecordBatch, names: Sequence[str]) -> bool:
-    return any(pc.any(pc.equal(rb.column(n), "")).as_py() for n in names)
+    """Whether a param holds ``""`` (read from the offsets: no value is compared)."""
+    for name in names:
+        col = rb.column(name)
+        if col.type != pa.string():
+            if pc.any(pc.equal(col, "")).as_py():
+                return True
+            continue
+        offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)
+        offsets = offsets[col.offset : col.offset + len(col) + 1]
+        empty = offsets[1:] == offsets[:-1]
+        if col.null_count:
+            empty &= col.is_valid().to_numpy(zero_copy_only=False)
+        if empty.any():
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------------------

@@ -303,3 +303,15 @@ def test_streamed_input_many_files(tmp_path: Path, ledger: Ledger) -> None:
     assert sum(b.row_count for b in written) == n
     first = decode_batch(Path(written[1].path).read_bytes())[1][0]
     assert first == ["id1000", "u1000@x.org", "gold", ""]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.just(""), st.text(max_size=3)), min_size=1, max_size=30),
+    st.integers(0, 30),
+    st.integers(0, 30),
+)
+def test_empty_string_check_reads_offsets_right(values, start, length) -> None:  # type: ignore[no-untyped-def]
+    rb = pa.record_batch([pa.array(values, pa.string())], names=["p"]).slice(start, length)
+    expected = "" in rb.column(0).to_pylist()
+    assert batches_mod._has_empty_strings(rb, ["p"]) is expected
