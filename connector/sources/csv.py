@@ -229,7 +229,9 @@ def _physical_lines(block: bytes) -> int:
     return block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
 
 
-def _parse_fast(block: bytes, names: list[str], delimiter: str, line0: int) -> _Parsed | None:
+def _parse_fast(
+    block: bytes, names: list[str], delimiter: str, line0: int, physical: int | None = None
+) -> _Parsed | None:
     """pyarrow's parse of a block when every record and line is accounted for; else None."""
     invalid: list[object] = []
 
@@ -259,10 +261,17 @@ def _parse_fast(block: bytes, names: list[str], delimiter: str, line0: int) -> _
         return None
     columns = [table.column(i).combine_chunks() for i in range(table.num_columns)]
     per_row = np.ones(table.num_rows, dtype=np.int64)
-    if b'"' in block:  # only quoted values can hold newlines
-        for col in columns:
-            per_row += pc.count_substring(col, "\n").to_numpy(zero_copy_only=False)
-    if int(per_row.sum()) != _physical_lines(block):
+    physical = _physical_lines(block) if physical is None else physical
+    inside = physical - table.num_rows  # newlines inside quoted values, if all adds up
+    if inside > 0 and b'"' in block:  # only quoted values can hold newlines
+        # count column by column, longest first (free text holds them), until all are found
+        for col in sorted(columns, key=lambda c: -c.nbytes):
+            counts = pc.count_substring(col, "\n").to_numpy(zero_copy_only=False)
+            per_row += counts
+            inside -= int(counts.sum())
+            if inside <= 0:
+                break
+    if int(per_row.sum()) != physical:
         return None  # blank lines or bare \r: let the exact parser count
     lines = np.empty(table.num_rows, dtype=np.int64)
     if table.num_rows:
@@ -468,10 +477,11 @@ def read_csv_file(
                     yield empty_raw_table(kept_names), rejects_table([reject])
                     line += 1
                     continue
-                parsed = _parse_fast(block, parse_names, delimiter, line)
+                physical = _physical_lines(block)
+                parsed = _parse_fast(block, parse_names, delimiter, line, physical)
                 if parsed is None:
                     parsed = _parse_exact(block, parse_names, delimiter, line, path, ident_at)
-                line += _physical_lines(block)
+                line += physical
                 cols, bad = _decode_columns(parsed, parse_names, keep, required_set, path, ident_at)
                 table = _raw_table(cols, kept_names, parsed.lines, bad, path, seq)
                 seq += table.num_rows
