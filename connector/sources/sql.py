@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import (
     Date,
     DateTime,
@@ -83,11 +84,18 @@ def value_text(value: Any) -> str | None:
 
 
 def column_array(values: Sequence[Any]) -> pa.Array:
-    """A string array of database values (fast when they already are text)."""
+    """A string array of database values (fast when they already are text or integers)."""
     try:
         return pa.array(values, pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
-        return pa.array([value_text(v) for v in values], pa.string())
+        pass
+    if all(type(v) is int or v is None for v in values):  # not bool, not float
+        # integers (keys, counts): Arrow's cast writes them as str(int) does
+        try:
+            return pa.array(values, pa.int64()).cast(pa.string())
+        except (pa.ArrowInvalid, OverflowError):  # beyond 64 bits
+            pass
+    return pa.array([value_text(v) for v in values], pa.string())
 
 
 def _check_sqlite_file(url: str, mapping: str) -> None:
@@ -255,18 +263,22 @@ def _chunk_table(
 ) -> pa.Table:
     by_column = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = [column_array(values) for values in by_column]
+    # "<label>:<key>[/<key>...]" (a NULL key part reads "None"), else "<label>:<cursor>#<seq>"
+    join = {"null_handling": "replace", "null_replacement": "None"}
     if key_at:
-        key_text = [arrays[i].to_pylist() for i in key_at]
-        refs = [
-            f"{label}:{'/'.join(str(k) for k in parts)}" for parts in zip(*key_text, strict=True)
-        ]
+        keys = [arrays[i] for i in key_at]
+        refs = pc.binary_join_element_wise(
+            f"{label}:", pc.binary_join_element_wise(*keys, "/", **join), "", **join
+        )
     else:
-        cursor_text = arrays[cursor_at].to_pylist()
-        refs = [f"{label}:{c}#{seq + i}" for i, c in enumerate(cursor_text)]
+        seqs = pa.array(range(seq, seq + len(rows)), pa.int64()).cast(pa.string())
+        refs = pc.binary_join_element_wise(
+            pc.binary_join_element_wise(f"{label}:", arrays[cursor_at], "", **join), seqs, "#"
+        )
     return pa.table(
         {
             **dict(zip(names, arrays, strict=True)),
-            SOURCE_REF: pa.array(refs, pa.string()),
+            SOURCE_REF: refs,
             SEQ: pa.array(range(seq, seq + len(rows)), pa.int64()),
         }
     )

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import (
     Column,
     DateTime,
@@ -285,3 +287,24 @@ params: {{v: v}}
 
 def test_password_is_masked() -> None:
     assert masked_url("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.booleans(),
+            st.floats(allow_nan=False),
+            st.text(max_size=4),
+        ),
+        max_size=20,
+    ),
+    st.sampled_from(["int", "mixed"]),
+)
+def test_column_array_writes_every_value_as_value_text(values, shape) -> None:  # type: ignore[no-untyped-def]
+    from connector.sources.sql import column_array, value_text
+
+    if shape == "int":  # the fast path: integers (and nulls) only
+        values = [v for v in values if v is None or type(v) is int]
+    assert column_array(values).to_pylist() == [value_text(v) for v in values]
