@@ -28,7 +28,9 @@ import hashlib
 from collections.abc import Sequence
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connector.columns import DIGEST, FILLED
 from connector.encoding import quote_ident, quote_value
@@ -86,6 +88,23 @@ def filled_sql(param_names: Sequence[str], alias: str = "") -> str:
 PIECE_ROWS = 10_000
 
 
+def filled_column(table: pa.Table, names: Sequence[str]) -> pa.Array:
+    """``_filled`` of each row (as :func:`filled_sql`), built from the validity bitmaps and
+    value lengths: a fixed-width string array over one byte matrix, nothing per value."""
+    n = table.num_rows
+    width = len(names)
+    matrix = np.empty((n, width), dtype=np.uint8)
+    for j, name in enumerate(names):
+        col = table.column(name)
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        nonempty = pc.fill_null(pc.greater(pc.binary_length(col), 0), False)
+        matrix[:, j] = np.where(nonempty.to_numpy(zero_copy_only=False), ord("1"), ord("0"))
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(matrix.tobytes())]
+    )
+
+
 class DigestColumns:
     """Appends ``_digest`` and ``_filled`` to tables of mapped rows, in DuckDB (GIL released)."""
 
@@ -94,17 +113,14 @@ class DigestColumns:
         self.con = duckdb.connect()
         self.con.execute("set enable_progress_bar = false")
         self.con.execute("set preserve_insertion_order = true")  # digests in row order
-        self._sql = (
-            f"SELECT {digest_sql(self.names)} AS {DIGEST}, "
-            f"{filled_sql(self.names)} AS {FILLED} FROM _rows"
-        )
+        self._sql = f"SELECT {digest_sql(self.names)} AS {DIGEST} FROM _rows"
 
     def add(self, table: pa.Table) -> pa.Table:
+        n = table.num_rows
         if not self.names:
-            n = table.num_rows
             digest = pa.array([profile_digest([], [])] * n, pa.string())
             return table.append_column(DIGEST, digest).append_column(
-                FILLED, pa.array([""] * n, pa.string())
+                FILLED, filled_column(table, [])
             )
         # cut in pieces so that DuckDB's threads share the chunk (one piece = one task)
         pieces = table.select(self.names).to_batches(max_chunksize=PIECE_ROWS)
@@ -117,7 +133,7 @@ class DigestColumns:
         finally:
             self.con.unregister("_rows")
         return table.append_column(DIGEST, out.column(0).combine_chunks()).append_column(
-            FILLED, out.column(1).combine_chunks()
+            FILLED, filled_column(table, self.names)
         )
 
     def close(self) -> None:

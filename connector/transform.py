@@ -359,8 +359,14 @@ def _fast_datetime(col: pa.Array, zone: dt.tzinfo) -> pa.Array:
     null = pa.scalar(None, pa.string())
     length = pc.utf8_length(col)
     date_only = pc.equal(length, 10)
-    text = pc.if_else(date_only, pc.binary_join_element_wise(col, "T00:00:00", ""), col)
-    local = pc.utf8_slice_codeunits(text, 0, 19)
+    lengths = pc.min_max(length).as_py()
+    # the common shapes skip two copies of the column: no date-only value, all 19 long
+    if lengths["min"] is None or lengths["min"] > 10 or lengths["max"] < 10:
+        text = col
+    else:
+        text = pc.if_else(date_only, pc.binary_join_element_wise(col, "T00:00:00", ""), col)
+    same_length = lengths["min"] == lengths["max"] == 19
+    local = text if same_length else pc.utf8_slice_codeunits(text, 0, 19)
     moment = pc.strptime(local, format=ISO_SECONDS, unit="s", error_is_null=True)
     real = pc.fill_null(
         pc.and_(pc.equal(_iso_text(moment), local), pc.invert(pc.starts_with(local, "0"))),
