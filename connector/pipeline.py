@@ -154,7 +154,8 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     chunks = prefetched(
         iter_source_chunks(
             mapping, partition, window, chunk_rows=settings.chunk_rows, registry=registry
-        )
+        ),
+        name="extract-read",
     )
     # Reading the next chunk (a thread), mapping this one (here) and writing the previous
     # one (a thread) overlap: pyarrow, DuckDB and Parquet release the GIL, so both cores work.

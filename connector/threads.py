@@ -12,7 +12,9 @@ T = TypeVar("T")
 PREFETCH_DEPTH = 2
 
 
-def prefetched(items: Iterator[T], depth: int = PREFETCH_DEPTH) -> Iterator[T]:
+def prefetched(
+    items: Iterator[T], depth: int = PREFETCH_DEPTH, name: str = "prefetch"
+) -> Iterator[T]:
     """``items`` produced by a thread, at most ``depth`` ahead; its errors raised here.
 
     Closing this generator early (the consumer failed) stops and joins the thread.
@@ -42,7 +44,7 @@ def prefetched(items: Iterator[T], depth: int = PREFETCH_DEPTH) -> Iterator[T]:
             if close is not None:
                 close()
 
-    thread = threading.Thread(target=produce, name="extract-prefetch", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while True:
