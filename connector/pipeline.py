@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +34,7 @@ from connector.batches import (
     safe_name,
     write_batches,
 )
-from connector.columns import DIGEST, IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
+from connector.columns import DIGEST, FILLED, IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.digests import DigestColumns
 from connector.ledger import Ledger
 from connector.partitions import day_window
@@ -42,15 +42,12 @@ from connector.threads import prefetched
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 PREVIEW_ROWS = 10
 # Mapped parts are staging read once by DuckDB: plain pages write 2x faster than snappy +
 # dictionary (~250 bytes a row on disk, deleted by the next rerun of the partition).
 # No statistics either: string min/max per page cost a third of the write.
 STAGE_PARQUET = {"compression": "none", "use_dictionary": False, "write_statistics": False}
 REJECTS_SAMPLE = 10
-FETCH_ROWS = 100_000
 
 EXTRACT, TRANSFORM, BATCHES = "extract", "transform", "batches"
 UPDATES = "updates"  # the transform's output: dedupe.read_updates reads it
@@ -98,13 +95,16 @@ def _schema_of(schema: pa.Schema) -> list[tuple[str, str]]:
     return [(f.name, str(f.type)) for f in schema]
 
 
-def _head(paths: list[Path], n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
+def _head(
+    paths: list[Path], n: int = PREVIEW_ROWS, drop: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for path in paths:
         if len(rows) >= n:
             break
         pf = pq.ParquetFile(path)
-        for rb in pf.iter_batches(batch_size=n):
+        columns = [c for c in pf.schema_arrow.names if c not in drop]
+        for rb in pf.iter_batches(batch_size=n, columns=columns):
             rows += rb.to_pylist()[: n - len(rows)]
             break
     return rows
@@ -206,7 +206,8 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     result.schema = [(IDENTITY, "string"), (SOURCE_REF, "string"), (SEQ, "int64")] + [
         (n, "string") for n in names
     ]
-    result.preview = _head(sorted(mapped_dir.glob("*.parquet")))
+    # the staged digest and _filled are bookkeeping, not what a user previews
+    result.preview = _head(sorted(mapped_dir.glob("*.parquet")), drop=(DIGEST, FILLED))
     result.counts.update(rows_in=rows_in, rows_out=rows_out, rejected=rejected)
     result.stats.update(sources=sorted(sources), chunks=part, high_water=high_water)
     return _finish(ledger, result, started)
@@ -241,7 +242,7 @@ def _mapped_parts(base: Path) -> list[Path]:
 
 def _head_updates(base: Path, names: list[str], n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    updates = dedupe.read_updates(_mapped_parts(base), base / UPDATES, names, batch_rows=n)
+    updates = dedupe.read_updates(_mapped_parts(base), base / UPDATES, names)
     try:
         for rb in updates:
             rows += rb.slice(0, n - len(rows)).to_pylist()
