@@ -163,16 +163,17 @@ def build_updates(
     out: Path,
     partition: str,
 ) -> UpdateCounts:
-    """Merge, digest and compare with the delivered digests; write the changed rows to ``out``.
+    """Merge, digest and compare with the delivered digests; decide the rows to send.
 
     A profile whose last delivered values came from a partition later than ``partition`` is
     left out (counted as superseded): sending an older day's values would overwrite newer ones.
 
     Identities seen once (most of them) are decided on narrow columns (``_identity``,
-    ``_seq``, ``_digest``, ``_filled``, written by extract) and their rows then copied from
-    ``mapped`` in its order, in a stream: no wide row is joined, sorted or held. Identities
-    seen more than once are merged in DuckDB (out of core) and follow in ``_seq`` order.
-    Parts without ``_digest`` / ``_filled`` get them computed here.
+    ``_seq``, ``_digest``, ``_filled``, written by extract): ``out/selected.parquet`` names
+    the ones to send by ``_seq``; their rows stay in ``mapped``, no wide row is joined,
+    sorted or copied. Identities seen more than once are merged in DuckDB (out of core) and
+    the changed ones written to ``out/merged.parquet`` in ``_seq`` order. Parts without
+    ``_digest`` / ``_filled`` get them computed here. :func:`read_updates` reads ``out``.
 
     Returns counts and a sample of clears (params non-empty at delivery, empty now).
     """
@@ -257,8 +258,11 @@ def build_updates(
     rows_in, identities, unchanged, cleared, rows_out, superseded = (
         int(a) + int(b) for a, b in zip(singles, repeats, strict=True)
     )
-    sample = con.execute(
-        f"""
+    sample = (
+        []
+        if not cleared
+        else con.execute(
+            f"""
         SELECT c.{IDENTITY}, coalesce(c.{SOURCE_REF}, s.{SOURCE_REF}), c._clears FROM (
             SELECT {IDENTITY}, NULL::VARCHAR AS {SOURCE_REF}, {SEQ}, _clears FROM single_flags
             WHERE len(_clears) > 0 AND NOT _unchanged
@@ -269,7 +273,8 @@ def build_updates(
         ) c LEFT JOIN (SELECT {SEQ}, {SOURCE_REF} FROM {source}) s ON s.{SEQ} = c.{SEQ}
         ORDER BY c.{SEQ}
         """
-    ).fetchall()
+        ).fetchall()
+    )
     return UpdateCounts(
         rows_in=rows_in,
         identities=identities,
