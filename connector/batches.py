@@ -369,9 +369,9 @@ class _TargetSink(_Sink):
 
     def files(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Done]:
         current: _Open | None = None
+        # the next batch's lines are encoded (DuckDB, in a thread) while this one is written
+        encoded = prefetched(((self._encode(rb), rb) for rb in batches), name="batch-encode")
         try:
-            # the next batch's lines are encoded (DuckDB, in a thread) while this one is written
-            encoded = prefetched(((self._encode(rb), rb) for rb in batches), name="batch-encode")
             for lines, rb in encoded:
                 arr_offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
                 offsets = arr_offsets[lines.offset : lines.offset + len(lines) + 1]
@@ -405,6 +405,8 @@ class _TargetSink(_Sink):
                 yield current.finish()
                 current = None
         finally:
+            # joins the encoding thread: it uses the DuckDB connection the caller closes next
+            encoded.close()
             if current is not None:
                 current.abort()
 

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,12 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     # Reading the next chunk (a thread), mapping this one (here) and writing the previous
     # one (a thread) overlap: pyarrow, DuckDB and Parquet release the GIL, so both cores work.
     digester = DigestColumns(names)
-    with digester, ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-writer") as writer:
+    # closing(chunks): a failure here stops and joins the reading thread at once
+    with (
+        closing(chunks),
+        digester,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-writer") as writer,
+    ):
         written: Future[None] | None = None
         for chunk in chunks:
             sources.add(chunk.source)

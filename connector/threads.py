@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -14,7 +14,7 @@ PREFETCH_DEPTH = 2
 
 def prefetched(
     items: Iterator[T], depth: int = PREFETCH_DEPTH, name: str = "prefetch"
-) -> Iterator[T]:
+) -> Generator[T, None, None]:
     """``items`` produced by a thread, at most ``depth`` ahead; its errors raised here.
 
     Closing this generator early (the consumer failed) stops and joins the thread.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -253,15 +254,20 @@ def test_crash_in_registration_removes_the_file(
 
 def test_profile_too_large_is_refused(tmp_path: Path, ledger: Ledger) -> None:
     s = make_settings(tmp_path, max_batch_bytes=1100)
+    rows = [("1", "é" * 400, None, None)] + [(str(i), "x", None, None) for i in range(2, 400)]
     with pytest.raises(ProfileTooLarge):
         write_batches(
-            _table([("1", "é" * 400, None, None)]),
+            # many small record batches: the encoding thread is still ahead when it fails
+            pa.Table.from_batches(_table(rows).to_batches(max_chunksize=10)),
             mapping=FakeMapping(),
             partition="2026-01-02",
             settings=s,
             ledger=ledger,
         )
     assert not list((s.outbox / "crm").glob("*.batch"))
+    # the failure stopped and joined the threads that worked for it
+    assert not [t for t in threading.enumerate() if t.name in ("batch-encode",)]
+    assert not [t for t in threading.enumerate() if t.name.startswith("manifest-writer")]
 
 
 def test_copernica_jsonl_chunks(tmp_path: Path, ledger: Ledger, monkeypatch) -> None:  # type: ignore[no-untyped-def]
