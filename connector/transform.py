@@ -408,10 +408,20 @@ def _fast_decimal(col: pa.Array, places: int | None) -> pa.Array:
         # format(Decimal(text), "f") gives back a text already in that form
         return pc.if_else(pc.match_substring_regex(col, CANONICAL_DECIMAL_RE), col, null)
     if places > 0:
-        # already as _decimal writes it (no leading zero, exactly `places` decimals): as is
-        ready = pc.match_substring_regex(col, rf"^(0|[1-9]\d{{0,17}})\.\d{{{places}}}$")
-        if pc.all(pc.fill_null(ready, True)).as_py():
+        # values already as _decimal writes them (no leading zero, exactly `places` decimals)
+        # stay as they are; only the others take the decimal128 round trip
+        ready = pc.fill_null(
+            pc.match_substring_regex(col, rf"^(0|[1-9]\d{{0,17}})\.\d{{{places}}}$"), True
+        )
+        if pc.all(ready).as_py():
             return col
+        rest = pc.invert(ready)
+        return pc.replace_with_mask(col, rest, _rounded_decimal(pc.filter(col, rest), places))
+    return _rounded_decimal(col, places)
+
+
+def _rounded_decimal(col: pa.Array, places: int) -> pa.Array:
+    null = pa.scalar(None, pa.string())
     plain = pc.match_substring_regex(col, PLAIN_DECIMAL_RE)
     safe = pc.if_else(plain, col, "0")
     number = safe.cast(pa.decimal128(38, DECIMAL_SCALE))

@@ -152,3 +152,21 @@ def test_empty_to_null_rebuilds_validity_only(values, start, length) -> None:  #
     got = _empty_to_null(col)
     got.validate(full=True)
     assert got.to_pylist() == [None if v in (None, "") else v for v in col.to_pylist()]
+
+
+decimal_text = st.one_of(
+    st.none(),
+    st.from_regex(r"[1-9]\d{0,5}\.\d{2}", fullmatch=True),  # already in the output form
+    st.from_regex(r"[+-]?\d{1,6}(\.\d{0,4})?", fullmatch=True),
+    st.sampled_from(["0.005", "0.00", "00.10", "1e3", ".5", "5.", "x", " 1.00"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(decimal_text, min_size=1, max_size=40))
+def test_decimal_column_matches_value_typer_whatever_the_mix(values) -> None:  # type: ignore[no-untyped-def]
+    spec = ParamSpec(column="x", type="decimal", format="0.00")
+    typed, bad, _ = _type_column(spec, pa.array(values, pa.string()))
+    expected, expected_bad = _expected(spec, values)
+    assert typed.to_pylist() == expected
+    assert bad.tolist() == expected_bad
