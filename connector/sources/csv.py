@@ -30,7 +30,6 @@ import csv as pycsv
 import datetime as dt
 import glob
 import gzip
-import io
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -241,7 +240,7 @@ def _parse_fast(
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(block),
+            pa.BufferReader(block),  # zero-copy: no Python-level reads
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
