@@ -505,8 +505,10 @@ def _batch_mapping(batch: Batch, settings: Settings, names: list[str]) -> Any:
     )
 
 
-def _requeue_table(ledger: Ledger, settings: Settings, batch: Batch, rows: pa.Table) -> list[Batch]:
-    """Write ``rows`` as new batches with ``attempt + 1`` (the colleague's ``write_batches``)."""
+def _requeue_table(
+    ledger: Ledger, settings: Settings, batch: Batch, rows: pa.Table, *, attempt: int
+) -> list[Batch]:
+    """Write ``rows`` as new batches of ``attempt`` (the colleague's ``write_batches``)."""
     from connector.batches import write_batches
 
     names = param_columns(rows)
@@ -516,7 +518,7 @@ def _requeue_table(ledger: Ledger, settings: Settings, batch: Batch, rows: pa.Ta
         partition=batch.partition,
         settings=settings,
         ledger=ledger,
-        attempt=batch.attempt + 1,
+        attempt=attempt,
         parent_id=batch.id,
     )
 
@@ -596,12 +598,20 @@ def newer_batches_with(
 
 
 def requeue_or_dead(
-    ledger: Ledger, settings: Settings, batch: Batch, rows: pa.Table, reasons: dict[str, str]
+    ledger: Ledger,
+    settings: Settings,
+    batch: Batch,
+    rows: pa.Table,
+    reasons: dict[str, str],
+    *,
+    attempted: bool = True,
 ) -> tuple[int, int]:
     """Re-queue ``rows`` of ``batch`` as attempt+1, or dead-letter them when attempts are used up.
 
     Rows that a newer batch already carries are not re-sent (that would overwrite newer values
-    with older ones): their outcome is ``superseded``, naming the newer batch.
+    with older ones): their outcome is ``superseded``, naming the newer batch. ``attempted``
+    False (the batch was held back, never sent): the rows are re-queued at the same attempt,
+    since no attempt was made; they cannot run out of attempts that way.
 
     Returns (requeued, dead). Outcomes are written after the new batch is registered, so a
     crash in between at worst repeats the re-queue, which ``write_batches`` deduplicates.
@@ -630,9 +640,10 @@ def requeue_or_dead(
         rows = rows.filter(keep)
         if rows.num_rows == 0:
             return 0, 0
-    dead = batch.attempt >= settings.max_attempts
+    dead = attempted and batch.attempt >= settings.max_attempts
     if not dead:
-        _requeue_table(ledger, settings, batch, rows)
+        attempt = batch.attempt + 1 if attempted else batch.attempt
+        _requeue_table(ledger, settings, batch, rows, attempt=attempt)
     ids = rows.column(IDENTITY).to_pylist()
     refs = _refs(rows)
     status = ROW_DEAD if dead else ROW_REQUEUED
@@ -704,7 +715,8 @@ def _hold_back_stale_rows(ledger: Ledger, settings: Settings, batch: Batch) -> b
     (queued, in flight or delivered) are not sent, or an old day's values (a backfill, a late
     retry) would land after the newer day's and overwrite them at the destination while the
     ledger keeps the newer digest (so they would never be re-sent). Those rows become
-    ``superseded``; the others are re-queued as a new batch. True when ``batch`` was held back.
+    ``superseded``; the others are re-queued as a new batch of the same attempt (nothing was
+    sent: a hold-back must not use up attempts). True when ``batch`` was held back.
 
     Only later partitions are looked at: the batches of one partition carry disjoint
     identities, so the nightly case (no later partition) reads no manifest at all.
@@ -730,7 +742,12 @@ def _hold_back_stale_rows(ledger: Ledger, settings: Settings, batch: Batch) -> b
         )
     reason = "held back before sending"
     requeue_or_dead(
-        ledger, settings, batch, table, dict.fromkeys(table.column(IDENTITY).to_pylist(), reason)
+        ledger,
+        settings,
+        batch,
+        table,
+        dict.fromkeys(table.column(IDENTITY).to_pylist(), reason),
+        attempted=False,
     )
     log.info(
         "batch %s: %d row(s) superseded by a later partition before sending", batch.id, len(newer)

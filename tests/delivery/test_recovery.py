@@ -117,3 +117,23 @@ def test_stuck_batches_are_requeued(tmp_path) -> None:  # type: ignore[no-untype
         run_until_settled(settings, ledger)
         with ledger.session() as s:
             assert len(list(s.scalars(select(Delivered)))) == 5
+
+
+def test_rows_held_back_for_a_later_partition_keep_their_attempts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # max_attempts=1: a hold-back that counted as an attempt would dead-letter rows that were
+    # never sent and that no newer batch carries
+    with running_sandbox(calls_per_minute=100_000) as sb:
+        settings = make_settings(tmp_path, sb.url, max_attempts=1)
+        ledger = make_ledger(settings)
+        queue(settings, ledger, profiles(4), partition="2026-06-01")
+        queue(settings, ledger, profiles(4).slice(0, 1), partition="2026-06-02")
+        run_until_settled(settings, ledger)
+        with ledger.session() as s:
+            outcomes = {(o.identity, o.status) for o in s.scalars(select(RowOutcome))}
+            delivered = {d.identity for d in s.scalars(select(Delivered))}
+            held = [b for b in s.scalars(select(Batch)) if b.partition == "2026-06-01"]
+        assert ("cust-00000", "superseded") in outcomes
+        assert not [o for o in outcomes if o[1] == "dead"], outcomes
+        assert delivered == {f"cust-{i:05d}" for i in range(4)}
+        # the re-queued rows kept the held-back batch's attempt
+        assert sorted(b.attempt for b in held) == [1, 1]
