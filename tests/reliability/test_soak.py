@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from connector.ledger import Ledger
+from connector.ledger import Ledger, RowOutcome
 from connector.sandbox.testing import running_sandbox
 
 from . import invariant
@@ -64,6 +65,14 @@ def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> No
             assert final.ok, f"final: {final}"
             # the transform outputs were found and read (a renamed output would check nothing)
             assert final.updates_rows > 0
+            # a row held back (never sent) must not run out of attempts
+            with ledger.session() as s:
+                never_sent_dead = s.scalars(
+                    select(RowOutcome).where(
+                        RowOutcome.status == "dead", RowOutcome.reason.contains("held back")
+                    )
+                ).all()
+            assert not never_sent_dead, [(o.identity, o.reason) for o in never_sent_dead[:5]]
         finally:
             clients.close()
             ledger.dispose()
