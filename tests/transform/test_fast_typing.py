@@ -72,6 +72,15 @@ def _datetimes(seed: int) -> list[str | None]:
     return values
 
 
+def _assert_typed_as_value_typer(spec: ParamSpec, values: list[str | None]) -> list[str | None]:
+    """The column typing of ``values`` equals value_typer's, value by value; returns it."""
+    typed, bad, _ = _type_column(spec, pa.array(values, pa.string()))
+    expected, expected_bad = _expected(spec, values)
+    assert typed.to_pylist() == expected
+    assert bad.tolist() == expected_bad
+    return expected
+
+
 @pytest.mark.parametrize("zone", ZONES)
 def test_fast_datetimes_match_value_typer(zone: str | None) -> None:
     spec = ParamSpec(column="x", type="datetime", timezone=zone)
@@ -79,10 +88,7 @@ def test_fast_datetimes_match_value_typer(zone: str | None) -> None:
     col = pa.array(values, pa.string())
     fast = _fast_typed(spec, col)
     assert fast is not None and fast.null_count < len(values) * 0.2  # the fast path did the bulk
-    typed, bad, _ = _type_column(spec, col)
-    expected, expected_bad = _expected(spec, values)
-    assert typed.to_pylist() == expected
-    assert bad.tolist() == expected_bad
+    _assert_typed_as_value_typer(spec, values)
 
 
 def _decimals(seed: int) -> list[str | None]:
@@ -121,24 +127,15 @@ def test_fast_decimals_match_value_typer(fmt: str | None) -> None:
     col = pa.array(values, pa.string())
     fast = _fast_typed(spec, col)
     assert fast is not None and fast.null_count < len(values) * 0.2  # the fast path did the bulk
-    typed, bad, _ = _type_column(spec, col)
-    expected, expected_bad = _expected(spec, values)
-    assert typed.to_pylist() == expected
-    assert bad.tolist() == expected_bad
+    _assert_typed_as_value_typer(spec, values)
 
 
 def test_decimals_already_in_the_output_form_pass_through_unchanged() -> None:
     spec = ParamSpec(column="x", type="decimal", format="0.00")
     values = ["0.50", "10.00", "98368.03", None, "123456789012345678.99", "0.00"]
-    col = pa.array(values, pa.string())
-    typed, bad, _ = _type_column(spec, col)
-    expected, expected_bad = _expected(spec, values)
-    assert typed.to_pylist() == expected == values
-    assert bad.tolist() == expected_bad
+    assert _assert_typed_as_value_typer(spec, values) == values
     # one value that is not in that form sends the column through the exact path
-    mixed = pa.array([*values, "007.5"], pa.string())
-    typed, _, _ = _type_column(spec, mixed)
-    assert typed.to_pylist() == _expected(spec, [*values, "007.5"])[0]
+    _assert_typed_as_value_typer(spec, [*values, "007.5"])
 
 
 @settings(max_examples=200, deadline=None)
@@ -166,7 +163,4 @@ decimal_text = st.one_of(
 @given(st.lists(decimal_text, min_size=1, max_size=40))
 def test_decimal_column_matches_value_typer_whatever_the_mix(values) -> None:  # type: ignore[no-untyped-def]
     spec = ParamSpec(column="x", type="decimal", format="0.00")
-    typed, bad, _ = _type_column(spec, pa.array(values, pa.string()))
-    expected, expected_bad = _expected(spec, values)
-    assert typed.to_pylist() == expected
-    assert bad.tolist() == expected_bad
+    _assert_typed_as_value_typer(spec, values)
