@@ -18,7 +18,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -264,8 +264,6 @@ def _type_distinct(spec: ParamSpec, col: pa.Array) -> tuple[pa.Array, np.ndarray
 # -- vectorised typing of the common shapes ----------------------------------------------------
 # Each fast path gives exactly value_typer's text or null ("not sure": typed in Python).
 
-ISO_SUFFIX_RE = re.compile(r"[+-]\d\d:\d\d")
-ISO_SECONDS = "%Y-%m-%dT%H:%M:%S"
 PLAIN_DECIMAL_RE = r"^\d{1,18}(\.\d{1,18})?$"
 CANONICAL_DECIMAL_RE = r"^(0|[1-9]\d*)(\.\d+)?$"
 DECIMAL_SCALE = 18  # 18 integer + 18 fraction digits fit decimal128's 38
@@ -279,126 +277,236 @@ def _fast_typed(spec: ParamSpec, col: pa.Array) -> pa.Array | None:
     return None
 
 
-def _per_distinct(col: pa.Array, fn: Callable[[str], object], type_: pa.DataType) -> pa.Array:
-    """``fn`` applied once per distinct value of ``col`` (few: days, offsets), per row."""
-    encoded = pc.dictionary_encode(col)
-    values = [None if v is None else fn(v) for v in encoded.dictionary.to_pylist()]
-    return pc.take(pa.array(values, type_), encoded.indices)
-
-
-def _offset_text(offset: dt.timedelta | None) -> str | None:
-    """``+HH:MM`` as ``isoformat`` writes it; None for offsets with seconds (not sure)."""
+def _offset_seconds(offset: dt.timedelta | None) -> int | None:
+    """An offset in whole minutes as seconds; None for offsets with seconds (not sure)."""
     if offset is None:
         return None
     seconds = int(offset.total_seconds())
-    if seconds % 60:
-        return None
-    sign = "+" if seconds >= 0 else "-"
-    hours, minutes = divmod(abs(seconds) // 60, 60)
-    return f"{sign}{hours:02d}:{minutes:02d}"
+    return None if seconds % 60 else seconds
 
 
-def _day_instants(day: str) -> list[dt.datetime]:
-    y, m, d = int(day[:4]), int(day[5:7]), int(day[8:10])
-    start = dt.datetime(y, m, d)
+def _day_instants(day: dt.date) -> list[dt.datetime]:
+    start = dt.datetime(day.year, day.month, day.day)
     return [start + dt.timedelta(minutes=15 * i) for i in range(96)] + [
         start + dt.timedelta(hours=23, minutes=59, seconds=59)
     ]
 
 
 @lru_cache(maxsize=65536)
-def _local_day_offset(zone: dt.tzinfo, day: str) -> str | None:
-    """The zone's offset on a local day when one offset holds all day (no gap, no overlap)."""
+def _local_day_offset(zone: dt.tzinfo, ordinal: int) -> int | None:
+    """The zone's offset (seconds) on a local day (a proleptic ordinal) when one offset
+    holds all day: no gap, no overlap."""
     try:
-        instants = _day_instants(day)
+        instants = _day_instants(dt.date.fromordinal(ordinal))
         offsets = {
             t.replace(tzinfo=zone, fold=fold).utcoffset() for t in instants for fold in (0, 1)
         }
     except (ValueError, OverflowError):
         return None
-    return _offset_text(offsets.pop()) if len(offsets) == 1 else None
+    return _offset_seconds(offsets.pop()) if len(offsets) == 1 else None
 
 
 @lru_cache(maxsize=65536)
-def _utc_day_offset(zone: dt.tzinfo, day: str) -> int | None:
+def _utc_day_offset(zone: dt.tzinfo, ordinal: int) -> int | None:
     """The zone's offset (seconds) all through a UTC day, when it does not change that day."""
     try:
-        instants = _day_instants(day)
+        instants = _day_instants(dt.date.fromordinal(ordinal))
         offsets = {t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset() for t in instants}
     except (ValueError, OverflowError):
         return None
-    if len(offsets) != 1:
-        return None
-    offset = offsets.pop()
-    return None if offset is None else int(offset.total_seconds())
+    return _offset_seconds(offsets.pop()) if len(offsets) == 1 else None
 
 
-def _suffix_seconds(suffix: str) -> int | None:
-    if suffix == "Z":
-        return 0
-    if not ISO_SUFFIX_RE.fullmatch(suffix):
-        return None
-    sign = 1 if suffix[0] == "+" else -1
-    hours, minutes = int(suffix[1:3]), int(suffix[4:6])
-    if hours > 23 or minutes > 59:
-        return None
-    return sign * (hours * 3600 + minutes * 60)
+# ISO text: YYYY-MM-DDTHH:MM:SS then Z or ±HH:MM. Per byte position: a digit (True) or
+# the byte that must stand there; a suffix sign may be "+" or "-" (checked apart).
+_ISO_TEMPLATE = "dddd-dd-ddTdd:dd:dd+dd:dd"
+_ISO_DIGIT = np.array([c == "d" for c in _ISO_TEMPLATE])
+_ISO_BYTE = np.frombuffer(_ISO_TEMPLATE.replace("d", "0").encode(), dtype=np.uint8)
+# digits -> year, month, day, hour, minute, second, offset hours, offset minutes: one
+# matrix product (float32 holds every such sum exactly: 25 bytes of at most 255 * 1000)
+_ISO_FIELDS = [(0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2), (20, 2), (23, 2)]
+_ISO_WEIGHTS = np.zeros((25, len(_ISO_FIELDS)), dtype=np.float32)
+for _j, (_first, _width) in enumerate(_ISO_FIELDS):
+    for _k in range(_width):
+        _ISO_WEIGHTS[_first + _k, _j] = 10 ** (_width - 1 - _k)
+# "00".."99" as two-byte values, written into the output rows field by field
+_PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), dtype="V2")
+_ISO_OUT_FIELDS = [  # (name, numpy format, byte offset) of an output row
+    ("century", "V2", 0),
+    ("year", "V2", 2),
+    ("d1", "u1", 4),
+    ("month", "V2", 5),
+    ("d2", "u1", 7),
+    ("day", "V2", 8),
+    ("t", "u1", 10),
+    ("hour", "V2", 11),
+    ("c1", "u1", 13),
+    ("minute", "V2", 14),
+    ("c2", "u1", 16),
+    ("second", "V2", 17),
+    ("sign", "u1", 19),
+    ("offset_hour", "V2", 20),
+    ("c3", "u1", 22),
+    ("offset_minute", "V2", 23),
+]
+_ISO_OUT = np.dtype(
+    {
+        "names": [f[0] for f in _ISO_OUT_FIELDS],
+        "formats": [f[1] for f in _ISO_OUT_FIELDS],
+        "offsets": [f[2] for f in _ISO_OUT_FIELDS],
+        "itemsize": 25,
+    }
+)
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
-def _iso_text(moment: pa.Array) -> pa.Array:
-    """``YYYY-MM-DDTHH:MM:SS`` of naive second timestamps (a cast: strftime is 20x slower)."""
-    return pc.utf8_replace_slice(moment.cast(pa.string()), 10, 11, "T")
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
+    y = y - (m <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * np.where(m > 2, m - 3, m + 9) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = np.where(mp < 10, mp + 3, mp - 9)
+    return yoe + era * 400 + (m <= 2), m, d
+
+
+def _per_day(days: np.ndarray, fn: Callable[[int], int | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(offset seconds, known mask) of ``fn`` per row's day, called once per distinct day."""
+    low = int(days.min())
+    span = int(days.max()) - low + 1
+    if span > 4 * len(days) + 1024:  # scattered days: sort them
+        distinct, at = np.unique(days, return_inverse=True)
+    else:  # a table over the days' range: no sort
+        present = np.zeros(span, dtype=bool)
+        present[days - low] = True
+        distinct = np.flatnonzero(present) + low
+        index = np.zeros(span, dtype=np.int64)
+        index[distinct - low] = np.arange(len(distinct))
+        at = index[days - low]
+    found = [fn(int(day) + _EPOCH_ORDINAL) for day in distinct]
+    known = np.array([f is not None for f in found], dtype=bool)
+    seconds = np.array([f or 0 for f in found], dtype=np.int64)
+    return seconds[at], known[at]
 
 
 def _fast_datetime(col: pa.Array, zone: dt.tzinfo) -> pa.Array:
     """ISO ``YYYY-MM-DD[THH:MM:SS[Z|±HH:MM]]`` in ``zone``, as ``_datetime`` writes it.
 
-    No regex: a value is taken only when its first 19 characters format back identically
-    from the parsed timestamp (which also refuses 02-30, that strptime rolls into March).
+    The bytes are read as a fixed-width matrix (numpy, no value is a Python object): a
+    value is taken only when every byte is in its place and the date and time exist (02-30
+    is refused, as ``fromisoformat`` refuses it), its year and its converted year lie in
+    1000..9999, and its day's offset in ``zone`` is the same all day (else it is typed in
+    Python, where DST gaps and folds are resolved).
     """
-    null = pa.scalar(None, pa.string())
-    length = pc.utf8_length(col)
-    date_only = pc.equal(length, 10)
-    lengths = pc.min_max(length).as_py()
-    # the common shapes skip two copies of the column: no date-only value, all 19 long
-    if lengths["min"] is None or lengths["min"] > 10 or lengths["max"] < 10:
-        text = col
-    else:
-        text = pc.if_else(date_only, pc.binary_join_element_wise(col, "T00:00:00", ""), col)
-    same_length = lengths["min"] == lengths["max"] == 19
-    local = text if same_length else pc.utf8_slice_codeunits(text, 0, 19)
-    moment = pc.strptime(local, format=ISO_SECONDS, unit="s", error_is_null=True)
-    real = pc.fill_null(
-        pc.and_(pc.equal(_iso_text(moment), local), pc.invert(pc.starts_with(local, "0"))),
-        False,
+    n = len(col)
+    if col.type != pa.string():
+        col = col.cast(pa.string())
+    _, offsets_buf, data_buf = col.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[col.offset : col.offset + n + 1]
+    lengths = np.diff(offsets)
+    shaped = (lengths == 19) | (lengths == 10) | (lengths == 25) | (lengths == 20)
+    if col.null_count:
+        shaped &= col.is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(shaped)
+    if not len(rows) or data_buf is None:
+        return pa.nulls(n, pa.string())
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    starts = offsets[rows]
+    if int(starts[-1]) + 25 > len(data):  # room for a 25-byte window after the last start
+        data = np.concatenate((data[: int(offsets[-1])], np.zeros(25, dtype=np.uint8)))
+    # one row of 25 bytes per candidate value (the bytes past its end are not used)
+    m = np.lib.stride_tricks.sliding_window_view(data, 25)[starts]
+    size = lengths[rows]
+    digits = m - np.uint8(48)
+    # every byte in its place: a digit where the template has one, else the template's byte
+    fits = np.where(_ISO_DIGIT, digits < 10, m == _ISO_BYTE)
+    sign = m[:, 19]
+    fits[:, 19] = (sign == 43) | (sign == 45) | ((sign == 90) & (size == 20))  # + - or Z
+    # the first `size` bytes all fit: the top `size` bits of the packed row are all set
+    packed = np.packbits(fits, axis=1).view(">u4").ravel()
+    want = (np.uint32(0xFFFFFFFF) << (32 - size).astype(np.uint32)).astype(np.uint32)
+    ok = (packed & want) == want
+    year, month, day, hour, minute, second, given_h, given_m = (
+        (digits @ _ISO_WEIGHTS).astype(np.int64).T
     )
-    naive = pc.and_(real, pc.or_(date_only, pc.equal(length, 19)))
-    day = pc.utf8_slice_codeunits(text, 0, 10)
-    naive_offset = _per_distinct(
-        pc.if_else(naive, day, null), lambda d: _local_day_offset(zone, d), pa.string()
-    )
-    out = pc.binary_join_element_wise(local, naive_offset, "")  # null where not sure
-    aware = pc.and_(real, pc.or_(pc.equal(length, 20), pc.equal(length, 25)))
-    if not pc.any(aware).as_py():
-        return out
-    suffix = pc.if_else(aware, pc.utf8_slice_codeunits(text, 19, 25), null)
-    given = _per_distinct(suffix, _suffix_seconds, pa.int64())
-    utc = pc.subtract(moment.cast(pa.int64()), given)
-    utc_day = pc.utf8_slice_codeunits(_iso_text(utc.cast(pa.timestamp("s"))), 0, 10)
-    zone_seconds = _per_distinct(utc_day, lambda d: _utc_day_offset(zone, d), pa.int64())
-    zone_text = _per_distinct(
-        zone_seconds.cast(pa.string()),
-        lambda s: _offset_text(dt.timedelta(seconds=int(s))),
+    full = size >= 19
+    hour, minute, second = hour * full, minute * full, second * full
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    ok &= (month >= 1) & (month <= 12)
+    month = np.clip(month, 1, 12)  # the others are not ok already: kept in the tables' range
+    month_days = _MONTH_DAYS[month] + (leap & (month == 2))
+    ok &= (day >= 1) & (day <= month_days)
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    with_offset = size == 25
+    ok &= ~with_offset | ((given_h <= 23) & (given_m <= 59))
+    given = np.where(with_offset, (given_h * 3600 + given_m * 60) * np.where(sign == 45, -1, 1), 0)
+
+    days = _days_from_civil(year, month, day)
+    local = days * 86400 + hour * 3600 + minute * 60 + second
+    aware = size >= 20
+    # naive values: their local day's offset; aware ones: the zone's offset on their UTC day
+    utc = local - given
+    day_of = np.where(aware, utc // 86400, days)
+    offset = np.zeros(len(rows), dtype=np.int64)
+    known = np.zeros(len(rows), dtype=bool)
+    for kind, fn in ((~aware, _local_day_offset), (aware, _utc_day_offset)):
+        pick = ok & kind
+        if pick.any():
+            offset[pick], known[pick] = _per_day(day_of[pick], partial(fn, zone))
+    ok &= known
+    keep = np.flatnonzero(ok)
+    moment = np.where(aware[keep], utc[keep] + offset[keep], local[keep])
+    out_days = moment // 86400
+    y, mo, d = _civil_from_days(out_days)
+    sure_year = (y >= 1000) & (y <= 9999)
+    keep, moment, out_days, y, mo, d = (a[sure_year] for a in (keep, moment, out_days, y, mo, d))
+    if not len(keep):
+        return pa.nulls(n, pa.string())
+    clock = moment - out_days * 86400
+    shift = np.abs(offset[keep]) // 60
+    text = np.empty(len(keep), dtype=_ISO_OUT)
+    for name, values in (
+        ("century", y // 100),
+        ("year", y % 100),
+        ("month", mo),
+        ("day", d),
+        ("hour", clock // 3600),
+        ("minute", clock // 60 % 60),
+        ("second", clock % 60),
+        ("offset_hour", shift // 60),
+        ("offset_minute", shift % 60),
+    ):
+        text[name] = _PAIRS[values]
+    for name, byte in (("d1", 45), ("d2", 45), ("t", 84), ("c1", 58), ("c2", 58), ("c3", 58)):
+        text[name] = byte
+    text["sign"] = np.where(offset[keep] < 0, 45, 43)
+    sure = np.zeros(n, dtype=bool)
+    sure[rows[keep]] = True
+    out_offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(sure * np.int32(25), out=out_offsets[1:])
+    return pa.Array.from_buffers(
         pa.string(),
+        n,
+        [
+            pa.py_buffer(np.packbits(sure, bitorder="little")),
+            pa.py_buffer(out_offsets),
+            pa.py_buffer(text.tobytes()),
+        ],
+        null_count=n - len(keep),
     )
-    shifted = pc.add(utc, zone_seconds).cast(pa.timestamp("s"))
-    aware_out = pc.binary_join_element_wise(_iso_text(shifted), zone_text, "")
-    # a year that leaves 1000..9999 once shifted is not sure either
-    sure = pc.and_(
-        pc.equal(pc.utf8_length(aware_out), 25),
-        pc.invert(pc.starts_with(aware_out, "0")),
-    )
-    return pc.if_else(pc.fill_null(pc.and_(aware, sure), False), aware_out, out)
 
 
 def _fast_decimal(col: pa.Array, places: int | None) -> pa.Array:
