@@ -322,13 +322,8 @@ def _utc_day_offset(zone: dt.tzinfo, ordinal: int) -> int | None:
 _ISO_TEMPLATE = "dddd-dd-ddTdd:dd:dd+dd:dd"
 _ISO_DIGIT = np.array([c == "d" for c in _ISO_TEMPLATE])
 _ISO_BYTE = np.frombuffer(_ISO_TEMPLATE.replace("d", "0").encode(), dtype=np.uint8)
-# digits -> year, month, day, hour, minute, second, offset hours, offset minutes: one
-# matrix product (float32 holds every such sum exactly: 25 bytes of at most 255 * 1000)
+# (first byte, width) of year, month, day, hour, minute, second, offset hours, minutes
 _ISO_FIELDS = [(0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2), (20, 2), (23, 2)]
-_ISO_WEIGHTS = np.zeros((25, len(_ISO_FIELDS)), dtype=np.float32)
-for _j, (_first, _width) in enumerate(_ISO_FIELDS):
-    for _k in range(_width):
-        _ISO_WEIGHTS[_first + _k, _j] = 10 ** (_width - 1 - _k)
 # "00".."99" as two-byte values, written into the output rows field by field
 _PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), dtype="V2")
 _ISO_OUT_FIELDS = [  # (name, numpy format, byte offset) of an output row
@@ -359,6 +354,13 @@ _ISO_OUT = np.dtype(
 )
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _digits_value(by_position: np.ndarray, first: int, width: int) -> np.ndarray:
+    value = by_position[first]
+    for k in range(1, width):
+        value = value * 10 + by_position[first + k]
+    return value
 
 
 def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -439,8 +441,10 @@ def _fast_datetime(col: pa.Array, zone: dt.tzinfo) -> pa.Array:
     packed = np.packbits(fits, axis=1).view(">u4").ravel()
     want = (np.uint32(0xFFFFFFFF) << (32 - size).astype(np.uint32)).astype(np.uint32)
     ok = (packed & want) == want
+    # not a matrix product: numpy would hand it to OpenBLAS, whose threads then spin
+    by_position = np.ascontiguousarray(digits.T).astype(np.int64)
     year, month, day, hour, minute, second, given_h, given_m = (
-        (digits @ _ISO_WEIGHTS).astype(np.int64).T
+        _digits_value(by_position, first, width) for first, width in _ISO_FIELDS
     )
     full = size >= 19
     hour, minute, second = hour * full, minute * full, second * full
