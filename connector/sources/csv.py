@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 BLOCK_BYTES = 8 * 1024 * 1024
 MAX_BLOCK_BYTES = 64 * 1024 * 1024  # a block with no record boundary is cut at a newline
 RAW_LIMIT = 200
+QUOTE, NEWLINE = ord('"'), ord("\n")
+Buffer = bytes | bytearray | memoryview  # a run of records: read, parsed, let go
 UTF8_NAMES = {"utf-8", "utf8", "utf_8", "utf-8-sig", "utf_8_sig", "u8", "ascii", "us-ascii"}
 
 
@@ -149,6 +151,30 @@ class _Utf8Reader:
             return self.read(size)
         return out
 
+    def read_after(self, rest: bytes | bytearray, size: int) -> bytes | bytearray:
+        """``rest`` followed by up to ``size`` more bytes; empty at the end of the file.
+
+        UTF-8 files are read straight into one new buffer after ``rest`` (no second copy
+        of the block to join them); transcoded text is joined as it comes.
+        """
+        if self.decoder is not None or self.prefix:
+            data = self.read(size)
+            return bytes(rest) + data if data else b""
+        joined = bytearray(len(rest) + size)
+        joined[: len(rest)] = rest
+        view = memoryview(joined)
+        end = len(rest)
+        while end < len(joined):
+            got = self.raw.readinto(view[end:])  # type: ignore[attr-defined]
+            if not got:
+                break
+            end += got
+        view.release()
+        if end == len(rest):
+            return b""
+        del joined[end:]
+        return joined
+
 
 def _open(path: str) -> IO[bytes]:
     if path.lower().endswith(".gz"):
@@ -156,12 +182,19 @@ def _open(path: str) -> IO[bytes]:
     return open(path, "rb", buffering=1024 * 1024)
 
 
-def _last_boundary(buf: bytes) -> int:
+def _count_byte(buf: Buffer, byte: int, end: int | None = None) -> int:
+    """How many times ``byte`` occurs in ``buf[:end]``. numpy, not ``bytes.count``: it
+    releases the GIL, so the mapping thread is not held up while a block is scanned."""
+    view = np.frombuffer(buf, dtype=np.uint8, count=len(buf) if end is None else end)
+    return int(np.count_nonzero(view == byte))
+
+
+def _last_boundary(buf: bytes | bytearray) -> int:
     """Offset just past the last newline outside quotes (0 when none); ``buf`` starts a record."""
     pos = buf.rfind(b"\n")
     if pos < 0:
         return 0
-    parity = buf.count(b'"', 0, pos) & 1
+    parity = _count_byte(buf, QUOTE, pos) & 1
     while parity:
         prev = buf.rfind(b"\n", 0, pos)
         if prev < 0:
@@ -178,17 +211,18 @@ class _Overlong:
     head: bytes
 
 
-def _blocks(reader: _Utf8Reader, block_bytes: int) -> Iterator[bytes | _Overlong]:
+def _blocks(reader: _Utf8Reader, block_bytes: int) -> Iterator[Buffer | _Overlong]:
     """Runs of whole records (the last one may lack its newline), or an `_Overlong` marker
-    in place of a line too long to hold in memory."""
-    buf = b""
+    in place of a line too long to hold in memory. A run may be a view of a larger buffer:
+    it is parsed before the next one is read (nothing holds on to it)."""
+    buf: bytes | bytearray = b""
     while True:
-        data = reader.read(block_bytes)
-        if not data:
+        joined = reader.read_after(buf, block_bytes)
+        if not joined:
             if buf:
                 yield buf
             return
-        buf += data
+        buf = joined
         cut = _last_boundary(buf)
         if cut == 0 and len(buf) > MAX_BLOCK_BYTES:
             # unbalanced quotes (a stray `"` in an unquoted field): cut at any newline so
@@ -196,7 +230,7 @@ def _blocks(reader: _Utf8Reader, block_bytes: int) -> Iterator[bytes | _Overlong
             cut = buf.rfind(b"\n") + 1
             if cut == 0:
                 # one line longer than the limit: skip to its end without keeping it
-                head, buf = buf[:200], b""
+                head, buf = bytes(buf[:200]), b""
                 while True:
                     data = reader.read(block_bytes)
                     end = data.find(b"\n") if data else 0
@@ -210,8 +244,8 @@ def _blocks(reader: _Utf8Reader, block_bytes: int) -> Iterator[bytes | _Overlong
                     return
                 continue
         if cut:
-            yield buf[:cut]
-            buf = buf[cut:]
+            yield memoryview(buf)[:cut]  # no copy of the block
+            buf = bytes(buf[cut:])
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -224,12 +258,13 @@ class _Parsed:
     rejects: list[dict[str, str | None]]
 
 
-def _physical_lines(block: bytes) -> int:
-    return block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+def _physical_lines(block: Buffer) -> int:
+    ends_line = len(block) > 0 and block[len(block) - 1] == NEWLINE
+    return _count_byte(block, NEWLINE) + (0 if ends_line else 1)
 
 
 def _parse_fast(
-    block: bytes, names: list[str], delimiter: str, line0: int, physical: int | None = None
+    block: Buffer, names: list[str], delimiter: str, line0: int, physical: int | None = None
 ) -> _Parsed | None:
     """pyarrow's parse of a block when every record and line is accounted for; else None."""
     invalid: list[object] = []
@@ -262,7 +297,7 @@ def _parse_fast(
     per_row = np.ones(table.num_rows, dtype=np.int64)
     physical = _physical_lines(block) if physical is None else physical
     inside = physical - table.num_rows  # newlines inside quoted values, if all adds up
-    if inside > 0 and b'"' in block:  # only quoted values can hold newlines
+    if inside > 0:  # newlines inside quoted values (or blank lines: then no sum adds up)
         # count column by column, longest first (free text holds them), until all are found
         for col in sorted(columns, key=lambda c: -c.nbytes):
             counts = pc.count_substring(col, "\n").to_numpy(zero_copy_only=False)
@@ -281,10 +316,10 @@ def _parse_fast(
 
 
 def _parse_exact(
-    block: bytes, names: list[str], delimiter: str, line0: int, path: str, ident_at: int = -1
+    block: Buffer, names: list[str], delimiter: str, line0: int, path: str, ident_at: int = -1
 ) -> _Parsed:
     """Python's csv module over a block: slower, reports ragged rows with their line."""
-    text = block.decode("utf-8", "surrogateescape")
+    text = str(block, "utf-8", "surrogateescape")
     physical = iter([line + "\n" for line in text.split("\n")][: _physical_lines(block)])
     reader = pycsv.reader(physical, delimiter=delimiter, strict=False)
     ncols = len(names)
@@ -443,7 +478,7 @@ def read_csv_file(
             reason = f"header line longer than {MAX_BLOCK_BYTES} bytes"
             yield empty_raw_table([]), source_error_reject(path, reason)
             return
-        first = first_block
+        first = bytes(first_block)
         if not first.strip():
             yield empty_raw_table([]), source_error_reject(path, "empty file (no header)")
             return
@@ -514,7 +549,9 @@ def _reject_line(reject: dict[str, str | None]) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-def _chain(first: list[bytes], rest: Iterator[bytes | _Overlong]) -> Iterator[bytes | _Overlong]:
+def _chain(
+    first: Sequence[Buffer], rest: Iterator[Buffer | _Overlong]
+) -> Iterator[Buffer | _Overlong]:
     yield from first
     yield from rest
 

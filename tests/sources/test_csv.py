@@ -68,6 +68,39 @@ def test_small_blocks_give_the_same_rows(tmp_path: Path, block_bytes: int) -> No
     assert rows.column(SOURCE_REF).to_pylist() == expected
 
 
+@pytest.mark.parametrize("form", ["plain", "gzip", "bom", "cp1252"])
+@pytest.mark.parametrize("block_bytes", [7, 64])
+def test_small_blocks_in_every_file_form_give_the_same_rows(
+    tmp_path: Path, form: str, block_bytes: int
+) -> None:
+    """UTF-8 blocks are read into one buffer after the previous block's tail, other forms
+    are joined as read: each gives the same rows and lines, whatever the block size."""
+    lines = ["id,v"] + [f'{i},"v{i}\nné"' if i % 5 == 0 else f"{i},é{i}" for i in range(120)]
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / "f.csv"
+    if form == "gzip":
+        path = tmp_path / "f.csv.gz"
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            fh.write(text)
+    elif form == "bom":
+        path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    elif form == "cp1252":
+        path.write_bytes(text.encode("cp1252"))
+    else:
+        path.write_text(text, encoding="utf-8")
+    encoding = "cp1252" if form == "cp1252" else "utf-8"
+    rows, rejects = read_all(path, block_bytes=block_bytes, chunk_rows=25, encoding=encoding)
+    assert rejects.num_rows == 0
+    assert rows.column("v").to_pylist() == [
+        f"v{i}\nné" if i % 5 == 0 else f"é{i}" for i in range(120)
+    ]
+    expected, line = [], 2
+    for i in range(120):
+        expected.append(f"{path}:{line}")
+        line += 2 if i % 5 == 0 else 1
+    assert rows.column(SOURCE_REF).to_pylist() == expected
+
+
 def test_gzip_and_partition_days(tmp_path: Path) -> None:
     (tmp_path / "pos_2026-11-19.csv").write_text("id,v\n1,a\n")
     with gzip.open(tmp_path / "pos_20261120.csv.gz", "wt") as fh:
