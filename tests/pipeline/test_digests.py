@@ -7,7 +7,13 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.digests import DigestColumns, digest_sql, filled_sql, profile_digest
+from connector.digests import (
+    DigestColumns,
+    digest_sql,
+    filled_sql,
+    holds_separator,
+    profile_digest,
+)
 
 NAMES = ["email", "a,b", "zoë"]
 hostile = st.one_of(
@@ -69,3 +75,14 @@ def test_values_holding_the_separator_cannot_mimic_other_values() -> None:
     assert profile_digest(names, ["x\x1fy", None]) != profile_digest(names, ["x", "y"])
     assert profile_digest(names, ["", "\x1f"]) != profile_digest(names, ["\x1f", ""])
     assert profile_digest(names, [None, "%1F,"]) != profile_digest(names, ["\x1f", None])
+
+
+def test_the_separator_is_found_only_inside_the_values_looked_at() -> None:
+    col = pa.array(["a\x1f", "bc", "d", "\x1fe"], pa.string())
+    assert holds_separator(col)
+    assert not holds_separator(col.slice(1, 2))  # its neighbours hold it, the slice does not
+    assert holds_separator(col.slice(2))
+    assert holds_separator(pa.chunked_array([col.slice(1, 2), col.slice(3)]))
+    assert not holds_separator(pa.chunked_array([col.slice(1, 2)]))
+    assert not holds_separator(pa.array([None, None], pa.string()))
+    assert holds_separator(pa.array(["x\x1f"], pa.large_string()))
