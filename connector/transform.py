@@ -557,26 +557,59 @@ def _url_len(text: str) -> int:
     return len(quote(text, safe=""))
 
 
+# identity bytes that break a rule: a control character (UTF-8 has bytes below 0x20 and
+# 0x7f only as those characters), and for thirdPartyId "+" and "/"
+_CONTROL, _PLUS, _SLASH = 1, 2, 3
+_IDENTITY_BYTES = np.zeros(256, dtype=np.uint8)
+_IDENTITY_BYTES[:32] = _CONTROL
+_IDENTITY_BYTES[127] = _CONTROL
+_IDENTITY_BYTES[ord("+")] = _PLUS
+_IDENTITY_BYTES[ord("/")] = _SLASH
+
+
+def _byte_rules(ident: pa.Array) -> dict[int, np.ndarray] | None:
+    """Rows holding each kind of byte in ``_IDENTITY_BYTES``: one table lookup over the
+    data buffer (the rows are found from the few hits). None for other than plain strings."""
+    if not isinstance(ident, pa.Array) or ident.type != pa.string():
+        return None
+    n = len(ident)
+    found = {kind: np.zeros(n, dtype=bool) for kind in (_CONTROL, _PLUS, _SLASH)}
+    _, offsets_buf, data = ident.buffers()
+    if data is None or not n:
+        return found
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[ident.offset : ident.offset + n + 1]
+    kinds = _IDENTITY_BYTES[np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]]
+    hits = np.flatnonzero(kinds)
+    if len(hits):
+        rows = np.searchsorted(offsets, hits + offsets[0], side="right") - 1
+        for kind, mask in found.items():
+            mask[rows[kinds[hits] == kind]] = True
+    return found
+
+
 def _identity_problems(mapping: SourceMapping, ident: pa.Array) -> list[tuple[np.ndarray, str]]:
     """(mask, reason) for each identity rule; a row may break several, the first is reported."""
     missing = pc.fill_null(pc.equal(ident, ""), True)
-    problems: list[tuple[pa.Array, str]] = [(missing, "identity is empty")]
+    problems: list[tuple[pa.Array | np.ndarray, str]] = [(missing, "identity is empty")]
     filled = pc.fill_null(ident, "")
-    length = pc.utf8_length(filled)
-    problems.append(
-        (pc.match_substring_regex(filled, CONTROL_RE), "identity contains a control character")
-    )
+    by_byte = _byte_rules(ident)
+    control = "identity contains a control character"
+    if by_byte is None:
+        problems.append((pc.match_substring_regex(filled, CONTROL_RE), control))
+    else:
+        problems.append((by_byte[_CONTROL], control))
     id_type = mapping.identity.type
     if mapping.destination == "target" and id_type == "thirdPartyId":
-        problems.append(
-            (pc.match_substring(filled, "+"), "thirdPartyId contains '+' (not allowed)")
-        )
-        problems.append(
-            (pc.match_substring(filled, "/"), "thirdPartyId contains '/' (not allowed)")
-        )
+        plus = "thirdPartyId contains '+' (not allowed)"
+        slash = "thirdPartyId contains '/' (not allowed)"
+        if by_byte is None:
+            problems.append((pc.match_substring(filled, "+"), plus))
+            problems.append((pc.match_substring(filled, "/"), slash))
+        else:
+            problems += [(by_byte[_PLUS], plus), (by_byte[_SLASH], slash)]
         problems.append(
             (
-                pc.greater(length, MAX_THIRD_PARTY_ID),
+                _longer_than(filled, MAX_THIRD_PARTY_ID),
                 f"thirdPartyId is longer than {MAX_THIRD_PARTY_ID} characters",
             )
         )
@@ -584,11 +617,22 @@ def _identity_problems(mapping: SourceMapping, ident: pa.Array) -> list[tuple[np
         bad_form = pc.and_(pc.invert(missing), pc.invert(pc.match_substring_regex(filled, PCID_RE)))
         problems.append((bad_form, "pcId may hold only letters, digits, '.', '_' and '-'"))
         problems.append(
-            (pc.greater(length, MAX_PCID), f"pcId is longer than {MAX_PCID} characters")
+            (_longer_than(filled, MAX_PCID), f"pcId is longer than {MAX_PCID} characters")
         )
     else:
-        problems.append((pc.greater(length, 255), "identity is longer than 255 characters"))
-    return [(m.to_numpy(zero_copy_only=False), reason) for m, reason in problems]
+        problems.append((_longer_than(filled, 255), "identity is longer than 255 characters"))
+    return [
+        (m if isinstance(m, np.ndarray) else m.to_numpy(zero_copy_only=False), reason)
+        for m, reason in problems
+    ]
+
+
+def _longer_than(text: pa.Array, limit: int) -> np.ndarray:
+    """Values of more than ``limit`` characters (counted only when some has more bytes)."""
+    size = pc.binary_length(text)
+    if not pc.any(pc.greater(size, limit)).as_py():
+        return np.zeros(len(text), dtype=bool)
+    return pc.greater(pc.utf8_length(text), limit).to_numpy(zero_copy_only=False)
 
 
 def _truncate(value: str | None) -> str | None:

@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 
 from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.mapping import ParamSpec, parse_mapping
-from connector.transform import ColumnMissing, map_chunk, type_value
+from connector.transform import (
+    _CONTROL,
+    _PLUS,
+    _SLASH,
+    ColumnMissing,
+    _byte_rules,
+    map_chunk,
+    type_value,
+)
 
 
 def mapping(params: str, identity: str = "{column: id, type: thirdPartyId}", dest: str = "target"):
@@ -220,3 +228,51 @@ def test_string_values_survive_exactly(values: list[str]) -> None:
     m = mapping("  v: v\n")
     out, _ = map_chunk(m, raw(id=[f"i{i}" for i in range(len(values))], v=values))
     assert out.column("v").to_pylist() == [v if v != "" else None for v in values]
+
+
+def _third_party_id_reason(value: str | None) -> str | None:
+    """The rules of a thirdPartyId, one value at a time: the first broken one."""
+    if not value:
+        return "identity is empty"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "identity contains a control character"
+    if "+" in value:
+        return "thirdPartyId contains '+' (not allowed)"
+    if "/" in value:
+        return "thirdPartyId contains '/' (not allowed)"
+    if len(value) > 256:
+        return "thirdPartyId is longer than 256 characters"
+    return None
+
+
+identity_text = st.one_of(
+    st.none(),
+    st.text(alphabet=st.sampled_from(["a", "é", "+", "/", "\n", "\x00", "\x7f", ",", " "])),
+    st.integers(250, 260).map(lambda k: "é" * k),  # more bytes than 256, chars either side
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(identity_text, min_size=1, max_size=25), st.integers(0, 3))
+def test_identity_rules_row_by_row_on_a_sliced_chunk(ids, start) -> None:  # type: ignore[no-untyped-def]
+    """The identity rules, checked on the chunk's bytes, give each row the reason the rules
+    give that value alone, even where the chunk is a slice of a larger one."""
+    ids = ["x+y", "\x01", *ids]
+    table = raw(id=ids, s=["1"] * len(ids)).slice(start)
+    out, rejects = map_chunk(mapping("  s: s\n"), table)
+    kept = ids[start:]
+    expected = [(f"f.csv:{i + 2}", _third_party_id_reason(v)) for i, v in enumerate(ids)][start:]
+    got = dict(zip(rejects.column("source_ref").to_pylist(), rejects.column("reason").to_pylist()))
+    assert got == {ref: reason for ref, reason in expected if reason}
+    assert out.column(IDENTITY).to_pylist() == [
+        v for v in kept if _third_party_id_reason(v) is None
+    ]
+
+
+def test_identity_byte_rules_on_a_slice_read_only_its_own_bytes() -> None:
+    ident = pa.array(["a/b", "ok", "c+d", None, "e\x7f", "f/"], pa.string()).slice(1, 4)
+    found = _byte_rules(ident)
+    assert found is not None
+    assert found[_PLUS].tolist() == [False, True, False, False]
+    assert found[_CONTROL].tolist() == [False, False, False, True]
+    assert found[_SLASH].tolist() == [False, False, False, False]  # both are outside the slice
