@@ -155,3 +155,39 @@ def test_batches_refuse_updates_of_an_earlier_extract(env) -> None:  # type: ign
         pipeline.batch_stage(mapping, DAY, settings, ledger)
     pipeline.transform_stage(mapping, DAY, settings, ledger)
     assert pipeline.batch_stage(mapping, DAY, settings, ledger).counts["rows_out"] == 2
+
+
+def test_batch_lines_are_the_url_encoded_manifest_rows_in_order(env) -> None:  # type: ignore[no-untyped-def]
+    """The lines are encoded in the scan that reads the staged rows (single and merged):
+    each one is ``quote(v, safe="")`` of its manifest row, in the manifest's order."""
+    from urllib.parse import quote
+
+    from connector.ledger import Batch
+
+    mapping, settings, ledger, pos = env
+    _csv(
+        pos,
+        DAY,
+        [
+            'c1,"Zoë, ☕ 🍰","a%b&c=d+e/f"',
+            'c2,"line one\nline two",~._-',
+            'é ü,"""quoted""",',
+            "c1,,later",  # merged with the first: the store is kept, the note replaced
+            'c4," ", ',
+        ],
+    )
+    pipeline.prepare(mapping, DAY, settings, ledger)
+    with ledger.session() as session:
+        batches = session.query(Batch).order_by(Batch.id).all()
+    assert len(batches) == 1
+    manifest = pq.read_table(batches[0].manifest_path)
+    rows = manifest.select(["_identity", "store", "note"]).to_pylist()
+    lines = "".join("\n" + ",".join(quote(v or "", safe="") for v in row.values()) for row in rows)
+    body = Path(batches[0].path).read_bytes().decode()
+    assert body == "batch=thirdPartyId,store,note" + lines
+    assert {r["_identity"]: (r["store"], r["note"]) for r in rows} == {
+        "c1": ("Zoë, ☕ 🍰", "later"),
+        "c2": ("line one\nline two", "~._-"),
+        "é ü": ('"quoted"', None),
+        "c4": (" ", " "),
+    }
