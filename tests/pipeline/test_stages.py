@@ -158,10 +158,11 @@ def test_batches_refuse_updates_of_an_earlier_extract(env) -> None:  # type: ign
 
 
 def test_batch_lines_are_the_url_encoded_manifest_rows_in_order(env) -> None:  # type: ignore[no-untyped-def]
-    """The lines are encoded in the scan that reads the staged rows (single and merged):
-    each one is ``quote(v, safe="")`` of its manifest row, in the manifest's order."""
+    """Each line is ``quote(v, safe="")`` of its manifest row, in the manifest's order, for
+    single and merged profiles, and each manifest row carries its profile's digest."""
     from urllib.parse import quote
 
+    from connector.digests import profile_digest
     from connector.ledger import Batch
 
     mapping, settings, ledger, pos = env
@@ -182,6 +183,10 @@ def test_batch_lines_are_the_url_encoded_manifest_rows_in_order(env) -> None:  #
     assert len(batches) == 1
     manifest = pq.read_table(batches[0].manifest_path)
     rows = manifest.select(["_identity", "store", "note"]).to_pylist()
+    # the digests, computed with the lines (extract stages none), are the defined ones
+    assert manifest.column("_digest").to_pylist() == [
+        profile_digest(["store", "note"], [r["store"], r["note"]]) for r in rows
+    ]
     lines = "".join("\n" + ",".join(quote(v or "", safe="") for v in row.values()) for row in rows)
     body = Path(batches[0].path).read_bytes().decode()
     assert body == "batch=thirdPartyId,store,note" + lines
