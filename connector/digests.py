@@ -139,6 +139,7 @@ class DigestColumns:
     def __init__(self, param_names: Sequence[str]) -> None:
         self.names = list(param_names)
         self.con = duckdb.connect()
+        self.con.execute("set threads = 1")
         self.con.execute("set enable_progress_bar = false")
         self.con.execute("set preserve_insertion_order = true")  # digests in row order
         self._sql = f"SELECT {digest_sql(self.names)} AS {DIGEST} FROM _rows"
