@@ -1,8 +1,10 @@
 """Raw source rows -> profile updates: identity checked, params typed and formatted.
 
-``map_chunk`` is stateless per chunk and works column by column with
-``pyarrow.compute``; typed values are parsed once per distinct value (a chunk of a
-million rows has far fewer distinct dates or amounts), never once per row.
+``map_chunk`` is stateless per chunk and works column by column, never value by value
+in Python: ``pyarrow.compute`` kernels, and numpy over the columns' bytes where that is
+cheaper (ISO datetimes read as a fixed-width byte matrix, the identity rules as one table
+lookup over its data buffer). What those fast paths are not sure of is typed by
+``value_typer`` (the single definition of the output), once per distinct value.
 
 Nothing is guessed: a value is the source's text unless its param gives a type. An
 empty value (``""`` or SQL NULL) is null (empty) and never typed; a param's
