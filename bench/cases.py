@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.data import DAY
+from bench.data import DAY, NEXT_DAY
 
 MAPPING_PARAMS: dict[str, Any] = {
     "email": {"column": "email", "transform": ["strip", "lower"]},
@@ -230,6 +230,73 @@ def end_to_end(path: str, work: str, limit_s: float = 600) -> dict[str, Any]:
     }
 
 
+def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
+    """The night after a first load: the same export again with one customer in ``every``
+    changed (a new tier), the whole first load confirmed delivered. Times ``prepare`` of
+    the second night: every profile is compared with its delivered digest."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from bench.data import COLUMNS
+    from connector import ledger as ledger_mod
+    from connector import pipeline as pl
+    from connector.ledger import COMPLETE, Batch
+
+    settings = _settings(Path(work), timezone="UTC")
+    ledger = _ledger(settings)
+    exports = Path(work) / "exports"
+    exports.mkdir()
+    (exports / f"crm_{DAY}.csv").symlink_to(path)
+    table = pacsv.read_csv(
+        path,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(COLUMNS, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    changed = pa.array(np.arange(table.num_rows) % every == 0)
+    at = table.schema.get_field_index("tier")
+    table = table.set_column(at, "tier", pc.if_else(changed, "Diamond", table.column("tier")))
+    pacsv.write_csv(table, exports / f"crm_{NEXT_DAY}.csv")
+    del table
+    mapping = bench_mapping({"kind": "csv", "path": str(exports / "*.csv")})
+    first = pl.prepare(mapping, DAY, settings, ledger)
+    # the first night confirmed: its digests delivered, its batches complete
+    dest_key = ledger_mod.destination_key("target", settings)
+    with ledger.session() as session:
+        batches = session.query(Batch).all()
+        for batch in batches:
+            ledger_mod.record_delivered(
+                session,
+                dest_key,
+                pq.read_table(batch.manifest_path),
+                mapping=mapping.name,
+                partition=DAY,
+                batch_id=batch.id,
+                param_names=mapping.param_names,
+            )
+            batch.state = COMPLETE
+    started = time.perf_counter()
+    results = pl.prepare(mapping, NEXT_DAY, settings, ledger)
+    seconds = time.perf_counter() - started
+    extract, transform, out = results
+    ledger.dispose()
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "seconds": seconds,
+        "first_night_rows_out": first[2].counts["rows_out"],
+        "rows_in": extract.counts["rows_in"],
+        "unchanged": transform.counts["unchanged"],
+        "rows_out": out.counts["rows_out"],
+        "stages": {r.stage: r.stats["seconds"] for r in results},
+    }
+
+
 def sandbox(rows: int) -> dict[str, Any]:
     """The sandbox alone: one full-size v2 batch accepted and processed."""
     from connector.sandbox.benchmark import run
@@ -282,6 +349,7 @@ CASES = {
     "reference_sqlite": reference_sqlite,
     "pipeline": pipeline,
     "end_to_end": end_to_end,
+    "nightly": nightly,
     "sandbox": sandbox,
     "copernica": copernica,
 }

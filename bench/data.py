@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 DAY = "2026-01-02"
+NEXT_DAY = "2026-01-03"  # the night after DAY (bench.cases.nightly)
 COLUMNS = (
     "customer_id",
     "email",

@@ -129,6 +129,8 @@ def run(
         e2e_csv = run_case("dataset", folder=str(data_dir), rows=e2e_rows, kind="csv")["path"]
         e2e = run_case("end_to_end", path=str(e2e_csv), work=str(work / "e2e"))
         e2e.update(rows=e2e_rows, seconds=round(e2e["seconds"], 2))
+        night = run_case("nightly", path=str(e2e_csv), work=str(work / "nightly"))
+        night.update(rows=e2e_rows, seconds=round(night["seconds"], 2))
         sandbox = run_case("sandbox", rows=sandbox_rows)
         copernica = run_case("copernica", profiles=copernica_profiles, work=str(work / "cop"))
         copernica["profiles_per_s"] = round(copernica["profiles_per_s"])
@@ -143,6 +145,7 @@ def run(
         },
         "extract_to_batches": extract,
         "end_to_end": e2e,
+        "nightly": night,
         "sandbox": sandbox,
         "copernica": copernica,
         "goals": goals(extract, e2e),
@@ -200,6 +203,13 @@ def table(doc: dict[str, Any]) -> str:
     lines.append(
         f"{'end to end (confirmed)':<28}{e2e['rows']:>10}{e2e['seconds']:>10}{'':>12}{'':>8}"
         f"{e2e['peak_rss_mib']:>10}   prepare {e2e['prepare_s']:.1f}s deliver {e2e['deliver_s']:.1f}s"
+    )
+    night = doc["nightly"]
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in night["stages"].items())
+    lines.append(
+        f"{'next night (1 in 10 changed)':<28}{night['rows']:>10}{night['seconds']:>10}{'':>12}"
+        f"{'':>8}{night['peak_rss_mib']:>10}   {night['unchanged']} unchanged, "
+        f"{night['rows_out']} sent; {stages}"
     )
     sb = doc["sandbox"]
     lines.append(

@@ -66,8 +66,14 @@ def test_harness_small_run_has_every_section(tmp_path: Path) -> None:
     e2e = doc["end_to_end"]
     assert e2e["batch_states"] == ["complete"]
     assert 0 < e2e["confirmed"] <= 3_000
+    night = doc["nightly"]
+    # every profile of the first night compared: about one in ten changed, the rest not sent
+    assert night["rows_in"] == 3_000
+    assert night["unchanged"] + night["rows_out"] == night["first_night_rows_out"]
+    assert 0.08 * 3_000 < night["rows_out"] < 0.12 * 3_000
     assert doc["sandbox"]["rows"] == 3_000 and doc["sandbox"]["rows_per_s"] > 0
     cop = doc["copernica"]
     assert cop["ok"] == cop["profiles"] == 200 and cop["profiles_per_s"] > 0
     assert set(doc["goals"]) >= {"csv_ratio_ok", "peak_rss_ok", "rss_growth_ok", "end_to_end_ok"}
     assert "csv -> batch files" in runner.table(doc)
+    assert "next night" in runner.table(doc)
