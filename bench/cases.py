@@ -240,7 +240,7 @@ def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from bench.data import COLUMNS
+    from bench.data import read_csv
     from connector import ledger as ledger_mod
     from connector import pipeline as pl
     from connector.ledger import COMPLETE, Batch
@@ -250,15 +250,7 @@ def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
     exports = Path(work) / "exports"
     exports.mkdir()
     (exports / f"crm_{DAY}.csv").symlink_to(path)
-    table = pacsv.read_csv(
-        path,
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(COLUMNS, pa.string()),
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    table = read_csv(path)
     changed = pa.array(np.arange(table.num_rows) % every == 0)
     at = table.schema.get_field_index("tier")
     table = table.set_column(at, "tier", pc.if_else(changed, "Diamond", table.column("tier")))

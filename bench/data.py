@@ -155,6 +155,21 @@ def csv_bytes(table: pa.Table) -> bytes:
 CHUNK = 250_000
 
 
+def read_csv(path: Path | str) -> pa.Table:
+    """A generated export read back as it was written: every value text, none null."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.read_csv(
+        path,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(COLUMNS, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
 def write_csv(path: Path, rows: int, seed: int = 42) -> None:
     """The data set as a CSV export with a header (written in chunks, then renamed)."""
     tmp = path.with_suffix(".tmp")
