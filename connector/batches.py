@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from connector import ledger as ledger_mod
+from connector.buffers import value_offsets
 from connector.columns import DIGEST, IDENTITY, SOURCE_REF
 from connector.digests import digest_sql
 from connector.encoding import encode_lines, header_line, quote_ident
@@ -226,8 +227,7 @@ def _has_empty_strings(rb: pa.RecordBatch, names: Sequence[str]) -> bool:
             if pc.any(pc.equal(col, "")).as_py():
                 return True
             continue
-        offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)
-        offsets = offsets[col.offset : col.offset + len(col) + 1]
+        offsets = value_offsets(col)
         empty = offsets[1:] == offsets[:-1]
         if col.null_count:
             empty &= col.is_valid().to_numpy(zero_copy_only=False)
@@ -373,8 +373,7 @@ class _TargetSink(_Sink):
         encoded = prefetched(((self._encode(rb), rb) for rb in batches), name="batch-encode")
         try:
             for lines, rb in encoded:
-                arr_offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
-                offsets = arr_offsets[lines.offset : lines.offset + len(lines) + 1]
+                offsets = value_offsets(lines)
                 lengths = np.diff(offsets)
                 i, n = 0, len(lines)
                 while i < n:

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connector.buffers import value_offsets
 from connector.columns import DIGEST, FILLED
 from connector.encoding import quote_ident, quote_value
 
@@ -92,11 +93,11 @@ def holds_separator(col: pa.Array | pa.ChunkedArray) -> bool:
             if pc.any(pc.match_substring(chunk.cast(pa.string()), SEP)).as_py():
                 return True
             continue
-        _, offsets_buf, data = chunk.buffers()
+        data = chunk.buffers()[2]
         if data is None or not len(chunk):
             continue
-        offsets = np.frombuffer(offsets_buf, dtype=np.int32)
-        lo, hi = int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)])
+        offsets = value_offsets(chunk)
+        lo, hi = int(offsets[0]), int(offsets[-1])
         if np.any(np.frombuffer(data, dtype=np.uint8)[lo:hi] == ord(SEP)):
             return True
     return False

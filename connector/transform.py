@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connector.buffers import value_offsets
 from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.settings import MAX_PROFILE_BYTES
 
@@ -197,8 +198,8 @@ def _empty_to_null(col: pa.Array) -> pa.Array:
     the offsets: an empty value has equal ones); the values are not copied."""
     if not isinstance(col, pa.Array) or col.type != pa.string() or len(col) == 0:
         return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
-    _, offsets_buf, data = col.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[col.offset : col.offset + len(col) + 1]
+    data = col.buffers()[2]
+    offsets = value_offsets(col)
     empty = offsets[1:] == offsets[:-1]
     if not empty.any():
         return col
@@ -206,8 +207,8 @@ def _empty_to_null(col: pa.Array) -> pa.Array:
     if col.null_count:
         valid &= col.is_valid().to_numpy(zero_copy_only=False)
     if col.offset:
-        offsets = offsets - offsets[0]  # rebased; the data buffer is sliced to match below
-        data = data.slice(int(np.frombuffer(offsets_buf, dtype=np.int32)[col.offset]))
+        data = data.slice(int(offsets[0]))  # rebased: the data buffer is sliced to match
+        offsets = offsets - offsets[0]
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
     return pa.Array.from_buffers(
         pa.string(), len(col), [bitmap, pa.py_buffer(offsets.astype(np.int32, copy=True)), data]
@@ -418,8 +419,8 @@ def _fast_datetime(col: pa.Array, zone: dt.tzinfo) -> pa.Array:
     n = len(col)
     if col.type != pa.string():
         col = col.cast(pa.string())
-    _, offsets_buf, data_buf = col.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[col.offset : col.offset + n + 1]
+    data_buf = col.buffers()[2]
+    offsets = value_offsets(col)
     lengths = np.diff(offsets)
     shaped = (lengths == 19) | (lengths == 10) | (lengths == 25) | (lengths == 20)
     if col.null_count:
@@ -576,10 +577,10 @@ def _byte_rules(ident: pa.Array) -> dict[int, np.ndarray] | None:
         return None
     n = len(ident)
     found = {kind: np.zeros(n, dtype=bool) for kind in (_CONTROL, _PLUS, _SLASH)}
-    _, offsets_buf, data = ident.buffers()
+    data = ident.buffers()[2]
     if data is None or not n:
         return found
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[ident.offset : ident.offset + n + 1]
+    offsets = value_offsets(ident)
     kinds = _IDENTITY_BYTES[np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]]
     hits = np.flatnonzero(kinds)
     if len(hits):
