@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connector import dedupe
+from connector import dedupe, staging
 from connector import ledger as ledger_mod
 from connector.batches import (
     manifest_schema,
@@ -44,10 +44,6 @@ from connector.threads import prefetched
 log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 10
-# Mapped parts are staging read once by DuckDB: plain pages write 2x faster than snappy +
-# dictionary (~250 bytes a row on disk, deleted by the next rerun of the partition).
-# No statistics either: string min/max per page cost a third of the write.
-STAGE_PARQUET = {"compression": "none", "use_dictionary": False, "write_statistics": False}
 REJECTS_SAMPLE = 10
 
 EXTRACT, TRANSFORM, BATCHES = "extract", "transform", "batches"
@@ -103,11 +99,7 @@ def _head(
     for path in paths:
         if len(rows) >= n:
             break
-        pf = pq.ParquetFile(path)
-        columns = [c for c in pf.schema_arrow.names if c not in drop]
-        for rb in pf.iter_batches(batch_size=n, columns=columns):
-            rows += rb.to_pylist()[: n - len(rows)]
-            break
+        rows += staging.head(path, n - len(rows), drop)
     return rows
 
 
@@ -186,7 +178,7 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
                     if written is not None:
                         written.result()  # at most one part in flight: memory stays bounded
                     written = writer.submit(
-                        _stage_part, digester, mapped, mapped_dir / f"part-{part:05d}.parquet"
+                        _stage_part, digester, mapped, staging.part_path(mapped_dir, part)
                     )
                     rows_out += mapped.num_rows
             for rejects in reject_tables:
@@ -213,7 +205,7 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
         (n, "string") for n in names
     ]
     # the staged digest and _filled are bookkeeping, not what a user previews
-    result.preview = _head(sorted(mapped_dir.glob("*.parquet")), drop=(DIGEST, FILLED))
+    result.preview = _head(staging.parts(mapped_dir), drop=(DIGEST, FILLED))
     result.counts.update(rows_in=rows_in, rows_out=rows_out, rejected=rejected)
     result.stats.update(sources=sorted(sources), chunks=part, high_water=high_water)
     return _finish(ledger, result, started)
@@ -221,7 +213,7 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
 
 def _stage_part(digester: DigestColumns, mapped: pa.Table, path: Path) -> None:
     """Digest a mapped chunk (DuckDB) and write it: in the writer thread, beside the mapping."""
-    pq.write_table(digester.add(mapped), path, **STAGE_PARQUET)
+    staging.write(digester.add(mapped), path)
 
 
 # --------------------------------------------------------------------------------------
@@ -243,7 +235,7 @@ def _staged(base: Path, names: list[str]) -> str:
 
 
 def _mapped_parts(base: Path) -> list[Path]:
-    return sorted((base / "mapped").glob("*.parquet"))
+    return staging.parts(base / "mapped")
 
 
 def _head_updates(base: Path, names: list[str], n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
@@ -398,7 +390,7 @@ def _in_flight_seqs(base: Path, parts: list[Path], manifests: list[Path]) -> np.
         )
         updates = base / UPDATES
         singles = (
-            f"SELECT {keys} FROM read_parquet({glob(parts)}, union_by_name = true) "
+            f"SELECT {keys} FROM {staging.duck_source(con, parts, '_staged')} "
             f"WHERE {SEQ} IN (SELECT {SEQ} FROM read_parquet({glob(updates / dedupe.SELECTED)}))"
             if parts
             else f"SELECT NULL::VARCHAR AS {IDENTITY}, NULL::VARCHAR AS {DIGEST}, 0 AS {SEQ} LIMIT 0"

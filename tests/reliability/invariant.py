@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from connector import staging
 from connector.dedupe import read_updates
 from connector.digests import profile_digest
 from connector.ledger import (
@@ -244,7 +245,7 @@ def _check_updates(
         mapping = base.parent.name
         try:
             names = json.loads((base / "stage.json").read_text())["param_names"]
-            parts = sorted((base / "mapped").glob("*.parquet"))
+            parts = staging.parts(base / "mapped")
             schema = pa.schema([("_identity", pa.string()), ("_digest", pa.string())])
             rows = [
                 r
