@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from connector.buffers import value_offsets
 from connector.columns import SEQ, SOURCE_REF
 from connector.mapping import CsvSource, day_from_name
 from connector.partitions import Window
@@ -258,6 +259,24 @@ class _Parsed:
     rejects: list[dict[str, str | None]]
 
 
+def newlines_per_value(col: pa.Array) -> np.ndarray:
+    """How many ``\n`` each value of a binary or string array holds (nulls: 0). One scan
+    of the data buffer (numpy, GIL released), then only the few newlines are placed:
+    ``pc.count_substring`` searched value by value and cost 8% of reading a file."""
+    counts = np.zeros(len(col), dtype=np.int64)
+    data = col.buffers()[2]
+    if data is None or not len(col):
+        return counts
+    offsets = value_offsets(col)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    at = np.flatnonzero(np.frombuffer(data, dtype=np.uint8)[lo:hi] == NEWLINE) + lo
+    if len(at):
+        counts += np.bincount(np.searchsorted(offsets, at, side="right") - 1, minlength=len(col))
+    if col.null_count:
+        counts[~col.is_valid().to_numpy(zero_copy_only=False)] = 0
+    return counts
+
+
 def _physical_lines(block: Buffer) -> int:
     ends_line = len(block) > 0 and block[len(block) - 1] == NEWLINE
     return _count_byte(block, NEWLINE) + (0 if ends_line else 1)
@@ -300,7 +319,7 @@ def _parse_fast(
     if inside > 0:  # newlines inside quoted values (or blank lines: then no sum adds up)
         # count column by column, longest first (free text holds them), until all are found
         for col in sorted(columns, key=lambda c: -c.nbytes):
-            counts = pc.count_substring(col, "\n").to_numpy(zero_copy_only=False)
+            counts = newlines_per_value(col)
             per_row += counts
             inside -= int(counts.sum())
             if inside <= 0:

@@ -19,7 +19,7 @@ from connector.ledger import Ledger
 from connector.mapping import parse_mapping
 from connector.partitions import day_window
 from connector.sources import FileRegistry, iter_source_chunks
-from connector.sources.csv import read_csv_file
+from connector.sources.csv import newlines_per_value, read_csv_file
 from connector.sources.registry import file_sha256
 
 TZ = ZoneInfo("UTC")
@@ -223,3 +223,21 @@ def test_a_line_over_the_limit_is_skipped_unread_and_the_rows_around_it_survive(
         for table, _ in read_csv_file(str(path), required=["id", "name"], block_bytes=256):
             refs += table.column(SOURCE_REF).to_pylist()
         assert refs == [f"{path}:2", f"{path}:4", f"{path}:5"]  # line numbers stay right
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.binary(max_size=12).map(lambda b: b.replace(b"\r", b""))),
+        max_size=30,
+    ),
+    st.data(),
+)
+def test_newlines_per_value_counts_each_values_own_newlines(values, data) -> None:  # type: ignore[no-untyped-def]
+    """Against counting per value in Python, on slices (offsets not rebased) too."""
+    whole = pa.array([None if v is None else v + b"\n" * (len(v) % 3) for v in values], pa.binary())
+    start = data.draw(st.integers(0, len(whole)))
+    stop = data.draw(st.integers(start, len(whole)))
+    for col in (whole, whole.slice(start, stop - start), whole.cast(pa.large_binary())):
+        want = [0 if v is None else v.count(b"\n") for v in col.to_pylist()]
+        assert newlines_per_value(col).tolist() == want
