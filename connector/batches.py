@@ -53,6 +53,18 @@ MANIFEST_PARQUET: dict[str, Any] = {
     "use_dictionary": False,
     "write_statistics": False,
 }
+# ... except _digest: hex of an MD5 is random text that LZ4 kept at 96% of its size, for a
+# quarter of the manifest's writing time (1M rows: 0.54 CPU-s without, 0.73 with)
+UNCOMPRESSED_COLUMNS = (DIGEST,)
+
+
+def manifest_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """A manifest's Parquet writer (lz4 pages, ``_digest`` uncompressed)."""
+    codec = MANIFEST_PARQUET["compression"]
+    compression = {name: "none" if name in UNCOMPRESSED_COLUMNS else codec for name in schema.names}
+    return pq.ParquetWriter(path, schema, **{**MANIFEST_PARQUET, "compression": compression})
+
+
 # rows DuckDB encodes per task: a record batch cut in pieces lets both cores work on it
 ENCODE_PIECE_ROWS = 25_000
 
@@ -270,7 +282,7 @@ class _Open:
         self._pending: list[Future[None]] = []
         self._file = open(self.tmp_path, "wb")  # noqa: SIM115 - closed in finish/abort
         try:
-            self._manifest = pq.ParquetWriter(self.tmp_manifest, schema, **MANIFEST_PARQUET)
+            self._manifest = manifest_writer(self.tmp_manifest, schema)
         except BaseException:
             # e.g. ENOSPC writing the manifest's header: the caller never gets this object,
             # so nothing would abort it and both temporary files would stay in the outbox

@@ -69,6 +69,11 @@ def test_format_is_the_blueprints(tmp_path: Path, ledger: Ledger) -> None:
     assert manifest.column("_identity").to_pylist() == ["id 1", "x,y"]
     assert manifest.column("tier").to_pylist() == [None, "gold"]  # empty -> null
     assert manifest.column("_digest").to_pylist()[0] == profile_digest(NAMES, ["a@b.c", None, None])
+    # lz4 pages, except the digest: random hex that lz4 cannot shrink
+    meta = pq.ParquetFile(batch.manifest_path).metadata.row_group(0)
+    codecs = {meta.column(i).path_in_schema: meta.column(i).compression for i in range(6)}
+    assert codecs == {name: "UNCOMPRESSED" if name == "_digest" else "LZ4" for name in codecs}
+    assert len(codecs) == 6
 
 
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
