@@ -1,7 +1,8 @@
 """Stage functions of one mapping partition, called by the Dagster assets and the CLI.
 
 ``extract_stage`` reads the source and maps each chunk as it comes (one streaming pass:
-the raw rows are never written twice), staging mapped rows and rejects as Parquet;
+the raw rows are never written twice), staging mapped rows (Arrow IPC, ``staging``) and
+rejects (Parquet);
 ``transform_stage`` dedupes, digests and drops unchanged profiles (DuckDB, out of core);
 ``batch_stage`` replaces the partition's still-queued batches and writes new ones.
 Stage outputs live under ``settings.stage_dir/<mapping>/<partition>/`` and are replaced
