@@ -97,6 +97,9 @@ def merge_sql(source: str, names: Sequence[str]) -> str:
 
 
 UPDATE_ROWS = "_rows"
+# repeated identities picked out of the parts with an in-memory hash set: ~80 bytes each
+# (1M identities of 11 characters: 65 MiB of set and 14 MiB of array)
+REPEATED_LOOKUP_MAX = 1_000_000
 SELECTED = "selected.parquet"  # _seq of the staged single rows to send
 MERGED = "merged.parquet"  # repeated identities merged, to send (updates_schema)
 FETCH_ROWS = 100_000
@@ -296,9 +299,14 @@ def _repeated_rows(
 
     A query over ``source`` filtered on ``repeated`` scans every wide column of every part
     (with IPC parts DuckDB converts each value: 8.4 s at 5M rows, for 1% of them). Here
-    DuckDB finds their ``_seq`` on the narrow columns, and only the matching rows of each
-    part are taken (one part in memory at a time).
+    only ``_identity`` is looked up in a hash set of the repeated ones, and the matching
+    rows of each part are copied (one part in memory at a time): 1.4 s. The set is held
+    in memory, so past ``REPEATED_LOOKUP_MAX`` identities (input where most customers
+    repeat) DuckDB's scan, out of core, is used instead.
     """
+    ((repeated,),) = con.execute("SELECT count(*) FROM repeated").fetchall()
+    if int(repeated) > REPEATED_LOOKUP_MAX:
+        return f"(SELECT * FROM {source} r WHERE r.{IDENTITY} IN (SELECT {IDENTITY} FROM repeated))"
     wanted = con.sql(f"SELECT {IDENTITY} FROM repeated").to_arrow_table().column(0)
     scratch.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []

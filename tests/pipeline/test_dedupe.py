@@ -156,6 +156,13 @@ def test_property_matches_a_reference_model(tmp_path_factory, rows, rnd) -> None
     # Parquet parts (staged by an earlier version) give the same updates
     _, from_parquet = _run(tmp / "parquet", chunks, kind="parquet")
     assert from_parquet.equals(out)
+    # and so does DuckDB's out-of-core scan, used past REPEATED_LOOKUP_MAX repeated identities
+    limit, dedupe.REPEATED_LOOKUP_MAX = dedupe.REPEATED_LOOKUP_MAX, 0
+    try:
+        _, scanned = _run(tmp / "scanned", chunks)
+    finally:
+        dedupe.REPEATED_LOOKUP_MAX = limit
+    assert scanned.equals(out)
     expected: dict[str, dict[str, str | None]] = {}
     for ident, _, email, tier in sorted(full, key=lambda r: r[1]):
         cur = expected.setdefault(ident, {"email": None, "tier": None})
