@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -312,12 +313,20 @@ def _repeated_rows(
     files: list[Path] = []
     if len(wanted):
         lookup = pc.SetLookupOptions(wanted.combine_chunks())
-        for number, path in enumerate(parts):
+
+        def pick(number: int, path: Path) -> Path | None:
             table = staging.read(path)
             found = table.filter(pc.is_in(table.column(IDENTITY), options=lookup))
-            if found.num_rows:
-                files.append(scratch / f"rows-{number:05d}.parquet")
-                pq.write_table(found, files[-1], **UPDATES_PARQUET)
+            if not found.num_rows:
+                return None
+            target = scratch / f"rows-{number:05d}.parquet"
+            pq.write_table(found, target, **UPDATES_PARQUET)
+            return target
+
+        # pyarrow releases the GIL: one part per core at a time
+        with ThreadPoolExecutor(DUCKDB_THREADS, thread_name_prefix="repeated-rows") as pool:
+            picked = pool.map(pick, range(len(parts)), parts)
+            files = [f for f in picked if f is not None]
     if not files:
         # no repeated identity: an empty relation of the parts' columns
         return f"(SELECT * FROM {source} LIMIT 0)"
