@@ -191,11 +191,15 @@ def build_updates(
     qi = quote_ident
     source = staging.duck_source(con, parts, "_staged")
     stored = staging.has_columns(parts, (DIGEST, FILLED))
+    # the narrow scans below read only what they use, one part ahead
+    narrow = staging.duck_source(
+        con, parts, "_staged_keys", [IDENTITY, SEQ, *((DIGEST, FILLED) if stored else names)]
+    )
     digest = f"m.{DIGEST}" if stored else digest_sql(names, "m")
     filled = f"m.{FILLED}" if stored else filled_sql(names, "m")
     valid = f"m.{IDENTITY} IS NOT NULL AND m.{IDENTITY} <> ''"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE repeated AS SELECT {IDENTITY} FROM {source} m "
+        f"CREATE OR REPLACE TEMP TABLE repeated AS SELECT {IDENTITY} FROM {narrow} m "
         f"WHERE {valid} GROUP BY {IDENTITY} HAVING count(*) > 1"
     )
     con.execute(
@@ -208,7 +212,7 @@ def build_updates(
         CREATE OR REPLACE TEMP TABLE single_flags AS
         SELECT m.{SEQ}, m.{IDENTITY}, {_flags_sql(partition, digest)},
                {_clears_sql(names, filled)} AS _clears
-        FROM {source} m {joined}
+        FROM {narrow} m {joined}
         WHERE {valid} AND m.{IDENTITY} NOT IN (SELECT {IDENTITY} FROM repeated)
         """
     )

@@ -391,7 +391,7 @@ def _in_flight_seqs(base: Path, parts: list[Path], manifests: list[Path]) -> np.
         )
         updates = base / UPDATES
         singles = (
-            f"SELECT {keys} FROM {staging.duck_source(con, parts, '_staged')} "
+            f"SELECT {keys} FROM {staging.duck_source(con, parts, '_staged', [IDENTITY, DIGEST, SEQ])} "
             f"WHERE {SEQ} IN (SELECT {SEQ} FROM read_parquet({glob(updates / dedupe.SELECTED)}))"
             if parts
             else f"SELECT NULL::VARCHAR AS {IDENTITY}, NULL::VARCHAR AS {DIGEST}, 0 AS {SEQ} LIMIT 0"

@@ -103,11 +103,18 @@ def _sql_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def duck_source(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], name: str) -> str:
+def duck_source(
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[Path],
+    name: str,
+    columns: Sequence[str] | None = None,
+) -> str:
     """A DuckDB relation over the parts (columns matched by name, missing ones null).
 
-    IPC parts are registered as a pyarrow dataset named ``name`` on ``con`` (scanned
-    memory-mapped, columns and filters pushed down); Parquet parts are read by DuckDB.
+    IPC parts are registered on ``con`` as ``name``: with ``columns``, a pyarrow scanner
+    of only those that reads one part ahead (the default dataset scan reads several ahead
+    and cost ~40 MB more RSS when grouping 5M identities); without, the whole dataset,
+    DuckDB choosing the columns. Parquet parts are read by DuckDB.
     """
     ipc_parts = [p for p in paths if _is_ipc(p)]
     parquet_parts = [p for p in paths if not _is_ipc(p)]
@@ -120,13 +127,24 @@ def duck_source(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], name: str
             format="arrow",
             filesystem=pafs.LocalFileSystem(use_mmap=True),
         )
-        con.register(name, dataset)
+        if columns is None:
+            con.register(name, dataset)
+        else:
+            scanner = dataset.scanner(
+                columns=_known(columns, unified.names), batch_readahead=1, fragment_readahead=1
+            )
+            con.register(name, scanner)
         sources.append(f"SELECT * FROM {name}")
     if parquet_parts:
         files = ", ".join(_sql_path(p) for p in parquet_parts)
-        sources.append(f"SELECT * FROM read_parquet([{files}], union_by_name = true)")
+        picked = "*" if columns is None else ", ".join(_quote(c) for c in columns)
+        sources.append(f"SELECT {picked} FROM read_parquet([{files}], union_by_name = true)")
     if not sources:
         raise ValueError("no staged parts to read")
     if len(sources) == 1 and ipc_parts:
         return name
     return "(" + " UNION ALL BY NAME ".join(sources) + ")"
+
+
+def _quote(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'

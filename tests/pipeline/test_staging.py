@@ -79,6 +79,12 @@ def test_duckdb_reads_the_parts_by_name_with_missing_columns_null(
     try:
         source = staging.duck_source(con, paths, "_staged")
         rows = con.sql(f"SELECT _seq, email, tier FROM {source} ORDER BY _seq").fetchall()
+        # only the columns asked for, read more than once
+        narrow = staging.duck_source(con, paths, "_keys", ["_seq", "tier"])
+        assert con.sql(f"SELECT * FROM {narrow} LIMIT 0").columns == ["_seq", "tier"]
+        for _ in range(2):
+            keys = con.sql(f"SELECT _seq, tier FROM {narrow} ORDER BY _seq").fetchall()
+            assert keys == [(seq, tier) for seq, _, tier in rows]
     finally:
         con.close()
     want = [(r["_seq"], r["email"], r.get("tier")) for r in first.to_pylist() + second.to_pylist()]
