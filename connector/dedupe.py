@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from connector import staging
 from connector.columns import DIGEST, FILLED, IDENTITY, SEQ, SOURCE_REF
 from connector.digests import DigestColumns, digest_sql, filled_sql
-from connector.encoding import quote_ident
+from connector.encoding import quote_ident, quote_literal
 
 DUCKDB_MEMORY_LIMIT = os.environ.get("CONNECTOR_DUCKDB_MEMORY_LIMIT", "512MB")
 DUCKDB_THREADS = int(os.environ.get("CONNECTOR_DUCKDB_THREADS", "0")) or min(2, os.cpu_count() or 1)
@@ -57,25 +57,17 @@ def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(db))
     con.execute(f"set memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
     con.execute(f"set threads = {int(DUCKDB_THREADS)}")
-    con.execute(f"set temp_directory = '{_sql_path(work_dir / 'spill')}'")
+    con.execute(f"set temp_directory = {quote_literal(str(work_dir / 'spill'))}")
     con.execute("set preserve_insertion_order = false")
     con.execute("set enable_progress_bar = false")  # library code: nothing on stdout
     return con
 
 
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def parquet_glob(paths: Sequence[Path] | Path) -> str:
     """A DuckDB list literal (or single string) naming Parquet files."""
     if isinstance(paths, Path):
-        return f"'{_sql_path(paths)}'"
-    return "[" + ", ".join(f"'{_sql_path(p)}'" for p in paths) + "]"
+        return quote_literal(str(paths))
+    return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
 
 
 def merge_sql(source: str, names: Sequence[str]) -> str:
@@ -131,8 +123,8 @@ def _clears_sql(names: Sequence[str], filled: str) -> str:
     if not names:
         return "[]::VARCHAR[]"
     items = ", ".join(
-        f"CASE WHEN substr({filled}, {i + 1}, 1) = '0' AND list_contains(d.names, {_lit(n)})"
-        f" THEN {_lit(n)} END"
+        f"CASE WHEN substr({filled}, {i + 1}, 1) = '0' AND list_contains(d.names, {quote_literal(n)})"
+        f" THEN {quote_literal(n)} END"
         for i, n in enumerate(names)
     )
     return (
@@ -143,7 +135,7 @@ def _clears_sql(names: Sequence[str], filled: str) -> str:
 
 def _flags_sql(partition: str, digest: str) -> str:
     same = f"coalesce(d.digest = {digest}, false)"
-    stale = f"coalesce(d.partition > {_lit(partition)}, false)"
+    stale = f"coalesce(d.partition > {quote_literal(partition)}, false)"
     return f"{same} AS _same, {stale} AS _stale, {same} OR {stale} AS _unchanged"
 
 
@@ -220,7 +212,7 @@ def build_updates(
     # read once more only by the batch stage (no copy of the wide rows here)
     con.execute(
         f"COPY (SELECT {SEQ} FROM single_flags WHERE NOT _unchanged ORDER BY {SEQ}) "
-        f"TO '{_sql_path(selected_path)}' (FORMAT parquet)"
+        f"TO {quote_literal(str(selected_path))} (FORMAT parquet)"
     )
     params = ", ".join(qi(n) for n in names)
     sep = ", " if names else ""

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from connector.buffers import value_offsets
 from connector.columns import DIGEST, FILLED
-from connector.encoding import quote_ident, quote_value
+from connector.encoding import quote_ident, quote_literal, quote_value
 
 SEP = "\x1f"
 
@@ -57,20 +57,16 @@ def profile_digest(param_names: Sequence[str], values: Sequence[str | None]) -> 
     ).hexdigest()
 
 
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def digest_sql(param_names: Sequence[str], alias: str = "") -> str:
     """A DuckDB expression equal to :func:`profile_digest` over the param columns."""
     qual = f"{alias}." if alias else ""
-    head = _sql_literal(names_line(param_names) + "\n")
+    head = quote_literal(names_line(param_names) + "\n")
     if not param_names:
         return f"md5({head})"
     cols = [f"{qual}{quote_ident(n)}" for n in param_names]
     encoded = ", ',', ".join(f"url_encode({c})" for c in cols)
     odd = " OR ".join(f"contains({c}, chr(31))" for c in cols)
-    marker = _sql_literal(SEP * len(cols))
+    marker = quote_literal(SEP * len(cols))
     return (
         f"md5(CASE WHEN {odd} THEN concat({head}, {marker}, {encoded}) "
         f"ELSE {_plain_text(head, cols)} END)"
@@ -85,7 +81,7 @@ def _plain_text(head: str, cols: Sequence[str]) -> str:
 
 def plain_digest_sql(param_names: Sequence[str]) -> str:
     """:func:`digest_sql` for rows where no value holds ``\x1f`` (its plain branch only)."""
-    head = _sql_literal(names_line(param_names) + "\n")
+    head = quote_literal(names_line(param_names) + "\n")
     if not param_names:
         return f"md5({head})"
     return f"md5({_plain_text(head, [quote_ident(n) for n in param_names])})"

@@ -34,6 +34,11 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_literal(text: str) -> str:
+    """A SQL string literal for any text (a value, a path)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def encode_array(
     values: pa.Array | pa.ChunkedArray, *, con: duckdb.DuckDBPyConnection | None = None
 ) -> pa.Array | pa.ChunkedArray:

@@ -23,6 +23,8 @@ import pyarrow.fs as pafs
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from connector.encoding import quote_ident, quote_literal
+
 SUFFIX = ".arrow"
 PARQUET = ".parquet"
 
@@ -99,10 +101,6 @@ def head(path: Path, n: int, drop: Sequence[str] = ()) -> list[dict[str, object]
     return rows
 
 
-def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def duck_source(
     con: duckdb.DuckDBPyConnection,
     paths: Sequence[Path],
@@ -136,15 +134,11 @@ def duck_source(
             con.register(name, scanner)
         sources.append(f"SELECT * FROM {name}")
     if parquet_parts:
-        files = ", ".join(_sql_path(p) for p in parquet_parts)
-        picked = "*" if columns is None else ", ".join(_quote(c) for c in columns)
+        files = ", ".join(quote_literal(str(p)) for p in parquet_parts)
+        picked = "*" if columns is None else ", ".join(quote_ident(c) for c in columns)
         sources.append(f"SELECT {picked} FROM read_parquet([{files}], union_by_name = true)")
     if not sources:
         raise ValueError("no staged parts to read")
     if len(sources) == 1 and ipc_parts:
         return name
     return "(" + " UNION ALL BY NAME ".join(sources) + ")"
-
-
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
