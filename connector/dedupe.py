@@ -297,7 +297,7 @@ def _repeated_rows(
     A query over ``source`` filtered on ``repeated`` scans every wide column of every part
     (with IPC parts DuckDB converts each value: 8.4 s at 5M rows, for 1% of them). Here
     only ``_identity`` is looked up in a hash set of the repeated ones, and the matching
-    rows of each part are copied (one part in memory at a time): 1.4 s. The set is held
+    rows of each part are copied, one part per core at a time (1.4 s on one). The set is held
     in memory, so past ``REPEATED_LOOKUP_MAX`` identities (input where most customers
     repeat) DuckDB's scan, out of core, is used instead.
     """
