@@ -39,6 +39,7 @@ from connector.batches import (
 from connector.columns import DIGEST, FILLED, IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.digests import DigestColumns
 from connector.ledger import Ledger
+from connector.memory import retain_freed_memory
 from connector.partitions import day_window
 from connector.threads import prefetched
 
@@ -130,6 +131,7 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     from connector.sources.registry import FileRegistry
     from connector.transform import map_chunk
 
+    retain_freed_memory()
     started = time.monotonic()
     names = param_names_of(mapping)
     base = stage_path(settings, mapping.name, partition)
@@ -260,6 +262,7 @@ def _reject_rows(rejects_dir: Path) -> Iterator[dict[str, Any]]:
 
 def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> StageResult:
     """One row per identity (later wins, empty does not erase), unchanged profiles dropped."""
+    retain_freed_memory()
     started = time.monotonic()
     names = param_names_of(mapping)
     base = stage_path(settings, mapping.name, partition)
@@ -327,6 +330,7 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
     Profiles whose identical digest is already queued, claimed or submitted (by another
     partition, or by this one's batches taken by delivery) are not queued again.
     """
+    retain_freed_memory()
     started = time.monotonic()
     names = param_names_of(mapping)
     base = stage_path(settings, mapping.name, partition)
