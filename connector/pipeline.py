@@ -16,6 +16,7 @@ import logging
 import shutil
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
@@ -46,6 +47,8 @@ from connector.threads import prefetched
 log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 10
+# mapped parts handed on and not yet written: one digesting, one being written
+STAGED_IN_FLIGHT = 2
 REJECTS_SAMPLE = 10
 
 EXTRACT, TRANSFORM, BATCHES = "extract", "transform", "batches"
@@ -153,16 +156,18 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
         ),
         name="extract-read",
     )
-    # Reading the next chunk (a thread), mapping this one (here) and writing the previous
-    # one (a thread) overlap: pyarrow, DuckDB and Parquet release the GIL, so both cores work.
+    # Reading the next chunk (a thread), mapping this one (here), digesting the previous one
+    # (a thread) and writing the one before (a thread) overlap: pyarrow, DuckDB and file
+    # writes release the GIL, so both cores work.
     digester = DigestColumns(names)
     # closing(chunks): a failure here stops and joins the reading thread at once
     with (
         closing(chunks),
         digester,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-digest") as digesting,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-writer") as writer,
     ):
-        written: Future[None] | None = None
+        staged: deque[Future[Future[None]]] = deque()
         for chunk in chunks:
             sources.add(chunk.source)
             rows_in += chunk.table.num_rows
@@ -178,10 +183,16 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
                     reject_tables.append(rejects)
                 if mapped.num_rows:
                     part += 1
-                    if written is not None:
-                        written.result()  # at most one part in flight: memory stays bounded
-                    written = writer.submit(
-                        _stage_part, digester, mapped, staging.part_path(mapped_dir, part)
+                    if len(staged) >= STAGED_IN_FLIGHT:  # memory stays bounded
+                        staged.popleft().result().result()
+                    staged.append(
+                        digesting.submit(
+                            _stage_part,
+                            digester,
+                            mapped,
+                            staging.part_path(mapped_dir, part),
+                            writer,
+                        )
                     )
                     rows_out += mapped.num_rows
             for rejects in reject_tables:
@@ -195,8 +206,8 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
                     result.rejects_sample += rejects.slice(
                         0, REJECTS_SAMPLE - len(result.rejects_sample)
                     ).to_pylist()
-        if written is not None:
-            written.result()
+        while staged:
+            staged.popleft().result().result()
     if high_water is not None:
         from connector.sources import record_cursor
 
@@ -214,9 +225,12 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     return _finish(ledger, result, started)
 
 
-def _stage_part(digester: DigestColumns, mapped: pa.Table, path: Path) -> None:
-    """Digest a mapped chunk (DuckDB) and write it: in the writer thread, beside the mapping."""
-    staging.write(digester.add(mapped), path)
+def _stage_part(
+    digester: DigestColumns, mapped: pa.Table, path: Path, writer: ThreadPoolExecutor
+) -> Future[None]:
+    """Digest a mapped chunk (DuckDB, in the digest thread) and hand it to the writer thread
+    (the file write), so that the next chunk's digest overlaps this one's write."""
+    return writer.submit(staging.write, digester.add(mapped), path)
 
 
 # --------------------------------------------------------------------------------------

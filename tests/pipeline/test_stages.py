@@ -196,3 +196,56 @@ def test_batch_lines_are_the_url_encoded_manifest_rows_in_order(env) -> None:  #
         "é ü": ('"quoted"', None),
         "c4": (" ", " "),
     }
+
+
+def _staged_seqs(settings: Settings) -> list[list[int]]:
+    from connector import staging
+
+    parts = staging.parts(pipeline.stage_path(settings, "pos", DAY) / "mapped")
+    return [staging.read(p, ["_seq"]).column("_seq").to_pylist() for p in parts]
+
+
+def test_extract_stages_every_part_in_source_order(env) -> None:  # type: ignore[no-untyped-def]
+    # chunk_rows=2: 20 parts pass through the digest thread and the writer thread
+    mapping, settings, ledger, pos = env
+    _csv(pos, DAY, [f"c{i},s{i},n{i}" for i in range(40)])
+    result = pipeline.extract_stage(mapping, DAY, settings, ledger)
+    seqs = _staged_seqs(settings)
+    assert result.counts["rows_out"] == 40
+    assert len(seqs) == 20 and all(len(s) == 2 for s in seqs)
+    flat = [v for s in seqs for v in s]
+    assert flat == sorted(flat) and len(set(flat)) == 40
+
+
+@pytest.mark.parametrize("where", ["digest", "write"])
+def test_extract_raises_a_failure_of_its_digest_or_writer_thread(
+    env, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from connector import staging
+    from connector.digests import DigestColumns
+
+    mapping, settings, ledger, pos = env
+    _csv(pos, DAY, [f"c{i},s{i},n{i}" for i in range(40)])
+    calls = {"n": 0}
+
+    def failing(real):  # type: ignore[no-untyped-def]
+        def call(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise OSError(f"{where} failed (test)")
+            return real(*args, **kwargs)
+
+        return call
+
+    if where == "digest":
+        monkeypatch.setattr(DigestColumns, "add", failing(DigestColumns.add))
+    else:
+        monkeypatch.setattr(staging, "write", failing(staging.write))
+    with pytest.raises(OSError, match=f"{where} failed"):
+        pipeline.extract_stage(mapping, DAY, settings, ledger)
+    names = [t.name for t in threading.enumerate()]
+    assert not [n for n in names if n.startswith(("stage-digest", "stage-writer"))]
+    # the parts before the failure were written whole; nothing after it was
+    assert 1 <= len(_staged_seqs(settings)) <= 3
