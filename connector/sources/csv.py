@@ -30,10 +30,10 @@ import csv as pycsv
 import datetime as dt
 import glob
 import gzip
+import io
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -47,7 +47,7 @@ from connector.buffers import value_offsets
 from connector.columns import SEQ, SOURCE_REF
 from connector.mapping import CsvSource, day_from_name
 from connector.partitions import Window
-from connector.sources.registry import file_sha256
+from connector.sources.registry import ChecksumWhileReading, file_sha256
 from connector.transform import empty_rejects, rejects_table
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 8 * 1024 * 1024
 MAX_BLOCK_BYTES = 64 * 1024 * 1024  # a block with no record boundary is cut at a newline
+READ_BUFFER = 1024 * 1024
 RAW_LIMIT = 200
 QUOTE, NEWLINE = ord('"'), ord("\n")
 Buffer = bytes | bytearray | memoryview  # a run of records: read, parsed, let go
@@ -177,10 +178,18 @@ class _Utf8Reader:
         return joined
 
 
-def _open(path: str) -> IO[bytes]:
-    if path.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb", buffering=1024 * 1024)
+def _open(path: str, checksum: ChecksumWhileReading | None = None) -> IO[bytes]:
+    """The file for reading: through ``checksum`` when given (gzip: the bytes on disk)."""
+    gz = path.lower().endswith(".gz")
+    if checksum is None:
+        if gz:
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb", buffering=READ_BUFFER)
+    buffered = io.BufferedReader(checksum, buffer_size=READ_BUFFER)
+    if gz:
+        # closing the GzipFile leaves `buffered` open: the caller closes the checksum
+        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+    return buffered
 
 
 def _count_byte(buf: Buffer, byte: int, end: int | None = None) -> int:
@@ -462,6 +471,9 @@ def _header(first: bytes, delimiter: str) -> list[str]:
 class FileResult:
     rows: int = 0
     rejects: int = 0
+    # the file's bytes hashed as they were read (``read_csv_file(checksum=True)``); None
+    # when the file could not be opened
+    checksum: ChecksumWhileReading | None = None
 
 
 def read_csv_file(
@@ -474,14 +486,21 @@ def read_csv_file(
     seq_start: int = 0,
     block_bytes: int = BLOCK_BYTES,
     result: FileResult | None = None,
+    checksum: bool = False,
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
-    """(rows, rejects) chunks of one CSV file; never raises for bad content."""
+    """(rows, rejects) chunks of one CSV file; never raises for bad content.
+
+    With ``checksum``, ``result.checksum`` hashes the file's bytes as they are read (the
+    caller takes its ``result()`` and closes it).
+    """
     from connector.sources import source_error_reject
 
     result = result if result is not None else FileResult()
     required_set = set(required)
     try:
-        raw_io = _open(path)
+        if checksum:
+            result.checksum = ChecksumWhileReading(path)
+        raw_io = _open(path, result.checksum)
     except OSError as exc:
         yield empty_raw_table([]), source_error_reject(path, f"cannot open: {exc}")
         return
@@ -656,12 +675,12 @@ def iter_csv_chunks(
     if not files:
         log.info("%s/%s: no CSV files match %s for this day", mapping.name, partition, source.path)
     seq = 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-sha256") as hasher:
-        for path in files:
-            pending = _hash_for(registry, path, partition, hasher)
-            if pending is None:
-                continue
-            result = FileResult()
+    for path in files:
+        known = _known_checksum(registry, path, partition)
+        if known is SKIP:
+            continue
+        result = FileResult()
+        try:
             for table, rejects in read_csv_file(
                 path,
                 encoding=source.encoding,
@@ -670,41 +689,46 @@ def iter_csv_chunks(
                 chunk_rows=chunk_rows,
                 seq_start=seq,
                 result=result,
+                checksum=registry is not None and known is None,
             ):
                 yield RawChunk(table, rejects, path)
             seq += result.rows
             log.info("%s: %s rows, %s rejects", path, result.rows, result.rejects)
-            if registry is not None:
-                sha, size = pending.result()
-                registry.record(path, sha, size, partition, result.rows)
+            if registry is None:
+                continue
+            if isinstance(known, tuple):
+                sha, size = known
+            elif result.checksum is not None:
+                sha, size = result.checksum.result()
+            else:  # could not be opened (a reject says so): recorded once it can be read
+                continue
+            registry.record(path, sha, size, partition, result.rows)
+        finally:
+            if result.checksum is not None:
+                result.checksum.close()
 
 
-def _hash_for(
-    registry: Registry | None, path: str, partition: str, hasher: ThreadPoolExecutor
-) -> Future[tuple[str, int]] | None:
-    """The file's (sha256, size) to come, or None when the file is to be skipped.
+SKIP = "skip"
 
-    A path the registry has never seen is read whatever its content, so it is hashed in a
-    thread while it is parsed (hashlib releases the GIL: a second core does it); a known
-    path needs its checksum first, to tell a rerun or a changed file from one ingested
-    under another partition.
+
+def _known_checksum(
+    registry: Registry | None, path: str, partition: str
+) -> tuple[str, int] | str | None:
+    """The file's (sha256, size) when it must be known before reading, ``SKIP`` when the
+    file is not to be read, or None when it is hashed while it is read.
+
+    A path the registry has never seen is read whatever its content, so its bytes are
+    hashed as they are parsed (one read of the file); a known path needs its checksum
+    first, to tell a rerun or a changed file from one ingested under another partition.
     """
-    if registry is None:
-        return _done(("", 0))  # nothing to record: no checksum needed
-    if registry.decide(path, "", partition).reason == "new":
-        return hasher.submit(file_sha256, path)
+    if registry is None or registry.decide(path, "", partition).reason == "new":
+        return None
     sha, size = file_sha256(path)
     decision = registry.decide(path, sha, partition)
     if not decision.read:
         log.info("%s: skipped (%s)", path, decision.reason)
-        return None
-    return _done((sha, size))
-
-
-def _done(value: tuple[str, int]) -> Future[tuple[str, int]]:
-    future: Future[tuple[str, int]] = Future()
-    future.set_result(value)
-    return future
+        return SKIP
+    return sha, size
 
 
 def list_source_files(mapping: SourceMapping, settings: Settings) -> list[tuple[Path, str]]:

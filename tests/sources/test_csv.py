@@ -241,3 +241,71 @@ def test_newlines_per_value_counts_each_values_own_newlines(values, data) -> Non
     for col in (whole, whole.slice(start, stop - start), whole.cast(pa.large_binary())):
         want = [0 if v is None else v.count(b"\n") for v in col.to_pylist()]
         assert newlines_per_value(col).tolist() == want
+
+
+def _write_export(path: Path, kind: str) -> None:
+    body = "id,v\n" + "".join(
+        f'{i},"value {i}, with ""quotes""\n and a newline"\n' for i in range(30000)
+    )
+    if kind == "plain":
+        path.write_text(body)
+    elif kind == "gzip":
+        path.write_bytes(gzip.compress(body.encode()))
+    elif kind == "utf-16":
+        path.write_bytes(body.encode("utf-16"))
+    elif kind == "bad-header":  # read stops after the header: the rest is hashed apart
+        path.write_text("nope,other\n" + body)
+    elif kind == "header-only":
+        path.write_text("id,v\n")
+
+
+@pytest.mark.parametrize("kind", ["plain", "gzip", "utf-16", "bad-header", "header-only"])
+def test_checksum_taken_while_reading_is_the_whole_files(tmp_path: Path, kind: str) -> None:
+    suffix = ".csv.gz" if kind == "gzip" else ".csv"
+    path = tmp_path / f"pos_2026-11-19{suffix}"
+    _write_export(path, kind)
+    from connector.sources.csv import FileResult
+
+    result = FileResult()
+    # small blocks: the file is read in many pieces, each hashed as it comes
+    list(
+        read_csv_file(
+            str(path), required=["id", "v"], result=result, block_bytes=4096, checksum=True
+        )
+    )
+    assert result.checksum is not None
+    assert result.checksum.result() == file_sha256(path)
+    result.checksum.close()
+    assert result.checksum.result() == file_sha256(path)  # also once closed
+
+
+def test_registry_records_the_checksum_of_each_new_file(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.create_all()
+    registry = FileRegistry(ledger, "pos")
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    paths = [exports / "pos_2026-11-19_a.csv", exports / "pos_2026-11-19_b.csv.gz"]
+    _write_export(paths[0], "plain")
+    _write_export(paths[1], "gzip")
+    mapping = csv_mapping(f"{exports}/*")
+    window = day_window("2026-11-19", TZ)
+    chunks = list(
+        iter_source_chunks(mapping, "2026-11-19", window, chunk_rows=500, registry=registry)
+    )
+    assert sum(c.table.num_rows for c in chunks) == 60000
+    recorded = {f.path: (f.sha256, f.size) for f in registry.files()}
+    assert recorded == {str(p): file_sha256(p) for p in paths}
+    ledger.dispose()
+
+
+def test_unopenable_file_is_a_reject_with_no_checksum(tmp_path: Path) -> None:
+    from connector.sources.csv import FileResult
+
+    path = tmp_path / "pos_2026-11-19.csv"
+    path.mkdir()  # cannot be opened as a file
+    result = FileResult()
+    out = list(read_csv_file(str(path), required=["id", "v"], result=result, checksum=True))
+    reasons = [r for _, rejects in out for r in rejects.column("reason").to_pylist()]
+    assert len(reasons) == 1 and reasons[0].startswith("cannot open")
+    assert result.checksum is None  # nothing to record for it
