@@ -439,7 +439,9 @@ def _fast_datetime(col: pa.Array, zone: dt.tzinfo) -> pa.Array:
     # every byte in its place: a digit where the template has one, else the template's byte
     fits = np.where(_ISO_DIGIT, digits < 10, m == _ISO_BYTE)
     sign = m[:, 19]
-    fits[:, 19] = (sign == 43) | (sign == 45) | ((sign == 90) & (size == 20))  # + - or Z
+    # an offset's sign (+ -) opens a 25-byte value, a Z closes a 20-byte one: "…:00+" is
+    # no ISO datetime (value_typer refuses it)
+    fits[:, 19] = (((sign == 43) | (sign == 45)) & (size == 25)) | ((sign == 90) & (size == 20))
     # the first `size` bytes all fit: the top `size` bits of the packed row are all set
     packed = np.packbits(fits, axis=1).view(">u4").ravel()
     want = (np.uint32(0xFFFFFFFF) << (32 - size).astype(np.uint32)).astype(np.uint32)
