@@ -323,8 +323,30 @@ def _utc_day_offset(zone: dt.tzinfo, ordinal: int) -> int | None:
 # ISO text: YYYY-MM-DDTHH:MM:SS then Z or ±HH:MM. Per byte position: a digit (True) or
 # the byte that must stand there; a suffix sign may be "+" or "-" (checked apart).
 _ISO_TEMPLATE = "dddd-dd-ddTdd:dd:dd+dd:dd"
-_ISO_DIGIT = np.array([c == "d" for c in _ISO_TEMPLATE])
-_ISO_BYTE = np.frombuffer(_ISO_TEMPLATE.replace("d", "0").encode(), dtype=np.uint8)
+_ISO_WINDOW = 32  # bytes read per value: the template padded to four 64-bit words
+
+
+def _iso_words(per_byte: Callable[[int, str], int]) -> np.ndarray:
+    """Four little-endian 64-bit words, byte ``i`` = ``per_byte(i, template char)``
+    (positions past the template: 0)."""
+    raw = bytes(
+        per_byte(i, _ISO_TEMPLATE[i]) if i < len(_ISO_TEMPLATE) else 0 for i in range(_ISO_WINDOW)
+    )
+    return np.frombuffer(raw, dtype="<u8")
+
+
+# A byte fits when (byte ^ EXPECT) & HIGH is 0 (a digit's high nibble is 3, other bytes are
+# the template's) and, for digits, ((byte & LOW) + SIX) & CARRY is 0 (low nibble <= 9; the
+# sum stays inside its byte). The sign at 19 is checked apart (HIGH 0 there).
+_ISO_EXPECT = _iso_words(lambda i, c: 0x30 if c == "d" else ord(c))
+_ISO_HIGH = _iso_words(lambda i, c: 0xF0 if c == "d" else (0 if i == 19 else 0xFF))
+_ISO_LOW = _iso_words(lambda i, c: 0x0F if c == "d" else 0)
+_ISO_SIX = _iso_words(lambda i, c: 0x06 if c == "d" else 0)
+_ISO_CARRY = _iso_words(lambda i, c: 0x10 if c == "d" else 0)
+# per value length: the bytes that count (the first `length`)
+_ISO_LENGTH = np.stack(
+    [np.frombuffer(bytes([0xFF] * k + [0] * (_ISO_WINDOW - k)), dtype="<u8") for k in range(26)]
+)
 # (first byte, width) of year, month, day, hour, minute, second, offset hours, minutes
 _ISO_FIELDS = [(0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2), (20, 2), (23, 2)]
 # "00".."99" as two-byte values, written into the output rows field by field
@@ -360,7 +382,9 @@ _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtyp
 
 
 def _digits_value(by_position: np.ndarray, first: int, width: int) -> np.ndarray:
-    value = by_position[first]
+    """The number written by ``width`` digits from ``first`` (rows of byte values 0..9;
+    other bytes give garbage, on rows not ok anyway), as int64."""
+    value = by_position[first].astype(np.int64)
     for k in range(1, width):
         value = value * 10 + by_position[first + k]
     return value
@@ -430,24 +454,27 @@ def _fast_datetime(col: pa.Array, zone: dt.tzinfo) -> pa.Array:
         return pa.nulls(n, pa.string())
     data = np.frombuffer(data_buf, dtype=np.uint8)
     starts = offsets[rows]
-    if int(starts[-1]) + 25 > len(data):  # room for a 25-byte window after the last start
-        data = np.concatenate((data[: int(offsets[-1])], np.zeros(25, dtype=np.uint8)))
-    # one row of 25 bytes per candidate value (the bytes past its end are not used)
-    m = np.lib.stride_tricks.sliding_window_view(data, 25)[starts]
+    if int(starts[-1]) + _ISO_WINDOW > len(data):  # room for a window after the last start
+        data = np.concatenate((data[: int(offsets[-1])], np.zeros(_ISO_WINDOW, dtype=np.uint8)))
+    # one row of 32 bytes per candidate value (the bytes past its end are not used)
+    m = np.lib.stride_tricks.sliding_window_view(data, _ISO_WINDOW)[starts]
     size = lengths[rows]
-    digits = m - np.uint8(48)
-    # every byte in its place: a digit where the template has one, else the template's byte
-    fits = np.where(_ISO_DIGIT, digits < 10, m == _ISO_BYTE)
+    # every byte of the first `size` in its place (a digit where the template has one,
+    # else the template's byte), tested eight bytes at a time
+    words = m.view("<u8")
+    wrong = (words ^ _ISO_EXPECT) & _ISO_HIGH
+    wrong |= ((words & _ISO_LOW) + _ISO_SIX) & _ISO_CARRY
+    wrong &= _ISO_LENGTH[size]
+    ok = (wrong[:, 0] | wrong[:, 1] | wrong[:, 2] | wrong[:, 3]) == 0
     sign = m[:, 19]
     # an offset's sign (+ -) opens a 25-byte value, a Z closes a 20-byte one: "…:00+" is
     # no ISO datetime (value_typer refuses it)
-    fits[:, 19] = (((sign == 43) | (sign == 45)) & (size == 25)) | ((sign == 90) & (size == 20))
-    # the first `size` bytes all fit: the top `size` bits of the packed row are all set
-    packed = np.packbits(fits, axis=1).view(">u4").ravel()
-    want = (np.uint32(0xFFFFFFFF) << (32 - size).astype(np.uint32)).astype(np.uint32)
-    ok = (packed & want) == want
-    # not a matrix product: numpy would hand it to OpenBLAS, whose threads then spin
-    by_position = np.ascontiguousarray(digits.T).astype(np.int64)
+    ok &= (
+        (size < 20) | (((sign == 43) | (sign == 45)) & (size == 25)) | ((sign == 90) & (size == 20))
+    )
+    # digit values by position, one contiguous row each (not a matrix product: numpy would
+    # hand it to OpenBLAS, whose threads then spin)
+    by_position = np.ascontiguousarray(m[:, :25].T) - np.uint8(48)
     year, month, day, hour, minute, second, given_h, given_m = (
         _digits_value(by_position, first, width) for first, width in _ISO_FIELDS
     )
