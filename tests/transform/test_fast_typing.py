@@ -98,6 +98,34 @@ def test_fast_datetimes_match_value_typer(zone: str | None) -> None:
     _assert_typed_as_value_typer(spec, values)
 
 
+def _mutated(values: list[str], seed: int, count: int) -> list[str]:
+    """Near misses of valid datetimes: a byte replaced, inserted or deleted, once or twice."""
+    rng = random.Random(seed)
+    alphabet = "0123456789-:TZ+ ./a\x00é"
+    out = []
+    for _ in range(count):
+        chars = list(rng.choice(values))
+        for _ in range(rng.randrange(1, 3)):
+            at = rng.randrange(len(chars)) if chars else 0
+            op = rng.random()
+            if op < 0.5 and chars:
+                chars[at] = rng.choice(alphabet)
+            elif op < 0.75:
+                chars.insert(at, rng.choice(alphabet))
+            elif chars:
+                del chars[at]
+        out.append("".join(chars))
+    return out
+
+
+@pytest.mark.parametrize("zone", ["Europe/Amsterdam", "Asia/Kolkata"])
+def test_near_miss_datetimes_are_typed_or_refused_as_value_typer_does(zone: str) -> None:
+    # the fast path must not take a value value_typer refuses (it took "...:00+" as UTC)
+    spec = ParamSpec(column="x", type="datetime", timezone=zone)
+    valid = [v for v in _datetimes(5) if v]
+    _assert_typed_as_value_typer(spec, _mutated(valid, 11, 4000))
+
+
 def _decimals(seed: int) -> list[str | None]:
     rng = random.Random(seed)
     values: list[str | None] = [None]
