@@ -243,3 +243,9 @@ def test_datetime_column_matches_value_typer_whatever_the_bytes(zone, values, st
     expected, expected_bad = _expected(spec, col.to_pylist())
     assert typed.to_pylist() == expected
     assert bad.tolist() == expected_bad
+
+
+@pytest.mark.parametrize("fmt", [None, "0.00"])
+def test_near_miss_decimals_are_typed_or_refused_as_value_typer_does(fmt: str | None) -> None:
+    spec = ParamSpec(column="x", type="decimal", format=fmt)
+    _assert_typed_as_value_typer(spec, _mutated([v for v in _decimals(4) if v], 12, 4000))
