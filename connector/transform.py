@@ -378,6 +378,7 @@ _ISO_OUT = np.dtype(
     }
 )
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_MIDNIGHT = np.frombuffer(b"T00:00:00", dtype=np.uint8)
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
@@ -503,31 +504,49 @@ def _fast_datetime(col: pa.Array, zone: dt.tzinfo) -> pa.Array:
         if pick.any():
             offset[pick], known[pick] = _per_day(day_of[pick], partial(fn, zone))
     ok &= known
+    # naive values of a 4-digit year from 1000 are written back as they came (a date alone
+    # at T00:00:00), only their offset added; aware ones are converted into the zone
+    ok &= aware | (year >= 1000)
     keep = np.flatnonzero(ok)
-    moment = np.where(aware[keep], utc[keep] + offset[keep], local[keep])
-    out_days = moment // 86400
-    y, mo, d = _civil_from_days(out_days)
-    sure_year = (y >= 1000) & (y <= 9999)
-    keep, moment, out_days, y, mo, d = (a[sure_year] for a in (keep, moment, out_days, y, mo, d))
+    converted = aware[keep]
+    out = np.empty((len(keep), 25), dtype=np.uint8)
+    text = out.view(_ISO_OUT).ravel()
+    if not converted.all():
+        at = np.flatnonzero(~converted)
+        source = keep[at]
+        out[at, :19] = m[source, :19]
+        out[at[size[source] == 10], 10:19] = _MIDNIGHT
+    if converted.any():
+        at = np.flatnonzero(converted)
+        source = keep[at]
+        moment = utc[source] + offset[source]
+        out_days = moment // 86400
+        y, mo, d = _civil_from_days(out_days)
+        clock = moment - out_days * 86400
+        for name, values in (
+            ("century", y // 100),
+            ("year", y % 100),
+            ("month", mo),
+            ("day", d),
+            ("hour", clock // 3600),
+            ("minute", clock // 60 % 60),
+            ("second", clock % 60),
+        ):
+            text[name][at] = _PAIRS[values]
+        for name, byte in (("d1", 45), ("d2", 45), ("t", 84), ("c1", 58), ("c2", 58)):
+            text[name][at] = byte
+        sure_year = (y >= 1000) & (y <= 9999)
+        if not sure_year.all():
+            mine = np.ones(len(keep), dtype=bool)
+            mine[at[~sure_year]] = False
+            keep, out = keep[mine], out[mine]
+            text = out.view(_ISO_OUT).ravel()
     if not len(keep):
         return pa.nulls(n, pa.string())
-    clock = moment - out_days * 86400
     shift = np.abs(offset[keep]) // 60
-    text = np.empty(len(keep), dtype=_ISO_OUT)
-    for name, values in (
-        ("century", y // 100),
-        ("year", y % 100),
-        ("month", mo),
-        ("day", d),
-        ("hour", clock // 3600),
-        ("minute", clock // 60 % 60),
-        ("second", clock % 60),
-        ("offset_hour", shift // 60),
-        ("offset_minute", shift % 60),
-    ):
-        text[name] = _PAIRS[values]
-    for name, byte in (("d1", 45), ("d2", 45), ("t", 84), ("c1", 58), ("c2", 58), ("c3", 58)):
-        text[name] = byte
+    text["offset_hour"] = _PAIRS[shift // 60]
+    text["offset_minute"] = _PAIRS[shift % 60]
+    text["c3"] = 58
     text["sign"] = np.where(offset[keep] < 0, 45, 43)
     sure = np.zeros(n, dtype=bool)
     sure[rows[keep]] = True
@@ -539,7 +558,7 @@ def _fast_datetime(col: pa.Array, zone: dt.tzinfo) -> pa.Array:
         [
             pa.py_buffer(np.packbits(sure, bitorder="little")),
             pa.py_buffer(out_offsets),
-            pa.py_buffer(text.tobytes()),
+            pa.py_buffer(out),
         ],
         null_count=n - len(keep),
     )
