@@ -131,12 +131,19 @@ def test_mtime_dates(tmp_path: Path) -> None:
     assert [c.table.num_rows for c in chunks] == [1]
 
 
-def test_registry_once_rerun_and_changed(tmp_path: Path) -> None:
+@pytest.fixture
+def registry_env(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """(registry, exports folder) over a fresh SQLite ledger."""
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.create_all()
-    registry = FileRegistry(ledger, "pos")
     exports = tmp_path / "exports"
     exports.mkdir()
+    yield FileRegistry(ledger, "pos"), exports
+    ledger.dispose()
+
+
+def test_registry_once_rerun_and_changed(registry_env) -> None:  # type: ignore[no-untyped-def]
+    registry, exports = registry_env
     path = exports / "pos_2026-11-19.csv"
     path.write_text("id,v\n1,a\n")
     mapping = csv_mapping(f"{exports}/*.csv")
@@ -154,7 +161,6 @@ def test_registry_once_rerun_and_changed(tmp_path: Path) -> None:
     path.write_text("id,v\n1,a\n2,b\n")  # changed content: noticed
     assert run("2026-11-20", "2026-11-19") == ["1", "2"]
     assert [f.rows for f in registry.files()] == [1, 2]
-    ledger.dispose()
 
 
 def test_other_encodings(tmp_path: Path) -> None:
@@ -279,12 +285,8 @@ def test_checksum_taken_while_reading_is_the_whole_files(tmp_path: Path, kind: s
     assert result.checksum.result() == file_sha256(path)  # also once closed
 
 
-def test_registry_records_the_checksum_of_each_new_file(tmp_path: Path) -> None:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    ledger.create_all()
-    registry = FileRegistry(ledger, "pos")
-    exports = tmp_path / "exports"
-    exports.mkdir()
+def test_registry_records_the_checksum_of_each_new_file(registry_env) -> None:  # type: ignore[no-untyped-def]
+    registry, exports = registry_env
     paths = [exports / "pos_2026-11-19_a.csv", exports / "pos_2026-11-19_b.csv.gz"]
     _write_export(paths[0], "plain")
     _write_export(paths[1], "gzip")
@@ -296,7 +298,6 @@ def test_registry_records_the_checksum_of_each_new_file(tmp_path: Path) -> None:
     assert sum(c.table.num_rows for c in chunks) == 60000
     recorded = {f.path: (f.sha256, f.size) for f in registry.files()}
     assert recorded == {str(p): file_sha256(p) for p in paths}
-    ledger.dispose()
 
 
 def test_unopenable_file_is_a_reject_with_no_checksum(tmp_path: Path) -> None:
