@@ -16,7 +16,6 @@ Only glibc is tuned (``mallopt``); elsewhere this does nothing. Arrow's own pool
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import platform
 
@@ -45,7 +44,7 @@ def retain_freed_memory() -> bool:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")  # glibc's name on Linux (no ldconfig lookup)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
