@@ -46,6 +46,12 @@ def test_harness_small_run_has_every_section(tmp_path: Path) -> None:
             assert r["seconds"] > 0 and r["rows_per_s"] > 0 and r["peak_rss_mib"] > 0
             assert r["ratio_to_reference"] > 0
             assert set(r["stages"]) == {"extract", "transform", "batches"}
+        # every alternating run's wall and CPU seconds, and the steadier ratios from them
+        for side in ("reference", "csv"):
+            assert len(ex[side]["runs_s"]) == len(ex[side]["runs_cpu_s"]) == runner.REPEATS
+            assert all(c > 0 for c in ex[side]["runs_cpu_s"])
+        assert ex["csv"]["cpu_ratio_to_reference"] > 0
+        assert ex["csv"]["median_ratio_to_reference"] > 0
         assert ex["reference"]["rows"] == int(size)
         assert ex["reference_sqlite"]["rows"] == int(size)
         # the same rows whatever the source
@@ -62,5 +68,29 @@ def test_harness_small_run_has_every_section(tmp_path: Path) -> None:
     cop = doc["copernica"]
     assert cop["ok"] == cop["profiles"] == 200 and cop["profiles_per_s"] > 0
     assert set(doc["goals"]) >= {"csv_ratio_ok", "peak_rss_ok", "rss_growth_ok", "end_to_end_ok"}
+    assert doc["commit"] is None or len(doc["commit"]) >= 7  # the measured code, when in git
     assert "csv -> batch files" in runner.table(doc)
+    assert "median" in runner.table(doc)
     assert "next night" in runner.table(doc)
+
+
+def test_steadier_ratios_from_the_alternating_runs() -> None:
+    ref = {"runs_s": [9.0, 4.0, 6.0], "runs_cpu_s": [12.0, 6.0, 7.0]}
+    case = {"runs_s": [17.0, 16.0, 18.0], "runs_cpu_s": [30.0, 29.0, 31.0]}
+    # medians 17 / 6; least CPU 29 / 6 (the best-of wall ratio would be 16 / 4 = 4.0)
+    assert runner._spread(case, ref) == {
+        "median_ratio_to_reference": 2.83,
+        "cpu_ratio_to_reference": 4.83,
+    }
+
+
+def test_results_name_the_measured_commit() -> None:
+    import subprocess
+
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    if head.returncode != 0:
+        assert runner.code_version() is None
+    else:
+        assert (runner.code_version() or "").startswith(head.stdout.strip())
