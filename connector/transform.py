@@ -320,8 +320,8 @@ def _utc_day_offset(zone: dt.tzinfo, ordinal: int) -> int | None:
     return _offset_seconds(offsets.pop()) if len(offsets) == 1 else None
 
 
-# ISO text: YYYY-MM-DDTHH:MM:SS then Z or ±HH:MM. Per byte position: a digit (True) or
-# the byte that must stand there; a suffix sign may be "+" or "-" (checked apart).
+# ISO text: YYYY-MM-DDTHH:MM:SS then Z or ±HH:MM. Per byte position ("d" = a digit, else
+# the byte that must stand there); the suffix sign may be "+" or "-" (checked apart).
 _ISO_TEMPLATE = "dddd-dd-ddTdd:dd:dd+dd:dd"
 _ISO_WINDOW = 32  # bytes read per value: the template padded to four 64-bit words
 

@@ -676,8 +676,8 @@ def iter_csv_chunks(
         log.info("%s/%s: no CSV files match %s for this day", mapping.name, partition, source.path)
     seq = 0
     for path in files:
-        known = _known_checksum(registry, path, partition)
-        if known is SKIP:
+        read, known = _read_plan(registry, path, partition)
+        if not read:
             continue
         result = FileResult()
         try:
@@ -696,7 +696,7 @@ def iter_csv_chunks(
             log.info("%s: %s rows, %s rejects", path, result.rows, result.rejects)
             if registry is None:
                 continue
-            if isinstance(known, tuple):
+            if known is not None:
                 sha, size = known
             elif result.checksum is not None:
                 sha, size = result.checksum.result()
@@ -708,27 +708,22 @@ def iter_csv_chunks(
                 result.checksum.close()
 
 
-SKIP = "skip"
-
-
-def _known_checksum(
+def _read_plan(
     registry: Registry | None, path: str, partition: str
-) -> tuple[str, int] | str | None:
-    """The file's (sha256, size) when it must be known before reading, ``SKIP`` when the
-    file is not to be read, or None when it is hashed while it is read.
+) -> tuple[bool, tuple[str, int] | None]:
+    """(read the file?, its (sha256, size) when it had to be known before reading).
 
     A path the registry has never seen is read whatever its content, so its bytes are
     hashed as they are parsed (one read of the file); a known path needs its checksum
     first, to tell a rerun or a changed file from one ingested under another partition.
     """
     if registry is None or registry.decide(path, "", partition).reason == "new":
-        return None
+        return True, None
     sha, size = file_sha256(path)
     decision = registry.decide(path, sha, partition)
     if not decision.read:
         log.info("%s: skipped (%s)", path, decision.reason)
-        return SKIP
-    return sha, size
+    return decision.read, (sha, size)
 
 
 def list_source_files(mapping: SourceMapping, settings: Settings) -> list[tuple[Path, str]]:
