@@ -70,7 +70,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector import ledger as ledger_mod
-from connector import planner
+from connector import manifests, planner
 from connector.destinations.copernica import CopernicaClient, PutResult
 from connector.destinations.http import (
     AmbiguousSubmitError,
@@ -473,11 +473,16 @@ def resume_interrupted_retries(
 
 
 def read_manifest(batch: Batch) -> pa.Table:
-    return pq.read_table(batch.manifest_path)
+    """The batch's manifest rows (no values: :func:`with_values` adds those it is asked for)."""
+    return manifests.read(batch.manifest_path)
 
 
-def param_columns(table: pa.Table) -> list[str]:
-    return [n for n in table.column_names if not n.startswith("_")]
+def with_values(batch: Batch, rows: pa.Table) -> pa.Table:
+    """Manifest ``rows`` of ``batch`` with their param values, read from the batch file."""
+    return manifests.with_values(batch.path, rows)
+
+
+param_columns = manifests.param_names
 
 
 def _identity_type(batch: Batch, settings: Settings) -> str:
@@ -513,7 +518,7 @@ def _requeue_table(
 
     names = param_columns(rows)
     return write_batches(
-        rows,
+        manifests.drop_bookkeeping(with_values(batch, rows)),
         mapping=_batch_mapping(batch, settings, names),
         partition=batch.partition,
         settings=settings,
@@ -1166,7 +1171,7 @@ def _complete(
             )
             failed = dict.fromkeys(ids, reason)
         else:
-            checks = _readback(client, id_type, table.to_pylist(), names)
+            checks = _readback(client, id_type, with_values(batch, table).to_pylist(), names)
             for ident, why in checks.items():
                 if why == "profile not found at the service" and batch_is_v1(settings):
                     not_found[ident] = "v1 does not create profiles: profile not found"
@@ -1182,7 +1187,7 @@ def _complete(
     sample = _sample(verifiable, settings.target.verify_sample, seed=batch.id)
     if sample:
         picked = table.filter(pc.is_in(table.column(IDENTITY), pa.array(sample, pa.string())))
-        by_id = {r[IDENTITY]: r for r in picked.to_pylist()}
+        by_id = {r[IDENTITY]: r for r in with_values(batch, picked).to_pylist()}
         checks = _readback(client, id_type, [by_id[i] for i in sample if i in by_id], names)
         for ident, why in checks.items():
             result.verified += 1
@@ -1277,7 +1282,8 @@ def _resolve_by_readback(
         return
     table = read_manifest(batch)
     names = param_columns(table)
-    checks = _readback(client, _identity_type(batch, settings), table.to_pylist(), names)
+    rows = with_values(batch, table).to_pylist()
+    checks = _readback(client, _identity_type(batch, settings), rows, names)
     failed: dict[str, str] = {}
     not_found: dict[str, str] = {}
     for ident, reason in checks.items():

@@ -566,8 +566,9 @@ def record_delivered(
     of an old day confirmed after a newer day must not make the old values look current).
 
     ``rows``: dicts with ``identity``, ``digest`` and ``nonempty`` (str), or a manifest
-    (``pyarrow.Table`` with ``_identity``, ``_digest`` and the param columns, whose
-    non-null params become ``nonempty``). Call it only for rows the destination confirmed.
+    (``pyarrow.Table`` with ``_identity``, ``_digest`` and either ``_filled`` or the param
+    columns, whose non-empty params become ``nonempty``). Call it only for rows the
+    destination confirmed.
     """
     records = _delivered_records(rows, param_names)
     now = utcnow()
@@ -602,20 +603,21 @@ def _delivered_records(
     import pyarrow as pa
 
     if isinstance(rows, pa.Table | pa.RecordBatch):
-        names = (
-            list(param_names)
-            if param_names is not None
-            else [n for n in rows.column_names if not n.startswith("_")]
-        )
-        table = rows
-        for batch in table.to_batches() if isinstance(table, pa.Table) else [table]:
+        from connector.manifests import param_names as names_of
+
+        table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
+        names = list(param_names) if param_names is not None else names_of(table)
+        # a manifest holds _filled ("1" per non-empty param), not the values
+        filled = "_filled" in table.column_names and not set(names) <= set(table.column_names)
+        for batch in table.to_batches():
             data = batch.to_pydict()
             for i, identity in enumerate(data["_identity"]):
-                yield {
-                    "identity": identity,
-                    "digest": data["_digest"][i],
-                    "nonempty": ",".join(n for n in names if data[n][i] not in (None, "")),
-                }
+                if filled:
+                    flags = data["_filled"][i] or ""
+                    nonempty = ",".join(n for n, f in zip(names, flags, strict=False) if f == "1")
+                else:
+                    nonempty = ",".join(n for n in names if data[n][i] not in (None, ""))
+                yield {"identity": identity, "digest": data["_digest"][i], "nonempty": nonempty}
     else:
         yield from rows
 

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connector import dedupe, staging
+from connector import dedupe, manifests, staging
 from connector import ledger as ledger_mod
 from connector.batches import (
     manifest_schema,
@@ -381,7 +381,7 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
         batches=len(written),
         bytes=sum(b.byte_size for b in written),
     )
-    result.preview = _head([Path(b.manifest_path) for b in written[:1]])
+    result.preview = _batch_preview(written[0]) if written else []
     result.schema = [(IDENTITY, "string"), (SOURCE_REF, "string"), (DIGEST, "string")] + [
         (n, "string") for n in names
     ]
@@ -393,6 +393,12 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
         batch_keys=[b.batch_key for b in written],
     )
     return _finish(ledger, result, started)
+
+
+def _batch_preview(batch: Any, n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
+    """The first rows of a batch with their values (decoded from the file, as sent)."""
+    rows = manifests.read(batch.manifest_path).slice(0, n)
+    return manifests.drop_bookkeeping(manifests.with_values(batch.path, rows)).to_pylist()
 
 
 def _in_flight_seqs(base: Path, parts: list[Path], manifests: list[Path]) -> np.ndarray:

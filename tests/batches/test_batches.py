@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector import batches as batches_mod
+from connector import manifests
 from connector.batches import ProfileTooLarge, write_batches
 from connector.digests import profile_digest
 from connector.ledger import QUEUED, Batch, Ledger
@@ -64,16 +65,23 @@ def test_format_is_the_blueprints(tmp_path: Path, ledger: Ledger) -> None:
     assert batch.byte_size == len(body) and batch.row_count == 2 and batch.state == QUEUED
     assert batch.destination_key == "target:demo"
     assert batch.batch_key.startswith("crm-2026-01-02-a1-00001-")
+    # the manifest lists the lines without their values, which the batch file holds
     manifest = pq.read_table(batch.manifest_path)
-    assert manifest.column_names == ["_identity", "_source_ref", "_digest", *NAMES]
+    assert manifest.column_names == ["_identity", "_source_ref", "_digest", "_filled"]
     assert manifest.column("_identity").to_pylist() == ["id 1", "x,y"]
-    assert manifest.column("tier").to_pylist() == [None, "gold"]  # empty -> null
+    assert manifest.column("_filled").to_pylist() == ["100", "111"]
+    assert manifests.param_names(manifest) == NAMES
     assert manifest.column("_digest").to_pylist()[0] == profile_digest(NAMES, ["a@b.c", None, None])
+    rows = manifests.with_values(batch.path, manifests.read(batch.manifest_path))
+    assert rows.select(NAMES).to_pylist() == [
+        {"email": "a@b.c", "tier": None, "city": None},  # empty -> null
+        {"email": "%&+=", "tier": "gold", "city": "\n\r"},
+    ]
     # lz4 pages, except the digest: random hex that lz4 cannot shrink
     meta = pq.ParquetFile(batch.manifest_path).metadata.row_group(0)
-    codecs = {meta.column(i).path_in_schema: meta.column(i).compression for i in range(6)}
+    codecs = {meta.column(i).path_in_schema: meta.column(i).compression for i in range(4)}
     assert codecs == {name: "UNCOMPRESSED" if name == "_digest" else "LZ4" for name in codecs}
-    assert len(codecs) == 6
+    assert len(codecs) == 4
 
 
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
@@ -109,6 +117,12 @@ def test_any_unicode_survives_the_round_trip(tmp_path_factory, rows) -> None:  #
             parsed = parser(body)
             assert [parsed.id_column, *parsed.names] == header
             assert list(parsed.rows()) == decoded
+        # the values read back through the manifest (every other row): the ones written
+        kept = manifests.read(b.manifest_path)
+        picked = kept.filter(pa.array([i % 2 == 0 for i in range(kept.num_rows)]))
+        back = manifests.with_values(b.path, picked).select(["_identity", *NAMES]).to_pylist()
+        assert [[r["_identity"], *(r[n] or "" for n in NAMES)] for r in back] == decoded[::2]
+        assert all(r[n] != "" for r in back for n in NAMES)  # empty reads back as null
     assert got == [[i, e or "", t or "", c or ""] for i, e, t, c in rows]
     led.dispose()
 

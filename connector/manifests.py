@@ -1,0 +1,163 @@
+"""Reading a batch's manifest back, and the values of its rows from the batch file itself.
+
+A manifest (``batches.stored_manifest_schema``) holds one row per line of its batch file,
+in the same order: ``_identity``, ``_source_ref``, ``_digest``, ``_filled``, with the param
+names in its schema metadata. The values are only in the batch file. Most batches are
+confirmed whole and need nothing more; a re-queue or a read-back asks :func:`with_values`
+for the rows it handles, and only their lines are decoded (URL-decoding in DuckDB for a
+Target file, JSON for a Copernica one).
+
+Manifests written before this layout hold the values as columns: every function here reads
+both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from connector.batches import PARAMS_KEY
+from connector.columns import FILLED, IDENTITY
+from connector.encoding import quote_ident
+
+ROW = "_row"  # the row's position in the manifest = its line in the batch file (0 = first)
+
+
+class ManifestMismatch(ValueError):
+    """A batch file does not hold the lines its manifest lists."""
+
+
+def read(manifest_path: str | Path) -> pa.Table:
+    """The manifest's rows, with ``_row`` (each row's line in the batch file) appended."""
+    table = pq.read_table(manifest_path)
+    return table.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+
+
+def param_names(table: pa.Table) -> list[str]:
+    """The batch's param names, in order (schema metadata; older manifests: their columns)."""
+    meta = table.schema.metadata or {}
+    if PARAMS_KEY in meta:
+        return list(json.loads(meta[PARAMS_KEY]))
+    return [n for n in table.column_names if not n.startswith("_")]
+
+
+def has_values(table: pa.Table) -> bool:
+    return all(n in table.column_names for n in param_names(table))
+
+
+def with_values(batch_path: str | Path, rows: pa.Table) -> pa.Table:
+    """``rows`` (read by :func:`read`, then filtered as the caller likes) with one column
+    per param, decoded from their lines of the batch file (null = empty, as written).
+
+    Raises ``ManifestMismatch`` when a line is missing or names another identity than its
+    manifest row: the batch file is not the one the manifest describes.
+    """
+    if has_values(rows):
+        return rows
+    names = param_names(rows)
+    if not rows.num_rows:
+        for name in names:
+            rows = rows.append_column(name, pa.array([], pa.string()))
+        return rows
+    if ROW not in rows.column_names:
+        raise ValueError(f"rows of {batch_path} have no {ROW} column: read them with read()")
+    positions = rows.column(ROW).to_numpy()
+    path = Path(batch_path)
+    if path.suffix == ".jsonl":
+        identities, columns = _jsonl_values(path, positions, names)
+    else:
+        identities, columns = _target_values(path, positions, names)
+    expected = rows.column(IDENTITY).to_pylist()
+    if identities != expected:
+        at = next(i for i, (a, b) in enumerate(zip(identities, expected, strict=True)) if a != b)
+        raise ManifestMismatch(
+            f"{path}: line {int(positions[at]) + 2} is for {identities[at]!r}, "
+            f"the manifest lists {expected[at]!r} there"
+        )
+    for name, column in zip(names, columns, strict=True):
+        rows = rows.append_column(name, column)
+    return rows
+
+
+def drop_bookkeeping(rows: pa.Table) -> pa.Table:
+    """``rows`` without the columns only a manifest has (``_row``, ``_filled``)."""
+    return rows.drop_columns([c for c in (ROW, FILLED) if c in rows.column_names])
+
+
+def _lines(path: Path, positions: np.ndarray, skip: int) -> pa.Array:
+    """The lines of ``path`` (split on ``\\n``, the first ``skip`` left out) at ``positions``."""
+    data = path.read_bytes()
+    lines = pc.split_pattern(pa.array([data], pa.large_binary()), b"\n").flatten()
+    available = len(lines) - skip
+    if len(positions) and int(positions.max()) >= available:
+        raise ManifestMismatch(
+            f"{path}: the manifest lists line {int(positions.max()) + 1 + skip} "
+            f"but the file has {available} line(s)"
+        )
+    return lines.take(pa.array(positions + skip))
+
+
+def _target_values(
+    path: Path, positions: np.ndarray, names: Sequence[str]
+) -> tuple[list[Any], list[pa.Array]]:
+    """(identities, param columns) of a Target batch file's lines: ``batch=`` + header, then
+    per profile ``\\n`` + identity and values URL-encoded, joined by ``,``."""
+    lines = _lines(path, positions, skip=1)
+    width = len(names) + 1
+    fields = pc.split_pattern(lines, b",")
+    counts = pc.list_value_length(fields).to_numpy()
+    if len(counts) and (counts != width).any():
+        bad = int(np.flatnonzero(counts != width)[0])
+        raise ManifestMismatch(
+            f"{path}: line {int(positions[bad]) + 2} has {int(counts[bad])} fields, "
+            f"expected {width} (identity + {len(names)} params)"
+        )
+    flat = fields.flatten()
+    n = len(lines)
+    encoded = {
+        f"c{j}": flat.take(pa.array(np.arange(j, n * width, width, dtype=np.int64))).cast(
+            pa.string()
+        )
+        for j in range(width)
+    }
+    decoded = ", ".join(f"nullif(url_decode({quote_ident(c)}), '') AS {c}" for c in encoded)
+    con = duckdb.connect()
+    try:
+        con.execute("set preserve_insertion_order = true")
+        con.register("_lines", pa.table(encoded))
+        out = con.sql(f"SELECT {decoded} FROM _lines").to_arrow_table()
+    finally:
+        con.close()
+    columns = [out.column(f"c{j}").combine_chunks() for j in range(width)]
+    return columns[0].to_pylist(), columns[1:]
+
+
+def _jsonl_values(
+    path: Path, positions: np.ndarray, names: Sequence[str]
+) -> tuple[list[Any], list[pa.Array]]:
+    """(identities, param columns) of a Copernica file's lines: one JSON object a line,
+    ``{"identity": ..., "fields": {...}}``, empty values left out."""
+    lines = _lines(path, positions, skip=0)
+    identities: list[Any] = []
+    values: list[list[Any]] = [[] for _ in names]
+    for i, line in enumerate(lines.to_pylist()):
+        try:
+            obj = json.loads(line)
+            fields = obj["fields"]
+            identities.append(obj["identity"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ManifestMismatch(
+                f"{path}: line {int(positions[i]) + 1} is not a profile line: {exc}"
+            ) from exc
+        for j, name in enumerate(names):
+            value = fields.get(name)
+            values[j].append(None if value in (None, "") else str(value))
+    return identities, [pa.array(v, pa.string()) for v in values]

@@ -1,0 +1,131 @@
+"""Manifests hold no values: rows are read back from the batch file through them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from connector import manifests
+from connector.batches import write_batches
+from connector.ledger import Delivered, Ledger, record_delivered
+from tests.batches.fakes import FakeMapping, make_settings
+
+NAMES = ["email", "tier", "city"]
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    led.create_all()
+    yield led
+    led.dispose()
+
+
+HOSTILE = [
+    ("id 1", "a,b\nc", None, "%41+/&=?"),
+    ("é ü", "", "gold", "Zoë ☕ 🍰\x1f\r\t"),
+    ("x,y", "'\"\\", "%", None),
+    ("id 4", None, None, None),
+]
+
+
+def _table(rows: list[tuple[str | None, ...]]) -> pa.Table:
+    cols = list(zip(*rows, strict=True))
+    return pa.table(
+        {
+            "_identity": pa.array(cols[0], pa.string()),
+            "_source_ref": pa.array([f"f.csv:{i + 2}" for i in range(len(rows))], pa.string()),
+            **{n: pa.array(cols[i + 1], pa.string()) for i, n in enumerate(NAMES)},
+        }
+    )
+
+
+def _expected(rows: list[tuple[str | None, ...]]) -> list[dict[str, str | None]]:
+    return [
+        {"_identity": r[0], **{n: (v or None) for n, v in zip(NAMES, r[1:], strict=True)}}
+        for r in rows
+    ]
+
+
+@pytest.mark.parametrize("destination", ["target", "copernica"])
+def test_values_read_back_are_the_ones_written(
+    tmp_path: Path, ledger: Ledger, destination: str
+) -> None:
+    written = write_batches(
+        _table(HOSTILE),
+        mapping=FakeMapping(destination=destination),
+        partition="2026-01-02",
+        settings=make_settings(tmp_path),
+        ledger=ledger,
+    )
+    (batch,) = written
+    rows = manifests.read(batch.manifest_path)
+    assert manifests.param_names(rows) == NAMES
+    assert not manifests.has_values(rows)
+    got = manifests.with_values(batch.path, rows).select(["_identity", *NAMES]).to_pylist()
+    assert got == _expected(HOSTILE)
+    # a subset, out of the file's order: each row gets its own line's values
+    picked = rows.take([3, 1])
+    got = manifests.with_values(batch.path, picked).select(["_identity", *NAMES]).to_pylist()
+    assert got == _expected([HOSTILE[3], HOSTILE[1]])
+    assert manifests.with_values(batch.path, rows.slice(0, 0)).column_names[-3:] == NAMES
+
+
+def test_a_batch_file_that_does_not_match_its_manifest_is_refused(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    (batch,) = write_batches(
+        _table(HOSTILE),
+        mapping=FakeMapping(),
+        partition="2026-01-02",
+        settings=make_settings(tmp_path),
+        ledger=ledger,
+    )
+    rows = manifests.read(batch.manifest_path)
+    path = Path(batch.path)
+    head, *lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join([head, lines[1], lines[0], *lines[2:]]))
+    with pytest.raises(manifests.ManifestMismatch, match=rf"{path.name}: line 2 is for 'é ü'"):
+        manifests.with_values(batch.path, rows)
+    path.write_bytes(b"\n".join([head, *lines[:2]]))
+    with pytest.raises(manifests.ManifestMismatch, match="lists line 5 but the file has 2"):
+        manifests.with_values(batch.path, rows)
+    path.write_bytes(b"\n".join([head, lines[0] + b",extra", *lines[1:]]))
+    with pytest.raises(manifests.ManifestMismatch, match="line 2 has 5 fields, expected 4"):
+        manifests.with_values(batch.path, rows)
+
+
+def test_manifests_with_values_written_before_are_still_read(tmp_path: Path) -> None:
+    old = tmp_path / "old.manifest.parquet"
+    table = _table(HOSTILE[:2]).append_column("_digest", pa.array(["d1", "d2"]))
+    pq.write_table(table, old)
+    rows = manifests.read(old)
+    assert manifests.param_names(rows) == NAMES and manifests.has_values(rows)
+    # the values are the manifest's own: the batch file is not even opened
+    assert manifests.with_values(tmp_path / "gone.batch", rows) is rows
+
+
+def test_confirmed_rows_record_their_non_empty_params_from_filled(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    (batch,) = write_batches(
+        _table(HOSTILE),
+        mapping=FakeMapping(),
+        partition="2026-01-02",
+        settings=make_settings(tmp_path),
+        ledger=ledger,
+    )
+    record_delivered(
+        ledger,
+        "target:demo",
+        manifests.read(batch.manifest_path),
+        mapping="crm",
+        partition="2026-01-02",
+    )
+    with ledger.session() as session:
+        got = {d.identity: d.nonempty for d in session.query(Delivered)}
+    assert got == {"id 1": "email,city", "é ü": "tier,city", "x,y": "email,tier", "id 4": ""}
