@@ -92,10 +92,30 @@ def drop_bookkeeping(rows: pa.Table) -> pa.Table:
     return rows.drop_columns([c for c in (ROW, FILLED) if c in rows.column_names])
 
 
+READ_BLOCK = 1 << 20
+
+
+def _head(path: Path, line_ends: int) -> bytes:
+    """The start of ``path`` up to at least ``line_ends`` ``\\n``, or the whole file (a
+    preview of ten rows does not read a 50 MB batch file)."""
+    blocks: list[bytes] = []
+    seen = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(READ_BLOCK):
+            blocks.append(block)
+            seen += block.count(b"\n")
+            if seen >= line_ends:
+                break
+    return b"".join(blocks)
+
+
 def _lines(path: Path, positions: np.ndarray, skip: int) -> pa.Array:
     """The lines of ``path`` (split on ``\\n``, the first ``skip`` left out) at ``positions``."""
-    data = path.read_bytes()
+    last = int(positions.max()) + skip if len(positions) else 0
+    data = _head(path, last + 1)
     lines = pc.split_pattern(pa.array([data], pa.large_binary()), b"\n").flatten()
+    if len(lines) > last + 1:  # only whole lines: a block's last one may be cut
+        lines = lines.slice(0, last + 1)
     available = len(lines) - skip
     if len(positions) and int(positions.max()) >= available:
         raise ManifestMismatch(

@@ -51,10 +51,12 @@ def _expected(rows: list[tuple[str | None, ...]]) -> list[dict[str, str | None]]
     ]
 
 
+@pytest.mark.parametrize("block", [manifests.READ_BLOCK, 7])  # 7: lines cut across reads
 @pytest.mark.parametrize("destination", ["target", "copernica"])
 def test_values_read_back_are_the_ones_written(
-    tmp_path: Path, ledger: Ledger, destination: str
+    tmp_path: Path, ledger: Ledger, destination: str, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(manifests, "READ_BLOCK", block)
     written = write_batches(
         _table(HOSTILE),
         mapping=FakeMapping(destination=destination),
@@ -69,9 +71,10 @@ def test_values_read_back_are_the_ones_written(
     got = manifests.with_values(batch.path, rows).select(["_identity", *NAMES]).to_pylist()
     assert got == _expected(HOSTILE)
     # a subset, out of the file's order: each row gets its own line's values
-    picked = rows.take([3, 1])
-    got = manifests.with_values(batch.path, picked).select(["_identity", *NAMES]).to_pylist()
-    assert got == _expected([HOSTILE[3], HOSTILE[1]])
+    for order in ([3, 1], [0], [1], [2, 0]):
+        picked = rows.take(order)
+        got = manifests.with_values(batch.path, picked).select(["_identity", *NAMES]).to_pylist()
+        assert got == _expected([HOSTILE[i] for i in order])
     assert manifests.with_values(batch.path, rows.slice(0, 0)).column_names[-3:] == NAMES
 
 
