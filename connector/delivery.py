@@ -646,9 +646,17 @@ def requeue_or_dead(
         if rows.num_rows == 0:
             return 0, 0
     dead = attempted and batch.attempt >= settings.max_attempts
+    why_dead = f"attempts exhausted ({batch.attempt}/{settings.max_attempts}): "
     if not dead:
         attempt = batch.attempt + 1 if attempted else batch.attempt
-        _requeue_table(ledger, settings, batch, rows, attempt=attempt)
+        try:
+            # the values are in the batch file (the manifest lists its lines)
+            full = with_values(batch, rows)
+        except (OSError, manifests.ManifestMismatch) as exc:
+            dead, why_dead = True, f"cannot be re-sent, the batch file is unreadable ({exc}): "
+            log.error("batch %s: %d row(s) dead: %s", batch.id, rows.num_rows, why_dead)
+        else:
+            _requeue_table(ledger, settings, batch, full, attempt=attempt)
     ids = rows.column(IDENTITY).to_pylist()
     refs = _refs(rows)
     status = ROW_DEAD if dead else ROW_REQUEUED
@@ -661,12 +669,7 @@ def requeue_or_dead(
                     ident,
                     ref,
                     status,
-                    (
-                        f"attempts exhausted ({batch.attempt}/{settings.max_attempts}): "
-                        if dead
-                        else ""
-                    )
-                    + reasons.get(ident, "not confirmed"),
+                    (why_dead if dead else "") + reasons.get(ident, "not confirmed"),
                 )
                 for ident, ref in zip(ids, refs, strict=True)
             ],

@@ -614,7 +614,11 @@ def _delivered_records(
             for i, identity in enumerate(data["_identity"]):
                 if filled:
                     flags = data["_filled"][i] or ""
-                    nonempty = ",".join(n for n, f in zip(names, flags, strict=False) if f == "1")
+                    if len(flags) != len(names):
+                        raise ValueError(
+                            f"{identity!r}: _filled {flags!r} does not fit the params {names}"
+                        )
+                    nonempty = ",".join(n for n, f in zip(names, flags, strict=True) if f == "1")
                 else:
                     nonempty = ",".join(n for n in names if data[n][i] not in (None, ""))
                 yield {"identity": identity, "digest": data["_digest"][i], "nonempty": nonempty}

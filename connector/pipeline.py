@@ -360,10 +360,10 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
     replaced = ledger_mod.take_queued_batches(ledger, mapping.name, partition)
     for batch in replaced:
         remove_batch_files(batch)
-    manifests = [
+    in_flight = [
         Path(p) for _, _, p in ledger_mod.in_flight_manifests(ledger, dest_key) if Path(p).exists()
     ]
-    skip = _in_flight_seqs(base, parts, manifests) if manifests else None
+    skip = _in_flight_seqs(base, parts, in_flight) if in_flight else None
     rows_in = dedupe.count_updates(updates)
     rows = dedupe.read_updates(parts, updates, names, schema=manifest_schema(names), skip=skip)
     try:
@@ -388,7 +388,7 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
     result.stats.update(
         destination_key=dest_key,
         replaced_batches=len(replaced),
-        in_flight_manifests=len(manifests),
+        in_flight_manifests=len(in_flight),
         in_flight_skipped=rows_in - rows_out,
         batch_keys=[b.batch_key for b in written],
     )
@@ -401,7 +401,7 @@ def _batch_preview(batch: Any, n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
     return manifests.drop_bookkeeping(manifests.with_values(batch.path, rows)).to_pylist()
 
 
-def _in_flight_seqs(base: Path, parts: list[Path], manifests: list[Path]) -> np.ndarray:
+def _in_flight_seqs(base: Path, parts: list[Path], in_flight: list[Path]) -> np.ndarray:
     """``_seq`` (sorted) of the updates whose identity and digest a batch in flight carries."""
     work = base / "batch-work"
     _reset(work)
@@ -411,7 +411,7 @@ def _in_flight_seqs(base: Path, parts: list[Path], manifests: list[Path]) -> np.
         keys = f"{IDENTITY}, {DIGEST}, {SEQ}"
         con.execute(
             f"CREATE TEMP TABLE in_flight AS SELECT DISTINCT {IDENTITY}, {DIGEST} "
-            f"FROM read_parquet({glob(manifests)}, union_by_name = true)"
+            f"FROM read_parquet({glob(in_flight)}, union_by_name = true)"
         )
         updates = base / UPDATES
         singles = (

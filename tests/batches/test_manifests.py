@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connector import manifests
+from connector import delivery, manifests
 from connector.batches import write_batches
-from connector.ledger import Delivered, Ledger, record_delivered
+from connector.ledger import Batch, Delivered, Ledger, RowOutcome, record_delivered
 from tests.batches.fakes import FakeMapping, make_settings
 
 NAMES = ["email", "tier", "city"]
@@ -132,3 +132,44 @@ def test_confirmed_rows_record_their_non_empty_params_from_filled(
     with ledger.session() as session:
         got = {d.identity: d.nonempty for d in session.query(Delivered)}
     assert got == {"id 1": "email,city", "é ü": "tier,city", "x,y": "email,tier", "id 4": ""}
+
+
+def test_failed_rows_are_requeued_with_their_values_from_the_batch_file(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    settings = make_settings(tmp_path)
+    (batch,) = write_batches(
+        _table(HOSTILE),
+        mapping=FakeMapping(),
+        partition="2026-01-02",
+        settings=settings,
+        ledger=ledger,
+    )
+    failed = delivery.read_manifest(batch).take([2, 0])
+    requeued, dead = delivery.requeue_or_dead(ledger, settings, batch, failed, {})
+    assert (requeued, dead) == (2, 0)
+    with ledger.session() as session:
+        (again,) = session.query(Batch).filter(Batch.attempt == 2).all()
+    rows = manifests.with_values(again.path, manifests.read(again.manifest_path))
+    assert rows.select(["_identity", *NAMES]).to_pylist() == _expected([HOSTILE[2], HOSTILE[0]])
+
+
+def test_rows_of_an_unreadable_batch_file_go_dead_with_the_reason(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    settings = make_settings(tmp_path)
+    (batch,) = write_batches(
+        _table(HOSTILE),
+        mapping=FakeMapping(),
+        partition="2026-01-02",
+        settings=settings,
+        ledger=ledger,
+    )
+    rows = delivery.read_manifest(batch)
+    Path(batch.path).unlink()
+    assert delivery.requeue_or_dead(ledger, settings, batch, rows, {}) == (0, 4)
+    with ledger.session() as session:
+        outcomes = session.query(RowOutcome).filter(RowOutcome.batch_id == batch.id).all()
+        assert {o.status for o in outcomes} == {"dead"}
+        assert all("the batch file is unreadable" in o.reason for o in outcomes)
+        assert session.query(Batch).count() == 1  # nothing re-queued
