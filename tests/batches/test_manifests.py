@@ -12,6 +12,7 @@ import pytest
 from connector import delivery, manifests
 from connector.batches import write_batches
 from connector.ledger import Batch, Delivered, Ledger, RowOutcome, record_delivered
+from connector.settings import Settings
 from tests.batches.fakes import FakeMapping, make_settings
 
 NAMES = ["email", "tier", "city"]
@@ -44,6 +45,19 @@ def _table(rows: list[tuple[str | None, ...]]) -> pa.Table:
     )
 
 
+def _written(tmp_path: Path, ledger: Ledger, destination: str = "target") -> tuple[Batch, Settings]:
+    """HOSTILE written as one batch (file and manifest) and registered."""
+    settings = make_settings(tmp_path)
+    (batch,) = write_batches(
+        _table(HOSTILE),
+        mapping=FakeMapping(destination=destination),
+        partition="2026-01-02",
+        settings=settings,
+        ledger=ledger,
+    )
+    return batch, settings
+
+
 def _expected(rows: list[tuple[str | None, ...]]) -> list[dict[str, str | None]]:
     return [
         {"_identity": r[0], **{n: (v or None) for n, v in zip(NAMES, r[1:], strict=True)}}
@@ -57,14 +71,7 @@ def test_values_read_back_are_the_ones_written(
     tmp_path: Path, ledger: Ledger, destination: str, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(manifests, "READ_BLOCK", block)
-    written = write_batches(
-        _table(HOSTILE),
-        mapping=FakeMapping(destination=destination),
-        partition="2026-01-02",
-        settings=make_settings(tmp_path),
-        ledger=ledger,
-    )
-    (batch,) = written
+    batch, _ = _written(tmp_path, ledger, destination)
     rows = manifests.read(batch.manifest_path)
     assert manifests.param_names(rows) == NAMES
     assert not manifests.has_values(rows)
@@ -81,13 +88,7 @@ def test_values_read_back_are_the_ones_written(
 def test_a_batch_file_that_does_not_match_its_manifest_is_refused(
     tmp_path: Path, ledger: Ledger
 ) -> None:
-    (batch,) = write_batches(
-        _table(HOSTILE),
-        mapping=FakeMapping(),
-        partition="2026-01-02",
-        settings=make_settings(tmp_path),
-        ledger=ledger,
-    )
+    batch, _ = _written(tmp_path, ledger)
     rows = manifests.read(batch.manifest_path)
     path = Path(batch.path)
     head, *lines = path.read_bytes().split(b"\n")
@@ -115,13 +116,7 @@ def test_manifests_with_values_written_before_are_still_read(tmp_path: Path) -> 
 def test_confirmed_rows_record_their_non_empty_params_from_filled(
     tmp_path: Path, ledger: Ledger
 ) -> None:
-    (batch,) = write_batches(
-        _table(HOSTILE),
-        mapping=FakeMapping(),
-        partition="2026-01-02",
-        settings=make_settings(tmp_path),
-        ledger=ledger,
-    )
+    batch, _ = _written(tmp_path, ledger)
     record_delivered(
         ledger,
         "target:demo",
@@ -137,14 +132,7 @@ def test_confirmed_rows_record_their_non_empty_params_from_filled(
 def test_failed_rows_are_requeued_with_their_values_from_the_batch_file(
     tmp_path: Path, ledger: Ledger
 ) -> None:
-    settings = make_settings(tmp_path)
-    (batch,) = write_batches(
-        _table(HOSTILE),
-        mapping=FakeMapping(),
-        partition="2026-01-02",
-        settings=settings,
-        ledger=ledger,
-    )
+    batch, settings = _written(tmp_path, ledger)
     failed = delivery.read_manifest(batch).take([2, 0])
     requeued, dead = delivery.requeue_or_dead(ledger, settings, batch, failed, {})
     assert (requeued, dead) == (2, 0)
@@ -157,14 +145,7 @@ def test_failed_rows_are_requeued_with_their_values_from_the_batch_file(
 def test_rows_of_an_unreadable_batch_file_go_dead_with_the_reason(
     tmp_path: Path, ledger: Ledger
 ) -> None:
-    settings = make_settings(tmp_path)
-    (batch,) = write_batches(
-        _table(HOSTILE),
-        mapping=FakeMapping(),
-        partition="2026-01-02",
-        settings=settings,
-        ledger=ledger,
-    )
+    batch, settings = _written(tmp_path, ledger)
     rows = delivery.read_manifest(batch)
     Path(batch.path).unlink()
     assert delivery.requeue_or_dead(ledger, settings, batch, rows, {}) == (0, 4)
