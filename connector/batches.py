@@ -76,7 +76,7 @@ def manifest_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
 def stored_manifest_schema(param_names: Sequence[str]) -> pa.Schema:
     """The columns a manifest file holds: one row per batch line, without the values.
 
-    Copying the values there too cost the batch stage 0.8-1.3 s of its 6.2-6.8 s at 5M rows
+    Copying the values there too cost the batch stage 0.7-1.4 s of its 6.2-6.8 s at 5M rows
     (LZ4 and Parquet encoding of the values, and the bytes written) for rows that are almost
     always confirmed and never looked at again; ``_filled`` is what recording them needs.
     """
