@@ -500,8 +500,9 @@ def export_delivered(
 ) -> int:
     """Stream ``mapping``'s delivered digests at ``destination_key`` to Parquet; returns the count.
 
-    Memory stays at one chunk: rows are fetched with a server-side cursor where there is
-    one and written as they come, for a DuckDB join in change detection.
+    Memory stays at one chunk, for a DuckDB join in change detection: on SQLite the rows are
+    read from the driver's cursor as they come; on PostgreSQL ``COPY`` streams them as CSV
+    into a scratch file beside ``path``, which pyarrow reads back block by block.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -513,10 +514,53 @@ def export_delivered(
         Delivered.identity, Delivered.digest, Delivered.nonempty, Delivered.partition
     ).where(Delivered.destination_key == destination_key, Delivered.mapping == mapping)
     with _unit(target) as session, pq.ParquetWriter(path, schema) as writer:
+        if session.connection().dialect.name == "postgresql":
+            return _export_by_copy(session, query, path, schema, writer)
         for part in _fetch_parts(session, query, chunk_rows):
             columns = list(zip(*part, strict=True))
             writer.write_table(pa.table([pa.array(c, pa.string()) for c in columns], schema=schema))
             count += len(part)
+    return count
+
+
+def _export_by_copy(session: Session, query: Any, path: Path, schema: Any, writer: Any) -> int:
+    """PostgreSQL: the rows of ``query`` as CSV through ``COPY ... TO STDOUT`` into a scratch
+    file beside ``path``, parsed by pyarrow as it streams into ``writer``.
+
+    1M delivered digests: 0.8 s, against 3.3-3.9 s through SQLAlchemy's rows (a server-side
+    cursor) and 2.1-2.3 s through psycopg2's own named cursor.
+    """
+    import pyarrow.csv as pacsv
+
+    connection = session.connection()
+    compiled = query.compile(dialect=connection.dialect)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    # COPY takes no parameters: the driver quotes them into the statement
+    select_sql = cursor.mogrify(str(compiled), compiled.params).decode()
+    sql = f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv, ENCODING 'UTF8')"
+    scratch = path.with_name(f".{path.name}.csv")
+    count = 0
+    try:
+        with open(scratch, "w+b") as fh:
+            cursor.copy_expert(sql, fh, size=1 << 20)
+            if not fh.tell():  # no row: pyarrow refuses an empty CSV file
+                return 0
+            fh.seek(0)
+            reader = pacsv.open_csv(
+                fh,
+                read_options=pacsv.ReadOptions(column_names=schema.names),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                # every column is NOT NULL: an empty field is the empty string
+                convert_options=pacsv.ConvertOptions(
+                    column_types=schema, strings_can_be_null=False, quoted_strings_can_be_null=False
+                ),
+            )
+            for batch in reader:
+                writer.write_batch(batch)
+                count += batch.num_rows
+    finally:
+        cursor.close()
+        scratch.unlink(missing_ok=True)
     return count
 
 

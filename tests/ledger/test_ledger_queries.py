@@ -39,8 +39,14 @@ def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -
     ledger = Ledger(ledger_url)
     ledger.upgrade()
     rows = [{"identity": f"id{i}", "digest": "a" * 64, "nonempty": "email"} for i in range(12)]
+    # identities a CSV export must quote, and an empty nonempty (not NULL)
+    rows += [
+        {"identity": 'a,"b"\nc', "digest": "e" * 64, "nonempty": ""},
+        {"identity": "Zoë ☕ \\N", "digest": "e" * 64, "nonempty": "email,tier"},
+        {"identity": "", "digest": "e" * 64, "nonempty": ""},
+    ]
     scope = {"mapping": "m", "partition": "2026-01-02"}
-    assert record_delivered(ledger, "target:demo", rows, chunk_rows=5, **scope) == 12
+    assert record_delivered(ledger, "target:demo", rows, chunk_rows=5, **scope) == 15
     manifest = pa.table(
         {
             "_identity": ["id1", "id1", "new"],
@@ -76,15 +82,15 @@ def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -
     assert other.digest == "o" * 64
     assert got[("target:demo", "id2")].digest == "a" * 64
     assert got[("target:demo", "id2")].partition == "2026-01-02"
-    assert len(got) == 14
+    assert len(got) == 17
     assert got[("target:demo", "id1")].digest == "c" * 64
     assert got[("target:demo", "id1")].nonempty == "email"
     assert got[("target:demo", "new")].nonempty == "email"
     out = tmp_path / "delivered.parquet"
-    assert export_delivered(ledger, "target:demo", out, mapping="m", chunk_rows=4) == 13
+    assert export_delivered(ledger, "target:demo", out, mapping="m", chunk_rows=4) == 16
     table = pq.read_table(out)
     assert table.column_names == ["identity", "digest", "nonempty", "partition"]
-    assert sorted(table.column("identity").to_pylist())[:2] == ["id0", "id1"]
+    assert {"id0", 'a,"b"\nc', "Zoë ☕ \\N", ""} <= set(table.column("identity").to_pylist())
     with ledger.session() as session:
         expected = sorted(
             (d.identity, d.digest, d.nonempty, d.partition)
