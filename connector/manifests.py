@@ -73,13 +73,15 @@ def with_values(batch_path: str | Path, rows: pa.Table) -> pa.Table:
     path = Path(batch_path)
     if path.suffix == ".jsonl":
         identities, columns = _jsonl_values(path, positions, names)
+        first_line = 1
     else:
         identities, columns = _target_values(path, positions, names)
+        first_line = 2  # after the header
     expected = rows.column(IDENTITY).to_pylist()
     if identities != expected:
         at = next(i for i, (a, b) in enumerate(zip(identities, expected, strict=True)) if a != b)
         raise ManifestMismatch(
-            f"{path}: line {int(positions[at]) + 2} is for {identities[at]!r}, "
+            f"{path}: line {int(positions[at]) + first_line} is for {identities[at]!r}, "
             f"the manifest lists {expected[at]!r} there"
         )
     for name, column in zip(names, columns, strict=True):

@@ -103,6 +103,21 @@ def test_a_batch_file_that_does_not_match_its_manifest_is_refused(
         manifests.with_values(batch.path, rows)
 
 
+def test_a_copernica_file_that_does_not_match_its_manifest_is_refused(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    batch, _ = _written(tmp_path, ledger, "copernica")
+    rows = manifests.read(batch.manifest_path)
+    path = Path(batch.path)
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join([lines[1], lines[0], *lines[2:]]))
+    with pytest.raises(manifests.ManifestMismatch, match=rf"{path.name}: line 1 is for 'é ü'"):
+        manifests.with_values(batch.path, rows)
+    path.write_bytes(b"\n".join([b"{not json", *lines[1:]]))
+    with pytest.raises(manifests.ManifestMismatch, match="line 1 is not a profile line"):
+        manifests.with_values(batch.path, rows)
+
+
 def test_manifests_with_values_written_before_are_still_read(tmp_path: Path) -> None:
     old = tmp_path / "old.manifest.parquet"
     table = _table(HOSTILE[:2]).append_column("_digest", pa.array(["d1", "d2"]))
