@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.cases import figure
+
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_ROWS = (1_000_000, 5_000_000)
 MB = 1_000_000
@@ -61,7 +63,9 @@ def warm(path: Path) -> None:
 
 def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     best = dict(min(runs, key=lambda r: r["seconds"]))
-    best["runs_s"] = [round(r["seconds"], 2) for r in runs]
+    # four significant figures: the median ratio is taken from these (a tiny run's hundredths
+    # can round to 0)
+    best["runs_s"] = [figure(r["seconds"]) for r in runs]
     best["runs_cpu_s"] = [r["cpu_s"] for r in runs]
     return best
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from bench import data, runner
+from bench.cases import figure
 
 
 def test_generated_rows_are_deterministic_and_hostile() -> None:
@@ -94,3 +95,16 @@ def test_results_name_the_measured_commit() -> None:
         assert runner.code_version() is None
     else:
         assert (runner.code_version() or "").startswith(head.stdout.strip())
+
+
+def test_a_tiny_runs_figures_do_not_round_to_zero() -> None:
+    """A 2,000-row reference takes a few milliseconds: rounded to hundredths its CPU time
+    was 0.0 (a CI run failed on it) and a ratio over it could not be taken."""
+    runs = [{"seconds": 0.0041, "cpu_s": figure(0.0036)}, {"seconds": 0.0033, "cpu_s": 0.0042}]
+    best = runner._best(runs)
+    assert best["runs_s"] == [0.0041, 0.0033] and best["runs_cpu_s"] == [0.0036, 0.0042]
+    assert runner._spread(best, best) == {
+        "median_ratio_to_reference": 1.0,
+        "cpu_ratio_to_reference": 1.0,
+    }
+    assert figure(13.2871) == 13.29 and figure(0.0) == 0.0
