@@ -120,21 +120,32 @@ def filled_sql(param_names: Sequence[str], alias: str = "") -> str:
 PIECE_ROWS = 10_000
 
 
-def filled_column(table: pa.Table, names: Sequence[str]) -> pa.Array:
-    """``_filled`` of each row (as :func:`filled_sql`), built from the validity bitmaps and
-    value lengths: a fixed-width string array over one byte matrix, nothing per value."""
+def filled_column(table: pa.Table | pa.RecordBatch, names: Sequence[str]) -> pa.Array:
+    """``_filled`` of each row (as :func:`filled_sql`), built from the value offsets and
+    validity bitmaps: a fixed-width string array over one byte matrix, nothing per value.
+
+    One row of the matrix per param, written whole, then transposed once: 0.12-0.21 CPU-s
+    per 5M rows of 8 params, against 0.37-0.59 going through pyarrow's binary_length and
+    writing the matrix a column at a time.
+    """
     n = table.num_rows
     width = len(names)
-    matrix = np.empty((n, width), dtype=np.uint8)
+    matrix = np.empty((width, n), dtype=np.uint8)
     for j, name in enumerate(names):
         col = table.column(name)
         col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-        nonempty = pc.fill_null(pc.greater(pc.binary_length(col), 0), False)
-        matrix[:, j] = np.where(nonempty.to_numpy(zero_copy_only=False), ord("1"), ord("0"))
+        if col.type == pa.string():
+            offsets = value_offsets(col)
+            nonempty = offsets[1:] > offsets[:-1]
+            if col.null_count:  # a null's slot may have a length: the bitmap decides
+                nonempty &= col.is_valid().to_numpy(zero_copy_only=False)
+        else:
+            lengths = pc.binary_length(col)
+            nonempty = pc.fill_null(pc.greater(lengths, 0), False).to_numpy(zero_copy_only=False)
+        np.add(nonempty, ord("0"), out=matrix[j], dtype=np.uint8, casting="unsafe")
+    data = np.ascontiguousarray(matrix.T)
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    return pa.Array.from_buffers(
-        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(matrix.tobytes())]
-    )
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 class DigestColumns:
