@@ -94,8 +94,9 @@ def merge_sql(source: str, names: Sequence[str]) -> str:
 
 
 UPDATE_ROWS = "_rows"
-# repeated identities picked out of the parts with an in-memory hash set: ~80 bytes each
-# (1M identities of 11 characters: 65 MiB of set and 14 MiB of array)
+# repeated identities' rows picked out of the parts by their _seq, held sorted in memory
+# (8 bytes a row) and copied to scratch files; past this many repeated identities DuckDB
+# scans the parts for them instead, out of core
 REPEATED_LOOKUP_MAX = 1_000_000
 SELECTED = "selected.parquet"  # _seq of the staged single rows to send
 MERGED = "merged.parquet"  # repeated identities merged, to send (updates_schema)
@@ -203,14 +204,20 @@ def build_updates(
         f"string_split(nonempty, ',') AS names FROM read_parquet({parquet_glob(delivered)})"
     )
     joined = f"LEFT JOIN delivered d ON d.identity = m.{IDENTITY}"
+    # every valid row's flags, and whether its identity repeats: the repeated ones' _seq
+    # pick their rows out of the parts below (the flags of those few are not used)
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE single_flags AS
-        SELECT m.{SEQ}, m.{IDENTITY}, {_flags_sql(partition, digest)},
-               {_clears_sql(names, filled)} AS _clears
+        CREATE OR REPLACE TEMP TABLE row_flags AS
+        SELECT m.{SEQ}, m.{IDENTITY},
+               m.{IDENTITY} IN (SELECT {IDENTITY} FROM repeated) AS _repeated,
+               {_flags_sql(partition, digest)}, {_clears_sql(names, filled)} AS _clears
         FROM {narrow} m {joined}
-        WHERE {valid} AND m.{IDENTITY} NOT IN (SELECT {IDENTITY} FROM repeated)
+        WHERE {valid}
         """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW single_flags AS SELECT * FROM row_flags WHERE NOT _repeated"
     )
     # the singles to send are named by _seq (sorted): their rows stay in the staged parts,
     # read once more only by the batch stage (no copy of the wide rows here)
@@ -296,31 +303,31 @@ def _repeated_rows(
     con: duckdb.DuckDBPyConnection, source: str, parts: Sequence[Path], scratch: Path
 ) -> str:
     """A DuckDB relation of the staged rows whose identity is in the temp table
-    ``repeated``, copied part by part into ``scratch``.
+    ``repeated`` (``row_flags._repeated``), copied part by part into ``scratch``.
 
     A query over ``source`` filtered on ``repeated`` scans every wide column of every part
     (with IPC parts DuckDB converts each value: 8.4 s at 5M rows, for 1% of them). Here
-    only ``_identity`` is looked up in a hash set of the repeated ones, and the matching
-    rows of each part are copied, one part per core at a time (1.4 s on one). The set is held
-    in memory, so past ``REPEATED_LOOKUP_MAX`` identities (input where most customers
-    repeat) DuckDB's scan, out of core, is used instead.
+    each part's ``_seq`` is looked up among the repeated rows' ``_seq``, sorted (a binary
+    search, no hash of the identity strings), and the matching rows are copied, one part
+    per core at a time. Past
+    ``REPEATED_LOOKUP_MAX`` repeated identities (input where most customers repeat, whose
+    rows the copies would nearly double) DuckDB's scan, out of core, is used instead.
     """
     ((repeated,),) = con.execute("SELECT count(*) FROM repeated").fetchall()
     if int(repeated) > REPEATED_LOOKUP_MAX:
         return f"(SELECT * FROM {source} r WHERE r.{IDENTITY} IN (SELECT {IDENTITY} FROM repeated))"
-    wanted = con.sql(f"SELECT {IDENTITY} FROM repeated").to_arrow_table().column(0)
+    found = con.execute(f"SELECT {SEQ} FROM row_flags WHERE _repeated ORDER BY {SEQ}")
+    seqs = np.asarray(found.fetchnumpy()[SEQ], dtype=np.int64)
     scratch.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    if len(wanted):
-        lookup = pc.SetLookupOptions(wanted.combine_chunks())
+    if len(seqs):
 
         def pick(number: int, path: Path) -> Path | None:
-            table = staging.read(path)
-            found = table.filter(pc.is_in(table.column(IDENTITY), options=lookup))
-            if not found.num_rows:
+            keep = _in_sorted(staging.read(path, [SEQ]).column(SEQ).to_numpy(), seqs)
+            if not keep.any():
                 return None
             target = scratch / f"rows-{number:05d}.parquet"
-            pq.write_table(found, target, **UPDATES_PARQUET)
+            pq.write_table(staging.read(path).filter(pa.array(keep)), target, **UPDATES_PARQUET)
             return target
 
         # pyarrow releases the GIL: one part per core at a time
