@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from connector import dedupe, manifests, staging
 from connector import ledger as ledger_mod
 from connector.batches import (
-    manifest_schema,
+    filled_input_schema,
     param_names_of,
     remove_batch_files,
     safe_name,
@@ -365,7 +365,9 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
     ]
     skip = _in_flight_seqs(base, parts, in_flight) if in_flight else None
     rows_in = dedupe.count_updates(updates)
-    rows = dedupe.read_updates(parts, updates, names, schema=manifest_schema(names), skip=skip)
+    # _filled as extract staged it: the manifests take it from there (merged rows: computed)
+    schema = filled_input_schema(names)
+    rows = dedupe.read_updates(parts, updates, names, schema=schema, skip=skip)
     try:
         written = write_batches(
             rows, mapping=mapping, partition=partition, settings=settings, ledger=ledger

@@ -340,3 +340,20 @@ def test_empty_string_check_reads_offsets_right(values, start, length) -> None: 
     rb = pa.record_batch([pa.array(values, pa.string())], names=["p"]).slice(start, length)
     expected = "" in rb.column(0).to_pylist()
     assert batches_mod._has_empty_strings(rb, ["p"]) is expected
+
+
+def test_manifest_rows_keep_a_carried_filled_and_compute_a_missing_one() -> None:
+    """Rows that bring ``_filled`` (the batch stage's, from extract) keep it as it is; rows
+    without it, or with a gap in it (merged rows), get it computed from their values."""
+    values = {"email": ["a@b.c", None], "tier": [None, "gold"], "city": ["x", ""]}
+    base = {"_identity": ["i1", "i2"], "_source_ref": ["f:1", "f:2"], "_digest": ["d1", "d2"]}
+    computed = batches_mod.manifest_rows(pa.record_batch({**base, **values}), NAMES)
+    assert computed.column("_filled").to_pylist() == ["101", "010"]
+    # what extract staged is written as it is (here deliberately not what the values say)
+    carried = pa.record_batch({**base, **values, "_filled": ["111", "000"]})
+    assert batches_mod.manifest_rows(carried, NAMES).column("_filled").to_pylist() == [
+        "111",
+        "000",
+    ]
+    gap = pa.record_batch({**base, **values, "_filled": pa.array(["111", None], pa.string())})
+    assert batches_mod.manifest_rows(gap, NAMES).column("_filled").to_pylist() == ["101", "010"]

@@ -187,6 +187,11 @@ def test_batch_lines_are_the_url_encoded_manifest_rows_in_order(env) -> None:  #
     assert manifest.column("_digest").to_pylist() == [
         profile_digest(["store", "note"], [r["store"], r["note"]]) for r in rows
     ]
+    # _filled: carried from extract for single rows, computed for the merged one (c1)
+    assert manifest.column("_filled").to_pylist() == [
+        "".join("1" if r[n] else "0" for n in ("store", "note")) for r in rows
+    ]
+    assert set(manifest.column("_filled").to_pylist()) >= {"10", "11"}
     lines = "".join("\n" + ",".join(quote(v or "", safe="") for v in row.values()) for row in rows)
     body = Path(batches[0].path).read_bytes().decode()
     assert body == "batch=thirdPartyId,store,note" + lines
