@@ -17,12 +17,14 @@ streamed record batch by record batch, so memory does not grow with rows or file
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +184,11 @@ def write_batches(
     con.execute("set enable_progress_bar = false")
     con.execute("set preserve_insertion_order = true")  # lines in row order
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-writer")
+    # a finished file is fsynced here while the next one is written (at 5M rows the 21 files'
+    # fsyncs held up the writing for 0.7-0.9 s), then published in order
+    syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-sync")
+    finished: deque[tuple[int, _Done, Future[None]]] = deque()
+    files: Generator[_Done, None, None] | None = None
     try:
         batches_in = _normalised(_record_batches(table), names, con)
         if destination == "target":
@@ -200,17 +207,43 @@ def write_batches(
         else:
             raise ValueError(f"unknown destination {destination!r} (use target or copernica)")
         written = []
-        for index, done in enumerate(sink.files(batches_in), start=1):
-            batch = _publish(
-                done,
-                outbox,
-                batch_key_base(mapping.name, partition, attempt, index),
-                ledger,
-                common,
-            )
+
+        def publish_next() -> None:
+            index, done, synced = finished.popleft()
+            try:
+                synced.result()
+            except BaseException:
+                _discard(done, synced)
+                raise
+            base = batch_key_base(mapping.name, partition, attempt, index)
+            batch = _publish(done, outbox, base, ledger, common)
             if batch is not None:
                 written.append(batch)
+
+        files = sink.files(batches_in)
+        for index in itertools.count(1):
+            try:
+                done = next(files)
+            except StopIteration:
+                break
+            except BaseException:
+                # the rows after the finished files failed: those stay published, as when
+                # each file was published before the next one was begun
+                while finished:
+                    publish_next()
+                raise
+            finished.append((index, done, syncer.submit(_sync, done)))
+            while len(finished) > 1:
+                publish_next()
+        while finished:
+            publish_next()
     finally:
+        if files is not None:
+            # aborts a file being written and joins the encoding thread (it uses `con`)
+            files.close()
+        while finished:  # a failure stopped the run before these were published
+            _discard(*finished.popleft()[1:])
+        syncer.shutdown(wait=True)
         writer.shutdown(wait=True)
         con.close()
     log.info(
@@ -358,12 +391,10 @@ class _Open:
             future.result()
 
     def finish(self) -> _Done:
+        """Both files complete and closed; :func:`_sync` makes them durable (in a thread)."""
         self._drain()
         self._manifest.close()
-        self._file.flush()
-        os.fsync(self._file.fileno())
         self._file.close()
-        _fsync_path(self.tmp_manifest)
         return _Done(
             self.tmp_path,
             self.tmp_manifest,
@@ -391,8 +422,24 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _sync(done: _Done) -> None:
+    """A finished batch file and its manifest on disk (before either is renamed)."""
+    _fsync_path(done.tmp_path)
+    _fsync_path(done.tmp_manifest)
+
+
+def _discard(done: _Done, synced: Future[None]) -> None:
+    """Remove a finished file that will not be published (once its sync has ended)."""
+    try:
+        synced.result()
+    except BaseException:
+        log.debug("syncing a batch file that is discarded failed", exc_info=True)
+    for path in (done.tmp_path, done.tmp_manifest):
+        path.unlink(missing_ok=True)
+
+
 class _Sink:
-    def files(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Done]:
+    def files(self, batches: Iterable[pa.RecordBatch]) -> Generator[_Done, None, None]:
         raise NotImplementedError
 
 
@@ -430,7 +477,7 @@ class _TargetSink(_Sink):
                 f"the header alone ({len(self.header)} bytes) reaches the byte cap {max_bytes}"
             )
 
-    def files(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Done]:
+    def files(self, batches: Iterable[pa.RecordBatch]) -> Generator[_Done, None, None]:
         current: _Open | None = None
         # the next batch's lines are encoded (DuckDB, in a thread) while this one is written
         encoded = prefetched(((self._encode(rb), rb) for rb in batches), name="batch-encode")
@@ -490,7 +537,7 @@ class _CopernicaSink(_Sink):
         self.max_rows = max_rows
         self.names = list(names)
 
-    def files(self, batches: Iterable[pa.RecordBatch]) -> Iterator[_Done]:
+    def files(self, batches: Iterable[pa.RecordBatch]) -> Generator[_Done, None, None]:
         current: _Open | None = None
         try:
             for rb in batches:

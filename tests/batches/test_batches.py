@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import threading
 from pathlib import Path
@@ -269,6 +270,70 @@ def test_crash_in_registration_removes_the_file(
             ledger=ledger,
         )
     assert list((s.outbox / "crm").iterdir()) == []
+
+
+def test_a_failed_sync_publishes_nothing_of_that_file_or_the_next(
+    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsync fails for the second of three files (the disk cannot be made to fail here, so
+    the fault is injected): the error comes out, the first file stays published, and neither
+    the failed file nor the one finished after it is renamed, registered or left behind."""
+    s = make_settings(tmp_path, max_batch_rows=2)
+    real = batches_mod._sync
+    synced: list[int] = []
+
+    def failing(done):  # type: ignore[no-untyped-def]
+        synced.append(done.rows)
+        if len(synced) == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        real(done)
+
+    monkeypatch.setattr(batches_mod, "_sync", failing)
+    rows = [(str(i), "v", None, None) for i in range(5)]
+    with pytest.raises(OSError, match="Input/output error"):
+        write_batches(
+            _table(rows), mapping=FakeMapping(), partition="2026-01-02", settings=s, ledger=ledger
+        )
+    with ledger.session() as session:
+        registered = list(session.query(Batch))
+    assert [b.row_count for b in registered] == [2]
+    outbox = s.outbox / "crm"
+    assert sorted(p.name for p in outbox.iterdir()) == sorted(
+        [Path(registered[0].path).name, Path(registered[0].manifest_path).name]
+    )
+    assert hashlib.sha256(Path(registered[0].path).read_bytes()).hexdigest() == registered[0].sha256
+
+
+def test_a_finished_file_is_synced_while_the_next_is_written(
+    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first file's fsync waits until the second file has been begun: were the sync
+    done before writing on, this would wait in vain and fail."""
+    s = make_settings(tmp_path, max_batch_rows=2)
+    real_sync, real_open = batches_mod._sync, batches_mod._Open
+    opened: list[object] = []
+    second_begun = threading.Event()
+
+    class Watched(real_open):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+            if len(opened) == 2:
+                second_begun.set()
+
+    def sync(done):  # type: ignore[no-untyped-def]
+        if not opened or done.tmp_path == opened[0].tmp_path:  # type: ignore[attr-defined]
+            assert second_begun.wait(10), "the next file was not begun while this one synced"
+        real_sync(done)
+
+    monkeypatch.setattr(batches_mod, "_Open", Watched)
+    monkeypatch.setattr(batches_mod, "_sync", sync)
+    rows = [(str(i), "v", None, None) for i in range(4)]
+    written = write_batches(
+        _table(rows), mapping=FakeMapping(), partition="2026-01-02", settings=s, ledger=ledger
+    )
+    assert [b.row_count for b in written] == [2, 2]
+    assert [b.batch_key.split("-")[5] for b in written] == ["00001", "00002"]
 
 
 def test_profile_too_large_is_refused(tmp_path: Path, ledger: Ledger) -> None:
