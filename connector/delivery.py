@@ -513,12 +513,15 @@ def _batch_mapping(batch: Batch, settings: Settings, names: list[str]) -> Any:
 def _requeue_table(
     ledger: Ledger, settings: Settings, batch: Batch, rows: pa.Table, *, attempt: int
 ) -> list[Batch]:
-    """Write ``rows`` as new batches of ``attempt`` (the colleague's ``write_batches``)."""
+    """Write ``rows`` (manifest rows with their values: :func:`with_values`) as new batches
+    of ``attempt`` (the colleague's ``write_batches``)."""
     from connector.batches import write_batches
 
+    if not manifests.has_values(rows):  # manifest rows alone would be re-sent empty
+        raise ValueError(f"batch {batch.id}: rows to re-queue carry no values")
     names = param_columns(rows)
     return write_batches(
-        manifests.drop_bookkeeping(with_values(batch, rows)),
+        manifests.drop_bookkeeping(rows),
         mapping=_batch_mapping(batch, settings, names),
         partition=batch.partition,
         settings=settings,
