@@ -42,6 +42,7 @@ from connector import ledger as ledger_mod
 from connector.buffers import value_offsets
 from connector.columns import DIGEST, FILLED, IDENTITY, SOURCE_REF
 from connector.digests import digest_sql, filled_column
+from connector.directio import DirectFile
 from connector.encoding import encode_lines, header_line, quote_ident
 from connector.ledger import QUEUED, Batch, Ledger
 from connector.threads import prefetched
@@ -362,13 +363,14 @@ class _Open:
         # manifest pages are encoded in a thread (pyarrow releases the GIL), in order
         self._writer = writer
         self._pending: list[Future[None]] = []
-        self._file = open(self.tmp_path, "wb")  # noqa: SIM115 - closed in finish/abort
+        # past the page cache where it can be: written once, synced, read again much later
+        self._file = DirectFile(self.tmp_path)
         try:
             self._manifest = manifest_writer(self.tmp_manifest, stored_manifest_schema(names))
         except BaseException:
             # e.g. ENOSPC writing the manifest's header: the caller never gets this object,
             # so nothing would abort it and both temporary files would stay in the outbox
-            self._file.close()
+            self._file.abort()
             for path in (self.tmp_path, self.tmp_manifest):
                 path.unlink(missing_ok=True)
             raise
@@ -405,7 +407,7 @@ class _Open:
         )
 
     def abort(self) -> None:
-        for closer in (self._drain, self._manifest.close, self._file.close):
+        for closer in (self._drain, self._manifest.close, self._file.abort):
             try:
                 closer()
             except Exception:
