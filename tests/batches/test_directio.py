@@ -119,7 +119,11 @@ def test_a_short_write_at_an_unaligned_offset_goes_on_through_the_page_cache(
     assert calls[0] == SMALL and len(calls) >= 3
 
 
-def test_abort_writes_nothing_more_and_the_buffer_is_reused(tmp_path: Path) -> None:
+def test_abort_writes_nothing_more_and_the_buffer_is_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(directio, "_spare", [])  # none left by other tests in this process
+
     def spares() -> int:
         return sum(len(b) == SMALL for b in directio._spare)
 
