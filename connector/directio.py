@@ -112,7 +112,18 @@ class DirectFile:
     def _write_all(self, data: memoryview) -> None:
         at = 0
         while at < len(data):
-            written = os.write(self._fd, data[at:])
+            try:
+                written = os.write(self._fd, data[at:])
+            except OSError as exc:
+                if not (self.direct and exc.errno == errno.EINVAL):
+                    raise
+                # the device wants a larger alignment than ALIGN (or the file system takes
+                # O_DIRECT on open but not on write): the same bytes through the page cache
+                log.debug(
+                    "O_DIRECT write refused for %s: writing through the page cache", self.path
+                )
+                self._buffered()
+                continue
             if written <= 0:  # pragma: no cover - os.write raises rather than return 0
                 raise OSError(errno.EIO, f"no progress writing {self.path}")
             at += written

@@ -77,6 +77,45 @@ def test_a_file_system_that_refuses_o_direct_gets_a_plain_file(
     assert (tmp_path / "f.batch").read_bytes() == b"abc" * 5000
 
 
+@pytest.mark.skipif(not directio.O_DIRECT, reason="this platform has no O_DIRECT")
+def test_a_device_that_refuses_the_direct_write_gets_the_bytes_through_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device whose logical blocks are larger than 4096 bytes refuses the first write
+    with EINVAL (none here: the refusal is injected, while the descriptor has O_DIRECT)."""
+    real_write = os.write
+    refused = []
+
+    def refusing(fd, data):  # type: ignore[no-untyped-def]
+        if _flags(fd) & directio.O_DIRECT:
+            refused.append(len(data))
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    path = tmp_path / "f.batch"
+    f = DirectFile(path, buffer_bytes=SMALL)
+    if not f.direct:  # pragma: no cover - a file system without O_DIRECT under tmp_path
+        f.close()
+        pytest.skip("the file system under tmp_path refuses O_DIRECT")
+    monkeypatch.setattr(directio.os, "write", refusing)
+    data = os.urandom(2 * SMALL + 11)
+    f.write(data)
+    f.close()
+    assert refused == [SMALL] and not f.direct
+    assert path.read_bytes() == data
+
+
+def test_other_write_errors_are_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(fd, data):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    f = DirectFile(tmp_path / "f.batch", buffer_bytes=SMALL)
+    monkeypatch.setattr(directio.os, "write", full)
+    with pytest.raises(OSError, match="No space left"):
+        f.write(b"x" * (SMALL + 1))
+    f.abort()
+
+
 def test_other_open_errors_are_raised(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         DirectFile(tmp_path / "missing-dir" / "f.batch")
