@@ -23,6 +23,15 @@ def _flags(fd: int) -> int:
     raise AssertionError("no flags in fdinfo")
 
 
+def _direct(path: Path) -> DirectFile:
+    """A DirectFile that really has O_DIRECT (else the test is skipped, with the reason)."""
+    f = DirectFile(path, buffer_bytes=SMALL)
+    if not f.direct:  # pragma: no cover - a file system without O_DIRECT under tmp_path
+        f.close()
+        pytest.skip("the file system under tmp_path refuses O_DIRECT")
+    return f
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.integers(0, 3 * SMALL + 17), max_size=12),
@@ -93,10 +102,7 @@ def test_a_device_that_refuses_the_direct_write_gets_the_bytes_through_the_page_
         return real_write(fd, data)
 
     path = tmp_path / "f.batch"
-    f = DirectFile(path, buffer_bytes=SMALL)
-    if not f.direct:  # pragma: no cover - a file system without O_DIRECT under tmp_path
-        f.close()
-        pytest.skip("the file system under tmp_path refuses O_DIRECT")
+    f = _direct(path)
     monkeypatch.setattr(directio.os, "write", refusing)
     data = os.urandom(2 * SMALL + 11)
     f.write(data)
@@ -137,10 +143,7 @@ def test_a_short_write_at_an_unaligned_offset_goes_on_through_the_page_cache(
         return real_write(fd, data)
 
     path = tmp_path / "f.batch"
-    f = DirectFile(path, buffer_bytes=SMALL)
-    if not f.direct:  # pragma: no cover - a file system without O_DIRECT under tmp_path
-        f.close()
-        pytest.skip("the file system under tmp_path refuses O_DIRECT")
+    f = _direct(path)
     flags = _flags(f._fd)
     # the injected short write has to be written without O_DIRECT to stop unaligned
     import fcntl
