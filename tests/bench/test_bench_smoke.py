@@ -51,6 +51,13 @@ def test_harness_small_run_has_every_section(tmp_path: Path) -> None:
         for side in ("reference", "csv"):
             assert len(ex[side]["runs_s"]) == len(ex[side]["runs_cpu_s"]) == runner.REPEATS
             assert all(c > 0 for c in ex[side]["runs_cpu_s"])
+            # the kernel's share of each run: not more than all of its CPU time (read a few
+            # microseconds later, and both rounded: hence the slack)
+            assert len(ex[side]["runs_sys_s"]) == runner.REPEATS
+            assert all(
+                0 <= s <= c + 0.01
+                for s, c in zip(ex[side]["runs_sys_s"], ex[side]["runs_cpu_s"], strict=True)
+            )
         assert ex["csv"]["cpu_ratio_to_reference"] > 0
         assert ex["csv"]["median_ratio_to_reference"] > 0
         assert ex["reference"]["rows"] == int(size)
@@ -100,7 +107,10 @@ def test_results_name_the_measured_commit() -> None:
 def test_a_tiny_runs_figures_do_not_round_to_zero() -> None:
     """A 2,000-row reference takes a few milliseconds: rounded to hundredths its CPU time
     was 0.0 (a CI run failed on it) and a ratio over it could not be taken."""
-    runs = [{"seconds": 0.0041, "cpu_s": figure(0.0036)}, {"seconds": 0.0033, "cpu_s": 0.0042}]
+    runs = [
+        {"seconds": 0.0041, "cpu_s": figure(0.0036), "sys_s": 0.001},
+        {"seconds": 0.0033, "cpu_s": 0.0042, "sys_s": 0.0},
+    ]
     best = runner._best(runs)
     assert best["runs_s"] == [0.0041, 0.0033] and best["runs_cpu_s"] == [0.0036, 0.0042]
     assert runner._spread(best, best) == {
