@@ -15,6 +15,7 @@ such as some tmpfs) it writes through the page cache as any file does; ``direct`
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import mmap
@@ -48,7 +49,10 @@ def _give_back(buf: mmap.mmap) -> None:
         if len(_spare) < SPARE_MAX:
             _spare.append(buf)
             return
-    buf.close()
+    # a slice of it may still be held (by the traceback of a write that failed, which the
+    # caller is raising): the mapping then goes when that does; the error is the caller's
+    with contextlib.suppress(BufferError):
+        buf.close()
 
 
 class DirectFile:

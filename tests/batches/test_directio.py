@@ -188,3 +188,21 @@ def test_abort_writes_nothing_more_and_the_buffer_is_reused(
 def test_a_buffer_size_that_is_not_aligned_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="multiple of 4096"):
         DirectFile(tmp_path / "f.batch", buffer_bytes=ALIGN + 1)
+
+
+def test_a_failed_write_is_raised_not_hidden_when_no_buffer_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failed write's traceback still holds a slice of the buffer; with no room among
+    the spares the buffer cannot be unmapped then, and that must not replace the error."""
+    monkeypatch.setattr(directio, "SPARE_MAX", 0)
+
+    def full(fd, data):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    f = _direct(tmp_path / "f.batch")
+    monkeypatch.setattr(directio.os, "write", full)
+    f.write(b"x" * 100)
+    with pytest.raises(OSError, match="No space left"):
+        f.close()
+    assert f._fd < 0  # closed all the same
