@@ -15,3 +15,16 @@ def value_offsets(col: pa.Array) -> np.ndarray:
     if buffer is None:  # no value
         return np.zeros(len(col) + 1, dtype=dtype)
     return np.frombuffer(buffer, dtype=dtype)[col.offset : col.offset + len(col) + 1]
+
+
+def one_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``col`` as one array: a column of one chunk gives that chunk as it is.
+
+    ``ChunkedArray.combine_chunks`` copies every buffer even when there is only one chunk
+    (pyarrow 26): on the extract's hot path that was a copy of every column of every chunk.
+    """
+    if isinstance(col, pa.Array):
+        return col
+    if col.num_chunks == 1:
+        return col.chunk(0)
+    return col.combine_chunks()

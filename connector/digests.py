@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.buffers import value_offsets
+from connector.buffers import one_array, value_offsets
 from connector.columns import DIGEST, FILLED
 from connector.encoding import quote_ident, quote_literal, quote_value
 
@@ -133,7 +133,7 @@ def filled_column(table: pa.Table | pa.RecordBatch, names: Sequence[str]) -> pa.
     matrix = np.empty((width, n), dtype=np.uint8)
     for j, name in enumerate(names):
         col = table.column(name)
-        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        col = one_array(col)
         if col.type == pa.string():
             offsets = value_offsets(col)
             nonempty = offsets[1:] > offsets[:-1]
@@ -179,7 +179,7 @@ class DigestColumns:
             out = self.con.sql(self._plain_sql if plain else self._sql).to_arrow_table()
         finally:
             self.con.unregister("_rows")
-        return table.append_column(DIGEST, out.column(0).combine_chunks()).append_column(
+        return table.append_column(DIGEST, one_array(out.column(0))).append_column(
             FILLED, filled_column(table, self.names)
         )
 

@@ -15,6 +15,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connector.buffers import one_array
+
 # Anything outside the unreserved set needs escaping (names and values alike).
 NEEDS_ESCAPE = r"[^A-Za-z0-9_.~-]"
 
@@ -57,7 +59,7 @@ def encode_array(
             out = con.sql("select url_encode(v) as v from _encode_input").to_arrow_table()
         finally:
             con.unregister("_encode_input")
-        return out.column("v").combine_chunks()
+        return one_array(out.column("v"))
     finally:
         if own:
             con.close()

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connector.batches import PARAMS_KEY
+from connector.buffers import one_array
 from connector.columns import FILLED, IDENTITY
 from connector.encoding import quote_ident
 
@@ -158,7 +159,7 @@ def _target_values(
         out = con.sql(f"SELECT {decoded} FROM _lines").to_arrow_table()
     finally:
         con.close()
-    columns = [out.column(f"c{j}").combine_chunks() for j in range(width)]
+    columns = [one_array(out.column(f"c{j}")) for j in range(width)]
     return columns[0].to_pylist(), columns[1:]
 
 

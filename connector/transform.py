@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.buffers import value_offsets
+from connector.buffers import one_array, value_offsets
 from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.settings import MAX_PROFILE_BYTES
 
@@ -242,7 +242,7 @@ def _type_distinct(spec: ParamSpec, col: pa.Array) -> tuple[pa.Array, np.ndarray
         return col, np.zeros(n, dtype=bool), []
     encoded = pc.dictionary_encode(col)
     if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
+        encoded = one_array(encoded)
     distinct: list[str] = encoded.dictionary.to_pylist()
     typer = value_typer(spec)
     typed: list[str | None] = []
@@ -713,7 +713,7 @@ def rejects_table(rows: Sequence[dict[str, str | None]]) -> pa.Table:
 
 
 def _column(raw: pa.Table, name: str) -> pa.Array:
-    col = raw.column(name).combine_chunks()
+    col = one_array(raw.column(name))
     if not pa.types.is_string(col.type):
         col = col.cast(pa.string())
     return col
@@ -789,7 +789,7 @@ def map_chunk(
         {
             IDENTITY: ident,
             SOURCE_REF: refs,
-            SEQ: raw.column(SEQ).combine_chunks().cast(pa.int64()),
+            SEQ: one_array(raw.column(SEQ)).cast(pa.int64()),
             **columns,
         }
     )
