@@ -484,34 +484,39 @@ class _TargetSink(_Sink):
         # the next batch's lines are encoded (DuckDB, in a thread) while this one is written
         encoded = prefetched(((self._encode(rb), rb) for rb in batches), name="batch-encode")
         try:
-            for lines, rb in encoded:
-                offsets = value_offsets(lines)
-                lengths = np.diff(offsets)
-                i, n = 0, len(lines)
-                while i < n:
-                    if current is None:
-                        current = _Open(self.outbox, ".batch", self.names, self.writer)
-                        current.write(self.header)
-                    room_rows = self.max_rows - current.rows
-                    room_bytes = self.max_bytes - current.size  # file must stay < max_bytes
-                    cum = np.cumsum(lengths[i : i + room_rows])
-                    fit = int(np.searchsorted(cum, room_bytes, side="left"))
-                    if fit == 0:
-                        if current.rows == 0:
-                            identity = rb.column(0)[i].as_py()
-                            raise ProfileTooLarge(
-                                f"profile {identity!r} needs {int(lengths[i])} bytes: "
-                                f"no batch file under {self.max_bytes} bytes can hold it"
-                            )
-                        yield current.finish()
-                        current = None
-                        continue
-                    current.write(_buffer_slice(lines, offsets, i, i + fit))
-                    current.write_manifest(rb.slice(i, fit))
-                    i += fit
-                    if current.rows >= self.max_rows:
-                        yield current.finish()
-                        current = None
+            for chunks, batch in encoded:
+                start = 0
+                # DuckDB's output chunks, each written from its own buffer (no copy)
+                for lines in chunks.chunks:
+                    rb = batch.slice(start, len(lines))
+                    start += len(lines)
+                    offsets = value_offsets(lines)
+                    lengths = np.diff(offsets)
+                    i, n = 0, len(lines)
+                    while i < n:
+                        if current is None:
+                            current = _Open(self.outbox, ".batch", self.names, self.writer)
+                            current.write(self.header)
+                        room_rows = self.max_rows - current.rows
+                        room_bytes = self.max_bytes - current.size  # file must stay < max_bytes
+                        cum = np.cumsum(lengths[i : i + room_rows])
+                        fit = int(np.searchsorted(cum, room_bytes, side="left"))
+                        if fit == 0:
+                            if current.rows == 0:
+                                identity = rb.column(0)[i].as_py()
+                                raise ProfileTooLarge(
+                                    f"profile {identity!r} needs {int(lengths[i])} bytes: "
+                                    f"no batch file under {self.max_bytes} bytes can hold it"
+                                )
+                            yield current.finish()
+                            current = None
+                            continue
+                        current.write(_buffer_slice(lines, offsets, i, i + fit))
+                        current.write_manifest(rb.slice(i, fit))
+                        i += fit
+                        if current.rows >= self.max_rows:
+                            yield current.finish()
+                            current = None
             if current is not None and current.rows:
                 yield current.finish()
                 current = None
@@ -521,7 +526,7 @@ class _TargetSink(_Sink):
             if current is not None:
                 current.abort()
 
-    def _encode(self, rb: pa.RecordBatch) -> pa.Array:
+    def _encode(self, rb: pa.RecordBatch) -> pa.ChunkedArray:
         pieces = [rb.slice(i, ENCODE_PIECE_ROWS) for i in range(0, rb.num_rows, ENCODE_PIECE_ROWS)]
         return encode_lines(
             pa.Table.from_batches(pieces, rb.schema), [IDENTITY, *self.names], con=self.con

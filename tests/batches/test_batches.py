@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector import batches as batches_mod
+from connector import encoding as encoding_mod
 from connector import manifests
 from connector.batches import ProfileTooLarge, write_batches
 from connector.digests import profile_digest
@@ -422,3 +423,46 @@ def test_manifest_rows_keep_a_carried_filled_and_compute_a_missing_one() -> None
     ]
     gap = pa.record_batch({**base, **values, "_filled": pa.array(["111", None], pa.string())})
     assert batches_mod.manifest_rows(gap, NAMES).column("_filled").to_pylist() == ["101", "010"]
+
+
+def test_lines_of_many_encoded_chunks_fill_files_as_one_chunk_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines are written chunk by chunk as DuckDB returns them: caps and content hold across
+    chunk boundaries, the same files as when each batch is encoded in one chunk."""
+    rows = [(f"id{i}", "é" * (i % 7) + "@x", f"t{i % 3}", "c" * (i % 11) * 30) for i in range(60)]
+    bodies: dict[str, list[tuple[bytes, list[str]]]] = {}
+    chunks_seen: list[int] = []
+    real = batches_mod.encode_lines
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real(*args, **kwargs)
+        chunks_seen.append(out.num_chunks)
+        return out
+
+    monkeypatch.setattr(batches_mod, "encode_lines", spy)
+    for label, piece in (("one chunk", 1000), ("chunks of 4", 4)):
+        monkeypatch.setattr(batches_mod, "ENCODE_PIECE_ROWS", piece)
+        monkeypatch.setattr(encoding_mod, "MIN_CHUNK_ROWS", 1)  # keep the small ones apart
+        led = Ledger(f"sqlite:///{tmp_path / (label + '.db')}")
+        led.create_all()
+        s = make_settings(tmp_path / label, max_batch_rows=7, max_batch_bytes=1100)
+        chunks_seen.clear()
+        written = write_batches(
+            _table(rows).to_batches(max_chunksize=25),
+            mapping=FakeMapping(),
+            partition="2026-01-02",
+            settings=s,
+            ledger=led,
+        )
+        assert max(chunks_seen) == (1 if piece == 1000 else 7)  # 25 rows in pieces of 4
+        bodies[label] = [
+            (Path(b.path).read_bytes(), pq.read_table(b.manifest_path)["_identity"].to_pylist())
+            for b in written
+        ]
+        led.dispose()
+    assert bodies["chunks of 4"] == bodies["one chunk"]
+    sizes = [len(ids) for _, ids in bodies["one chunk"]]
+    assert max(sizes) == 7 and min(sizes[:-1]) < 7  # both caps bit: rows, then bytes
+    assert all(len(body) < 1100 for body, _ in bodies["one chunk"])
+    assert [i for _, ids in bodies["one chunk"] for i in ids] == [r[0] for r in rows]
