@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.mapping import ParamSpec
-from connector.transform import _empty_to_null, _fast_typed, _type_column, value_typer
+from connector.transform import (
+    _decimal_ready,
+    _empty_to_null,
+    _fast_typed,
+    _is_ascii,
+    _type_column,
+    apply_transforms,
+    value_typer,
+)
 
 ZONES = [None, "Europe/Amsterdam", "America/Santiago", "Australia/Lord_Howe", "Asia/Kolkata"]
 
@@ -249,3 +259,34 @@ def test_datetime_column_matches_value_typer_whatever_the_bytes(zone, values, st
 def test_near_miss_decimals_are_typed_or_refused_as_value_typer_does(fmt: str | None) -> None:
     spec = ParamSpec(column="x", type="decimal", format=fmt)
     _assert_typed_as_value_typer(spec, _mutated([v for v in _decimals(4) if v], 12, 4000))
+
+
+def _in_output_form(value: str | None, places: int) -> bool:
+    pattern = rf"(0|[1-9][0-9]{{0,17}})\.[0-9]{{{places}}}"
+    return value is None or re.fullmatch(pattern, value, flags=re.ASCII) is not None
+
+
+ready_text = st.one_of(
+    st.none(),
+    st.from_regex(r"(0|[1-9][0-9]{0,19})\.[0-9]{1,4}", fullmatch=True),
+    st.from_regex(r"0[0-9]{0,3}\.[0-9]{2}", fullmatch=True),  # leading zeros
+    st.text(alphabet="0123456789.+-e ٣\x00", max_size=8),  # one '.', two, digits elsewhere
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ready_text, max_size=30), st.integers(1, 3), st.integers(0, 30), st.integers(0, 30))
+def test_decimal_ready_is_the_output_form_regex(values, places, start, length) -> None:  # type: ignore[no-untyped-def]
+    col = pa.array(values, pa.string()).slice(start, length)  # offsets not starting at 0
+    got = _decimal_ready(col, places).tolist()
+    assert got == [_in_output_form(v, places) for v in col.to_pylist()]
+
+
+@pytest.mark.parametrize("transform", ["lower", "upper"])
+def test_case_transforms_are_utf8_ones_whether_or_not_ascii(transform: str) -> None:
+    utf8 = {"lower": pc.utf8_lower, "upper": pc.utf8_upper}[transform]
+    ascii_only = pa.array(["Ab.C@Example.ORG", None, "", "x\x7fY"]).slice(1)
+    mixed = pa.array(["ÆGIR@Example.org", "İstanbul", "straße", None])
+    assert _is_ascii(ascii_only) and not _is_ascii(mixed)
+    for col in (ascii_only, mixed):
+        assert apply_transforms(col, [transform]).equals(utf8(col))
