@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,7 +101,12 @@ def test_later_wins_and_empty_does_not_erase(tmp_path: Path) -> None:
     assert out.column("_seq").to_pylist() == [2, 5]  # source order of the winning rows
 
 
-def test_unchanged_dropped_and_clears_reported(tmp_path: Path) -> None:
+@pytest.mark.parametrize("merged", [False, True], ids=["singles", "all merged"])
+def test_unchanged_dropped_and_clears_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, merged: bool
+) -> None:
+    if merged:  # each identity taken for repeated: the merge path gives the same report
+        monkeypatch.setattr(dedupe, "REPEATED_MIN_ROWS", 1)
     delivered = [
         ("same", profile_digest(NAMES, ["s@x", "gold"]), "email,tier"),
         ("cleared", profile_digest(NAMES, ["c@x", "gold"]), "email,tier"),
@@ -163,6 +169,16 @@ def test_property_matches_a_reference_model(tmp_path_factory, rows, rnd) -> None
     finally:
         dedupe.REPEATED_LOOKUP_MAX = limit
     assert scanned.equals(out)
+    # an identity taken for repeated (two identities sharing a hash) is merged on its own:
+    # the same rows, only in _seq order after the singles
+    least, dedupe.REPEATED_MIN_ROWS = dedupe.REPEATED_MIN_ROWS, 1
+    try:
+        _, all_merged = _run(tmp / "all-merged", chunks)
+    finally:
+        dedupe.REPEATED_MIN_ROWS = least
+    assert sorted(all_merged.to_pylist(), key=lambda r: r["_seq"]) == sorted(
+        out.to_pylist(), key=lambda r: r["_seq"]
+    )
     expected: dict[str, dict[str, str | None]] = {}
     for ident, _, email, tier in sorted(full, key=lambda r: r[1]):
         cur = expected.setdefault(ident, {"email": None, "tier": None})
