@@ -23,6 +23,8 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 ALIGN = 4096  # offsets, lengths and buffer addresses: a multiple of any logical block size
@@ -66,6 +68,7 @@ class DirectFile:
         self._fd = -1
         self._buf: mmap.mmap | None = None
         self._view: memoryview | None = None
+        self._array: np.ndarray | None = None  # the buffer's bytes, for copies without the GIL
         self._used = 0
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
         self.direct = bool(direct and O_DIRECT)
@@ -84,6 +87,7 @@ class DirectFile:
             # anonymous mmap: page-aligned, as O_DIRECT needs of the memory it writes from
             self._buf = _take_buffer(buffer_bytes)
             self._view = memoryview(self._buf)
+            self._array = np.frombuffer(self._buf, dtype=np.uint8)
         except BaseException:
             os.close(self._fd)
             raise
@@ -96,12 +100,15 @@ class DirectFile:
             self._write_all(src)
             self.size += len(src)
             return
-        assert self._view is not None
-        capacity = len(self._view)
+        assert self._array is not None
+        capacity = len(self._array)
+        # numpy copies with the GIL released (a memoryview slice assignment holds it): the
+        # batch stage's encoding thread runs meanwhile
+        source = np.frombuffer(src, dtype=np.uint8)
         at = 0
         while at < len(src):
             n = min(capacity - self._used, len(src) - at)
-            self._view[self._used : self._used + n] = src[at : at + n]
+            self._array[self._used : self._used + n] = source[at : at + n]
             self._used += n
             at += n
             if self._used == capacity:
@@ -166,6 +173,7 @@ class DirectFile:
 
     def _release(self) -> None:
         fd, self._fd = self._fd, -1
+        self._array = None  # its export of the buffer goes, so that the buffer can close
         if self._view is not None:
             self._view.release()
             self._view = None
