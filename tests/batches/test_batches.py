@@ -425,11 +425,11 @@ def test_manifest_rows_keep_a_carried_filled_and_compute_a_missing_one() -> None
     assert batches_mod.manifest_rows(gap, NAMES).column("_filled").to_pylist() == ["101", "010"]
 
 
-def test_lines_of_many_encoded_chunks_fill_files_as_one_chunk_does(
+def test_lines_of_many_encoded_chunks_fill_files_as_two_chunks_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Lines are written chunk by chunk as DuckDB returns them: caps and content hold across
-    chunk boundaries, the same files as when each batch is encoded in one chunk."""
+    chunk boundaries, the same files as when each batch is encoded in two halves."""
     rows = [(f"id{i}", "é" * (i % 7) + "@x", f"t{i % 3}", "c" * (i % 11) * 30) for i in range(60)]
     bodies: dict[str, list[tuple[bytes, list[str]]]] = {}
     chunks_seen: list[int] = []
@@ -441,7 +441,7 @@ def test_lines_of_many_encoded_chunks_fill_files_as_one_chunk_does(
         return out
 
     monkeypatch.setattr(batches_mod, "encode_lines", spy)
-    for label, piece in (("one chunk", 1000), ("chunks of 4", 4)):
+    for label, piece in (("two chunks", 1000), ("chunks of 4", 4)):
         monkeypatch.setattr(batches_mod, "ENCODE_PIECE_ROWS", piece)
         monkeypatch.setattr(encoding_mod, "MIN_CHUNK_ROWS", 1)  # keep the small ones apart
         led = Ledger(f"sqlite:///{tmp_path / (label + '.db')}")
@@ -455,14 +455,15 @@ def test_lines_of_many_encoded_chunks_fill_files_as_one_chunk_does(
             settings=s,
             ledger=led,
         )
-        assert max(chunks_seen) == (1 if piece == 1000 else 7)  # 25 rows in pieces of 4
+        # 25 rows: two equal pieces at least (one per DuckDB thread), else pieces of <= 4
+        assert max(chunks_seen) == (2 if piece == 1000 else 7)
         bodies[label] = [
             (Path(b.path).read_bytes(), pq.read_table(b.manifest_path)["_identity"].to_pylist())
             for b in written
         ]
         led.dispose()
-    assert bodies["chunks of 4"] == bodies["one chunk"]
-    sizes = [len(ids) for _, ids in bodies["one chunk"]]
+    assert bodies["chunks of 4"] == bodies["two chunks"]
+    sizes = [len(ids) for _, ids in bodies["two chunks"]]
     assert max(sizes) == 7 and min(sizes[:-1]) < 7  # both caps bit: rows, then bytes
-    assert all(len(body) < 1100 for body, _ in bodies["one chunk"])
-    assert [i for _, ids in bodies["one chunk"] for i in ids] == [r[0] for r in rows]
+    assert all(len(body) < 1100 for body, _ in bodies["two chunks"])
+    assert [i for _, ids in bodies["two chunks"] for i in ids] == [r[0] for r in rows]
