@@ -149,8 +149,18 @@ def _flags_sql(partition: str, digest: str) -> str:
 
 def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """Mask of ``values`` found in ``sorted_set`` (ascending)."""
-    if not len(sorted_set):
+    if not len(sorted_set) or not len(values):
         return np.zeros(len(values), dtype=bool)
+    first = int(values[0])
+    if int(values[-1]) - first == len(values) - 1 and np.array_equal(
+        values, np.arange(first, first + len(values), dtype=values.dtype)
+    ):
+        # a staged part's _seq: consecutive numbers. The set's members in that range mark
+        # their places directly (no binary search per value: 0.07 s against 0.21 per 5M)
+        lo, hi = np.searchsorted(sorted_set, [first, first + len(values)])
+        mask = np.zeros(len(values), dtype=bool)
+        mask[sorted_set[lo:hi] - first] = True
+        return mask
     at = np.searchsorted(sorted_set, values)
     np.minimum(at, len(sorted_set) - 1, out=at)
     return sorted_set[at] == values

@@ -198,3 +198,21 @@ def test_backfill_of_an_older_day_does_not_resend_over_newer_values(tmp_path: Pa
     )
     assert out.column("_identity").to_pylist() == ["b"]  # b: same day, changed: sent
     assert counts.superseded == 1 and counts.unchanged == 0 and counts.rows_out == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(-5, 50),
+    st.integers(0, 40),
+    st.lists(st.integers(-10, 100), max_size=40),
+    st.booleans(),
+)
+def test_in_sorted_is_isin_for_runs_and_any_values(start, length, members, gap) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    values = np.arange(start, start + length, dtype=np.int64)
+    if gap and length > 2:  # not consecutive: the binary search path
+        values = np.delete(values, length // 2)
+    sorted_set = np.array(sorted(set(members)), dtype=np.int64)
+    got = dedupe._in_sorted(values, sorted_set)
+    assert got.tolist() == np.isin(values, sorted_set).tolist()
