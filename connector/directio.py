@@ -67,8 +67,8 @@ class DirectFile:
         self.size = 0  # bytes written by the caller (the file's size once closed)
         self._fd = -1
         self._buf: mmap.mmap | None = None
-        self._view: memoryview | None = None
-        self._array: np.ndarray | None = None  # the buffer's bytes, for copies without the GIL
+        # the buffer's bytes as numpy: copies into it release the GIL (see write)
+        self._array: np.ndarray | None = None
         self._used = 0
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
         self.direct = bool(direct and O_DIRECT)
@@ -86,7 +86,6 @@ class DirectFile:
         try:
             # anonymous mmap: page-aligned, as O_DIRECT needs of the memory it writes from
             self._buf = _take_buffer(buffer_bytes)
-            self._view = memoryview(self._buf)
             self._array = np.frombuffer(self._buf, dtype=np.uint8)
         except BaseException:
             os.close(self._fd)
@@ -116,8 +115,8 @@ class DirectFile:
         self.size += len(src)
 
     def _flush_whole(self) -> None:
-        assert self._view is not None
-        self._write_all(self._view[: self._used])
+        assert self._array is not None
+        self._write_all(self._array[: self._used].data)
         self._used = 0
 
     def _write_all(self, data: memoryview) -> None:
@@ -157,10 +156,10 @@ class DirectFile:
             if self._used and not self.direct:  # O_DIRECT was given up on after a short write
                 self._flush_whole()
             elif self._used:
-                assert self._view is not None
+                assert self._array is not None
                 tail = self._used
                 padded = -(-tail // ALIGN) * ALIGN
-                self._view[tail:padded] = bytes(padded - tail)
+                self._array[tail:padded] = 0
                 self._used = padded
                 self._flush_whole()
                 os.ftruncate(self._fd, self.size)  # the padding cut off again
@@ -174,9 +173,6 @@ class DirectFile:
     def _release(self) -> None:
         fd, self._fd = self._fd, -1
         self._array = None  # its export of the buffer goes, so that the buffer can close
-        if self._view is not None:
-            self._view.release()
-            self._view = None
         if self._buf is not None:
             _give_back(self._buf)
             self._buf = None
