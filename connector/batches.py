@@ -484,39 +484,34 @@ class _TargetSink(_Sink):
         # the next batch's lines are encoded (DuckDB, in a thread) while this one is written
         encoded = prefetched(((self._encode(rb), rb) for rb in batches), name="batch-encode")
         try:
-            for chunks, batch in encoded:
-                start = 0
-                # DuckDB's output chunks, each written from its own buffer (no copy)
-                for lines in chunks.chunks:
-                    rb = batch.slice(start, len(lines))
-                    start += len(lines)
-                    offsets = value_offsets(lines)
-                    lengths = np.diff(offsets)
-                    i, n = 0, len(lines)
-                    while i < n:
-                        if current is None:
-                            current = _Open(self.outbox, ".batch", self.names, self.writer)
-                            current.write(self.header)
-                        room_rows = self.max_rows - current.rows
-                        room_bytes = self.max_bytes - current.size  # file must stay < max_bytes
-                        cum = np.cumsum(lengths[i : i + room_rows])
-                        fit = int(np.searchsorted(cum, room_bytes, side="left"))
-                        if fit == 0:
-                            if current.rows == 0:
-                                identity = rb.column(0)[i].as_py()
-                                raise ProfileTooLarge(
-                                    f"profile {identity!r} needs {int(lengths[i])} bytes: "
-                                    f"no batch file under {self.max_bytes} bytes can hold it"
-                                )
-                            yield current.finish()
-                            current = None
-                            continue
-                        current.write(_buffer_slice(lines, offsets, i, i + fit))
-                        current.write_manifest(rb.slice(i, fit))
-                        i += fit
-                        if current.rows >= self.max_rows:
-                            yield current.finish()
-                            current = None
+            for lines, rb in _line_chunks(encoded):
+                offsets = value_offsets(lines)
+                lengths = np.diff(offsets)
+                i, n = 0, len(lines)
+                while i < n:
+                    if current is None:
+                        current = _Open(self.outbox, ".batch", self.names, self.writer)
+                        current.write(self.header)
+                    room_rows = self.max_rows - current.rows
+                    room_bytes = self.max_bytes - current.size  # file must stay < max_bytes
+                    cum = np.cumsum(lengths[i : i + room_rows])
+                    fit = int(np.searchsorted(cum, room_bytes, side="left"))
+                    if fit == 0:
+                        if current.rows == 0:
+                            identity = rb.column(0)[i].as_py()
+                            raise ProfileTooLarge(
+                                f"profile {identity!r} needs {int(lengths[i])} bytes: "
+                                f"no batch file under {self.max_bytes} bytes can hold it"
+                            )
+                        yield current.finish()
+                        current = None
+                        continue
+                    current.write(_buffer_slice(lines, offsets, i, i + fit))
+                    current.write_manifest(rb.slice(i, fit))
+                    i += fit
+                    if current.rows >= self.max_rows:
+                        yield current.finish()
+                        current = None
             if current is not None and current.rows:
                 yield current.finish()
                 current = None
@@ -536,6 +531,18 @@ class _TargetSink(_Sink):
         return encode_lines(
             pa.Table.from_batches(pieces, rb.schema), [IDENTITY, *self.names], con=self.con
         )
+
+
+def _line_chunks(
+    encoded: Iterable[tuple[pa.ChunkedArray, pa.RecordBatch]],
+) -> Iterator[tuple[pa.Array, pa.RecordBatch]]:
+    """Each of DuckDB's output chunks of lines (written from its own buffer, no copy) with
+    the slice of the record batch whose rows it encodes."""
+    for chunks, batch in encoded:
+        start = 0
+        for lines in chunks.chunks:
+            yield lines, batch.slice(start, len(lines))
+            start += len(lines)
 
 
 class _CopernicaSink(_Sink):
