@@ -106,8 +106,9 @@ def manifest_rows(rows: pa.RecordBatch, param_names: Sequence[str]) -> pa.Record
     )
 
 
-# rows DuckDB encodes per task: a record batch cut in pieces lets both cores work on it
+# rows encoded per task: a record batch cut in pieces lets both cores work on it
 ENCODE_PIECE_ROWS = 25_000
+ENCODE_THREADS = 2
 
 
 class ProfileTooLarge(ValueError):
@@ -183,8 +184,9 @@ def write_batches(
     con = duckdb.connect()
     con.execute("set threads = 2")
     con.execute("set enable_progress_bar = false")
-    con.execute("set preserve_insertion_order = true")  # lines in row order
+    con.execute("set preserve_insertion_order = true")  # normalised rows in order
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-writer")
+    encoders = ThreadPoolExecutor(max_workers=ENCODE_THREADS, thread_name_prefix="batch-encode")
     # a finished file is fsynced here while the next one is written (at 5M rows the 21 files'
     # fsyncs held up the writing for 0.7-0.9 s), then published in order
     syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-sync")
@@ -199,7 +201,7 @@ def write_batches(
                 max_rows=settings.target.max_batch_rows,
                 max_bytes=settings.target.max_batch_bytes,
                 names=names,
-                con=con,
+                encoders=encoders,
                 writer=writer,
             )
         elif destination == "copernica":
@@ -240,12 +242,13 @@ def write_batches(
             publish_next()
     finally:
         if files is not None:
-            # aborts a file being written and joins the encoding thread (it uses `con`)
+            # aborts a file being written and joins the encoding thread
             files.close()
         while finished:  # a failure stopped the run before these were published
             _discard(*finished.popleft()[1:])
         syncer.shutdown(wait=True)
         writer.shutdown(wait=True)
+        encoders.shutdown(wait=True)
         con.close()
     log.info(
         "%s %s attempt %d: %d batch file(s), %d rows",
@@ -464,16 +467,16 @@ class _TargetSink(_Sink):
         max_rows: int,
         max_bytes: int,
         names: Sequence[str],
-        con: duckdb.DuckDBPyConnection,
+        encoders: ThreadPoolExecutor,
         writer: ThreadPoolExecutor,
     ) -> None:
         self.writer = writer
+        self.encoders = encoders
         self.outbox = outbox
         self.header = header.encode()
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.names = list(names)
-        self.con = con
         if len(self.header) >= max_bytes:
             raise ProfileTooLarge(
                 f"the header alone ({len(self.header)} bytes) reaches the byte cap {max_bytes}"
@@ -481,7 +484,7 @@ class _TargetSink(_Sink):
 
     def files(self, batches: Iterable[pa.RecordBatch]) -> Generator[_Done, None, None]:
         current: _Open | None = None
-        # the next batch's lines are encoded (DuckDB, in a thread) while this one is written
+        # the next batch's lines are encoded (in a thread) while this one is written
         encoded = prefetched(((self._encode(rb), rb) for rb in batches), name="batch-encode")
         try:
             for lines, rb in _line_chunks(encoded):
@@ -516,28 +519,30 @@ class _TargetSink(_Sink):
                 yield current.finish()
                 current = None
         finally:
-            # joins the encoding thread: it uses the DuckDB connection the caller closes next
+            # joins the encoding thread: it uses the encoders the caller shuts down next
             encoded.close()
             if current is not None:
                 current.abort()
 
     def _encode(self, rb: pa.RecordBatch) -> pa.ChunkedArray:
-        # pieces of equal size, at least two: DuckDB's two threads take one each, so neither
-        # waits for the other at the end of a batch (a staged part of 42,700 rows was cut
-        # into 25,000 and 17,700)
-        count = max(2, -(-rb.num_rows // ENCODE_PIECE_ROWS))
+        # pieces of equal size, at least one per encoding thread, so that none waits for
+        # another at the end of a batch (a staged part of 42,700 rows was cut into 25,000
+        # and 17,700)
+        count = max(ENCODE_THREADS, -(-rb.num_rows // ENCODE_PIECE_ROWS))
         size = max(1, -(-rb.num_rows // count))
         pieces = [rb.slice(i, size) for i in range(0, rb.num_rows, size)]
         return encode_lines(
-            pa.Table.from_batches(pieces, rb.schema), [IDENTITY, *self.names], con=self.con
+            pa.Table.from_batches(pieces, rb.schema),
+            [IDENTITY, *self.names],
+            executor=self.encoders,
         )
 
 
 def _line_chunks(
     encoded: Iterable[tuple[pa.ChunkedArray, pa.RecordBatch]],
 ) -> Iterator[tuple[pa.Array, pa.RecordBatch]]:
-    """Each of DuckDB's output chunks of lines (written from its own buffer, no copy) with
-    the slice of the record batch whose rows it encodes."""
+    """Each encoded chunk of lines (written from its own buffer, no copy) with the slice of
+    the record batch whose rows it encodes."""
     for chunks, batch in encoded:
         start = 0
         for lines in chunks.chunks:

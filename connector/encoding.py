@@ -2,13 +2,15 @@
 
 UTF-8 bytes, the unreserved ``A-Za-z0-9_.~-`` kept, every other byte as ``%XX`` (upper
 case). ``quote`` costs ~2 µs a value; DuckDB's ``url_encode`` gives the same output
-(checked over every code point in ``tests/encoding``) at ~0.1 µs a value, so columns are
-encoded there, and values that need no escaping are passed through untouched.
+(checked over every code point in ``tests/encoding``) at ~0.1 µs a value, so single
+columns are encoded there, and values that need no escaping are passed through untouched.
+Whole batch-file lines are written by a compiled kernel (``connector.urlencode``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from urllib.parse import quote
 
 import duckdb
@@ -65,44 +67,31 @@ def encode_array(
             con.close()
 
 
-# DuckDB's output chunks below this many rows on average are combined into one
-MIN_CHUNK_ROWS = 4096
-
-
 def encode_lines(
     table: pa.Table | pa.RecordBatch,
     columns: Sequence[str],
     *,
-    con: duckdb.DuckDBPyConnection,
     prefix: str = "\n",
+    executor: Executor | None = None,
 ) -> pa.ChunkedArray:
     """One text line per row: ``prefix`` + the URL-encoded ``columns`` joined by ``,``.
 
-    Null and empty values become empty fields. The result holds DuckDB's output chunks as
-    they are (string arrays, each with its lines back to back in its data buffer, ready to
-    be written): neither ``combine_chunks`` nor a cast to ``large_string``, which copied
-    every line twice (2.2 GB of copies at 5M rows, on the batch stage's critical thread).
+    Null and empty values become empty fields. One output chunk per record batch of
+    ``table`` (a string array with its lines back to back in its data buffer, ready to be
+    written), the batches encoded side by side on ``executor`` when one is given (the
+    kernel, ``connector.urlencode``, releases the GIL).
     """
-    # one concat() for the whole line: it takes NULL as empty (no coalesce per value) and
-    # makes no intermediate string. 1M rows of 9 fields, one thread: 1.04 CPU-s, against
-    # 1.14 for concat(prefix, concat_ws(',', coalesce(...))); a chain of || is slower still
-    fields = ", ',', ".join(f"url_encode({quote_ident(c)})" for c in columns)
-    literal = quote_literal(prefix)
-    con.register("_lines_input", table)
-    try:
-        out = con.sql(
-            f"select concat({literal}, {fields}) as line from _lines_input"
-        ).to_arrow_table()
-    finally:
-        con.unregister("_lines_input")
-    lines = out.column("line")
-    if lines.type not in (pa.string(), pa.large_string()):  # e.g. a string_view output
-        lines = lines.cast(pa.large_string())
-    if lines.num_chunks > 1 and len(lines) < MIN_CHUNK_ROWS * lines.num_chunks:
-        # many small chunks (one per vector, say) would mean as many writes and manifest
-        # row groups: one copy is the cheaper of the two
-        lines = pa.chunked_array([lines.combine_chunks()])
-    return lines
+    from connector.urlencode import encode_lines_of  # numba: imported when first needed
+
+    raw = prefix.encode()
+    batches = table.to_batches() if isinstance(table, pa.Table) else [table]
+    if executor is not None and len(batches) > 1:
+        chunks = list(executor.map(lambda rb: encode_lines_of(rb, columns, raw), batches))
+    else:
+        chunks = [encode_lines_of(rb, columns, raw) for rb in batches]
+    if any(c.type == pa.large_string() for c in chunks):
+        chunks = [c.cast(pa.large_string()) for c in chunks]
+    return pa.chunked_array(chunks, type=chunks[0].type if chunks else pa.string())
 
 
 def header_line(identity_type: str, param_names: Sequence[str]) -> str:

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector import batches as batches_mod
-from connector import encoding as encoding_mod
 from connector import manifests
 from connector.batches import ProfileTooLarge, write_batches
 from connector.digests import profile_digest
@@ -428,7 +427,7 @@ def test_manifest_rows_keep_a_carried_filled_and_compute_a_missing_one() -> None
 def test_lines_of_many_encoded_chunks_fill_files_as_two_chunks_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Lines are written chunk by chunk as DuckDB returns them: caps and content hold across
+    """Lines are written chunk by chunk as they are encoded: caps and content hold across
     chunk boundaries, the same files as when each batch is encoded in two halves."""
     rows = [(f"id{i}", "é" * (i % 7) + "@x", f"t{i % 3}", "c" * (i % 11) * 30) for i in range(60)]
     bodies: dict[str, list[tuple[bytes, list[str]]]] = {}
@@ -443,7 +442,6 @@ def test_lines_of_many_encoded_chunks_fill_files_as_two_chunks_do(
     monkeypatch.setattr(batches_mod, "encode_lines", spy)
     for label, piece in (("two chunks", 1000), ("chunks of 4", 4)):
         monkeypatch.setattr(batches_mod, "ENCODE_PIECE_ROWS", piece)
-        monkeypatch.setattr(encoding_mod, "MIN_CHUNK_ROWS", 1)  # keep the small ones apart
         led = Ledger(f"sqlite:///{tmp_path / (label + '.db')}")
         led.create_all()
         s = make_settings(tmp_path / label, max_batch_rows=7, max_batch_bytes=1100)
@@ -455,7 +453,7 @@ def test_lines_of_many_encoded_chunks_fill_files_as_two_chunks_do(
             settings=s,
             ledger=led,
         )
-        # 25 rows: two equal pieces at least (one per DuckDB thread), else pieces of <= 4
+        # 25 rows: two equal pieces at least (one per encoding thread), else pieces of <= 4
         assert max(chunks_seen) == (2 if piece == 1000 else 7)
         bodies[label] = [
             (Path(b.path).read_bytes(), pq.read_table(b.manifest_path)["_identity"].to_pylist())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
-import duckdb
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -56,9 +56,62 @@ def test_property_equals_quote(values: list[str | None]) -> None:
 
 def test_lines_join_encoded_fields_and_empty_as_empty() -> None:
     table = pa.table({"a": ["x,y", None, ""], "b": ["é", "&", "+"]})
-    with duckdb.connect() as con:
-        lines = encode_lines(table, ["a", "b"], con=con).to_pylist()
+    lines = encode_lines(table, ["a", "b"]).to_pylist()
     assert lines == ["\nx%2Cy,%C3%A9", "\n,%26", "\n,%2B"]
+
+
+def _reference_lines(columns: list[list[str | None]], prefix: str = "\n") -> list[str]:
+    return [prefix + ",".join(quote(v or "", safe="") for v in row) for row in zip(*columns)]
+
+
+def test_lines_of_every_code_point_match_quote() -> None:
+    """The compiled line kernel is ``quote`` byte for byte: every BMP code point, astral
+    ones, and the hostile values, in lines of three fields with nulls among them."""
+    values: list[str | None] = _every_bmp_code_point_in_chunks(61)
+    values += [chr(c) for c in (0, 0x7F, 0x80, 0x7FF, 0x800, 0x10000, 0x1F600, 0x10FFFF)]
+    values += HOSTILE
+    third = [None if i % 5 == 0 else v for i, v in enumerate(reversed(values))]
+    table = pa.table({"id": [f"i{i}" for i in range(len(values))], "a": values, "b": third})
+    out = encode_lines(table, ["id", "a", "b"]).to_pylist()
+    assert out == _reference_lines([table["id"].to_pylist(), values, third])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.text()), st.one_of(st.none(), st.text())),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(1, 7),
+    st.integers(0, 3),
+)
+def test_lines_property_any_pieces_and_slices(
+    rows: list[tuple[str | None, str | None]], piece: int, start: int
+) -> None:
+    """Sliced batches (a nonzero offset into shared buffers), pieces of any size encoded on
+    two threads: one chunk a piece, the lines equal ``quote``'s."""
+    a, b = (list(c) for c in zip(*rows))
+    table = pa.table({"a": a, "b": b}).slice(min(start, len(rows) - 1))
+    batches = table.to_batches(max_chunksize=piece)
+    with ThreadPoolExecutor(2) as pool:
+        lines = encode_lines(
+            pa.Table.from_batches(batches, table.schema), ["a", "b"], executor=pool
+        )
+    assert [len(c) for c in lines.chunks] == [rb.num_rows for rb in batches]
+    assert lines.to_pylist() == _reference_lines(
+        [table["a"].to_pylist(), table["b"].to_pylist()], "\n"
+    )
+
+
+def test_lines_of_other_string_types_and_prefix() -> None:
+    table = pa.table(
+        {
+            "a": pa.array(["é", None, "x y"], pa.large_string()),
+            "b": pa.array(["1", "", None], pa.string_view()),
+        }
+    )
+    assert encode_lines(table, ["a", "b"], prefix="").to_pylist() == ["%C3%A9,1", ",", "x%20y,"]
 
 
 def test_header_encodes_names() -> None:
