@@ -19,7 +19,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from connector.buffers import value_offsets
+from connector.buffers import one_array, value_offsets
 
 UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-"
 _KEEP = np.zeros(256, dtype=np.uint8)
@@ -96,10 +96,7 @@ def encode_lines_of(
     n = batch.num_rows
     if not columns:
         raise ValueError("a line needs at least one column")
-    parts = []
-    for name in columns:
-        col = batch.column(name)
-        parts.append(_column(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col))
+    parts = [_column(one_array(batch.column(name))) for name in columns]
     # every byte escaped at most triples; the prefix and a comma between fields
     bound = n * (len(prefix) + len(columns) - 1) + 3 * sum(p[3] for p in parts)
     large = bound > _INT32_MAX
