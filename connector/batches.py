@@ -484,8 +484,10 @@ class _TargetSink(_Sink):
 
     def files(self, batches: Iterable[pa.RecordBatch]) -> Generator[_Done, None, None]:
         current: _Open | None = None
-        # the next batch's lines are encoded (in a thread) while this one is written
-        encoded = prefetched(((self._encode(rb), rb) for rb in batches), name="batch-encode")
+        # the next batch's lines are encoded (in a thread) while this one is written, and
+        # the batch after it is read (in another thread) while that one is encoded
+        ahead = prefetched(iter(batches), name="batch-read")
+        encoded = prefetched(((self._encode(rb), rb) for rb in ahead), name="batch-encode")
         try:
             for lines, rb in _line_chunks(encoded):
                 offsets = value_offsets(lines)
@@ -519,8 +521,10 @@ class _TargetSink(_Sink):
                 yield current.finish()
                 current = None
         finally:
-            # joins the encoding thread: it uses the encoders the caller shuts down next
+            # joins the encoding thread (it uses the encoders the caller shuts down next),
+            # then the reading thread (it uses the DuckDB connection the caller closes next)
             encoded.close()
+            ahead.close()
             if current is not None:
                 current.abort()
 

@@ -350,7 +350,7 @@ def test_profile_too_large_is_refused(tmp_path: Path, ledger: Ledger) -> None:
         )
     assert not list((s.outbox / "crm").glob("*.batch"))
     # the failure stopped and joined the threads that worked for it
-    assert not [t for t in threading.enumerate() if t.name in ("batch-encode",)]
+    assert not [t for t in threading.enumerate() if t.name in ("batch-encode", "batch-read")]
     assert not [t for t in threading.enumerate() if t.name.startswith("manifest-writer")]
 
 
