@@ -21,7 +21,7 @@ RESULTS = Path(__file__).parent / "results"
 DEFAULT_ROWS = (1_000_000, 5_000_000)
 MB = 1_000_000
 MIB = 1024 * 1024
-REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 
 
 def run_case(name: str, **args: Any) -> dict[str, Any]:
