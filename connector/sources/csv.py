@@ -47,7 +47,7 @@ from connector.buffers import one_array, value_offsets
 from connector.columns import SEQ, SOURCE_REF
 from connector.mapping import CsvSource, day_from_name
 from connector.partitions import Window
-from connector.sources.registry import ChecksumWhileReading, file_sha256
+from connector.sources.registry import ChecksumWhileReading, ReadOnce, file_sha256
 from connector.transform import empty_rejects, rejects_table
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ def _open(path: str, checksum: ChecksumWhileReading | None = None) -> IO[bytes]:
     if checksum is None:
         if gz:
             return gzip.open(path, "rb")  # type: ignore[return-value]
-        return open(path, "rb", buffering=READ_BUFFER)
+        return io.BufferedReader(ReadOnce(path), buffer_size=READ_BUFFER)
     buffered = io.BufferedReader(checksum, buffer_size=READ_BUFFER)
     if gz:
         # closing the GzipFile leaves `buffered` open: the caller closes the checksum

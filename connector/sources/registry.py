@@ -8,9 +8,11 @@ already ingested under another partition is skipped; a file whose content change
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,58 @@ def _hash_from(path: str | Path, offset: int, digest: Any) -> int:
     return size
 
 
+# bytes read between two calls of the kernel's advice (a call a block, not one per read)
+DROP_EVERY = 8 * 1024 * 1024
+_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
+
+
+class ReadOnce(io.RawIOBase):
+    """A source file read once from start to end, dropped from the page cache behind the reader.
+
+    An export is read once per run; what the next stages read back is the staged parts
+    extract writes. Keeping the export's pages cached meant the staged parts took fresh
+    pages instead, and on VMs whose balloon hands free pages to the host each fresh page is
+    a host fault. The pages read are handed back as the reader goes (``posix_fadvise``
+    ``DONTNEED``, from the start of the file to what was read: clean pages only, a page
+    still being written stays). 5M rows (a 982 MB export), 7 alternating pairs with the
+    floor run before each, as ``make bench`` runs them: system time of the whole pipeline
+    4.8-7.1 s against 5.3-7.5 s, less in every pair (by 0.3-1.6 s); the extract stage
+    faster in 6 pairs of 7. Where the call is missing (not Linux) this is a plain file.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self._file = io.FileIO(path, "rb")
+        self._read = 0
+        self._dropped = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def readinto(self, buffer: Any) -> int:
+        got = self._file.readinto(buffer) or 0
+        self._read += got
+        if self._read - self._dropped >= DROP_EVERY or (not got and self._read > self._dropped):
+            self._drop()
+        return got
+
+    def _drop(self) -> None:
+        if _DONTNEED is not None:
+            with contextlib.suppress(OSError):  # advice: a refusal changes nothing read
+                os.posix_fadvise(self._file.fileno(), 0, self._read, _DONTNEED)
+        self._dropped = self._read
+
+    def close(self) -> None:
+        if not self._file.closed:
+            if self._read > self._dropped:
+                self._drop()
+            self._file.close()
+        super().close()
+
+
 class ChecksumWhileReading(io.RawIOBase):
     """A file opened for reading that hashes its bytes as they are read (sha256).
 
@@ -54,7 +108,7 @@ class ChecksumWhileReading(io.RawIOBase):
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.path = path
-        self._file = io.FileIO(path, "rb")
+        self._file = ReadOnce(path)
         self._digest = hashlib.sha256()
         self._read = 0
 
