@@ -13,13 +13,17 @@ encoding is the batch stage's critical path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numba
 import numpy as np
 import pyarrow as pa
 
 from connector.buffers import one_array, value_offsets
+
+log = logging.getLogger(__name__)
 
 UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-"
 _KEEP = np.zeros(256, dtype=np.uint8)
@@ -29,7 +33,26 @@ _COMMA, _PERCENT = ord(","), ord("%")
 _INT32_MAX = 2**31 - 1
 
 
-@numba.njit(nogil=True, cache=True)
+def _compiled(fn: Callable[..., Any]) -> Any:
+    """``fn`` compiled with the GIL released, kept in numba's on-disk cache where it can be.
+
+    The cache lives beside this file (``__pycache__``), else in the user's cache folder, or
+    in ``NUMBA_CACHE_DIR`` when set. An install that can write none of them (a read-only
+    image run by a user without a home) would fail to import here: there the kernel is
+    compiled once per process instead (about a second, at its first use).
+    """
+    try:
+        return numba.njit(nogil=True, cache=True)(fn)
+    except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
+        log.warning(
+            "%s; the URL encoder is compiled in each process (set NUMBA_CACHE_DIR to a "
+            "writable folder to keep it)",
+            exc,
+        )
+        return numba.njit(nogil=True)(fn)
+
+
+@_compiled
 def _write_lines(datas, offsets, valids, n, prefix, keep, hexdigits, out, out_offsets):
     # datas/offsets/valids: one array per column (a tuple, indexed at run time); valids[j]
     # is empty when column j has no null. Returns the bytes written.

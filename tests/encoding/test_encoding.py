@@ -117,3 +117,20 @@ def test_lines_of_other_string_types_and_prefix() -> None:
 def test_header_encodes_names() -> None:
     assert header_line("pcId", ["a b", "c,d"]) == "pcId,a%20b,c%2Cd"
     assert quote_value("ü") == "%C3%BC"
+
+
+def test_kernel_compiles_where_numba_cannot_cache(caplog: pytest.LogCaptureFixture) -> None:
+    """An install whose cache folders are all unwritable still encodes (compiled per process).
+
+    A function with no source file on disk gives numba no cache location, as a read-only
+    install run by a user without a home does: the same RuntimeError at decoration.
+    """
+    from connector.urlencode import _compiled
+
+    namespace: dict[str, object] = {}
+    exec("def add(a, b):\n    return a + b\n", namespace)  # a function with no file
+    with caplog.at_level("WARNING", logger="connector.urlencode"):
+        add = _compiled(namespace["add"])  # type: ignore[arg-type]
+    assert add(2, 3) == 5
+    assert "no locator available" in caplog.text
+    assert "NUMBA_CACHE_DIR" in caplog.text
