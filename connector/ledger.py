@@ -544,23 +544,25 @@ def _export_by_copy(session: Session, query: Any, path: Path, schema: Any, write
     scratch = path.with_name(f".{path.name}.csv")
     count = 0
     try:
-        with open(scratch, "w+b") as fh:
+        with open(scratch, "wb") as fh:
             cursor.copy_expert(sql, fh, size=1 << 20)
             if not fh.tell():  # no row: pyarrow refuses an empty CSV file
                 return 0
-            fh.seek(0)
-            reader = pacsv.open_csv(
-                fh,
-                read_options=pacsv.ReadOptions(column_names=schema.names),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                # every column is NOT NULL: an empty field is the empty string
-                convert_options=pacsv.ConvertOptions(
-                    column_types=schema, strings_can_be_null=False, quoted_strings_can_be_null=False
-                ),
-            )
-            for batch in reader:
-                writer.write_batch(batch)
-                count += batch.num_rows
+        # by path, not the Python file: pyarrow's reader, released later on its own thread,
+        # then holds no Python object (freeing one while the interpreter exits aborts it;
+        # see connector.sources.csv._parse_fast)
+        reader = pacsv.open_csv(
+            str(scratch),
+            read_options=pacsv.ReadOptions(column_names=schema.names),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            # every column is NOT NULL: an empty field is the empty string
+            convert_options=pacsv.ConvertOptions(
+                column_types=schema, strings_can_be_null=False, quoted_strings_can_be_null=False
+            ),
+        )
+        for batch in reader:
+            writer.write_batch(batch)
+            count += batch.num_rows
     finally:
         cursor.close()
         scratch.unlink(missing_ok=True)
