@@ -36,7 +36,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from connector import ledger as ledger_mod
 from connector.buffers import value_offsets
@@ -163,9 +162,8 @@ def write_batches(
 ) -> list[Batch]:
     """Write the rows as outbox files within the caps and register each as ``queued``.
 
-    Batch keys are ``<mapping>-<partition>-a<attempt>-<nnnnn>-<sha256[:12]>``: the same
-    content gives the same name, and a rerun or another attempt with other content never
-    collides with an earlier file. Content already queued at the same attempt (same
+    Batch keys are ``<mapping>-<partition>-a<attempt>-<nnnnn>-<sha256[:12]>-<token>``: no
+    two files share a name. Content already queued or on its way at the same attempt (same
     sha256) is not registered twice.
     """
     names = param_names_of(mapping)
@@ -604,7 +602,29 @@ class _CopernicaSink(_Sink):
 def _publish(
     done: _Done, outbox: Path, base: str, ledger: Ledger, common: dict[str, Any]
 ) -> Batch | None:
-    key = f"{base}-{done.sha256[:12]}"
+    """Give a finished file its final name and register it, unless the same content is
+    already queued or on its way at the same attempt (a repeated build or re-queue)."""
+    with ledger.session() as session:
+        existing = session.scalar(
+            select(Batch).where(
+                Batch.sha256 == done.sha256,
+                Batch.attempt == common["attempt"],
+                Batch.destination_key == common["destination_key"],
+                Batch.state.in_(ledger_mod.IN_FLIGHT_STATES),
+            )
+        )
+    if existing is not None:
+        log.warning(
+            "batch %s has the same content as batch %s (%s) at attempt %d: not queued twice",
+            base,
+            existing.id,
+            existing.state,
+            common["attempt"],
+        )
+        _remove(done.tmp_path, done.tmp_manifest)
+        return None
+    # a token: the same content queued again later (values that changed back) is a new file
+    key = f"{base}-{done.sha256[:12]}-{uuid.uuid4().hex[:6]}"
     path = outbox / f"{key}{done.suffix}"
     manifest = outbox / f"{key}.manifest.parquet"
     # manifest first: a batch file under its final name always has its manifest beside it
@@ -623,24 +643,6 @@ def _publish(
             state=QUEUED,
             **common,
         )
-    except IntegrityError:
-        with ledger.session() as session:
-            existing = session.scalar(
-                select(Batch).where(Batch.sha256 == done.sha256, Batch.attempt == common["attempt"])
-            )
-        if existing is None:
-            _remove(path, manifest)
-            raise
-        log.warning(
-            "batch %s has the same content as batch %s (%s) at attempt %d: not queued twice",
-            key,
-            existing.id,
-            existing.state,
-            common["attempt"],
-        )
-        if existing.path != str(path):  # same name = the existing batch's own (identical) file
-            _remove(path, manifest)
-        return None
     except BaseException:
         _remove(path, manifest)
         raise

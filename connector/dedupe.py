@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connector import staging
-from connector.columns import DIGEST, FILLED, IDENTITY, SEQ, SOURCE_REF
-from connector.digests import DigestColumns, digest_sql, filled_sql
+from connector.columns import DIGEST, IDENTITY, SEQ, SOURCE_REF
+from connector.digests import DigestColumns, digest_sql
 from connector.encoding import quote_ident, quote_literal
 
 # DuckDB's buffer pool for dedupe and change detection (it spills to disk beyond it). At
@@ -33,23 +33,19 @@ from connector.encoding import quote_ident, quote_literal
 # took the same time, peaking 705-749 MiB against 818-829 MiB.
 DUCKDB_MEMORY_LIMIT = os.environ.get("CONNECTOR_DUCKDB_MEMORY_LIMIT", "256MB")
 DUCKDB_THREADS = int(os.environ.get("CONNECTOR_DUCKDB_THREADS", "0")) or min(2, os.cpu_count() or 1)
-CLEARS_SAMPLE = 10
 
 
 @dataclass
 class UpdateCounts:
-    """What change detection found (``clears_sample``: identity, source_ref, params)."""
+    """What the dedupe of one partition found: rows in, identities, rows merged away."""
 
     rows_in: int
     identities: int
     duplicates_merged: int
-    unchanged: int
-    cleared: int
-    rows_out: int
-    clears_sample: list[dict[str, Any]]
-    # identities whose delivered values came from a newer partition: a backfill of an older
-    # day must not overwrite them, so they are not sent
-    superseded: int = 0
+
+    @property
+    def rows_out(self) -> int:
+        return self.identities
 
 
 def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -126,27 +122,6 @@ def updates_schema(names: Sequence[str]) -> pa.Schema:
     )
 
 
-def _clears_sql(names: Sequence[str], filled: str) -> str:
-    """``_clears``: params non-empty at delivery (``d.names``) and empty now (``filled``)."""
-    if not names:
-        return "[]::VARCHAR[]"
-    items = ", ".join(
-        f"CASE WHEN substr({filled}, {i + 1}, 1) = '0' AND list_contains(d.names, {quote_literal(n)})"
-        f" THEN {quote_literal(n)} END"
-        for i, n in enumerate(names)
-    )
-    return (
-        f"CASE WHEN d.identity IS NULL THEN NULL::VARCHAR[] "
-        f"ELSE list_filter([{items}], lambda x: x IS NOT NULL) END"
-    )
-
-
-def _flags_sql(partition: str, digest: str) -> str:
-    same = f"coalesce(d.digest = {digest}, false)"
-    stale = f"coalesce(d.partition > {quote_literal(partition)}, false)"
-    return f"{same} AS _same, {stale} AS _stale, {same} OR {stale} AS _unchanged"
-
-
 def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """Mask of ``values`` found in ``sorted_set`` (ascending)."""
     if not len(sorted_set) or not len(values):
@@ -170,154 +145,85 @@ def build_updates(
     con: duckdb.DuckDBPyConnection,
     *,
     mapped: Sequence[Path],
-    delivered: Path,
     names: Sequence[str],
     out: Path,
-    partition: str,
 ) -> UpdateCounts:
-    """Merge, digest and compare with the delivered digests; decide the rows to send.
+    """One row per identity of the partition: the day's values, merged; :func:`read_updates`
+    reads them from ``out``.
 
-    A profile whose last delivered values came from a partition later than ``partition`` is
-    left out (counted as superseded): sending an older day's values would overwrite newer ones.
-
-    Identities seen once (most of them) are decided on narrow columns (``_identity``,
-    ``_seq``, ``_digest``, ``_filled``, written by extract): ``out/selected.parquet`` names
-    the ones to send by ``_seq``; their rows stay in ``mapped``, no wide row is joined,
-    sorted or copied. Identities seen more than once are merged in DuckDB (out of core) and
-    the changed ones written to ``out/merged.parquet`` in ``_seq`` order. Parts without
-    ``_digest`` / ``_filled`` get them computed here. :func:`read_updates` reads ``out``.
-
-    Returns counts and a sample of clears (params non-empty at delivery, empty now).
+    Identities seen once (most of them) are named by ``_seq`` in ``out/selected.parquet``:
+    their rows stay in ``mapped``, no wide row is joined, sorted or copied. Identities seen
+    more than once are merged in DuckDB (out of core: later ``_seq`` wins per param, an empty
+    value never erases) and written to ``out/merged.parquet`` in ``_seq`` order. Parts without
+    ``_digest`` get it computed here. Change detection is not done here: the profile store
+    (``connector.profile_store``) compares the day with the profile's current values.
     """
     parts = list(mapped)
     schema = updates_schema(names)
     out.mkdir(parents=True, exist_ok=True)
-    counts = UpdateCounts(0, 0, 0, 0, 0, 0, [])
     selected_path, merged_path = out / SELECTED, out / MERGED
     if not parts:
         pq.write_table(pa.table({SEQ: pa.array([], pa.int64())}), selected_path)
         pq.write_table(schema.empty_table(), merged_path, **UPDATES_PARQUET)
-        return counts
+        return UpdateCounts(0, 0, 0)
     qi = quote_ident
     source = staging.duck_source(con, parts, "_staged")
-    stored = staging.has_columns(parts, (DIGEST, FILLED))
-    # the narrow scans below read only what they use, one part ahead
-    narrow = staging.duck_source(
-        con, parts, "_staged_keys", [IDENTITY, SEQ, *((DIGEST, FILLED) if stored else names)]
-    )
-    digest = f"m.{DIGEST}" if stored else digest_sql(names, "m")
-    filled = f"m.{FILLED}" if stored else filled_sql(names, "m")
+    narrow = staging.duck_source(con, parts, "_staged_keys", [IDENTITY, SEQ])
     valid = f"m.{IDENTITY} IS NOT NULL AND m.{IDENTITY} <> ''"
     # identities seen more than once, by a 64-bit hash: the hash table then holds 8 bytes a
-    # key, not a copy of every identity (5M rows: 0.35-0.40 s against 0.52-0.64, a third of
-    # the page faults). Two identities sharing a hash are only both merged, each on its own
-    # (merge_sql groups by the identity itself): the same updates, in merged order.
+    # key, not a copy of every identity. Two identities sharing a hash are only both merged,
+    # each on its own (merge_sql groups by the identity itself): the same updates.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE repeated AS SELECT hash(m.{IDENTITY}) AS _h FROM {narrow} m "
         f"WHERE {valid} GROUP BY _h HAVING count(*) >= {int(REPEATED_MIN_ROWS)}"
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE delivered AS SELECT identity, digest, partition, "
-        f"string_split(nonempty, ',') AS names FROM read_parquet({parquet_glob(delivered)})"
-    )
-    joined = f"LEFT JOIN delivered d ON d.identity = m.{IDENTITY}"
-    # every valid row's flags, and whether its identity repeats: the repeated ones' _seq
-    # pick their rows out of the parts below (the flags of those few are not used). Kept
-    # narrow: no identity (the clears sample looks it up by _seq), and _clears NULL, not an
-    # empty list, for identities never delivered (5M rows: 0.28-0.34 s against 0.41, and a
-    # third of the page faults)
-    con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE row_flags AS
-        SELECT m.{SEQ},
-               hash(m.{IDENTITY}) IN (SELECT _h FROM repeated) AS _repeated,
-               {_flags_sql(partition, digest)}, {_clears_sql(names, filled)} AS _clears
-        FROM {narrow} m {joined}
-        WHERE {valid}
+        SELECT m.{SEQ}, hash(m.{IDENTITY}) IN (SELECT _h FROM repeated) AS _repeated
+        FROM {narrow} m WHERE {valid}
         """
     )
+    # the singles are named by _seq (sorted): their rows stay in the staged parts, read once
+    # more only by the profile stage (no copy of the wide rows here)
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW single_flags AS SELECT * FROM row_flags WHERE NOT _repeated"
-    )
-    # the singles to send are named by _seq (sorted): their rows stay in the staged parts,
-    # read once more only by the batch stage (no copy of the wide rows here)
-    con.execute(
-        f"COPY (SELECT {SEQ} FROM single_flags WHERE NOT _unchanged ORDER BY {SEQ}) "
+        f"COPY (SELECT {SEQ} FROM row_flags WHERE NOT _repeated ORDER BY {SEQ}) "
         f"TO {quote_literal(str(selected_path))} (FORMAT parquet)"
     )
     params = ", ".join(qi(n) for n in names)
     sep = ", " if names else ""
     scratch = out / ".repeated-rows"
     repeated_rows = _repeated_rows(con, source, parts, scratch)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE merged AS
-        WITH m AS (
-            {merge_sql(repeated_rows, names)}
-        ), digested AS (
-            SELECT *, {digest_sql(names, "m")} AS {DIGEST}, {filled_sql(names, "m")} AS {FILLED}
-            FROM m
-        )
-        SELECT m.{IDENTITY}, m.{SOURCE_REF}, m.{SEQ}, m.{DIGEST}, m._rows{sep}{params},
-               {_flags_sql(partition, f"m.{DIGEST}")},
-               {_clears_sql(names, f"m.{FILLED}")} AS _clears
-        FROM digested m {joined}
-        """
-    )
-    shutil.rmtree(scratch, ignore_errors=True)
     out_cols = ", ".join(
         [IDENTITY, SOURCE_REF, SEQ, DIGEST, f"_rows AS {UPDATE_ROWS}"] + [qi(n) for n in names]
     )
     with pq.ParquetWriter(merged_path, schema, **UPDATES_PARQUET) as writer:
         reader = con.sql(
-            f"SELECT {out_cols} FROM merged WHERE NOT _unchanged ORDER BY {SEQ}"
+            f"""
+            WITH m AS ({merge_sql(repeated_rows, names)})
+            SELECT {out_cols} FROM (
+                SELECT m.{IDENTITY}, m.{SOURCE_REF}, m.{SEQ}, {digest_sql(names, "m")} AS {DIGEST},
+                       m._rows{sep}{params}
+                FROM m
+            ) ORDER BY {SEQ}
+            """
         ).to_arrow_reader(FETCH_ROWS)
         try:
             for rb in reader:
                 writer.write_batch(pa.RecordBatch.from_arrays(rb.columns, schema=schema))
         finally:
             reader.close()
-
-    tally = (
-        "count(*), count(*) FILTER (WHERE _same),"
-        " count(*) FILTER (WHERE len(_clears) > 0 AND NOT _unchanged),"
-        " count(*) FILTER (WHERE NOT _unchanged),"
-        " count(*) FILTER (WHERE _stale AND NOT _same)"
-    )
-    singles = con.execute(f"SELECT count(*), {tally} FROM single_flags").fetchone()
-    repeats = con.execute(f"SELECT coalesce(sum(_rows), 0), {tally} FROM merged").fetchone()
-    assert singles is not None and repeats is not None
-    rows_in, identities, unchanged, cleared, rows_out, superseded = (
-        int(a) + int(b) for a, b in zip(singles, repeats, strict=True)
-    )
-    sample = (
-        []
-        if not cleared
-        else con.execute(
-            f"""
-        SELECT coalesce(c.{IDENTITY}, s.{IDENTITY}), coalesce(c.{SOURCE_REF}, s.{SOURCE_REF}),
-               c._clears FROM (
-            SELECT NULL::VARCHAR AS {IDENTITY}, NULL::VARCHAR AS {SOURCE_REF}, {SEQ}, _clears
-            FROM single_flags
-            WHERE len(_clears) > 0 AND NOT _unchanged
-            UNION ALL
-            SELECT {IDENTITY}, {SOURCE_REF}, {SEQ}, _clears FROM merged
-            WHERE len(_clears) > 0 AND NOT _unchanged
-            ORDER BY {SEQ} LIMIT {CLEARS_SAMPLE}
-        ) c LEFT JOIN (SELECT {SEQ}, {IDENTITY}, {SOURCE_REF} FROM {source}) s ON s.{SEQ} = c.{SEQ}
-        ORDER BY c.{SEQ}
-        """
-        ).fetchall()
-    )
+    shutil.rmtree(scratch, ignore_errors=True)
+    singles = con.execute("SELECT count(*) FROM row_flags WHERE NOT _repeated").fetchone()
+    assert singles is not None
+    merged = pq.ParquetFile(merged_path).metadata.num_rows
+    ((repeated_rows_in,),) = con.execute(
+        f"SELECT coalesce(sum({UPDATE_ROWS}), 0) FROM read_parquet({quote_literal(str(merged_path))})"
+    ).fetchall()
+    rows_in = int(singles[0]) + int(repeated_rows_in)
+    identities = int(singles[0]) + int(merged)
     return UpdateCounts(
-        rows_in=rows_in,
-        identities=identities,
-        duplicates_merged=rows_in - identities,
-        unchanged=unchanged,
-        cleared=cleared,
-        rows_out=rows_out,
-        superseded=superseded,
-        clears_sample=[{"identity": i, "source_ref": r, "params": list(p)} for i, r, p in sample],
+        rows_in=rows_in, identities=identities, duplicates_merged=rows_in - identities
     )
 
 

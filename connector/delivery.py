@@ -58,14 +58,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote_plus
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -103,6 +102,7 @@ from connector.ledger import (
     QuotaUse,
     RowOutcome,
 )
+from connector.outbox import build as outbox_build
 from connector.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,6 @@ class DrainResult:
     rejected: list[int] = field(default_factory=list)
     recovered: int = 0
     rows_confirmed: int = 0  # Copernica: rows confirmed during the drain
-    superseded_before_send: list[int] = field(default_factory=list)
     rows_failed: int = 0
     unknown_fields: list[str] = field(default_factory=list)
     in_window: bool = True
@@ -485,49 +484,25 @@ def with_values(batch: Batch, rows: pa.Table) -> pa.Table:
 param_columns = manifests.param_names
 
 
-def _identity_type(batch: Batch, settings: Settings) -> str:
+def _identity_type(ledger: Ledger, batch: Batch, settings: Settings) -> str:
+    """How the batch's rows identify profiles: the Target header's first field, or the
+    Copernica account's match field (the identity type its mappings share)."""
     if batch.destination == "target":
         with open(batch.path, "rb") as fh:
             head = fh.readline(64 * 1024).decode("utf-8", "replace")
         first = head.removeprefix("batch=").split(",", 1)[0].strip()
         return unquote_plus(first) or "thirdPartyId"
-    try:
-        from connector.mapping import find_mapping
-
-        return str(find_mapping(settings.mappings_dir, batch.mapping).identity.type)
-    except Exception:  # the mapping may be gone; the jsonl does not need it
-        return "id"
+    acct = outbox_build.account(settings, ledger, batch.destination)
+    return acct.identity_type if acct is not None else "id"
 
 
-def _batch_mapping(batch: Batch, settings: Settings, names: list[str]) -> Any:
-    """A stand-in for the batch's mapping: what ``write_batches`` needs to rewrite its rows."""
-    return SimpleNamespace(
-        name=batch.mapping,
-        destination=batch.destination,
-        identity=SimpleNamespace(type=_identity_type(batch, settings)),
-        param_names=names,
-        params=dict.fromkeys(names, ""),
-    )
-
-
-def _requeue_table(
-    ledger: Ledger, settings: Settings, batch: Batch, rows: pa.Table, *, attempt: int
+def _requeue_current(
+    ledger: Ledger, settings: Settings, batch: Batch, identities: list[str], *, attempt: int
 ) -> list[Batch]:
-    """Write ``rows`` (manifest rows with their values: :func:`with_values`) as new batches
-    of ``attempt`` (the colleague's ``write_batches``)."""
-    from connector.batches import write_batches
-
-    if not manifests.has_values(rows):  # manifest rows alone would be re-sent empty
-        raise ValueError(f"batch {batch.id}: rows to re-queue carry no values")
-    names = param_columns(rows)
-    return write_batches(
-        manifests.drop_bookkeeping(rows),
-        mapping=_batch_mapping(batch, settings, names),
-        partition=batch.partition,
-        settings=settings,
-        ledger=ledger,
-        attempt=attempt,
-        parent_id=batch.id,
+    """Queue the profiles' current full rows (never the failed row's copy) as ``attempt``."""
+    acct, rows = outbox_build.current_rows(settings, ledger, batch.destination, identities)
+    return outbox_build.write_rows(
+        settings, ledger, acct, rows, partition=batch.partition, attempt=attempt, parent_id=batch.id
     )
 
 
@@ -551,14 +526,13 @@ def _write_outcomes(
         outcome.reason = reason[:2000]
 
 
-def newer_batches_with(
-    ledger: Ledger, batch: Batch, identities: list[str], *, later_partitions_only: bool = False
-) -> dict[str, str]:
-    """identity -> key of a newer batch of the same mapping and destination that carries it.
+def newer_batches_with(ledger: Ledger, batch: Batch, identities: list[str]) -> dict[str, str]:
+    """identity -> key of a newer batch of the same account that carries it.
 
-    Newer means a later partition day, or the same day extracted later, outside ``batch``'s own
-    retry lineage: its values are newer than ``batch``'s. So a read-back that differs from
-    ``batch`` is no sign of loss, and re-sending ``batch``'s values would overwrite newer data.
+    Newer means written later (a higher id) outside ``batch``'s own retry lineage: its row
+    holds the profile's values as they stood then, which are at least as current as
+    ``batch``'s. So a read-back that differs from ``batch`` is no sign of loss, and re-sending
+    ``batch``'s rows would tell the destination nothing the newer batch does not.
     """
     if not identities:
         return {}
@@ -567,20 +541,11 @@ def newer_batches_with(
             session.scalars(
                 select(Batch)
                 .where(
-                    Batch.mapping == batch.mapping,
                     Batch.destination_key == batch.destination_key,
-                    Batch.id != batch.id,
+                    Batch.id > batch.id,
                     Batch.state != DEAD,
-                    (
-                        Batch.partition > batch.partition
-                        if later_partitions_only
-                        else or_(
-                            Batch.partition > batch.partition,
-                            and_(Batch.partition == batch.partition, Batch.id > batch.id),
-                        )
-                    ),
                 )
-                .order_by(Batch.partition.desc(), Batch.id.desc())
+                .order_by(Batch.id.desc())
             )
         )
     lineage = {batch.id}
@@ -652,14 +617,10 @@ def requeue_or_dead(
     why_dead = f"attempts exhausted ({batch.attempt}/{settings.max_attempts}): "
     if not dead:
         attempt = batch.attempt + 1 if attempted else batch.attempt
-        try:
-            # the values are in the batch file (the manifest lists its lines)
-            full = with_values(batch, rows)
-        except (OSError, manifests.ManifestMismatch) as exc:
-            dead, why_dead = True, f"cannot be re-sent, the batch file is unreadable ({exc}): "
-            log.error("batch %s: %d row(s) dead: %s", batch.id, rows.num_rows, why_dead)
-        else:
-            _requeue_table(ledger, settings, batch, full, attempt=attempt)
+        # the profiles as they stand now: values learnt since the failed row go too
+        _requeue_current(
+            ledger, settings, batch, rows.column(IDENTITY).to_pylist(), attempt=attempt
+        )
     ids = rows.column(IDENTITY).to_pylist()
     refs = _refs(rows)
     status = ROW_DEAD if dead else ROW_REQUEUED
@@ -721,51 +682,6 @@ def retry_whole_batch(
 # drain
 
 
-def _hold_back_stale_rows(ledger: Ledger, settings: Settings, batch: Batch) -> bool:
-    """Before sending a claimed batch: rows a batch of a LATER partition already carries
-    (queued, in flight or delivered) are not sent, or an old day's values (a backfill, a late
-    retry) would land after the newer day's and overwrite them at the destination while the
-    ledger keeps the newer digest (so they would never be re-sent). Those rows become
-    ``superseded``; the others are re-queued as a new batch of the same attempt (nothing was
-    sent: a hold-back must not use up attempts). True when ``batch`` was held back.
-
-    Only later partitions are looked at: the batches of one partition carry disjoint
-    identities, so the nightly case (no later partition) reads no manifest at all.
-    """
-    try:
-        table = read_manifest(batch)
-    except (OSError, pa.ArrowException):
-        return False  # the submit reports the missing/unreadable file
-    newer = newer_batches_with(
-        ledger, batch, table.column(IDENTITY).to_pylist(), later_partitions_only=True
-    )
-    if not newer:
-        return False
-    with ledger.session(immediate=True) as session:
-        current = session.get(Batch, batch.id)
-        if current is None or current.state != CLAIMED:
-            return True
-        _refund(session, batch.destination_key, current, settings.tz)
-        current.state = SUPERSEDED
-        current.finished_at = _utcnow()
-        current.message = (
-            f"not sent: {len(newer)} of {batch.row_count} row(s) carried by a later partition"
-        )
-    reason = "held back before sending"
-    requeue_or_dead(
-        ledger,
-        settings,
-        batch,
-        table,
-        dict.fromkeys(table.column(IDENTITY).to_pylist(), reason),
-        attempted=False,
-    )
-    log.info(
-        "batch %s: %d row(s) superseded by a later partition before sending", batch.id, len(newer)
-    )
-    return True
-
-
 def drain(
     settings: Settings,
     ledger: Ledger,
@@ -821,9 +737,6 @@ def drain(
             if batch is None:
                 result.stopped_because = reason
                 break
-            if _hold_back_stale_rows(ledger, settings, batch):
-                result.superseded_before_send.append(batch.id)
-                continue
             _mark_sending(ledger, batch, moment, day)
             if is_target:
                 if not _submit_target(ledger, settings, client, batch, result):
@@ -947,7 +860,7 @@ def _drain_copernica_batch(
     batch: Batch,
     result: DrainResult,
 ) -> bool:
-    match_field = _identity_type(batch, settings)
+    match_field = _identity_type(ledger, batch, settings)
     cop = client if client is not None else clients.get(match_field)
     if cop is None:
         cop = clients[match_field] = CopernicaClient(settings.copernica, match_field=match_field)
@@ -980,7 +893,6 @@ def _drain_copernica_batch(
         ledger,
         batch.destination_key,
         confirmed,
-        mapping=batch.mapping,
         partition=batch.partition,
         batch_id=batch.id,
     )
@@ -1161,7 +1073,7 @@ def _complete(
     table = read_manifest(batch)
     names = param_columns(table)
     ids = table.column(IDENTITY).to_pylist()
-    id_type = _identity_type(batch, settings)
+    id_type = _identity_type(ledger, batch, settings)
     failed: dict[str, str] = {}
     not_found: dict[str, str] = {}
     if status.rows:  # v2 per-row statuses (only failed rows are listed since 2020)
@@ -1235,7 +1147,6 @@ def _settle(
         ledger,
         batch.destination_key,
         confirmed,
-        mapping=batch.mapping,
         partition=batch.partition,
         batch_id=batch.id,
     )
@@ -1289,7 +1200,7 @@ def _resolve_by_readback(
     table = read_manifest(batch)
     names = param_columns(table)
     rows = with_values(batch, table).to_pylist()
-    checks = _readback(client, _identity_type(batch, settings), rows, names)
+    checks = _readback(client, _identity_type(ledger, batch, settings), rows, names)
     failed: dict[str, str] = {}
     not_found: dict[str, str] = {}
     for ident, reason in checks.items():

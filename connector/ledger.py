@@ -77,7 +77,9 @@ class Batch(Base):
 
     __tablename__ = "batches"
     __table_args__ = (
-        UniqueConstraint("sha256", "attempt", name="uq_batch_digest_attempt"),
+        # the same content may be sent again later (a profile's values changed back); only
+        # queueing it twice while the first is on its way is refused (batches._publish)
+        Index("ix_batches_sha256", "sha256", "attempt"),
         Index("ix_batches_dest_state", "destination_key", "state", "created_at"),
         Index("ix_batches_mapping_partition", "mapping", "partition"),
     )
@@ -138,24 +140,47 @@ class RowOutcome(Base):
 
 
 class Delivered(Base):
-    """The last values of one mapping confirmed delivered for one identity at one destination.
+    """The last confirmed row of one profile at one destination account.
 
-    Scoped by mapping: two mappings may feed different params of the same profile, and each
-    one's change detection compares with its own last delivery. ``partition`` is the day the
-    values came from, so a backfill of an older day never overwrites newer delivered values.
+    A row carries the profile's whole managed attribute set at the account (every mapping that
+    feeds it), so ``digest`` covers all of them. ``batch_id`` orders confirmations: the outbox
+    writes a profile's rows in the order it learns of newer values, so a confirmation of an
+    older batch never replaces a newer one's. ``partition`` is the newest source day among the
+    row's values.
     """
 
     __tablename__ = "delivered"
 
     destination_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    mapping: Mapped[str] = mapped_column(String(120), primary_key=True)
     identity: Mapped[str] = mapped_column(String(300), primary_key=True)
     partition: Mapped[str] = mapped_column(String(32))
     digest: Mapped[str] = mapped_column(String(64))
-    # comma-separated param names that were non-empty when delivered (to report clears)
+    # comma-separated param names that were non-empty when delivered
     nonempty: Mapped[str] = mapped_column(Text, default="")
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
     delivered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProfileStore(Base):
+    """One mapping's current values at one destination account (``connector.profile_store``).
+
+    ``path`` is the snapshot file of ``version`` (Parquet: one row per identity, the latest
+    non-empty value of each param in the source's order). A merge writes a new file and moves
+    ``version`` forward with a compare-and-set, so two merges at once never lose each other's
+    rows. ``built_version``: the outbox has taken every change up to that version.
+    """
+
+    __tablename__ = "profile_stores"
+
+    destination_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    mapping: Mapped[str] = mapped_column(String(120), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    path: Mapped[str] = mapped_column(Text, default="")
+    identity_type: Mapped[str] = mapped_column(String(64))
+    param_names: Mapped[str] = mapped_column(Text, default="[]")  # JSON list, in order
+    identities: Mapped[int] = mapped_column(BigInteger, default=0)
+    built_version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class QuotaUse(Base):
@@ -487,7 +512,7 @@ def in_flight_manifests(
         return [(int(i), str(s), str(p)) for i, s, p in rows]
 
 
-DELIVERED_COLUMNS = ("identity", "digest", "nonempty", "partition")
+DELIVERED_COLUMNS = ("identity", "digest")
 
 
 def export_delivered(
@@ -495,12 +520,12 @@ def export_delivered(
     destination_key: str,
     path: Path,
     *,
-    mapping: str,
     chunk_rows: int = 100_000,
 ) -> int:
-    """Stream ``mapping``'s delivered digests at ``destination_key`` to Parquet; returns the count.
+    """Stream the confirmed digests of the profiles at ``destination_key`` to Parquet
+    (``identity``, ``digest``); returns the count.
 
-    Memory stays at one chunk, for a DuckDB join in change detection: on SQLite the rows are
+    Memory stays at one chunk, for a DuckDB join in the outbox build: on SQLite the rows are
     read from the driver's cursor as they come; on PostgreSQL ``COPY`` streams them as CSV
     into a scratch file beside ``path``, which pyarrow reads back block by block.
     """
@@ -510,9 +535,9 @@ def export_delivered(
     schema = pa.schema([(name, pa.string()) for name in DELIVERED_COLUMNS])
     count = 0
     path.parent.mkdir(parents=True, exist_ok=True)
-    query = select(
-        Delivered.identity, Delivered.digest, Delivered.nonempty, Delivered.partition
-    ).where(Delivered.destination_key == destination_key, Delivered.mapping == mapping)
+    query = select(Delivered.identity, Delivered.digest).where(
+        Delivered.destination_key == destination_key
+    )
     with _unit(target) as session, pq.ParquetWriter(path, schema) as writer:
         if session.connection().dialect.name == "postgresql":
             return _export_by_copy(session, query, path, schema, writer)
@@ -603,7 +628,6 @@ def record_delivered(
     destination_key: str,
     rows: Iterable[Mapping[str, Any]] | Any,
     *,
-    mapping: str,
     partition: str,
     batch_id: int | None = None,
     param_names: Sequence[str] | None = None,
@@ -611,8 +635,8 @@ def record_delivered(
 ) -> int:
     """Upsert the confirmed digests of delivered rows (portable: SQLite and PostgreSQL).
 
-    A digest from an older ``partition`` never replaces one from a newer partition (a retry
-    of an old day confirmed after a newer day must not make the old values look current).
+    A confirmation of an older batch never replaces a newer batch's (``batch_id`` orders
+    them: the outbox writes a profile's rows in the order it learns of newer values).
 
     ``rows``: dicts with ``identity``, ``digest`` and ``nonempty`` (str), or a manifest
     (``pyarrow.Table`` with ``_identity``, ``_digest`` and either ``_filled`` or the param
@@ -629,7 +653,6 @@ def record_delivered(
             chunk.append(
                 {
                     "destination_key": destination_key,
-                    "mapping": mapping,
                     "partition": partition,
                     "identity": record["identity"],
                     "digest": record["digest"],
@@ -697,7 +720,7 @@ def _upsert_delivered(session: Session, insert: Any, chunk: list[dict[str, Any]]
     # (a VALUES list of 5,000 rows was a new ~40,000-parameter statement every chunk)
     stmt = insert(Delivered)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[Delivered.destination_key, Delivered.mapping, Delivered.identity],
+        index_elements=[Delivered.destination_key, Delivered.identity],
         set_={
             "digest": stmt.excluded.digest,
             "nonempty": stmt.excluded.nonempty,
@@ -705,7 +728,7 @@ def _upsert_delivered(session: Session, insert: Any, chunk: list[dict[str, Any]]
             "batch_id": stmt.excluded.batch_id,
             "delivered_at": stmt.excluded.delivered_at,
         },
-        where=Delivered.partition <= stmt.excluded.partition,
+        where=func.coalesce(Delivered.batch_id, 0) <= func.coalesce(stmt.excluded.batch_id, 0),
     )
     session.execute(stmt, unique)
     return len(unique)

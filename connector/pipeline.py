@@ -3,8 +3,9 @@
 ``extract_stage`` reads the source and maps each chunk as it comes (one streaming pass:
 the raw rows are never written twice), staging mapped rows (Arrow IPC, ``staging``) and
 rejects (Parquet);
-``transform_stage`` dedupes, digests and drops unchanged profiles (DuckDB, out of core);
-``batch_stage`` replaces the partition's still-queued batches and writes new ones.
+``transform_stage`` dedupes the day, one row per identity (DuckDB, out of core);
+``profile_stage`` merges the day into the mapping's profile store at its account, which
+decides what changed (the account's outbox sends those profiles whole).
 Stage outputs live under ``settings.stage_dir/<mapping>/<partition>/`` and are replaced
 whole on a rerun. Each stage upserts its counts into ``ledger.StageRun``.
 """
@@ -24,19 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connector import dedupe, manifests, staging
+from connector import dedupe, profile_store, staging
 from connector import ledger as ledger_mod
-from connector.batches import (
-    filled_input_schema,
-    param_names_of,
-    remove_batch_files,
-    safe_name,
-    write_batches,
-)
+from connector.batches import identity_type_of, param_names_of, safe_name
 from connector.columns import DIGEST, FILLED, IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.digests import DigestColumns
 from connector.ledger import Ledger
@@ -55,7 +49,7 @@ REJECTS_SAMPLE = 10
 # 100,000 (SQLite parts), 688 with 50,000; CSV 744 with 50,000, 659 with 25,000; the same speed
 BATCH_READ_ROWS = 25_000
 
-EXTRACT, TRANSFORM, BATCHES = "extract", "transform", "batches"
+EXTRACT, TRANSFORM, PROFILES = "extract", "transform", "profiles"
 UPDATES = "updates"  # the transform's output: dedupe.read_updates reads it
 COUNT_KEYS = (
     "rows_in",
@@ -279,29 +273,19 @@ def _reject_rows(rejects_dir: Path) -> Iterator[dict[str, Any]]:
 
 
 def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> StageResult:
-    """One row per identity (later wins, empty does not erase), unchanged profiles dropped."""
+    """One row per identity of the day (later rows win, empty values do not erase)."""
     retain_freed_memory()
     started = time.monotonic()
     names = param_names_of(mapping)
     base = stage_path(settings, mapping.name, partition)
     extract_id = _staged(base, names)
-    dest_key = ledger_mod.destination_key(str(mapping.destination), settings)
     work = base / "work"
     _reset(work)
     updates = base / UPDATES
     shutil.rmtree(updates, ignore_errors=True)
-    delivered = work / "delivered.parquet"
-    n_delivered = ledger_mod.export_delivered(ledger, dest_key, delivered, mapping=mapping.name)
     con = dedupe.connect(work)
     try:
-        counts = dedupe.build_updates(
-            con,
-            mapped=_mapped_parts(base),
-            delivered=delivered,
-            names=names,
-            out=updates,
-            partition=partition,
-        )
+        counts = dedupe.build_updates(con, mapped=_mapped_parts(base), names=names, out=updates)
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -314,39 +298,27 @@ def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger)
         rows_out=counts.rows_out,
         rejected=rejected,
         duplicates_merged=counts.duplicates_merged,
-        unchanged=counts.unchanged,
-        cleared=counts.cleared,
-        superseded=counts.superseded,
     )
     (updates / "source.json").write_text(json.dumps({"extract_id": extract_id}))
     result.schema = _schema_of(dedupe.updates_schema(names))
     result.preview = _head_updates(base, names)
     result.rejects_sample = _head(sorted((base / "rejects").glob("*.parquet")), REJECTS_SAMPLE)
-    result.stats.update(
-        identities=counts.identities,
-        delivered_known=n_delivered,
-        clears_sample=counts.clears_sample,
-        destination_key=dest_key,
-    )
-    if result.counts["cleared"]:
-        log.warning(
-            "%s %s: %d profile(s) had values cleared at the source that the API cannot clear",
-            mapping.name,
-            partition,
-            result.counts["cleared"],
-        )
+    result.stats.update(identities=counts.identities)
     return _finish(ledger, result, started)
 
 
 # --------------------------------------------------------------------------------------
-# 4: batch files
+# 4: the day merged into the mapping's profile store
 
 
-def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> StageResult:
-    """Replace the partition's still-queued batches with new files of the staged updates.
+def profile_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> StageResult:
+    """Merge the day's profiles into the mapping's store at its destination account.
 
-    Profiles whose identical digest is already queued, claimed or submitted (by another
-    partition, or by this one's batches taken by delivery) are not queued again.
+    ``rows_out`` counts the identities whose current values changed: the account's outbox
+    (``connector.outbox.build``) sends them, whole, with every other mapping's values.
+    ``unchanged``: the day held what the store already had; ``superseded``: values of the
+    day lost to values of a later day; ``cleared``: params the day held empty while the
+    store holds a value (the APIs cannot clear a value).
     """
     retain_freed_memory()
     started = time.monotonic()
@@ -360,90 +332,55 @@ def batch_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> 
         raise StageMissing(f"{base}: extract ran again after transform; rerun transform first")
     parts = _mapped_parts(base)
     dest_key = ledger_mod.destination_key(str(mapping.destination), settings)
+    schema = pa.schema(
+        [(IDENTITY, pa.string()), (SOURCE_REF, pa.string())] + [(n, pa.string()) for n in names]
+    )
 
-    replaced = ledger_mod.take_queued_batches(ledger, mapping.name, partition)
-    for batch in replaced:
-        remove_batch_files(batch)
-    in_flight = [
-        Path(p) for _, _, p in ledger_mod.in_flight_manifests(ledger, dest_key) if Path(p).exists()
-    ]
-    skip = _in_flight_seqs(base, parts, in_flight) if in_flight else None
-    rows_in = dedupe.count_updates(updates)
-    # _filled as extract staged it: the manifests take it from there (merged rows: computed)
-    schema = filled_input_schema(names)
-    rows = dedupe.read_updates(
-        parts, updates, names, schema=schema, skip=skip, batch_rows=BATCH_READ_ROWS
+    def day_rows() -> pa.RecordBatchReader:
+        rows = dedupe.read_updates(parts, updates, names, schema=schema, batch_rows=BATCH_READ_ROWS)
+        return pa.RecordBatchReader.from_batches(schema, rows)
+
+    counts = profile_store.merge_day(
+        ledger,
+        state_dir=settings.state_dir,
+        work_dir=base / "profile-work",
+        destination_key=dest_key,
+        mapping=mapping.name,
+        identity_type=identity_type_of(mapping),
+        names=names,
+        partition=partition,
+        day_rows=day_rows,
     )
-    try:
-        written = write_batches(
-            rows, mapping=mapping, partition=partition, settings=settings, ledger=ledger
-        )
-    finally:
-        rows.close()
-    rows_out = sum(b.row_count for b in written)
-    result = StageResult(mapping.name, partition, BATCHES)
+    result = StageResult(mapping.name, partition, PROFILES)
     result.counts.update(
-        rows_in=rows_in,
-        rows_out=rows_out,
-        unchanged=rows_in - rows_out,
-        batches=len(written),
-        bytes=sum(b.byte_size for b in written),
+        rows_in=counts.identities_in,
+        rows_out=counts.changed,
+        unchanged=counts.unchanged,
+        superseded=counts.superseded,
+        cleared=counts.cleared,
     )
-    result.preview = _batch_preview(written[0]) if written else []
-    result.schema = [(IDENTITY, "string"), (SOURCE_REF, "string"), (DIGEST, "string")] + [
-        (n, "string") for n in names
-    ]
+    result.schema = [(IDENTITY, "string"), (SOURCE_REF, "string")] + [(n, "string") for n in names]
     result.stats.update(
         destination_key=dest_key,
-        replaced_batches=len(replaced),
-        in_flight_manifests=len(in_flight),
-        in_flight_skipped=rows_in - rows_out,
-        batch_keys=[b.batch_key for b in written],
+        store_version=counts.version,
+        store_identities=counts.identities,
+        clears_sample=counts.clears_sample,
     )
+    if counts.cleared:
+        log.warning(
+            "%s %s: %d profile(s) had values cleared at the source that the API cannot clear",
+            mapping.name,
+            partition,
+            counts.cleared,
+        )
     return _finish(ledger, result, started)
 
 
-def _batch_preview(batch: Any, n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
-    """The first rows of a batch with their values (decoded from the file, as sent)."""
-    rows = manifests.read(batch.manifest_path).slice(0, n)
-    return manifests.drop_bookkeeping(manifests.with_values(batch.path, rows)).to_pylist()
-
-
-def _in_flight_seqs(base: Path, parts: list[Path], in_flight: list[Path]) -> np.ndarray:
-    """``_seq`` (sorted) of the updates whose identity and digest a batch in flight carries."""
-    work = base / "batch-work"
-    _reset(work)
-    con = dedupe.connect(work)
-    try:
-        glob = dedupe.parquet_glob
-        keys = f"{IDENTITY}, {DIGEST}, {SEQ}"
-        con.execute(
-            f"CREATE TEMP TABLE in_flight AS SELECT DISTINCT {IDENTITY}, {DIGEST} "
-            f"FROM read_parquet({glob(in_flight)}, union_by_name = true)"
-        )
-        updates = base / UPDATES
-        singles = (
-            f"SELECT {keys} FROM {staging.duck_source(con, parts, '_staged', [IDENTITY, DIGEST, SEQ])} "
-            f"WHERE {SEQ} IN (SELECT {SEQ} FROM read_parquet({glob(updates / dedupe.SELECTED)}))"
-            if parts
-            else f"SELECT NULL::VARCHAR AS {IDENTITY}, NULL::VARCHAR AS {DIGEST}, 0 AS {SEQ} LIMIT 0"
-        )
-        merged = f"SELECT {keys} FROM read_parquet({glob(updates / dedupe.MERGED)})"
-        found = con.execute(
-            f"SELECT u.{SEQ} FROM (SELECT * FROM ({singles}) UNION ALL SELECT * FROM ({merged})) u"
-            " SEMI JOIN in_flight f "
-            f"ON f.{IDENTITY} = u.{IDENTITY} AND f.{DIGEST} = u.{DIGEST} ORDER BY u.{SEQ}"
-        ).fetchnumpy()[SEQ]
-        return np.asarray(found, dtype=np.int64)
-    finally:
-        con.close()
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def prepare(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> list[StageResult]:
-    """All three stages of one mapping partition, in order."""
+    """The three stages of one mapping partition, in order: the day's changes end in the
+    profile store; the account's outbox (``connector.outbox``) turns them into batches."""
     return [
         extract_stage(mapping, partition, settings, ledger),
         transform_stage(mapping, partition, settings, ledger),
-        batch_stage(mapping, partition, settings, ledger),
+        profile_stage(mapping, partition, settings, ledger),
     ]

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.defs.resources import ConnectorResource
-from connector.defs.runner import SUMMARY_COLUMNS, SyncSummary, run_sync
+from connector.defs.runner import DELIVERY_COLUMNS, SUMMARY_COLUMNS, SyncSummary, run_sync
 
 
 def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> None:
@@ -22,10 +22,22 @@ def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> No
         table.add_row(name, *(f"{counts[c]:,}" for c in SUMMARY_COLUMNS))
     console.print(table)
     console.print(
-        "[dim]read = rejected + merged (an earlier row of the same identity) + unchanged + "
-        "superseded (newer values already delivered) + queued; queued rows are submitted "
-        "inside the off-peak window and confirmed by polling.[/dim]"
+        "[dim]read = rejected + merged (an earlier row of the same identity that day) + "
+        "unchanged + superseded (a later day holds newer values) + changed.[/dim]"
     )
+    if summary.per_account:
+        accounts = Table(title="profiles per destination account (one row each, whole)")
+        accounts.add_column("destination")
+        for column in DELIVERY_COLUMNS:
+            accounts.add_column(column.replace("_", " "), justify="right")
+        for name, counts in sorted(summary.per_account.items()):
+            accounts.add_row(name, *(f"{counts[c]:,}" for c in DELIVERY_COLUMNS))
+        console.print(accounts)
+        console.print(
+            "[dim]changed = already sent (the same values are confirmed or on their way) + "
+            "queued; queued rows are submitted inside the off-peak window and confirmed by "
+            "polling.[/dim]"
+        )
     for destination, path in sorted(summary.reports.items()):
         console.print(f"{destination} report: {path}")
     for failure in summary.failures:

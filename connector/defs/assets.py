@@ -6,7 +6,6 @@ from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
-from sqlalchemy import select
 
 from connector import delivery, pipeline, reports
 from connector.columns import IDENTITY
@@ -14,9 +13,10 @@ from connector.defs.metadata import markdown_table, stage_metadata, table_schema
 from connector.defs.resources import ConnectorResource
 from connector.ledger import Batch
 from connector.mapping import SourceMapping
+from connector.outbox import build as outbox_build
 from connector.settings import Settings
 
-STAGES = ("source_rows", "profile_updates", "rejects", "batch_files")
+STAGES = ("source_rows", "profile_updates", "rejects", "profile_changes")
 DELIVERY_GROUP = "delivery"
 
 
@@ -38,13 +38,13 @@ def _source_kind(mapping: SourceMapping) -> str:
 def build_mapping_assets(
     mapping: SourceMapping, partitions_def: dg.PartitionsDefinition
 ) -> list[dg.AssetsDefinition]:
-    """`M/source_rows` -> `M/profile_updates` (+ `M/rejects`) -> `M/batch_files` for one mapping."""
+    """`M/source_rows` -> `M/profile_updates` (+ `M/rejects`) -> `M/profile_changes`."""
     name = mapping.name
     kinds = {_source_kind(mapping), mapping.destination}
     source_key = mapping_key(name, "source_rows")
     updates_key = mapping_key(name, "profile_updates")
     rejects_key = mapping_key(name, "rejects")
-    batches_key = mapping_key(name, "batch_files")
+    changes_key = mapping_key(name, "profile_changes")
 
     @dg.asset(
         key=source_key,
@@ -68,7 +68,7 @@ def build_mapping_assets(
                 updates_key,
                 deps=[source_key],
                 kinds=kinds,
-                description="Mapped, typed, one row per identity, changed since last delivery.",
+                description="Mapped, typed, one row per identity of the day.",
             ),
             dg.AssetSpec(
                 rejects_key,
@@ -106,62 +106,29 @@ def build_mapping_assets(
         yield reject_rate_check(updates_key, counts, settings)
 
     @dg.asset(
-        key=batches_key,
+        key=changes_key,
         deps=[updates_key],
         partitions_def=partitions_def,
         group_name=name,
-        kinds=kinds | {"file"},
-        description="Batch files in the outbox, within the caps, registered as queued in the ledger.",
-        check_specs=[
-            dg.AssetCheckSpec(
-                "within_caps",
-                asset=batches_key,
-                blocking=True,
-                description="Every queued file is within the row, byte and profile caps.",
-            ),
-            dg.AssetCheckSpec(
-                "identities_valid",
-                asset=batches_key,
-                blocking=True,
-                description="Every identity in the files is one the API accepts.",
-            ),
-        ],
+        kinds=kinds,
+        description="The day merged into the mapping's profile store at its account: the "
+        "identities whose current values changed (the account's outbox sends them whole).",
     )
-    def batch_files(
+    def profile_changes(
         context: dg.AssetExecutionContext, connector: ConnectorResource
     ) -> dg.MaterializeResult:
-        settings, ledger = connector.settings(), connector.ledger()
-        result = pipeline.batch_stage(mapping, context.partition_key, settings, ledger)
-        with ledger.session() as session:
-            batches = session.scalars(
-                select(Batch)
-                .where(Batch.mapping == name, Batch.partition == context.partition_key)
-                .order_by(Batch.id)
-            ).all()
+        result = pipeline.profile_stage(
+            mapping, context.partition_key, connector.settings(), connector.ledger()
+        )
         metadata = stage_metadata(result)
-        metadata["files"] = dg.MetadataValue.md(
-            markdown_table(
-                [
-                    {
-                        "batch": b.batch_key,
-                        "rows": b.row_count,
-                        "bytes": b.byte_size,
-                        "state": b.state,
-                        "sha256": b.sha256[:12],
-                    }
-                    for b in batches
-                ]
-            )
+        metadata["store_version"] = int(result.stats["store_version"])
+        metadata["store_identities"] = int(result.stats["store_identities"])
+        metadata["clears_sample"] = dg.MetadataValue.md(
+            markdown_table(result.stats["clears_sample"])
         )
-        return dg.MaterializeResult(
-            metadata=metadata,
-            check_results=[
-                caps_check(batches, settings, mapping.destination),
-                identities_check(batches, mapping),
-            ],
-        )
+        return dg.MaterializeResult(metadata=metadata)
 
-    return [source_rows, profile_updates, batch_files]
+    return [source_rows, profile_updates, profile_changes]
 
 
 def reject_rate_check(key: dg.AssetKey, counts: Any, settings: Settings) -> dg.AssetCheckResult:
@@ -227,7 +194,9 @@ def caps_check(
     )
 
 
-def identities_check(batches: Sequence[Batch], mapping: SourceMapping) -> dg.AssetCheckResult:
+def identities_check(
+    batches: Sequence[Batch], destination: str, identity_type: str
+) -> dg.AssetCheckResult:
     """thirdPartyId: non-empty, no `+` or `/`, at most 256 characters; pcId non-empty."""
     bad: list[str] = []
     checked = 0
@@ -239,8 +208,8 @@ def identities_check(batches: Sequence[Batch], mapping: SourceMapping) -> dg.Ass
         checked += len(ids)
         for value in ids:
             if not value or (
-                mapping.destination == "target"
-                and mapping.identity.type == "thirdPartyId"
+                destination == "target"
+                and identity_type == "thirdPartyId"
                 and ("+" in value or "/" in value or len(value) > 256)
             ):
                 bad.append(repr(value)[:80])
@@ -266,14 +235,75 @@ def destination_pool(settings: Settings, destination: str) -> str:
 def build_destination_assets(
     destination: str, upstream: Sequence[dg.AssetKey], pool: str
 ) -> list[dg.AssetsDefinition]:
-    """`D/submissions` (drain the outbox within window and quota) and `D/status_report`."""
+    """`D/outbox` (changed profiles, whole, as batch files), `D/submissions` (drained within
+    window and quota) and `D/status_report`."""
+    outbox_key = dg.AssetKey([destination, "outbox"])
     submissions_key = dg.AssetKey([destination, "submissions"])
     mappings = sorted({key.path[0] for key in upstream})
     report_key = dg.AssetKey([destination, "status_report"])
 
     @dg.asset(
-        key=submissions_key,
+        key=outbox_key,
         deps=list(upstream),
+        group_name=DELIVERY_GROUP,
+        kinds={destination, "file"},
+        pool=pool,
+        description=f"One row per changed profile at the {destination} account, carrying every "
+        "param of every mapping that feeds it, in batch files within the caps, queued.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "within_caps",
+                asset=outbox_key,
+                blocking=True,
+                description="Every queued file is within the row, byte and profile caps.",
+            ),
+            dg.AssetCheckSpec(
+                "identities_valid",
+                asset=outbox_key,
+                blocking=True,
+                description="Every identity in the files is one the API accepts.",
+            ),
+        ],
+    )
+    def outbox(
+        context: dg.AssetExecutionContext, connector: ConnectorResource
+    ) -> dg.MaterializeResult:
+        settings, ledger = connector.settings(), connector.ledger()
+        built = outbox_build.build(settings, ledger, destination, mappings=mappings)
+        context.log.info("%s outbox: %s", destination, built.summary())
+        acct = outbox_build.account(settings, ledger, destination, mappings=mappings)
+        identity_type = acct.identity_type if acct is not None else ""
+        files = [
+            {
+                "batch": b.batch_key,
+                "rows": b.row_count,
+                "bytes": b.byte_size,
+                "sha256": b.sha256[:12],
+            }
+            for b in built.batches
+        ]
+        preview = outbox_build.preview(built.batches)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": built.rows,
+                "changed_profiles": built.candidates,
+                "already_sent": built.unchanged,
+                "batches": len(built.batches),
+                "mappings": ", ".join(built.mappings),
+                "params": ", ".join(built.param_names),
+                "files": dg.MetadataValue.md(markdown_table(files)),
+                "preview": dg.MetadataValue.md(markdown_table(preview)),
+                "summary": built.summary(),
+            },
+            check_results=[
+                caps_check(built.batches, settings, destination),
+                identities_check(built.batches, destination, identity_type),
+            ],
+        )
+
+    @dg.asset(
+        key=submissions_key,
+        deps=[outbox_key],
         group_name=DELIVERY_GROUP,
         kinds={destination},
         pool=pool,
@@ -356,4 +386,4 @@ def build_destination_assets(
             ],
         )
 
-    return [submissions, status_report]
+    return [outbox, submissions, status_report]

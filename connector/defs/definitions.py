@@ -47,7 +47,9 @@ def build_definitions(
         assets += build_mapping_assets(mapping, partitions)
     destinations = sorted({m.destination for m in mappings})
     for destination in destinations:
-        upstream = [mapping_key(m, "batch_files") for m in mappings if m.destination == destination]
+        upstream = [
+            mapping_key(m, "profile_changes") for m in mappings if m.destination == destination
+        ]
         assets += build_destination_assets(
             destination, upstream, destination_pool(settings, destination)
         )

@@ -25,17 +25,10 @@ from connector.partitions import parse_day
 
 log = logging.getLogger(__name__)
 
-SUMMARY_COLUMNS = (
-    "read",
-    "rejected",
-    "merged",
-    "unchanged",
-    "superseded",
-    "queued",
-    "submitted",
-    "confirmed",
-    "failed",
-)
+# per mapping: what became of the source rows of the synced days
+SUMMARY_COLUMNS = ("read", "rejected", "merged", "unchanged", "superseded", "changed")
+# per destination account: what became of the changed profiles (one row each, whole)
+DELIVERY_COLUMNS = ("changed", "already_sent", "queued", "submitted", "confirmed", "failed")
 # In-process runs print our own progress lines; Dagster's per-event console log would drown them.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -44,6 +37,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 class SyncSummary:
     partitions: list[str]
     per_mapping: dict[str, dict[str, int]] = field(default_factory=dict)
+    per_account: dict[str, dict[str, int]] = field(default_factory=dict)
     reports: dict[str, str] = field(default_factory=dict)
     run_ids: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -128,32 +122,40 @@ def run_sync(
                 )
             elif stage == "profile_updates":
                 counts["rejected"] += _metadata_int(event, "rejected")
-                counts["unchanged"] += _metadata_int(event, "unchanged")
-                counts["superseded"] += _metadata_int(event, "superseded")
                 counts["merged"] += _metadata_int(event, "duplicates_merged")
                 if dry_run:
-                    counts["queued"] += _metadata_int(event, "dagster/row_count")
-            elif stage == "batch_files":
-                counts["queued"] += _metadata_int(event, "dagster/row_count")
+                    counts["changed"] += _metadata_int(event, "dagster/row_count")
+            elif stage == "profile_changes":
+                counts["unchanged"] += _metadata_int(event, "unchanged")
+                counts["superseded"] += _metadata_int(event, "superseded")
+                counts["changed"] += _metadata_int(event, "dagster/row_count")
             emit(f"  {key.to_user_string()}: {_progress(event)}")
     if deliver and not dry_run:
         destinations = sorted(
             {k.path[0] for k in job.asset_layer.executable_asset_keys} & {"target", "copernica"}
         )
         selection = [
-            dg.AssetKey([d, s]) for d in destinations for s in ("submissions", "status_report")
+            dg.AssetKey([d, s])
+            for d in destinations
+            for s in ("outbox", "submissions", "status_report")
         ]
-        emit(f"delivery: {', '.join(destinations)} (submit, then poll until final)")
+        emit(f"delivery: {', '.join(destinations)} (outbox, submit, then poll until final)")
         events = _execute(job, days[-1], selection, instance, "sync delivery", quiet, summary)
         for key, event in events:
             summary_text = event.materialization.metadata.get("summary")
             if summary_text is not None:
                 emit(f"  {key.to_user_string()}: {summary_text.value}")
+            if key.path[-1] == "outbox":
+                account = summary.per_account.setdefault(
+                    key.path[0], dict.fromkeys(DELIVERY_COLUMNS, 0)
+                )
+                account["changed"] += _metadata_int(event, "changed_profiles")
+                account["already_sent"] += _metadata_int(event, "already_sent")
             if key.path[-1] == "status_report":
                 path = event.materialization.metadata.get("report_html")
                 if path is not None:
                     summary.reports[key.path[0]] = str(path.value)
-        _delivery_counts(connector, chosen, days, summary, first_new_batch)
+        _delivery_counts(connector, summary, first_new_batch)
     return summary
 
 
@@ -208,28 +210,18 @@ NOT_LANDED = ("failed", "not_found", "error", "dead")
 
 
 def _delivery_counts(
-    connector: ConnectorResource,
-    mappings: Sequence[str],
-    days: Sequence[str],
-    summary: SyncSummary,
-    first_new_batch: int,
+    connector: ConnectorResource, summary: SyncSummary, first_new_batch: int
 ) -> None:
-    """Submitted / confirmed / failed rows per mapping of the batches this sync wrote.
+    """Queued / submitted / confirmed / failed rows per destination of the batches this sync
+    wrote (one row per profile: the account's outbox writes them whole).
 
     A row re-queued into a retry batch is counted once, in the batch that settled it; a row
-    held back because a newer batch carries its profile moves from queued to superseded, so
-    queued = confirmed + failed + still pending.
+    not re-sent because a newer batch carries its profile counts as neither confirmed nor
+    failed here (the newer batch does), so queued = confirmed + failed + superseded + pending.
     """
     with connector.ledger().session() as session:
         batches = {
-            b.id: b
-            for b in session.scalars(
-                select(Batch).where(
-                    Batch.mapping.in_(mappings),
-                    Batch.partition.in_(days),
-                    Batch.id >= first_new_batch,
-                )
-            )
+            b.id: b for b in session.scalars(select(Batch).where(Batch.id >= first_new_batch))
         }
         outcomes: dict[tuple[int, str], int] = {
             (batch_id, status): n
@@ -240,14 +232,16 @@ def _delivery_counts(
             ).all()
         }
     for batch in batches.values():
-        counts = summary.per_mapping[batch.mapping]
+        counts = summary.per_account.setdefault(
+            batch.destination, dict.fromkeys(DELIVERY_COLUMNS, 0)
+        )
         bad = sum(outcomes.get((batch.id, s), 0) for s in NOT_LANDED)
         requeued = outcomes.get((batch.id, "requeued"), 0)
         superseded = outcomes.get((batch.id, "superseded"), 0)
-        counts["superseded"] += superseded
-        counts["queued"] -= superseded
         parent = batches.get(batch.parent_id) if batch.parent_id else None
         first_send = parent is None or parent.submitted_at is None
+        if parent is None:
+            counts["queued"] += batch.row_count
         if batch.submitted_at is not None and first_send:
             counts["submitted"] += batch.row_count
         counts["failed"] += bad

@@ -1,0 +1,311 @@
+"""The account's outbox: changed profiles, whole, as batch files.
+
+A destination account's profile is the union of the params of every mapping that feeds the
+account (their profile stores, ``connector.profile_store``), each with its latest known
+value. :func:`build` takes the identities whose values changed in any store since the last
+build, joins every store's current values into one full row per profile, leaves out the rows
+that would tell the destination nothing new (the same digest as the latest row queued or on
+its way for the profile, or, with none on its way, as the last one confirmed), and writes the
+rest as batch files within the caps.
+
+Every row carries the whole managed attribute set, so Target v2's rule that consecutive
+batches for the same thirdPartyIds override each other loses nothing: whichever row the
+service applies last holds everything. Changes of several mappings for one identity in one
+cycle go out as one row. :func:`current_rows` gives re-queues the same full rows, so a retry
+sends the profile's current state, never a stale copy of the failed row.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from connector import dedupe, manifests, profile_store
+from connector import ledger as ledger_mod
+from connector.batches import safe_name, write_batches
+from connector.columns import DIGEST, IDENTITY, SOURCE_REF
+from connector.digests import digest_sql
+from connector.encoding import quote_ident, quote_literal
+from connector.ledger import Batch, Ledger
+from connector.profile_store import PARTITION, VERSION, StoreRef
+
+log = logging.getLogger(__name__)
+
+LABEL_MAX = 120  # Batch.mapping's width
+READ_ROWS = 25_000
+
+
+class OutboxError(ValueError):
+    """The account's mappings do not describe one profile (a param owned twice, mixed ids)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """The profile at one destination account: its stores, params in order, identity type."""
+
+    destination: str
+    key: str
+    stores: tuple[StoreRef, ...]
+    param_names: tuple[str, ...]
+    identity_type: str
+
+    @property
+    def label(self) -> str:
+        """What the account's batches name as their origin (``Batch.mapping``)."""
+        label = "+".join(s.mapping for s in self.stores)
+        return label if len(label) <= LABEL_MAX else self.key
+
+    def stand_in(self) -> Any:
+        """The mapping-like object ``write_batches`` takes: the account's whole profile."""
+        return SimpleNamespace(
+            name=self.label,
+            destination=self.destination,
+            identity=SimpleNamespace(type=self.identity_type),
+            param_names=list(self.param_names),
+        )
+
+
+def account(
+    settings: Any, ledger: Ledger, destination: str, *, mappings: Collection[str] | None = None
+) -> Account | None:
+    """The account ``destination`` names in ``settings``, from the stores its mappings fed
+    (only ``mappings``, when given: the mappings configured today). None: no store yet."""
+    key = ledger_mod.destination_key(destination, settings)
+    refs = tuple(
+        r for r in profile_store.stores(ledger, key) if mappings is None or r.mapping in mappings
+    )
+    if not refs:
+        return None
+    owners: dict[str, str] = {}
+    for ref in refs:
+        for name in ref.param_names:
+            if name in owners:
+                raise OutboxError(
+                    f"{key}: param {name!r} is fed by both mapping {owners[name]!r} and "
+                    f"{ref.mapping!r}; one param has one owner at an account"
+                )
+            owners[name] = ref.mapping
+    id_types = sorted({r.identity_type for r in refs})
+    if len(id_types) > 1:
+        raise OutboxError(
+            f"{key}: its mappings identify profiles by different types ({', '.join(id_types)}); "
+            "the mappings of one account share one identity type"
+        )
+    return Account(destination, key, refs, tuple(owners), id_types[0])
+
+
+def full_rows_sql(acct: Account, identities: str) -> str:
+    """One full row per identity of ``identities`` (a relation with ``_identity``):
+    ``_identity``, ``_source_ref`` (each store's, named), ``_partition`` (the newest day among
+    them), ``_digest``, then every param of the account, null where no store holds a value."""
+    qi = quote_ident
+    joins, refs, days, params = [], [], [], []
+    for i, ref in enumerate(acct.stores):
+        alias = f"s{i}"
+        cols = ", ".join([IDENTITY, SOURCE_REF, PARTITION, *(qi(n) for n in ref.param_names)])
+        joins.append(
+            f"LEFT JOIN (SELECT {cols} FROM read_parquet({quote_literal(str(ref.path))})) {alias} "
+            f"ON {alias}.{IDENTITY} = c.{IDENTITY}"
+        )
+        refs.append(
+            f"CASE WHEN {alias}.{IDENTITY} IS NOT NULL "
+            f"THEN {quote_literal(ref.mapping + '=')} || {alias}.{SOURCE_REF} END"
+        )
+        days.append(f"{alias}.{PARTITION}")
+        params += [f"{alias}.{qi(n)} AS {qi(n)}" for n in ref.param_names]
+    newest = days[0] if len(days) == 1 else f"greatest({', '.join(days)})"
+    rows = (
+        f"SELECT c.{IDENTITY}, concat_ws('; ', {', '.join(refs)}) AS {SOURCE_REF}, "
+        f"{newest} AS {PARTITION}, {', '.join(params)} "
+        f"FROM (SELECT DISTINCT {IDENTITY} FROM {identities}) c {' '.join(joins)}"
+    )
+    names = ", ".join(qi(n) for n in acct.param_names)
+    return (
+        f"SELECT {IDENTITY}, {SOURCE_REF}, {PARTITION}, {digest_sql(acct.param_names, 'r')} "
+        f"AS {DIGEST}, {names} FROM ({rows}) r"
+    )
+
+
+@contextmanager
+def _duck(work: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = dedupe.connect(work)
+    try:
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _work_dir(settings: Any, key: str) -> Path:
+    return Path(settings.stage_dir) / "_outbox" / safe_name(key) / uuid.uuid4().hex[:12]
+
+
+def _last_sent_sql(con: duckdb.DuckDBPyConnection, ledger: Ledger, key: str, work: Path) -> str:
+    """A relation ``(_identity, digest)``: per profile, the digest of the latest row queued or
+    on its way, or, with none, of the last row confirmed."""
+    delivered = work / "delivered.parquet"
+    ledger_mod.export_delivered(ledger, key, delivered)
+    flights = [
+        (batch_id, path)
+        for batch_id, _state, path in ledger_mod.in_flight_manifests(ledger, key)
+        if Path(path).exists()
+    ]
+    confirmed = (
+        f"SELECT identity AS {IDENTITY}, digest FROM read_parquet({quote_literal(str(delivered))})"
+    )
+    if not flights:
+        return f"({confirmed})"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE flight_files AS SELECT * FROM (VALUES "
+        + ", ".join(f"({int(i)}, {quote_literal(str(Path(p).resolve()))})" for i, p in flights)
+        + ") v(batch_id, path)"
+    )
+    files = dedupe.parquet_glob([Path(p) for _, p in flights])
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE in_flight AS
+            SELECT m.{IDENTITY}, arg_max(m.{DIGEST}, f.batch_id) AS digest
+            FROM read_parquet({files}, filename = true, union_by_name = true) m
+            JOIN flight_files f ON f.path = m.filename
+            GROUP BY m.{IDENTITY}"""
+    )
+    return (
+        f"(SELECT {IDENTITY}, digest FROM in_flight UNION ALL "
+        f"SELECT d.* FROM ({confirmed}) d ANTI JOIN in_flight f ON f.{IDENTITY} = d.{IDENTITY})"
+    )
+
+
+@dataclass
+class BuildResult:
+    """What one build of an account's outbox did."""
+
+    destination_key: str
+    mappings: list[str] = field(default_factory=list)
+    param_names: list[str] = field(default_factory=list)
+    candidates: int = 0  # identities changed in a store since the last build
+    unchanged: int = 0  # their whole row is the one last sent or confirmed
+    rows: int = 0  # rows written into batches
+    batches: list[Batch] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.destination_key}: {self.candidates} changed profile(s) of "
+            f"{'+'.join(self.mappings) or 'no mapping'}, {self.unchanged} already sent, "
+            f"{self.rows} row(s) in {len(self.batches)} batch(es)"
+        )
+
+
+def build(
+    settings: Any,
+    ledger: Ledger,
+    destination: str,
+    *,
+    mappings: Collection[str] | None = None,
+) -> BuildResult:
+    """Write the account's changed profiles, whole, as queued batches (see the module doc).
+
+    Crash-safe and repeatable: the stores' ``built_version`` moves only after the batches
+    are registered, and a build that repeats finds its rows already queued (same digest).
+    """
+    acct = account(settings, ledger, destination, mappings=mappings)
+    key = ledger_mod.destination_key(destination, settings)
+    result = BuildResult(destination_key=key)
+    if acct is None:
+        return result
+    result.mappings = [s.mapping for s in acct.stores]
+    result.param_names = list(acct.param_names)
+    work = _work_dir(settings, key)
+    with _duck(work) as con:
+        changed = " UNION ".join(
+            f"SELECT {IDENTITY} FROM read_parquet({quote_literal(str(s.path))}) "
+            f"WHERE {VERSION} > {int(s.built_version)}"
+            for s in acct.stores
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE candidates AS {changed}")
+        ((result.candidates,),) = con.execute("SELECT count(*) FROM candidates").fetchall()
+        if result.candidates:
+            last_sent = _last_sent_sql(con, ledger, key, work)
+            out = work / "rows.parquet"
+            con.execute(
+                f"""COPY (
+                    SELECT r.* FROM ({full_rows_sql(acct, "candidates")}) r
+                    LEFT JOIN {last_sent} l ON l.{IDENTITY} = r.{IDENTITY}
+                    WHERE l.digest IS DISTINCT FROM r.{DIGEST}
+                    ORDER BY r.{PARTITION}, r.{IDENTITY}
+                ) TO {quote_literal(str(out))} (FORMAT parquet)"""
+            )
+            rows = f"read_parquet({quote_literal(str(out))})"
+            ((written, newest),) = con.execute(
+                f"SELECT count(*), max({PARTITION}) FROM {rows}"
+            ).fetchall()
+            result.unchanged = int(result.candidates) - int(written)
+            if written:
+                reader = con.sql(f"SELECT * EXCLUDE ({PARTITION}) FROM {rows}").to_arrow_reader(
+                    READ_ROWS
+                )
+                try:
+                    result.batches = write_rows(settings, ledger, acct, reader, partition=newest)
+                finally:
+                    reader.close()
+            result.rows = sum(b.row_count for b in result.batches)
+    profile_store.mark_built(ledger, {s.mapping: (key, s.version) for s in acct.stores})
+    log.info("outbox %s", result.summary())
+    return result
+
+
+def current_rows(
+    settings: Any, ledger: Ledger, destination: str, identities: Sequence[str]
+) -> tuple[Account, pa.Table]:
+    """The profiles' full rows as they stand now (as :func:`build` writes them), for a
+    re-queue: ``_identity``, ``_source_ref``, ``_digest``, the account's params."""
+    acct = account(settings, ledger, destination)
+    if acct is None:
+        raise OutboxError(f"{destination}: no profile store to re-send from")
+    with _duck(_work_dir(settings, acct.key)) as con:
+        ids = pa.table({IDENTITY: pa.array(list(identities), pa.string())})
+        con.register("wanted", ids)
+        table = con.sql(
+            f"SELECT * EXCLUDE ({PARTITION}) FROM ({full_rows_sql(acct, 'wanted')}) "
+            f"ORDER BY {IDENTITY}"
+        ).to_arrow_table()
+    return acct, table
+
+
+def write_rows(
+    settings: Any,
+    ledger: Ledger,
+    acct: Account,
+    rows: pa.Table | pa.RecordBatchReader,
+    *,
+    partition: str,
+    attempt: int = 1,
+    parent_id: int | None = None,
+) -> list[Batch]:
+    """Write full rows (``_identity``, ``_source_ref``, ``_digest``, the account's params) as
+    queued batches of ``attempt``."""
+    return write_batches(
+        rows,
+        mapping=acct.stand_in(),
+        partition=partition,
+        settings=settings,
+        ledger=ledger,
+        attempt=attempt,
+        parent_id=parent_id,
+    )
+
+
+def preview(batches: Sequence[Batch], n: int = 10) -> list[dict[str, Any]]:
+    """The first rows of the first batch with their values (decoded from the file, as sent)."""
+    if not batches:
+        return []
+    rows = manifests.read(batches[0].manifest_path).slice(0, n)
+    return manifests.drop_bookkeeping(manifests.with_values(batches[0].path, rows)).to_pylist()

@@ -1,0 +1,385 @@
+"""The profile store: one mapping's current values at one destination account.
+
+What the connector delivers is a profile at an account: the union of the params of every
+mapping that feeds the account, each with its latest known value. Each mapping keeps here,
+per identity, the latest non-empty value of each of its params *in the source's order*
+(partition day, then the row's place in the day, which the day's dedupe already resolved),
+with the day each value came from. Merging a day is a per-param maximum by day, so the
+result does not depend on the order in which days are merged (a backfill in reverse, two
+days in one run or one a night): a day's value replaces the stored one unless the stored
+one came from a later day; a re-run of a day replaces that day's values; an empty value
+carries no information and never erases, across days as within one.
+
+Storage: a snapshot file per version (Parquet, written by DuckDB out of core), named in the
+ledger's ``profile_stores`` row. A merge writes version N+1 beside N and moves the row from
+N to N+1 with a compare-and-set; a merge that lost the race is merged again on top of the
+winner. A crash leaves at worst an unreferenced file. Rows a merge changed carry its
+version in ``_version``: the outbox takes the identities whose ``_version`` is past the
+store's ``built_version``.
+
+Snapshot columns: ``_identity``, ``_source_ref`` and ``_partition`` (the latest row merged
+for it), ``_version``, ``_last`` (what the latest merge did: changed, unchanged,
+superseded; null when the day did not hold the identity), ``_cleared`` (params the latest
+day held empty while a value is stored: the APIs cannot clear them), then per param its
+value and ``_day:<param>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from connector import dedupe
+from connector.columns import IDENTITY, SOURCE_REF
+from connector.encoding import quote_ident, quote_literal
+from connector.ledger import Ledger, ProfileStore, utcnow
+
+log = logging.getLogger(__name__)
+
+PARTITION, VERSION, LAST, CLEARED = "_partition", "_version", "_last", "_cleared"
+CHANGED, UNCHANGED, SUPERSEDED = "changed", "unchanged", "superseded"
+DAY_PREFIX = "_day:"
+MERGE_TRIES = 5
+CLEARS_SAMPLE = 10
+# Parquet written by DuckDB: the store is read whole at every merge and outbox build
+STORE_COPY = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def day_column(param: str) -> str:
+    """The column holding the partition day of ``param``'s value."""
+    return DAY_PREFIX + param
+
+
+@dataclass(frozen=True)
+class StoreRef:
+    """A mapping's store at an account as the ledger names it (one version of it)."""
+
+    destination_key: str
+    mapping: str
+    version: int
+    path: Path
+    identity_type: str
+    param_names: tuple[str, ...]
+    identities: int
+    built_version: int
+
+
+@dataclass
+class MergeCounts:
+    """What merging one day into a store did (identities of the day, by outcome)."""
+
+    identities_in: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    superseded: int = 0
+    cleared: int = 0
+    identities: int = 0  # in the store after the merge
+    version: int = 0
+    clears_sample: list[dict[str, Any]] = field(default_factory=list)
+
+
+class StoreConflict(RuntimeError):
+    """Another merge kept winning the compare-and-set (``MERGE_TRIES`` times in a row)."""
+
+
+def store_dir(state_dir: Path, destination_key: str, mapping: str) -> Path:
+    return Path(state_dir) / "profiles" / _SAFE.sub("_", destination_key) / _SAFE.sub("_", mapping)
+
+
+def _ref(row: ProfileStore) -> StoreRef:
+    return StoreRef(
+        destination_key=row.destination_key,
+        mapping=row.mapping,
+        version=int(row.version),
+        path=Path(row.path),
+        identity_type=row.identity_type,
+        param_names=tuple(json.loads(row.param_names)),
+        identities=int(row.identities),
+        built_version=int(row.built_version),
+    )
+
+
+def stores(ledger: Ledger, destination_key: str) -> list[StoreRef]:
+    """Every mapping's store at ``destination_key``, by mapping name."""
+    with ledger.session() as session:
+        rows = session.scalars(
+            select(ProfileStore)
+            .where(ProfileStore.destination_key == destination_key)
+            .order_by(ProfileStore.mapping)
+        ).all()
+        return [_ref(r) for r in rows if r.version > 0]
+
+
+def find_store(ledger: Ledger, destination_key: str, mapping: str) -> StoreRef | None:
+    with ledger.session() as session:
+        row = session.get(ProfileStore, (destination_key, mapping))
+        return _ref(row) if row is not None and row.version > 0 else None
+
+
+def mark_built(ledger: Ledger, built: dict[str, tuple[str, int]]) -> None:
+    """Record that the outbox took every change up to a version: ``{mapping: (key, version)}``.
+
+    Never moves ``built_version`` back (two builds at once may finish in any order)."""
+    with ledger.session(immediate=True) as session:
+        for mapping, (key, version) in built.items():
+            session.execute(
+                update(ProfileStore)
+                .where(
+                    ProfileStore.destination_key == key,
+                    ProfileStore.mapping == mapping,
+                    ProfileStore.built_version < version,
+                )
+                .values(built_version=version)
+            )
+
+
+def _store_select(ref: StoreRef | None, names: Sequence[str]) -> str:
+    """The stored snapshot conformed to ``names`` (params added since: null; removed: gone)."""
+    qi = quote_ident
+    have = set(ref.param_names) if ref is not None else set()
+    cols = [f"{IDENTITY}", f"{SOURCE_REF}", PARTITION, VERSION]
+    for name in names:
+        if name in have:
+            cols += [qi(name), qi(day_column(name))]
+        else:
+            cols += [f"NULL::VARCHAR AS {qi(name)}", f"NULL::VARCHAR AS {qi(day_column(name))}"]
+    if ref is None:
+        empty = [
+            f"NULL::VARCHAR AS {IDENTITY}",
+            f"NULL::VARCHAR AS {SOURCE_REF}",
+            f"NULL::VARCHAR AS {PARTITION}",
+            f"NULL::BIGINT AS {VERSION}",
+        ] + [f"NULL::VARCHAR AS {qi(c)}" for name in names for c in (name, day_column(name))]
+        return f"(SELECT {', '.join(empty)} LIMIT 0)"
+    return f"(SELECT {', '.join(cols)} FROM read_parquet({quote_literal(str(ref.path))}))"
+
+
+def merge_sql(store: str, day: str, names: Sequence[str], partition: str, version: int) -> str:
+    """The merged snapshot: ``store`` (see :func:`_store_select`) with ``day``'s rows
+    (``_identity``, ``_source_ref``, one column per param, empty = null or "")."""
+    qi = quote_ident
+    d = quote_literal(partition)
+    u_cols = [f"nullif(u.{qi(n)}, '') AS {qi('u:' + n)}" for n in names]
+    day_rows = (
+        f"SELECT u.{IDENTITY} AS {qi('u:id')}, u.{SOURCE_REF} AS {qi('u:ref')}"
+        + "".join(f", {c}" for c in u_cols)
+        + f" FROM {day} u WHERE u.{IDENTITY} IS NOT NULL AND u.{IDENTITY} <> ''"
+    )
+    take = {
+        n: f"({qi('u:' + n)} IS NOT NULL AND ({qi(day_column(n))} IS NULL OR {qi(day_column(n))} <= {d}))"
+        for n in names
+    }
+    changed = " OR ".join(f"({take[n]} AND {qi('u:' + n)} IS DISTINCT FROM {qi(n)})" for n in names)
+    changed = changed or "false"
+    lost = " OR ".join(f"({qi('u:' + n)} IS NOT NULL AND NOT {take[n]})" for n in names) or "false"
+    in_day = f"{qi('u:id')} IS NOT NULL"
+    newest = f"({PARTITION} IS NULL OR {PARTITION} <= {d})"
+    cleared_items = ", ".join(
+        f"CASE WHEN {qi('u:' + n)} IS NULL AND {qi(n)} IS NOT NULL THEN {quote_literal(n)} END"
+        for n in names
+    )
+    cleared = (
+        f"CASE WHEN {in_day} AND {newest} THEN nullif(concat_ws(',', {cleared_items}), '') END"
+        if names
+        else "NULL::VARCHAR"
+    )
+    params = "".join(
+        f",\n  CASE WHEN {take[n]} THEN {qi('u:' + n)} ELSE {qi(n)} END AS {qi(n)}"
+        f",\n  CASE WHEN {take[n]} THEN {d} ELSE {qi(day_column(n))} END AS {qi(day_column(n))}"
+        for n in names
+    )
+    return f"""
+        WITH s AS {store}, u AS ({day_rows}),
+        j AS (SELECT * FROM s FULL OUTER JOIN u ON s.{IDENTITY} = u.{qi("u:id")}),
+        f AS (SELECT *, {changed} AS _changed, {lost} AS _lost FROM j)
+        SELECT coalesce({IDENTITY}, {qi("u:id")}) AS {IDENTITY},
+          CASE WHEN {in_day} AND {newest} THEN {qi("u:ref")} ELSE {SOURCE_REF} END AS {SOURCE_REF},
+          CASE WHEN NOT {in_day} THEN {PARTITION} WHEN {newest} THEN {d} ELSE {PARTITION} END
+            AS {PARTITION},
+          CASE WHEN _changed THEN {int(version)}::BIGINT ELSE {VERSION} END AS {VERSION},
+          CASE WHEN NOT {in_day} THEN NULL WHEN _changed THEN '{CHANGED}'
+               WHEN _lost THEN '{SUPERSEDED}' ELSE '{UNCHANGED}' END AS {LAST},
+          {cleared} AS {CLEARED}{params}
+        FROM f
+    """
+
+
+def merge_day(
+    ledger: Ledger,
+    *,
+    state_dir: Path,
+    work_dir: Path,
+    destination_key: str,
+    mapping: str,
+    identity_type: str,
+    names: Sequence[str],
+    partition: str,
+    day_rows: Callable[[], pa.RecordBatchReader],
+) -> MergeCounts:
+    """Merge one partition's deduplicated rows (``day_rows()``: ``_identity``,
+    ``_source_ref``, the params) into ``mapping``'s store at ``destination_key``; returns
+    what the day changed.
+
+    Safe to call twice for the same day, and at once from several processes: the second
+    merge of identical rows changes nothing (and writes no new version); a lost
+    compare-and-set is merged again on top of the winner (``day_rows`` is called again).
+    """
+    folder = store_dir(state_dir, destination_key, mapping)
+    folder.mkdir(parents=True, exist_ok=True)
+    for _ in range(MERGE_TRIES):
+        current = find_store(ledger, destination_key, mapping)
+        version = (current.version if current else 0) + 1
+        target = folder / f"v{version:010d}-{uuid.uuid4().hex[:8]}.parquet"
+        con = dedupe.connect(work_dir)
+        reader = day_rows()
+        try:
+            con.register("day_rows", reader)
+            sql = merge_sql(_store_select(current, names), "day_rows", names, partition, version)
+            con.execute(f"COPY ({sql}) TO {quote_literal(str(target))} ({STORE_COPY})")
+            counts = _counts(con, target)
+        finally:
+            reader.close()
+            con.close()
+            shutil.rmtree(work_dir, ignore_errors=True)
+        unchanged_store = (
+            current is not None
+            and not counts.changed
+            and current.param_names == tuple(names)
+            and current.identity_type == identity_type
+        )
+        if unchanged_store:
+            assert current is not None
+            target.unlink(missing_ok=True)  # nothing to publish: the store stays as it was
+            counts.version = current.version
+            return counts
+        counts.version = version
+        if _publish(
+            ledger, current, target, destination_key, mapping, identity_type, names, counts
+        ):
+            _remove_old(folder, keep_from=version - 1)
+            return counts
+        target.unlink(missing_ok=True)
+        log.info(
+            "%s/%s: another merge moved the store first; merging again", destination_key, mapping
+        )
+    raise StoreConflict(f"{destination_key}/{mapping}: {MERGE_TRIES} merges in a row lost the race")
+
+
+def _counts(con: Any, path: Path) -> MergeCounts:
+    snapshot = f"read_parquet({quote_literal(str(path))})"
+    row = con.execute(
+        f"""SELECT count(*), count({LAST}), count(*) FILTER (WHERE {LAST} = '{CHANGED}'),
+                   count(*) FILTER (WHERE {LAST} = '{UNCHANGED}'),
+                   count(*) FILTER (WHERE {LAST} = '{SUPERSEDED}'), count({CLEARED})
+            FROM {snapshot}"""
+    ).fetchone()
+    assert row is not None
+    total, in_day, changed, unchanged, superseded, cleared = (int(v) for v in row)
+    sample = (
+        con.execute(
+            f"SELECT {IDENTITY}, {SOURCE_REF}, {CLEARED} FROM {snapshot} "
+            f"WHERE {CLEARED} IS NOT NULL ORDER BY {IDENTITY} LIMIT {CLEARS_SAMPLE}"
+        ).fetchall()
+        if cleared
+        else []
+    )
+    return MergeCounts(
+        identities_in=in_day,
+        changed=changed,
+        unchanged=unchanged,
+        superseded=superseded,
+        cleared=cleared,
+        identities=total,
+        clears_sample=[
+            {"identity": i, "source_ref": r, "params": p.split(",")} for i, r, p in sample
+        ],
+    )
+
+
+def _publish(
+    ledger: Ledger,
+    current: StoreRef | None,
+    target: Path,
+    destination_key: str,
+    mapping: str,
+    identity_type: str,
+    names: Sequence[str],
+    counts: MergeCounts,
+) -> bool:
+    """Move the store from ``current`` to ``target`` (compare-and-set); False if it moved."""
+    values = {
+        "version": counts.version,
+        "path": str(target),
+        "identity_type": identity_type,
+        "param_names": json.dumps(list(names)),
+        "identities": counts.identities,
+        "updated_at": utcnow(),
+    }
+    try:
+        with ledger.session(immediate=True) as session:
+            if current is None:
+                row = session.get(ProfileStore, (destination_key, mapping))
+                if row is not None and row.version > 0:
+                    return False
+                if row is None:
+                    session.add(
+                        ProfileStore(
+                            destination_key=destination_key,
+                            mapping=mapping,
+                            built_version=0,
+                            **values,
+                        )
+                    )
+                    return True
+            moved = session.execute(
+                update(ProfileStore)
+                .where(
+                    ProfileStore.destination_key == destination_key,
+                    ProfileStore.mapping == mapping,
+                    ProfileStore.version == (current.version if current else 0),
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
+    except IntegrityError:  # another first merge inserted the row
+        return False
+
+
+def _remove_old(folder: Path, *, keep_from: int) -> None:
+    """Delete snapshots older than ``keep_from`` (a reader may still hold the one before)."""
+    for path in folder.glob("v*.parquet"):
+        try:
+            number = int(path.name[1:11])
+        except ValueError:
+            continue
+        if number < keep_from:
+            path.unlink(missing_ok=True)
+
+
+def profile_values(ref: StoreRef, identity: str) -> dict[str, Any] | None:
+    """One identity's row of a store: ``source_ref``, ``partition`` and
+    ``params`` ``{name: (value, day)}``; None when the store does not hold it."""
+    table = pq.read_table(ref.path, filters=[(IDENTITY, "=", identity)])
+    if not table.num_rows:
+        return None
+    row = table.slice(table.num_rows - 1).to_pylist()[0]
+    return {
+        "source_ref": row[SOURCE_REF],
+        "partition": row[PARTITION],
+        "version": row[VERSION],
+        "params": {n: (row.get(n), row.get(day_column(n))) for n in ref.param_names},
+    }
