@@ -23,7 +23,7 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -532,7 +532,45 @@ def load_mappings(directory: str | Path) -> tuple[list[SourceMapping], list[Mapp
             continue
         first_file[result.name] = source
         mappings.append(result)
+    errors += account_conflicts([(first_file[m.name], m) for m in mappings])
     return mappings, errors
+
+
+def account_conflicts(mappings: Sequence[tuple[str, SourceMapping]]) -> list[MappingError]:
+    """What stops ``(file, mapping)`` pairs from describing one profile per destination account.
+
+    The mappings of one destination feed one account (its client code or database, from the
+    settings), whose profile is the union of their params: one param has one owner there,
+    and profiles are identified one way.
+    """
+    errors: list[MappingError] = []
+    owner: dict[tuple[str, str], tuple[str, str]] = {}
+    id_type: dict[str, tuple[str, str, str]] = {}
+    for source, mapping in mappings:
+        destination = str(mapping.destination)
+        kind = str(mapping.identity.type)
+        first = id_type.setdefault(destination, (kind, source, mapping.name))
+        if first[0] != kind:
+            errors.append(
+                MappingError(
+                    source,
+                    "identity.type",
+                    f"{kind!r}, but {first[1]} ({first[2]}) feeds the same {destination} account "
+                    f"with {first[0]!r}: the mappings of one account identify profiles one way",
+                )
+            )
+        for name in mapping.param_names:
+            seen = owner.setdefault((destination, name), (source, mapping.name))
+            if seen[1] != mapping.name:
+                errors.append(
+                    MappingError(
+                        source,
+                        f"params.{name}",
+                        f"also fed to the same {destination} account by {seen[0]} ({seen[1]}): "
+                        "one param has one owner at an account (rename one of them)",
+                    )
+                )
+    return errors
 
 
 def find_mapping(directory: str | Path, name_or_path: str) -> SourceMapping:

@@ -231,3 +231,56 @@ def test_cli_schema_prints_json() -> None:
     result = CliRunner().invoke(mappings_group, ["schema"])
     assert result.exit_code == 0
     assert json.loads(result.output)["title"]
+
+
+def _pair(tmp_path: Path, second_params: str, *, second_type: str = "thirdPartyId") -> Path:
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    write(folder, "a_pos.yaml", GOOD)
+    write(
+        folder,
+        "b_crm.yaml",
+        GOOD.replace("name: pos", "name: crm")
+        .replace("type: thirdPartyId", f"type: {second_type}")
+        .split("params:")[0]
+        + "params:\n"
+        + second_params,
+    )
+    return folder
+
+
+def test_two_mappings_may_not_own_one_param_at_one_account(tmp_path: Path) -> None:
+    folder = _pair(tmp_path, "  email: email\n  tier: tier\n")
+    mappings, errors = load_mappings(folder)
+    assert [m.name for m in mappings] == ["pos", "crm"]
+    assert len(errors) == 1
+    text = str(errors[0])
+    # both files are named, and the field
+    assert "b_crm.yaml" in text and "a_pos.yaml" in text and "params.email" in text
+    result = CliRunner().invoke(mappings_group, ["validate", "--dir", str(folder)])
+    assert result.exit_code == 1
+    assert "params.email" in result.output and "a_pos.yaml" in result.output
+
+
+def test_disjoint_params_at_one_account_are_fine(tmp_path: Path) -> None:
+    folder = _pair(tmp_path, "  tier: tier\n")
+    mappings, errors = load_mappings(folder)
+    assert errors == [] and len(mappings) == 2
+
+
+def test_the_same_param_at_two_accounts_is_fine(tmp_path: Path) -> None:
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    write(folder, "a_pos.yaml", GOOD)
+    other = GOOD.replace("name: pos", "name: news").replace(
+        "destination: target", "destination: copernica"
+    )
+    write(folder, "b_news.yaml", other.replace("type: thirdPartyId", "type: customerid"))
+    assert load_mappings(folder)[1] == []
+
+
+def test_mappings_of_one_account_share_one_identity_type(tmp_path: Path) -> None:
+    folder = _pair(tmp_path, "  tier: tier\n", second_type="pcId")
+    _, errors = load_mappings(folder)
+    assert len(errors) == 1
+    assert "identity.type" in str(errors[0]) and "a_pos.yaml" in str(errors[0])
