@@ -11,7 +11,8 @@ import duckdb
 from sqlalchemy import func, select
 
 from connector import ledger as ledger_mod
-from connector import planner
+from connector import planner, profile_store
+from connector.digests import profile_digest
 from connector.ledger import (
     CLAIMED,
     COMPLETE,
@@ -22,6 +23,7 @@ from connector.ledger import (
     Batch,
     Delivered,
     Ledger,
+    ProfileStore,
     QuotaUse,
     Reject,
     RowOutcome,
@@ -226,3 +228,55 @@ def trace(ledger: Ledger, identity: str) -> tuple[list[TraceRow], list[Delivered
         )
     rows.sort(key=lambda r: (r.partition, r.batch_id))
     return rows, delivered
+
+
+@dataclass
+class AccountProfile:
+    """One profile at one account as the connector holds it now, and what was confirmed.
+
+    ``params``: name -> (value, mapping, day); ``current`` tells whether the last confirmed
+    row carried exactly these values (the destination holds them)."""
+
+    destination_key: str
+    params: dict[str, tuple[str | None, str, str | None]]
+    sources: dict[str, str]  # mapping -> the source row its latest values came from
+    digest: str
+    confirmed: Delivered | None
+
+    @property
+    def current(self) -> bool:
+        return self.confirmed is not None and self.confirmed.digest == self.digest
+
+
+def account_profiles(ledger: Ledger, identity: str) -> list[AccountProfile]:
+    """``identity``'s profile at every account whose profile stores hold it."""
+    with ledger.session() as session:
+        keys = sorted(set(session.scalars(select(ProfileStore.destination_key))))
+        confirmed = {
+            d.destination_key: d
+            for d in session.scalars(select(Delivered).where(Delivered.identity == identity))
+        }
+    found: list[AccountProfile] = []
+    for key in keys:
+        params: dict[str, tuple[str | None, str, str | None]] = {}
+        sources: dict[str, str] = {}
+        for ref in profile_store.stores(ledger, key):
+            row = profile_store.profile_values(ref, identity)
+            for name in ref.param_names:
+                value, day = row["params"][name] if row else (None, None)
+                params[name] = (value, ref.mapping, day)
+            if row:
+                sources[ref.mapping] = str(row["source_ref"])
+        if not sources:
+            continue
+        names = list(params)
+        found.append(
+            AccountProfile(
+                destination_key=key,
+                params=params,
+                sources=sources,
+                digest=profile_digest(names, [params[n][0] for n in names]),
+                confirmed=confirmed.get(key),
+            )
+        )
+    return found

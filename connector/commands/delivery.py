@@ -7,7 +7,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from connector.delivery_status import batch_detail, status_view, trace
+from connector.delivery_status import (
+    AccountProfile,
+    account_profiles,
+    batch_detail,
+    status_view,
+    trace,
+)
 from connector.ledger import Ledger
 from connector.settings import load_settings
 
@@ -164,16 +170,20 @@ def _show_batch(console: Console, ledger: Ledger, batch_id: int) -> None:
 @click.command("trace")
 @click.argument("identity")
 def trace_command(identity: str) -> None:
-    """Where the rows of IDENTITY went."""
+    """IDENTITY's profile at each account (every param, its value, mapping and source day)
+    and where its rows went."""
     _, ledger = _ledger()
     console = Console(highlight=False)
     try:
         rows, delivered = trace(ledger, identity)
+        profiles = account_profiles(ledger, identity)
     finally:
         ledger.dispose()
-    if not rows and not delivered:
+    if not rows and not delivered and not profiles:
         console.print(Text(f"No rows for identity {identity!r} in any batch or reject."))
         return
+    for profile in profiles:
+        _print_profile(console, identity, profile)
     table = Table(title=Text(f"Rows of {identity}"))
     for name in (
         "batch",
@@ -209,3 +219,27 @@ def trace_command(identity: str) -> None:
                 f"{d.delivered_at.isoformat(timespec='seconds')} (params: {d.nonempty or '-'})"
             )
         )
+
+
+def _print_profile(console: Console, identity: str, profile: AccountProfile) -> None:
+    table = Table(title=Text(f"Profile {identity} at {profile.destination_key}"))
+    for name in ("param", "value", "mapping", "source day"):
+        table.add_column(name)
+    for name, (value, mapping, day) in profile.params.items():
+        table.add_row(_t(name), _t("" if value is None else value), _t(mapping), _t(day or "-"))
+    console.print(table)
+    for mapping, source in sorted(profile.sources.items()):
+        console.print(Text(f"  {mapping}: latest values from {source}"))
+    if profile.current:
+        assert profile.confirmed is not None
+        state = (
+            f"the destination holds these values (confirmed by batch {profile.confirmed.batch_id})"
+        )
+    elif profile.confirmed is None:
+        state = "not confirmed at the destination yet"
+    else:
+        state = (
+            f"the last confirmed row (batch {profile.confirmed.batch_id}) differs: these values "
+            "are queued, on their way, or failed (see the rows below)"
+        )
+    console.print(Text(f"  {state}"))
