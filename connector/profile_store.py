@@ -250,16 +250,17 @@ def merge_day(
             sql = merge_sql(_store_select(current, names), "day_rows", names, partition, version)
             con.execute(f"COPY ({sql}) TO {quote_literal(str(target))} ({STORE_COPY})")
             counts = _counts(con, target)
+            unchanged_store = (
+                current is not None
+                and not counts.changed
+                and current.param_names == tuple(names)
+                and current.identity_type == identity_type
+                and not _moved(con, current, target, names)
+            )
         finally:
             reader.close()
             con.close()
             shutil.rmtree(work_dir, ignore_errors=True)
-        unchanged_store = (
-            current is not None
-            and not counts.changed
-            and current.param_names == tuple(names)
-            and current.identity_type == identity_type
-        )
         if unchanged_store:
             assert current is not None
             target.unlink(missing_ok=True)  # nothing to publish: the store stays as it was
@@ -276,6 +277,20 @@ def merge_day(
             "%s/%s: another merge moved the store first; merging again", destination_key, mapping
         )
     raise StoreConflict(f"{destination_key}/{mapping}: {MERGE_TRIES} merges in a row lost the race")
+
+
+def _moved(con: Any, current: StoreRef, path: Path, names: Sequence[str]) -> bool:
+    """Whether the merged snapshot at ``path`` differs from ``current`` in what no value
+    change shows: the day of a value (the same value held again by a later day), the row
+    last merged for an identity, an identity new to the store. A later re-run of an older
+    day compares with those days, so they are kept even when no value changed."""
+    qi = quote_ident
+    cols = ", ".join([IDENTITY, SOURCE_REF, PARTITION, *(qi(day_column(n)) for n in names)])
+    ((count,),) = con.execute(
+        f"SELECT count(*) FROM (SELECT {cols} FROM read_parquet({quote_literal(str(path))}) "
+        f"EXCEPT SELECT {cols} FROM {_store_select(current, names)})"
+    ).fetchall()
+    return bool(count)
 
 
 def _counts(con: Any, path: Path) -> MergeCounts:
