@@ -8,11 +8,11 @@ import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 
-from connector.sandbox import admin_api, copernica_api, target_api
+from connector.sandbox import admin_api, copernica_api, mbox_api, target_api
 from connector.sandbox.clock import Clock
 from connector.sandbox.copernica_store import CopernicaStore
 from connector.sandbox.faults import FaultInjector
@@ -21,6 +21,8 @@ from connector.sandbox.persistence import Persistence
 from connector.sandbox.target_store import TargetStore, iso
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Sandbox:
@@ -78,6 +80,10 @@ class Sandbox:
         self._pending.add(future)
         future.add_done_callback(self._done)
 
+    def run_in_order(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the batch worker, after every batch accepted so far; its result."""
+        return self._worker.submit(fn, *args).result()
+
     def _done(self, future: Future[Any]) -> None:
         self._pending.discard(future)
         if future.exception() is not None:
@@ -101,6 +107,7 @@ class Sandbox:
             "now_iso": iso(now),
             "target": {
                 "clients": target,
+                "v2_merge": o.v2_merge,
                 "limits": {
                     "daily_quota": o.daily_quota,
                     "max_batch_rows": o.max_batch_rows,
@@ -126,6 +133,7 @@ def create_app(sandbox: Sandbox) -> Any:
         routes=[
             *admin_api.routes(sandbox),
             *target_api.routes(sandbox),
+            *mbox_api.routes(sandbox),
             *copernica_api.routes(sandbox),
         ]
     )

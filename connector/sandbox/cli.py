@@ -123,6 +123,12 @@ def sandbox_group() -> None:
     "--status-base-url", help="Host to put in batchStatus URLs (default: the one posted to)."
 )
 @click.option(
+    "--v2-merge",
+    is_flag=True,
+    help="v2 batches merge into profiles, for rehearsals. Default: a v2 row replaces what "
+    "earlier v2 rows set for the profile since its last mbox call (the docs' caveat, worst case).",
+)
+@click.option(
     "--copernica-db",
     "copernica_db",
     multiple=True,

@@ -1,8 +1,8 @@
 """Fault injection, the outermost ASGI layer: errors, throttling, latency, dropped connections.
 
-Admin paths (``/`` and ``/_sandbox/...``) are never faulted. Each API call draws the same
-four numbers from the seeded RNG whatever the settings, so a run is reproducible per seed
-(for calls made one after another).
+Admin paths (``/`` and ``/_sandbox/...``) and mbox calls (``/m2/{client}/mbox/json``) are
+never faulted. Each API call draws the same four numbers from the seeded RNG whatever the
+settings, so a run is reproducible per seed (for calls made one after another).
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ def client_key(scope: Scope) -> str:
 
 def is_admin(path: str) -> bool:
     return path == "/" or path.startswith("/_sandbox")
+
+
+def is_mbox(path: str) -> bool:
+    """An mbox call: the emulated visitor's traffic, not the connector's, so never faulted."""
+    parts = path.split("/")
+    return len(parts) == 5 and parts[1] == "m2" and parts[3] == "mbox"
 
 
 async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -72,7 +78,7 @@ class FaultInjector:
         self.sandbox = sandbox
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or is_admin(scope["path"]):
+        if scope["type"] != "http" or is_admin(scope["path"]) or is_mbox(scope["path"]):
             await self.app(scope, receive, send)
             return
         sandbox = self.sandbox

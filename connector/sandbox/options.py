@@ -73,6 +73,9 @@ class SandboxOptions:
     status_base_url: str | None = None  # host put in batchStatus URLs (default: the one posted to)
     # The docs print the status URL's "&" raw inside the XML (not well-formed); default: "&amp;".
     status_url_raw_ampersand: bool = False
+    # v2's "consecutive batches override" caveat: by default a v2 row replaces what earlier v2
+    # rows set for the profile since its last mbox call (the worst case); True merges instead.
+    v2_merge: bool = False
     # Auth: when set, Target wants "Authorization: Bearer" or "access_token" header,
     # Copernica wants ?access_token= (v1-v3) or "Authorization: Bearer" (v4).
     token: str | None = None

@@ -12,6 +12,7 @@ from typing import Any
 _SCHEMA = """
 create table if not exists target_profiles (
     client text not null, id_column text not null, id text not null, attrs text not null,
+    pending text, pending_ts real,
     primary key (client, id_column, id));
 create table if not exists target_batches (
     batch_id text primary key, client text not null, data text not null);
@@ -20,6 +21,16 @@ create table if not exists copernica_databases (
 create table if not exists copernica_profiles (
     id integer primary key, database_id integer not null, data text not null);
 """
+
+# Columns added to target_profiles after its first release (the v2 override rule's pending set).
+_ADDED_COLUMNS = (("pending", "text"), ("pending_ts", "real"))
+
+# (id, committed record, pending attributes or None, when they were set or None)
+ProfileRow = tuple[str, dict[str, Any], dict[str, str] | None, float | None]
+
+
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 class Persistence:
@@ -33,6 +44,14 @@ class Persistence:
         self._conn.execute("pragma journal_mode=wal")
         self._conn.execute("pragma synchronous=normal")
         self._conn.executescript(_SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a data dir written before a column existed up to date (its rows get NULL)."""
+        have = {row[1] for row in self._conn.execute("pragma table_info(target_profiles)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in have:
+                self._conn.execute(f"alter table target_profiles add column {name} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -53,17 +72,28 @@ class Persistence:
             return self._conn.execute(sql).fetchall()
 
     # Target
-    def save_profiles(
-        self, client: str, id_column: str, profiles: Iterable[tuple[str, dict[str, Any]]]
-    ) -> None:
+    def save_profiles(self, client: str, id_column: str, profiles: Iterable[ProfileRow]) -> None:
+        """Upsert profiles as (id, committed record, pending attributes or None, pending ts)."""
         self._write(
-            "insert or replace into target_profiles values (?, ?, ?, ?)",
-            ((client, id_column, pid, json.dumps(attrs)) for pid, attrs in profiles),
+            "insert or replace into target_profiles"
+            " (client, id_column, id, attrs, pending, pending_ts) values (?, ?, ?, ?, ?, ?)",
+            (
+                (client, id_column, pid, json.dumps(attrs), _json_or_null(pending), pending_ts)
+                for pid, attrs, pending, pending_ts in profiles
+            ),
         )
 
     def load_profiles(self) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
-        for client, id_column, pid, attrs in self._read("select * from target_profiles"):
-            yield client, id_column, pid, json.loads(attrs)
+        """(client, id column, id, ``Profile`` keyword arguments) for every stored profile."""
+        rows = self._read(
+            "select client, id_column, id, attrs, pending, pending_ts from target_profiles"
+        )
+        for client, id_column, pid, attrs, pending, pending_ts in rows:
+            record = json.loads(attrs)
+            if pending is not None:
+                record["pending"] = json.loads(pending)
+                record["pending_ts"] = pending_ts
+            yield client, id_column, pid, record
 
     def save_batch(self, batch_id: str, client: str, data: dict[str, Any]) -> None:
         self._write(

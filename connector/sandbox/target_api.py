@@ -36,7 +36,7 @@ def _failure(message: str, status: int = 200, headers: dict[str, str] | None = N
     )
 
 
-def _token_ok(sandbox: Sandbox, request: Request) -> bool:
+def token_ok(sandbox: Sandbox, request: Request) -> bool:
     token = sandbox.options.token
     if token is None:
         return True
@@ -87,7 +87,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
     async def batch_update(request: Request) -> Response:
         client = request.path_params["client"]
         version = "v2" if "/v2/" in request.url.path else "v1"
-        if not _token_ok(sandbox, request):
+        if not token_ok(sandbox, request):
             return _denied_xml()
         if not target.allow_call(client, "batchUpdate"):
             return _rate_limited(sandbox, client)
@@ -121,7 +121,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
 
     async def batch_status(request: Request) -> Response:
         client = request.path_params["client"]
-        if not _token_ok(sandbox, request):
+        if not token_ok(sandbox, request):
             return _denied_xml()
         if not target.allow_call(client, "batchStatus"):
             return _rate_limited(sandbox, client)
@@ -163,13 +163,14 @@ def routes(sandbox: Sandbox) -> list[Route]:
         return "".join(parts)
 
     def _profile_response(request: Request, id_column: str, pid: str) -> Response:
-        if not _token_ok(sandbox, request):
+        if not token_ok(sandbox, request):
             return JSONResponse({"status": 403, "message": "Authentication failed"}, 403)
         client = request.query_params.get("client")
         if not client:
             return JSONResponse({"status": 400, "message": "Missing client parameter"}, 400)
         profile = target.profile(client, id_column, pid)
-        if profile is None or not profile.values:
+        attrs = {} if profile is None else profile.attributes()
+        if profile is None or not attrs:
             what = "third party id" if id_column == "thirdPartyId" else "mboxPC"
             return JSONResponse(
                 {
@@ -178,7 +179,6 @@ def routes(sandbox: Sandbox) -> list[Route]:
                 },
                 404,
             )
-        attrs = profile.attributes()
         if id_column == "pcId":
             visitor = pid
         else:
@@ -186,7 +186,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         data = {
             "client": client,
             "visitorId": visitor,
-            "modifiedAt": iso(profile.ts),
+            "modifiedAt": iso(profile.modified_at()),
             "profileAttributes": {
                 name: {"value": value, "modifiedAt": iso(ts)} for name, (value, ts) in attrs.items()
             },

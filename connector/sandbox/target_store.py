@@ -1,4 +1,5 @@
-"""Adobe Target state: profiles, accepted batches, the daily quota and the call-rate window."""
+"""Adobe Target state: profiles (profiles.py), accepted batches, mbox calls, the daily quota and
+the call-rate window."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import hashlib
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from connector.sandbox.batchfile import BatchFile, BatchRejected
 from connector.sandbox.options import SandboxOptions
 from connector.sandbox.persistence import Persistence
+from connector.sandbox.profiles import Profile, third_party_id_ok
 
 log = logging.getLogger(__name__)
 
@@ -32,51 +34,6 @@ def iso(ts: float) -> str:
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
-
-
-class Profile:
-    """One visitor profile: attribute values, when each was last modified, and their size.
-
-    Compact on purpose (a full-size batch creates 500,000 of them): attributes written by the
-    latest update share ``ts``; only older ones carry their own time in ``older``.
-    """
-
-    __slots__ = ("chars", "older", "ts", "values")
-
-    def __init__(
-        self, values: dict[str, str], ts: float, older: dict[str, float] | None = None
-    ) -> None:
-        self.values = values
-        self.ts = ts
-        self.older = older
-        self.chars = sum(map(len, values)) + sum(map(len, values.values()))
-
-    def modified(self, name: str) -> float:
-        return self.older.get(name, self.ts) if self.older else self.ts
-
-    def attributes(self) -> dict[str, tuple[str, float]]:
-        return {name: (value, self.modified(name)) for name, value in self.values.items()}
-
-    def update(self, updates: list[tuple[str, str]], ts: float, chars: int) -> None:
-        if ts != self.ts:
-            older = self.older or {}
-            for name in self.values:
-                older.setdefault(name, self.ts)
-            self.older = older
-            self.ts = ts
-        if self.older:
-            for name, _ in updates:
-                self.older.pop(name, None)
-        self.values.update(updates)
-        self.chars = chars
-
-    def size_bytes(self, updates: list[tuple[str, str]] | None = None) -> int:
-        merged = dict(self.values)
-        merged.update(updates or [])
-        return sum(len(k.encode()) + len(v.encode()) for k, v in merged.items())
-
-    def to_record(self) -> dict[str, Any]:
-        return {"values": self.values, "ts": self.ts, "older": self.older}
 
 
 @dataclass
@@ -144,6 +101,11 @@ class TargetStore:
         self.calls: dict[str, collections.Counter[str]] = collections.defaultdict(
             collections.Counter
         )
+        # The v2 override rule, per client: pending values dropped (per process), profiles
+        # with pending attributes (kept up to date, so state never scans the profiles).
+        self.v2_overridden_values: collections.Counter[str] = collections.Counter()
+        self.v2_pending_profiles: collections.Counter[str] = collections.Counter()
+        self.mbox_calls: collections.Counter[str] = collections.Counter()
         self._seq = itertools.count(1)
         if persistence is not None:
             self._load()
@@ -152,7 +114,9 @@ class TargetStore:
     def _load(self) -> None:
         assert self.persistence is not None
         for client, id_column, pid, attrs in self.persistence.load_profiles():
-            self.profiles[client][id_column][pid] = Profile(**attrs)
+            profile = Profile(**attrs)
+            self.profiles[client][id_column][pid] = profile
+            self.v2_pending_profiles[client] += profile.pending is not None
         for data in self.persistence.load_batches():
             batch = Batch(**data)
             if not batch.applied and not batch.stuck:
@@ -275,13 +239,16 @@ class TargetStore:
 
     def _apply(self, batch: Batch, parsed: BatchFile) -> None:
         opts = self.options
+        client = batch.client
         names = parsed.names
         ncols = len(names) + 1
         third_party = parsed.id_column == "thirdPartyId"
         create = batch.version == "v2"
+        # v2 rows replace the profile's pending set (the override rule) unless v2_merge is on.
+        override = create and not opts.v2_merge
         max_id = opts.max_third_party_id_chars
         limit = opts.max_profile_bytes
-        table = self.profiles[batch.client][parsed.id_column]
+        table = self.profiles[client][parsed.id_column]
         touched: set[str] = set()
         failed_ids = batch.failed_ids
         successful = not_found = consumed = 0
@@ -292,6 +259,7 @@ class TargetStore:
             chunk = list(itertools.islice(rows, _APPLY_CHUNK))
             if not chunk:
                 break
+            dropped = pending_delta = 0
             with self.lock:
                 for fields in chunk:
                     consumed += 1
@@ -299,48 +267,50 @@ class TargetStore:
                     if (
                         not pid
                         or len(fields) > ncols
-                        or (third_party and (len(pid) > max_id or "+" in pid or "/" in pid))
+                        or (third_party and not third_party_id_ok(pid, max_id))
                     ):
                         failed_ids.append(pid)
                         continue
+                    # Empty values are no part of a row: they never clear anything.
+                    row = {n: v for n, v in zip(names, fields[1:], strict=False) if v}
                     profile = table.get(pid)
                     if profile is None:
                         if not create:
                             not_found += 1
                             continue
-                        values = {n: v for n, v in zip(names, fields[1:], strict=False) if v}
-                        if not values:  # only empty values: skipped, nothing created
+                        if not row:  # only empty values: skipped, nothing created
                             successful += 1
                             continue
-                        profile = Profile(values, ts)
-                        if profile.chars * 4 > limit and (
-                            profile.chars > limit or profile.size_bytes() > limit
-                        ):
+                        profile = Profile.created_pending(row, ts) if override else Profile(row, ts)
+                        chars = profile.chars + profile.pending_chars
+                        # fits() only when it may not: a full batch creates 500,000 profiles.
+                        if chars * 4 > limit and not profile.fits(limit, chars):
                             failed_ids.append(pid)
                             continue
                         table[pid] = profile
-                    else:
-                        updates = [(n, v) for n, v in zip(names, fields[1:], strict=False) if v]
-                        current = profile.values
-                        chars = profile.chars
-                        for n, v in updates:
-                            old = current.get(n)
-                            chars += len(v) - len(old) if old is not None else len(n) + len(v)
-                        if chars * 4 > limit and (
-                            chars > limit or profile.size_bytes(updates) > limit
+                        pending_delta += override
+                    elif override:
+                        if not profile.fits(
+                            limit, profile.chars_if_overridden(row), row, override=True
                         ):
                             failed_ids.append(pid)
                             continue
-                        profile.update(updates, ts, chars)
+                        had_pending = profile.pending is not None
+                        dropped += profile.override(row, ts)
+                        pending_delta += (profile.pending is not None) - had_pending
+                    else:
+                        if not profile.fits(limit, profile.chars_if_merged(row), row):
+                            failed_ids.append(pid)
+                            continue
+                        had_pending = profile.pending is not None
+                        profile.merge(row, ts)
+                        pending_delta += (profile.pending is not None) - had_pending
                     successful += 1
                     if persist:
                         touched.add(pid)
-        if self.persistence is not None and touched:
-            self.persistence.save_profiles(
-                batch.client,
-                parsed.id_column,
-                ((pid, table[pid].to_record()) for pid in touched),
-            )
+                self.v2_overridden_values[client] += dropped
+                self.v2_pending_profiles[client] += pending_delta
+        self._save_profiles(client, parsed.id_column, touched)
         with self.lock:
             batch.consumed = consumed
             batch.successful = successful
@@ -357,6 +327,65 @@ class TargetStore:
             batch.failed,
         )
 
+    def _save_profiles(self, client: str, id_column: str, pids: Collection[str]) -> None:
+        if self.persistence is not None and pids:
+            table = self.profiles[client][id_column]
+            self.persistence.save_profiles(
+                client,
+                id_column,
+                ((pid, table[pid].to_record(), *table[pid].pending_record()) for pid in pids),
+            )
+
+    # ---- mbox calls
+    def mbox(
+        self, client: str, ids: list[tuple[str, str]], params: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """An mbox call for one visitor, named by (id column, id) pairs; what happened per id.
+
+        Each known profile's pending attributes become committed, then ``params`` (the call's
+        ``profile.<name>`` parameters, empty ones left out) are written as committed; a
+        profile is created only to hold params. Raises ``ValueError``, changing nothing, when
+        params would make a profile larger than ``max_profile_bytes``. Call it on the batch
+        worker (``Sandbox.run_in_order``) so it follows every batch accepted before it.
+        """
+        limit = self.options.max_profile_bytes
+        ts = self.clock()
+        results = []
+        with self.lock:
+            self.mbox_calls[client] += 1
+            tables = self.profiles[client]
+            for column, pid in ids:
+                profile = tables[column].get(pid) or Profile({}, ts)
+                if not profile.fits(limit, profile.chars_if_merged(params), params):
+                    raise ValueError(
+                        f"profile.* parameters would make the profile of {column} {pid} "
+                        f"larger than {limit:,} bytes"
+                    )
+            for column, pid in ids:
+                table = tables[column]
+                found = table.get(pid)
+                committed = 0
+                if found is None:
+                    if params:
+                        table[pid] = Profile(dict(params), ts)
+                else:
+                    self.v2_pending_profiles[client] -= found.pending is not None
+                    committed = found.commit()
+                    if params:
+                        found.merge(dict(params), ts)
+                if pid in table:
+                    self._save_profiles(client, column, [pid])
+                results.append(
+                    {
+                        "idType": column,
+                        "id": pid,
+                        "found": found is not None,
+                        "committed": committed,
+                        "profileParams": len(params),
+                    }
+                )
+        return results
+
     # ---- reads
     def profile(self, client: str, id_column: str, pid: str) -> Profile | None:
         clients = self.profiles.get(client)
@@ -368,6 +397,7 @@ class TargetStore:
         delay = self.options.processing_delay_s
         with self.lock:
             clients = set(self.batches) | set(self.profiles) | set(self.calls)
+            clients |= set(self.mbox_calls)
             return {
                 client: {
                     "batches": [b.summary(now, delay) for b in self.batches.get(client, [])],
@@ -385,6 +415,9 @@ class TargetStore:
                             client, {"pcId": {}, "thirdPartyId": {}}
                         ).items()
                     },
+                    "v2_overridden_values": self.v2_overridden_values[client],
+                    "v2_pending_profiles": self.v2_pending_profiles[client],
+                    "mbox_calls": self.mbox_calls[client],
                 }
                 for client in sorted(clients)
             }

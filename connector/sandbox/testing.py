@@ -29,6 +29,10 @@ class SandboxHandle:
         middle = "/v2" if version == "v2" else ""
         return f"{self.url}/m2/{client}{middle}/profile/batchUpdate"
 
+    def mbox_url(self, client: str = "demo") -> str:
+        """The mbox call URL (mbox_api.py): a GET there commits a profile's pending v2 values."""
+        return f"{self.url}/m2/{client}/mbox/json"
+
     def set_faults(self, **changes: Any) -> None:
         """Change faults at runtime: fail_rate, throttle_rate, latency_ms, drop_rate, ..."""
         self.state.set_faults(**changes)
@@ -51,7 +55,8 @@ def running_sandbox(
     """Start a sandbox on a free 127.0.0.1 port in a background thread; stop it on exit.
 
     ``options`` are ``SandboxOptions`` fields (``daily_quota=...``, ``data_dir=...``,
-    ``token=...``, ``seed=...``) and ``Faults`` fields given flat (``fail_rate=0.2``).
+    ``token=...``, ``seed=...``, ``v2_merge=True``) and ``Faults`` fields given flat
+    (``fail_rate=0.2``).
     """
     sandbox = Sandbox(build_options(**options), clock=clock)
     server = SandboxServer(sandbox, "127.0.0.1", 0)

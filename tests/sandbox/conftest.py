@@ -81,6 +81,29 @@ def values(http: httpx.Client, sb: SandboxHandle, client: str, pid: str, third: 
     return {k: v["value"] for k, v in response.json()["profileAttributes"].items()}
 
 
+def mbox(
+    http: httpx.Client,
+    sb: SandboxHandle,
+    client: str,
+    third: str | None = None,
+    pc: str | None = None,
+    **profile_params: str,
+) -> httpx.Response:
+    """An mbox call for a visitor (commits its pending v2 attributes); ``profile.*`` params."""
+    params = {"mbox": "home"}
+    if third is not None:
+        params["mbox3rdPartyId"] = third
+    if pc is not None:
+        params["mboxPC"] = pc
+    params.update({f"profile.{name}": value for name, value in profile_params.items()})
+    return http.get(sb.mbox_url(client), params=params)
+
+
+def client_state(http: httpx.Client, sb: SandboxHandle, client: str) -> dict[str, Any]:
+    """One Target client's part of ``GET /_sandbox/state``."""
+    return http.get(f"{sb.url}/_sandbox/state").json()["target"]["clients"][client]
+
+
 def curl_post_file(path: Path, url: str) -> str:
     """The seeds' command, as written: ``curl -X POST --data-binary @file URL``."""
     done = subprocess.run(

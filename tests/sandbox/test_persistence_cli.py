@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from connector.sandbox.testing import running_sandbox
-from tests.sandbox.conftest import post_batch, status, submit_and_wait, values, xml
+from tests.sandbox.conftest import mbox, post_batch, status, submit_and_wait, values, xml
 
 
 def test_profiles_batches_and_copernica_survive_a_restart(tmp_path: Path) -> None:
@@ -23,6 +23,7 @@ def test_profiles_batches_and_copernica_survive_a_restart(tmp_path: Path) -> Non
     ):
         detail = submit_and_wait(http, sb, "batch=thirdPartyId,a,b\nk1,x,y\nk2,z,", "per")
         assert detail["successfulUpdates"] == "2"
+        assert mbox(http, sb, "per", third="k1").json()["committed"] == 2
         status_url = post_batch(http, sb, "batch=thirdPartyId,b\nk1,w", "per")["batchStatus"]
         sb.wait_idle()
         created = http.post(f"{sb.url}/v3/database/keep/profiles", json={"email": "a@x"})

@@ -12,6 +12,7 @@ from connector.sandbox.options import MAX_BATCH_BYTES
 from connector.sandbox.testing import running_sandbox
 from tests.sandbox.conftest import (
     curl_post_file,
+    mbox,
     post_batch,
     profile,
     status,
@@ -111,18 +112,21 @@ def test_v1_updates_only_existing_v2_creates(shared, http) -> None:
     assert values(http, shared, "sem", "u1", third=True) == {"a": "z"}
 
 
-def test_empty_values_never_clear_and_later_rows_win(shared, http) -> None:
-    submit_and_wait(http, shared, "batch=pcId,a,b,c\np1,1,2,3", "empt")
-    submit_and_wait(http, shared, "batch=pcId,a,b,c\np1,,,\np1,9\np1,,8,\np1,7", "empt")
-    assert values(http, shared, "empt", "p1") == {"a": "7", "b": "8", "c": "3"}
-    detail = submit_and_wait(http, shared, "batch=pcId,a\nnew1,", "empt")
-    assert detail["successfulUpdates"] == "1"
-    assert values(http, shared, "empt", "new1") is None  # only empty values: nothing created
+def test_empty_values_never_clear_and_later_rows_win(http) -> None:
+    # The merging reading of v2; under the default override rule see test_v2_override.py.
+    with running_sandbox(v2_merge=True, processing_delay_s=0.0) as sb:
+        submit_and_wait(http, sb, "batch=pcId,a,b,c\np1,1,2,3", "empt")
+        submit_and_wait(http, sb, "batch=pcId,a,b,c\np1,,,\np1,9\np1,,8,\np1,7", "empt")
+        assert values(http, sb, "empt", "p1") == {"a": "7", "b": "8", "c": "3"}
+        detail = submit_and_wait(http, sb, "batch=pcId,a\nnew1,", "empt")
+        assert detail["successfulUpdates"] == "1"
+        assert values(http, sb, "empt", "new1") is None  # only empty values: nothing created
 
 
 def test_profile_read_documented_shape_and_modified_times(http) -> None:
     with running_sandbox(processing_delay_s=0.0, clock=lambda: 1_800_000_000.0) as sb:
         submit_and_wait(http, sb, "batch=thirdPartyId,a,b\nc-1,x,y", "rd")
+        assert mbox(http, sb, "rd", third="c-1").json()["committed"] == 2  # else b= drops a
         sb.advance_clock(60)
         submit_and_wait(http, sb, "batch=thirdPartyId,a,b\nc-1,,z", "rd")
         body = profile(http, sb, "rd", "c-1", third=True).json()
@@ -242,7 +246,8 @@ def test_profile_size_limit(http) -> None:
         detail = submit_and_wait(http, sb, body, "psize")
         assert (detail["successfulUpdates"], detail["failedUpdates"]) == ("2", "2")
         assert [p["id"] for p in detail["profiles"]] == ["too", "big"]
-        # merged with what is stored: the second batch would make it too big
+        # merged with what is stored (committed by an mbox call): now it would be too big
+        assert mbox(http, sb, "psize", pc="fits").json()["committed"] == 1
         detail = submit_and_wait(http, sb, f"batch=pcId,b\nfits,{'y' * 10}\nsmall,y", "psize")
         assert (detail["successfulUpdates"], detail["failedUpdates"]) == ("1", "1")
         assert values(http, sb, "psize", "fits") == {"a": "\u00e9" * 49}
