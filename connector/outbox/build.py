@@ -167,10 +167,11 @@ def _last_sent_sql(con: duckdb.DuckDBPyConnection, ledger: Ledger, key: str, wor
         return f"({confirmed})"
     con.execute(
         "CREATE OR REPLACE TEMP TABLE flight_files AS SELECT * FROM (VALUES "
-        + ", ".join(f"({int(i)}, {quote_literal(str(Path(p).resolve()))})" for i, p in flights)
+        + ", ".join(f"({int(i)}, {quote_literal(str(p))})" for i, p in flights)
         + ") v(batch_id, path)"
     )
-    files = dedupe.parquet_glob([Path(p) for _, p in flights])
+    # the same strings as above: read_parquet's filename column is the path as given
+    files = "[" + ", ".join(quote_literal(str(p)) for _, p in flights) + "]"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE in_flight AS
             SELECT m.{IDENTITY}, arg_max(m.{DIGEST}, f.batch_id) AS digest
