@@ -27,7 +27,9 @@ from connector.ledger import (
     Reject,
     RowOutcome,
 )
+from connector.outbox import build as outbox_build
 
+PROFILE_SAMPLE = 20
 OUTCOMES = ("delivered", "failed", "dead", "pending", "queued", "rejected")
 COLOURS = {
     "rejected": "#6a1b9a",
@@ -51,6 +53,9 @@ class StatusReport:
     queued_rows: int = 0
     daily_quota: int = 0
     rejected_rows: list[dict[str, str]] = field(default_factory=list)
+    # the profile as sent: the first rows of the latest completed batch, every param
+    profiles_from: str = ""  # that batch's key and the mappings that fed it
+    profiles_sample: list[dict[str, str]] = field(default_factory=list)
     html_path: Path | None = None
     csv_path: Path | None = None
     rejects_csv_path: Path | None = None
@@ -150,7 +155,30 @@ def collect(
                     }
                 )
     report.per_day = dict(sorted(per_day.items()))
+    _sample_profiles(report, [b for b in batches if b.state == COMPLETE])
     return report
+
+
+def _sample_profiles(
+    report: StatusReport, complete: Sequence[Batch], n: int = PROFILE_SAMPLE
+) -> None:
+    """One row per profile, as the latest completed batch carried it (whole: every param of
+    every mapping that feeds the account)."""
+    if not complete:
+        return
+    latest = max(complete, key=lambda b: b.id)
+    try:
+        rows = outbox_build.preview([latest], n * 10)
+    except (OSError, ValueError) as exc:  # files cleaned up or unreadable: the counts still hold
+        report.profiles_from = f"{latest.batch_key}: not readable ({exc})"
+        return
+    report.profiles_from = f"batch {latest.id} ({latest.batch_key}), mappings {latest.mapping}"
+    cells = [
+        {k: "" if v is None else str(v) for k, v in row.items() if k != "_digest"} for row in rows
+    ]
+    # the most complete profiles first: they show every mapping's params side by side
+    cells.sort(key=lambda row: -sum(1 for v in row.values() if v))
+    report.profiles_sample = cells[:n]
 
 
 FAILED_COLUMNS = (
@@ -237,6 +265,8 @@ def write_html(report: StatusReport, path: Path, csv_name: str, rejects_name: st
     totals = report.totals
     failed = _table(report.failed_rows, ("identity", "status", "reason", "source_ref", "batch"))
     rejected = _table(report.rejected_rows, ("source_ref", "identity", "param", "reason"))
+    sample = report.profiles_sample
+    profiles = _table(sample, list(sample[0])) if sample else "<p>No batch completed yet.</p>"
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(report.destination)} delivery status</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
@@ -251,6 +281,9 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{t
 <tr><th>total</th>{"".join(f"<th>{totals[o]:,}</th>" for o in OUTCOMES)}</tr></table>
 <p>Queued rows: {report.queued_rows:,}; at a daily quota of {report.daily_quota:,} rows the backlog
 drains in {report.backlog_days} day(s).</p>
+<h2>Profiles as sent (one row each, every param of every mapping that feeds the account)</h2>
+<p>{len(sample)} rows of {html.escape(report.profiles_from or "-")}, the most complete first.</p>
+{profiles}
 <h2>Rows that did not land ({len(report.failed_rows):,})</h2>
 <p>All of them: <a href="{html.escape(csv_name)}">{html.escape(csv_name)}</a></p>
 {failed}

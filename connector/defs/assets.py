@@ -362,6 +362,7 @@ def build_destination_assets(
                 records=[dg.TableRecord(r) for r in per_day],
                 schema=table_schema([("day", "string")] + [(o, "int") for o in reports.OUTCOMES]),
             ),
+            "profiles_preview": dg.MetadataValue.md(markdown_table(report.profiles_sample)),
             "report_html": dg.MetadataValue.path(str(report.html_path)),
             "failed_rows_csv": dg.MetadataValue.path(str(report.csv_path)),
             "rejected_rows_csv": dg.MetadataValue.path(str(report.rejects_csv_path)),

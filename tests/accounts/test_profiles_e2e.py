@@ -242,3 +242,27 @@ def test_changes_of_two_mappings_in_one_cycle_go_out_as_one_row(tmp_path: Path) 
         assert world.build(settings, ledger).rows == 0
         world.prepare(settings, ledger, ["2026-12-01"])
         assert world.build(settings, ledger).rows == 0
+
+
+def test_the_report_shows_one_row_per_profile_with_both_mappings_params(tmp_path: Path) -> None:
+    from connector import reports
+
+    with running_sandbox(processing_delay_s=0.01, calls_per_minute=100_000) as sb:
+        world = World(tmp_path, sb.url)
+        world.crm("2026-12-01", [("X1", "x1@example.com", "gold"), ("X2", "x2@example.com", "")])
+        world.pos("2026-12-01", [("X1", "Zürich HB", "12.50")])
+        settings = world.settings()
+        ledger = make_ledger(settings)
+        world.sync(settings, ledger, ["2026-12-01"])
+        report = reports.write_report(ledger, "target", tmp_path / "reports", 1000, ["crm", "pos"])
+    assert [r["_identity"] for r in report.profiles_sample] == ["X1", "X2"]
+    first = report.profiles_sample[0]
+    assert (first["email"], first["tier"], first["lastStore"], first["lastAmount"]) == (
+        "x1@example.com",
+        "gold",
+        "Zürich HB",
+        "12.50",
+    )
+    assert report.html_path is not None
+    page = report.html_path.read_text(encoding="utf-8")
+    assert "mappings crm+pos" in page and "Zürich HB" in page and "x1@example.com" in page
