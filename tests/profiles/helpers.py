@@ -21,7 +21,9 @@ Row = tuple[str | None, ...]  # (identity, value per param)
 
 def day_rows(names: Sequence[str], rows: Sequence[Row], partition: str) -> Callable[[], Any]:
     """``merge_day``'s ``day_rows``: one row per identity, ``_source_ref`` ``<day>:<n>``."""
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(len(names) + 1)]
+    cols: list[Sequence[Any]] = (
+        list(zip(*rows, strict=True)) if rows else [[] for _ in range(len(names) + 1)]
+    )
     schema = pa.schema([(c, pa.string()) for c in ["_identity", "_source_ref", *names]])
     table = pa.table(
         [
