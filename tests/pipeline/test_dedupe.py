@@ -1,8 +1,10 @@
-"""Dedupe and change detection rules on synthetic mapped rows (DuckDB, out of core)."""
+"""Dedupe of one day on synthetic mapped rows (DuckDB, out of core), and the day handed to the
+profile store, which decides what changed (no change detection in the dedupe any more)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,6 +14,11 @@ from hypothesis import strategies as st
 
 from connector import dedupe, staging
 from connector.digests import profile_digest
+from connector.ledger import Ledger
+from connector.outbox import build as outbox
+from connector.profile_store import MergeCounts
+from tests.batches.fakes import decode_batch, make_settings
+from tests.profiles.helpers import merge, store, values
 
 NAMES = ["email", "tier"]
 
@@ -29,30 +36,14 @@ def _mapped(rows: list[tuple[str, int, str | None, str | None]]) -> pa.Table:
     )
 
 
-def _delivered(path: Path, rows: list[tuple[str, ...]]) -> Path:
-    # (identity, digest, nonempty[, partition]); the partition defaults to the day before DAY
-    rows = [r if len(r) == 4 else (*r, "2026-01-01") for r in rows]
-    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
-    pq.write_table(
-        pa.table(
-            {
-                n: pa.array(c, pa.string())
-                for n, c in zip(("identity", "digest", "nonempty", "partition"), cols, strict=True)
-            }
-        ),
-        path,
-    )
-    return path
-
-
 DAY = "2026-01-02"
 
 
-def _run(  # type: ignore[no-untyped-def]
-    tmp: Path, chunks: list[pa.Table], delivered: list[tuple[str, ...]] = (), kind: str = "arrow"
-):
+def _stage(
+    tmp: Path, chunks: list[pa.Table], kind: str = "arrow"
+) -> tuple[list[Path], Path, dedupe.UpdateCounts]:
     """Stage ``chunks`` as the extract does (IPC parts) or as Parquet (an earlier version's
-    staging, still read), then build and read the updates."""
+    staging, still read), then build the updates."""
     paths = []
     (tmp / "mapped").mkdir(parents=True)
     for i, t in enumerate(chunks, start=1):
@@ -67,21 +58,33 @@ def _run(  # type: ignore[no-untyped-def]
     out = tmp / "updates"
     con = dedupe.connect(tmp / "work")
     try:
-        counts = dedupe.build_updates(
-            con,
-            mapped=paths,
-            delivered=_delivered(tmp / "d.parquet", list(delivered)),
-            names=NAMES,
-            out=out,
-            partition=DAY,
-        )
+        counts = dedupe.build_updates(con, mapped=paths, names=NAMES, out=out)
     finally:
         con.close()
+    return paths, out, counts
+
+
+def _run(tmp: Path, chunks: list[pa.Table], kind: str = "arrow") -> tuple[Any, pa.Table]:
+    """The updates of ``chunks``, read back."""
+    paths, out, counts = _stage(tmp, chunks, kind)
     got = pa.Table.from_batches(
         list(dedupe.read_updates(paths, out, NAMES)), dedupe.updates_schema(NAMES)
     )
     assert got.num_rows == dedupe.count_updates(out) == counts.rows_out
     return counts, got
+
+
+def _into_store(
+    ledger: Ledger, state_dir: Path, paths: list[Path], out: Path, partition: str
+) -> MergeCounts:
+    """The day's updates merged into the store, read as the profile stage reads them."""
+    schema = pa.schema([(c, pa.string()) for c in ["_identity", "_source_ref", *NAMES]])
+
+    def rows() -> pa.RecordBatchReader:
+        updates = dedupe.read_updates(paths, out, NAMES, schema=schema)
+        return pa.RecordBatchReader.from_batches(schema, updates)
+
+    return merge(ledger, state_dir, partition, [], names=NAMES, rows_fn=rows)
 
 
 def test_later_wins_and_empty_does_not_erase(tmp_path: Path) -> None:
@@ -102,17 +105,19 @@ def test_later_wins_and_empty_does_not_erase(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("merged", [False, True], ids=["singles", "all merged"])
-def test_unchanged_dropped_and_clears_reported(
+def test_every_identity_of_the_day_is_kept_and_the_store_finds_unchanged_and_clears(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, merged: bool
 ) -> None:
+    """The dedupe drops nothing the profile already holds; merged into the store, the day
+    counts what changed, what did not, and the values it holds empty (not cleared)."""
     if merged:  # each identity taken for repeated: the merge path gives the same report
         monkeypatch.setattr(dedupe, "REPEATED_MIN_ROWS", 1)
-    delivered = [
-        ("same", profile_digest(NAMES, ["s@x", "gold"]), "email,tier"),
-        ("cleared", profile_digest(NAMES, ["c@x", "gold"]), "email,tier"),
-        ("changed", profile_digest(NAMES, ["old@x", None]), "email"),
-    ]
-    counts, out = _run(
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.create_all()
+    state = tmp_path / "state"
+    before = [("same", "s@x", "gold"), ("cleared", "c@x", "gold"), ("changed", "old@x", None)]
+    merge(ledger, state, "2026-01-01", before, names=NAMES)
+    paths, out, counts = _stage(
         tmp_path,
         [
             _mapped(
@@ -124,14 +129,21 @@ def test_unchanged_dropped_and_clears_reported(
                 ]
             )
         ],
-        delivered,
     )
-    assert sorted(out.column("_identity").to_pylist()) == ["changed", "cleared", "new"]
-    assert counts.unchanged == 1
-    assert counts.cleared == 1
-    assert counts.clears_sample == [
+    assert counts.rows_out == counts.identities == dedupe.count_updates(out) == 4
+    merged_day = _into_store(ledger, state, paths, out, DAY)
+    assert (merged_day.identities_in, merged_day.changed, merged_day.unchanged) == (4, 2, 2)
+    assert merged_day.cleared == 1
+    assert merged_day.clears_sample == [
         {"identity": "cleared", "source_ref": "f.csv:2", "params": ["tier"]}
     ]
+    assert values(store(ledger)) == {
+        "same": {"email": "s@x", "tier": "gold"},
+        "cleared": {"email": "c@x", "tier": "gold"},  # empty never erases
+        "changed": {"email": "new@x", "tier": None},
+        "new": {"email": None, "tier": "x"},
+    }
+    ledger.dispose()
 
 
 def test_no_input_gives_empty_updates(tmp_path: Path) -> None:
@@ -189,15 +201,40 @@ def test_property_matches_a_reference_model(tmp_path_factory, rows, rnd) -> None
     assert got == expected
 
 
-def test_backfill_of_an_older_day_does_not_resend_over_newer_values(tmp_path: Path) -> None:
-    newer = profile_digest(NAMES, ["new@x", "gold"])
-    counts, out = _run(
+def test_a_backfilled_older_day_keeps_newer_values_and_adds_its_other_params(
+    tmp_path: Path,
+) -> None:
+    """An older day run after a newer one (a backfill): the newer day's values stay, the
+    older day's params the newer one did not hold are added, and only those profiles go out
+    again, whole."""
+    settings = make_settings(tmp_path)
+    ledger = Ledger(settings.ledger_url)
+    ledger.create_all()
+    newer = [("a", "new@x", None), ("c", "c-new@x", None)]
+    merge(ledger, settings.state_dir, "2026-01-05", newer, names=NAMES)
+    outbox.build(settings, ledger, "target")  # the newer day went out
+    paths, out, _ = _stage(
         tmp_path,
-        [_mapped([("a", 1, "old@x", "gold"), ("b", 2, "b@x", "gold")])],
-        delivered=[("a", newer, "email,tier", "2026-01-05"), ("b", "0" * 64, "email", DAY)],
+        [
+            _mapped([("a", 1, "old@x", None), ("b", 2, "b@x", "gold")]),
+            _mapped([("a", 3, None, "gold"), ("c", 4, "c-old@x", None)]),
+        ],
     )
-    assert out.column("_identity").to_pylist() == ["b"]  # b: same day, changed: sent
-    assert counts.superseded == 1 and counts.unchanged == 0 and counts.rows_out == 1
+    counts = _into_store(ledger, settings.state_dir, paths, out, DAY)
+    # a: its tier is new; b: new; c: its only value lost to the newer day
+    assert (counts.changed, counts.superseded, counts.unchanged) == (2, 1, 0)
+    assert values(store(ledger)) == {
+        "a": {"email": "new@x", "tier": "gold"},
+        "b": {"email": "b@x", "tier": "gold"},
+        "c": {"email": "c-new@x", "tier": None},
+    }
+    result = outbox.build(settings, ledger, "target")
+    assert result.candidates == 2
+    (batch,) = result.batches
+    header, rows = decode_batch(Path(batch.path).read_bytes())
+    assert header == ["thirdPartyId", *NAMES]
+    assert sorted(rows) == [["a", "new@x", "gold"], ["b", "b@x", "gold"]]  # c not re-sent
+    ledger.dispose()
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,4 +1,5 @@
-"""The three stages end to end over a real CSV source (the colleague's sources/transform)."""
+"""The three stages end to end over a real CSV source (the colleague's sources/transform),
+then the account's outbox (``connector.outbox.build``) that turns their changes into batches."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 from connector import manifests, pipeline
 from connector.ledger import (
     CLAIMED,
+    COMPLETE,
     QUEUED,
+    Batch,
     Ledger,
     Reject,
     StageRun,
@@ -19,6 +22,7 @@ from connector.ledger import (
     record_delivered,
 )
 from connector.mapping import SourceMapping
+from connector.outbox import build as outbox
 from connector.settings import Settings
 from tests.batches.fakes import decode_batch
 
@@ -50,12 +54,16 @@ def _csv(pos: Path, day: str, lines: list[str]) -> None:
 
 
 def _sent(ledger: Ledger, state: str | None = None) -> list[list[str]]:
-    from connector.ledger import Batch
-
     with ledger.session() as session:
         q = session.query(Batch).order_by(Batch.id)
         batches = [b for b in q if state is None or b.state == state]
     return [row for b in batches for row in decode_batch(Path(b.path).read_bytes())[1]]
+
+
+def _cycle(mapping, day: str, settings: Settings, ledger: Ledger):  # type: ignore[no-untyped-def]
+    """One day's stages, then the account's outbox: (the stage results, the build)."""
+    results = pipeline.prepare(mapping, day, settings, ledger)
+    return results, outbox.build(settings, ledger, "target")
 
 
 def test_prepare_end_to_end(env) -> None:  # type: ignore[no-untyped-def]
@@ -71,12 +79,16 @@ def test_prepare_end_to_end(env) -> None:  # type: ignore[no-untyped-def]
             'c3,"Den Haag",a&b',
         ],
     )
-    extract, transform, batches = pipeline.prepare(mapping, DAY, settings, ledger)
+    (extract, transform, profiles), built = _cycle(mapping, DAY, settings, ledger)
     assert extract.counts["rows_in"] == 5
     assert extract.counts["rejected"] >= 1  # the row without an identity
     assert transform.counts["duplicates_merged"] == 1
     assert transform.counts["rows_out"] == 3
-    assert batches.counts["batches"] == 1 and batches.counts["rows_out"] == 3
+    assert profiles.stage == "profiles"
+    assert profiles.counts["rows_in"] == profiles.counts["rows_out"] == 3  # all new: changed
+    assert profiles.stats["destination_key"] == "target:demo"
+    assert profiles.stats["store_identities"] == 3
+    assert len(built.batches) == 1 and built.rows == built.candidates == 3
     assert sorted(_sent(ledger)) == [
         ["c1", "Amsterdam", "later, wins"],
         ["c2", "Utrecht", ""],
@@ -86,54 +98,89 @@ def test_prepare_end_to_end(env) -> None:  # type: ignore[no-untyped-def]
     with ledger.session() as session:
         runs = {r.stage: json.loads(r.stats_json) for r in session.query(StageRun)}
         rejects = session.query(Reject).all()
-    assert set(runs) == {"extract", "transform", "batches"}
-    assert runs["batches"]["counts"]["rows_out"] == 3
+    assert set(runs) == {"extract", "transform", "profiles"}
+    assert runs["profiles"]["counts"]["rows_out"] == 3
     assert len(rejects) == extract.counts["rejected"]
 
 
-def test_rerun_replaces_queued_and_never_duplicates_in_flight(env) -> None:  # type: ignore[no-untyped-def]
+def test_a_rerun_never_duplicates_rows_queued_or_in_flight(env) -> None:  # type: ignore[no-untyped-def]
+    """Re-running a day changes nothing that was not changed at the source: no row queued
+    twice, whether its batch waits in the queue or is on its way; a value changed at the
+    source since goes out as the profile's one new row."""
     mapping, settings, ledger, pos = env
     _csv(pos, DAY, ["c1,A,x", "c2,B,y"])
-    pipeline.prepare(mapping, DAY, settings, ledger)
+    _cycle(mapping, DAY, settings, ledger)
     first = counts_by_state(ledger)
-    pipeline.prepare(mapping, DAY, settings, ledger)  # rerun: replaced, not added
+    (_, _, profiles), again = _cycle(mapping, DAY, settings, ledger)  # rerun, batch queued
+    assert (profiles.counts["rows_out"], profiles.counts["unchanged"]) == (0, 2)
+    assert (again.candidates, again.batches) == (0, [])
     assert counts_by_state(ledger) == first
-    outbox_files = list((settings.outbox / "pos").glob("*.batch"))
-    assert len(outbox_files) == 1
+    assert len(list((settings.outbox / "pos").glob("*.batch"))) == 1
 
     claimed = claim_batches(ledger, "target:demo", 10, "delivery")
     assert claimed
     _csv(pos, DAY, ["c1,A,x", "c2,B,changed"])
-    (result,) = [
-        r for r in pipeline.prepare(mapping, DAY, settings, ledger) if r.stage == "batches"
-    ]
-    assert result.counts["rows_out"] == 1  # c1 identical and in flight: not queued again
-    assert result.stats["in_flight_skipped"] == 1
+    (_, _, profiles), changed = _cycle(mapping, DAY, settings, ledger)
+    assert (profiles.counts["rows_out"], profiles.counts["unchanged"]) == (1, 1)
+    assert changed.rows == 1  # c1 identical and in flight: not queued again
     assert _sent(ledger, QUEUED) == [["c2", "B", "changed"]]
     assert counts_by_state(ledger)[CLAIMED]["batches"] == 1
+    # and once more: the queued row already says it
+    (_, _, profiles), same = _cycle(mapping, DAY, settings, ledger)
+    assert profiles.counts["rows_out"] == 0 and same.batches == []
+    assert _sent(ledger, QUEUED) == [["c2", "B", "changed"]]
 
 
 def test_confirmed_digests_make_rows_unchanged_and_clears_reported(env) -> None:  # type: ignore[no-untyped-def]
     mapping, settings, ledger, pos = env
     _csv(pos, DAY, ["c1,A,x", "c2,B,y"])
-    results = pipeline.prepare(mapping, DAY, settings, ledger)
+    results, built = _cycle(mapping, DAY, settings, ledger)
+    assert results[-1].counts["rows_out"] == 2 and built.rows == 2
     (batch,) = claim_batches(ledger, "target:demo", 10, "delivery")
     record_delivered(
         ledger,
         "target:demo",
         manifests.read(batch.manifest_path),
-        mapping=batch.mapping,
         partition=batch.partition,
         batch_id=batch.id,
     )
-    assert results[-1].counts["rows_out"] == 2
+    with ledger.session() as session:
+        session.get(Batch, batch.id).state = COMPLETE  # type: ignore[union-attr]
     day2 = "2026-01-03"
+    # c2's note empty at the source: the value stays (the APIs cannot clear it), reported
     _csv(pos, day2, ["c1,A,x", "c2,B,"])
-    _, transform, batches = pipeline.prepare(mapping, day2, settings, ledger)
-    assert transform.counts["unchanged"] == 1
-    assert transform.counts["cleared"] == 1
-    assert transform.stats["clears_sample"][0]["params"] == ["note"]
-    assert batches.counts["rows_out"] == 1
+    (_, _, profiles), nothing = _cycle(mapping, day2, settings, ledger)
+    assert profiles.counts["unchanged"] == 2 and profiles.counts["rows_out"] == 0
+    assert profiles.counts["cleared"] == 1
+    assert profiles.stats["clears_sample"][0]["params"] == ["note"]
+    assert nothing.batches == []
+    # c2 changes on day 3, and day 3 is corrected back before the outbox runs: the
+    # profile changed in the store, but its row is the one confirmed: not sent
+    day3 = "2026-01-04"
+    _csv(pos, day3, ["c1,A,x", "c2,B,z"])
+    assert pipeline.prepare(mapping, day3, settings, ledger)[-1].counts["rows_out"] == 1
+    _csv(pos, day3, ["c1,A,x", "c2,B,y"])
+    assert pipeline.prepare(mapping, day3, settings, ledger)[-1].counts["rows_out"] == 1
+    skipped = outbox.build(settings, ledger, "target")
+    assert (skipped.candidates, skipped.unchanged, skipped.batches) == (1, 1, [])
+
+
+def test_a_backfilled_older_day_adds_its_values_under_the_newer_ones(env) -> None:  # type: ignore[no-untyped-def]
+    """Days run out of order: the later day's values stay, the older day fills in what the
+    later one did not hold; what goes out is the profile with both."""
+    mapping, settings, ledger, pos = env
+    later, older = "2026-01-05", DAY
+    _csv(pos, later, ["c1,Later,", "c2,Later,later"])
+    _cycle(mapping, later, settings, ledger)
+    _csv(pos, older, ["c1,Older,older note", "c2,Older,older", "c3,Older,"])
+    (_, _, profiles), built = _cycle(mapping, older, settings, ledger)
+    assert profiles.counts["rows_out"] == 2  # c1 (its note), c3 (new)
+    assert profiles.counts["superseded"] == 1  # c2: every value lost to the later day
+    assert profiles.counts["cleared"] == 0  # an older day's empties say nothing of today
+    assert sorted(decode_batch(Path(built.batches[0].path).read_bytes())[1]) == [
+        ["c1", "Later", "older note"],
+        ["c3", "Older", ""],
+    ]
 
 
 def test_stage_order_is_enforced(env) -> None:  # type: ignore[no-untyped-def]
@@ -141,19 +188,19 @@ def test_stage_order_is_enforced(env) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(pipeline.StageMissing):
         pipeline.transform_stage(mapping, "2026-02-01", settings, ledger)
     with pytest.raises(pipeline.StageMissing):
-        pipeline.batch_stage(mapping, "2026-02-01", settings, ledger)
+        pipeline.profile_stage(mapping, "2026-02-01", settings, ledger)
 
 
-def test_batches_refuse_updates_of_an_earlier_extract(env) -> None:  # type: ignore[no-untyped-def]
+def test_the_profile_stage_refuses_updates_of_an_earlier_extract(env) -> None:  # type: ignore[no-untyped-def]
     mapping, settings, ledger, pos = env
     _csv(pos, DAY, ["c1,A,x", "c2,B,y"])
     pipeline.extract_stage(mapping, DAY, settings, ledger)
     pipeline.transform_stage(mapping, DAY, settings, ledger)
     pipeline.extract_stage(mapping, DAY, settings, ledger)  # new rows, new _seq
     with pytest.raises(pipeline.StageMissing, match="transform"):
-        pipeline.batch_stage(mapping, DAY, settings, ledger)
+        pipeline.profile_stage(mapping, DAY, settings, ledger)
     pipeline.transform_stage(mapping, DAY, settings, ledger)
-    assert pipeline.batch_stage(mapping, DAY, settings, ledger).counts["rows_out"] == 2
+    assert pipeline.profile_stage(mapping, DAY, settings, ledger).counts["rows_out"] == 2
 
 
 def test_batch_lines_are_the_url_encoded_manifest_rows_in_order(env) -> None:  # type: ignore[no-untyped-def]
@@ -162,7 +209,6 @@ def test_batch_lines_are_the_url_encoded_manifest_rows_in_order(env) -> None:  #
     from urllib.parse import quote
 
     from connector.digests import profile_digest
-    from connector.ledger import Batch
 
     mapping, settings, ledger, pos = env
     _csv(
@@ -176,18 +222,18 @@ def test_batch_lines_are_the_url_encoded_manifest_rows_in_order(env) -> None:  #
             'c4," ", ',
         ],
     )
-    pipeline.prepare(mapping, DAY, settings, ledger)
+    _cycle(mapping, DAY, settings, ledger)
     with ledger.session() as session:
         batches = session.query(Batch).order_by(Batch.id).all()
     assert len(batches) == 1
     # the values, decoded from the batch file by its manifest's rows, are the mapped ones
     manifest = manifests.with_values(batches[0].path, manifests.read(batches[0].manifest_path))
     rows = manifest.select(["_identity", "store", "note"]).to_pylist()
-    # the digests, computed with the lines (extract stages none), are the defined ones
+    # the digests, computed by the outbox over the profile's whole row, are the defined ones
     assert manifest.column("_digest").to_pylist() == [
         profile_digest(["store", "note"], [r["store"], r["note"]]) for r in rows
     ]
-    # _filled: carried from extract for single rows, computed for the merged one (c1)
+    # _filled: one flag per param, non-empty or not
     assert manifest.column("_filled").to_pylist() == [
         "".join("1" if r[n] else "0" for n in ("store", "note")) for r in rows
     ]
