@@ -17,7 +17,7 @@ from connector import batches as batches_mod
 from connector import manifests
 from connector.batches import ProfileTooLarge, write_batches
 from connector.digests import profile_digest
-from connector.ledger import QUEUED, Batch, Ledger
+from connector.ledger import COMPLETE, QUEUED, Batch, Ledger
 from tests.batches.fakes import FakeMapping, decode_batch, make_settings
 
 NAMES = ["email", "tier", "city"]
@@ -207,7 +207,7 @@ def test_names_are_unique_per_attempt_and_content(tmp_path: Path, ledger: Ledger
     keys = {x.batch_key for x in a + b + c}
     assert len(keys) == 3
     assert c[0].attempt == 2 and c[0].parent_id == a[0].id
-    # the same content at the same attempt is not queued twice
+    # the same content at the same attempt is not queued twice while the first is on its way
     again = write_batches(
         _table([("1", "a", None, None)]),
         mapping=m,
@@ -217,6 +217,21 @@ def test_names_are_unique_per_attempt_and_content(tmp_path: Path, ledger: Ledger
     )
     assert again == []
     assert Path(a[0].path).exists()
+    outbox = Path(a[0].path).parent
+    assert len(list(outbox.glob("*.batch"))) == 3  # the refused copy left no file
+    # once delivered, the same content may go again (values that changed back): a new file
+    with ledger.session() as session:
+        session.get(Batch, a[0].id).state = COMPLETE  # type: ignore[union-attr]
+    later = write_batches(
+        _table([("1", "a", None, None)]),
+        mapping=m,
+        partition="2026-01-02",
+        settings=s,
+        ledger=ledger,
+    )
+    assert len(later) == 1 and later[0].sha256 == a[0].sha256
+    assert later[0].batch_key != a[0].batch_key and Path(a[0].path).exists()
+    assert len(list(outbox.glob("*.batch"))) == 4
 
 
 def test_crash_mid_write_leaves_no_partial_file_and_no_record(

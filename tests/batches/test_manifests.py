@@ -12,8 +12,10 @@ import pytest
 from connector import delivery, manifests
 from connector.batches import write_batches
 from connector.ledger import Batch, Delivered, Ledger, RowOutcome, record_delivered
+from connector.outbox import build as outbox
 from connector.settings import Settings
 from tests.batches.fakes import FakeMapping, make_settings
+from tests.profiles.helpers import merge
 
 NAMES = ["email", "tier", "city"]
 
@@ -26,7 +28,7 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
     led.dispose()
 
 
-HOSTILE = [
+HOSTILE: list[tuple[str | None, ...]] = [
     ("id 1", "a,b\nc", None, "%41+/&=?"),
     ("é ü", "", "gold", "Zoë ☕ 🍰\x1f\r\t"),
     ("x,y", "'\"\\", "%", None),
@@ -136,7 +138,6 @@ def test_confirmed_rows_record_their_non_empty_params_from_filled(
         ledger,
         "target:demo",
         manifests.read(batch.manifest_path),
-        mapping="crm",
         partition="2026-01-02",
     )
     with ledger.session() as session:
@@ -144,28 +145,61 @@ def test_confirmed_rows_record_their_non_empty_params_from_filled(
     assert got == {"id 1": "email,city", "é ü": "tier,city", "x,y": "email,tier", "id 4": ""}
 
 
-def test_failed_rows_are_requeued_with_their_values_from_the_batch_file(
-    tmp_path: Path, ledger: Ledger
-) -> None:
-    batch, settings = _written(tmp_path, ledger)
-    failed = delivery.read_manifest(batch).take([2, 0])
-    requeued, dead = delivery.requeue_or_dead(ledger, settings, batch, failed, {})
-    assert (requeued, dead) == (2, 0)
+def _from_the_store(tmp_path: Path, ledger: Ledger) -> tuple[Batch, Settings]:
+    """HOSTILE merged into the crm store of the account and sent by its outbox (but id 4:
+    a profile with no value is not sent)."""
+    settings = make_settings(tmp_path)
+    merge(ledger, settings.state_dir, "2026-01-02", HOSTILE, names=NAMES)
+    (batch,) = outbox.build(settings, ledger, "target").batches
+    assert sorted(delivery.read_manifest(batch).column("_identity").to_pylist()) == sorted(
+        str(r[0]) for r in HOSTILE[:3]
+    )
+    return batch, settings
+
+
+def _requeued(ledger: Ledger) -> list[dict[str, str | None]]:
     with ledger.session() as session:
         (again,) = session.query(Batch).filter(Batch.attempt == 2).all()
     rows = manifests.with_values(again.path, manifests.read(again.manifest_path))
-    assert rows.select(["_identity", *NAMES]).to_pylist() == _expected([HOSTILE[2], HOSTILE[0]])
+    return rows.select(["_identity", *NAMES]).to_pylist()
 
 
-def test_rows_of_an_unreadable_batch_file_go_dead_with_the_reason(
+def test_failed_rows_are_requeued_as_the_profiles_current_rows(
     tmp_path: Path, ledger: Ledger
 ) -> None:
-    batch, settings = _written(tmp_path, ledger)
+    """A re-queue sends each failed profile as it stands now (a value learnt since the
+    failed row goes too), never the failed row's copy; the rows that did not fail, not."""
+    batch, settings = _from_the_store(tmp_path, ledger)
+    merge(ledger, settings.state_dir, "2026-01-03", [("x,y", None, None, "Delft")], names=NAMES)
+    by_id = {r["_identity"]: r for r in delivery.read_manifest(batch).to_pylist()}
+    manifest = delivery.read_manifest(batch)
+    order = manifest.column("_identity").to_pylist()
+    failed = manifest.take([order.index("x,y"), order.index("id 1")])
+    requeued, dead = delivery.requeue_or_dead(ledger, settings, batch, failed, {})
+    assert (requeued, dead) == (2, 0)
+    # id 1 as it was; x,y with the city learnt since (current_rows: in identity order)
+    now = ("x,y", *HOSTILE[2][1:3], "Delft")
+    assert _requeued(ledger) == _expected([HOSTILE[0], now])
+    with ledger.session() as session:
+        (again,) = session.query(Batch).filter(Batch.attempt == 2).all()
+        assert again.parent_id == batch.id and again.mapping == "crm"
+    digests = {
+        r["_identity"]: r["_digest"] for r in manifests.read(again.manifest_path).to_pylist()
+    }
+    assert digests["id 1"] == by_id["id 1"]["_digest"]  # unchanged profile: the same row
+    assert digests["x,y"] != by_id["x,y"]["_digest"]
+
+
+def test_a_requeue_needs_no_batch_file(tmp_path: Path, ledger: Ledger) -> None:
+    """The rows to re-send come from the profile store, not the failed batch's file: a file
+    gone by then loses nothing."""
+    batch, settings = _from_the_store(tmp_path, ledger)
     rows = delivery.read_manifest(batch)
     Path(batch.path).unlink()
-    assert delivery.requeue_or_dead(ledger, settings, batch, rows, {}) == (0, 4)
+    assert delivery.requeue_or_dead(ledger, settings, batch, rows, {}) == (3, 0)
     with ledger.session() as session:
         outcomes = session.query(RowOutcome).filter(RowOutcome.batch_id == batch.id).all()
-        assert {o.status for o in outcomes} == {"dead"}
-        assert all("the batch file is unreadable" in o.reason for o in outcomes)
-        assert session.query(Batch).count() == 1  # nothing re-queued
+        assert {o.status for o in outcomes} == {"requeued"}
+    assert sorted(_requeued(ledger), key=lambda r: str(r["_identity"])) == sorted(
+        _expected(HOSTILE[:3]), key=lambda r: str(r["_identity"])
+    )
