@@ -1,4 +1,5 @@
-"""Migrations match the models; delivered digests, rejects and stage runs round-trip."""
+"""Migrations match the models; delivered digests (per account and profile), rejects and
+stage runs round-trip."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import inspect
 
 from connector.ledger import (
     Base,
+    Batch,
     Delivered,
     Ledger,
     Reject,
@@ -35,9 +37,33 @@ def test_migrated_schema_equals_the_models(ledger_url: str) -> None:
     ledger.dispose()
 
 
+def _batches(ledger: Ledger, n: int) -> list[int]:
+    """Ids of ``n`` registered batches, oldest first (confirmations name their batch)."""
+    with ledger.session() as session:
+        rows = [
+            Batch(
+                batch_key=f"k{i}",
+                mapping="crm+pos",
+                partition="2026-01-02",
+                destination="target",
+                destination_key="target:demo",
+                path=f"/x/{i}.batch",
+                manifest_path=f"/x/{i}.manifest.parquet",
+                sha256=f"{i:064d}",
+                row_count=1,
+                byte_size=1,
+            )
+            for i in range(n)
+        ]
+        session.add_all(rows)
+        session.flush()
+        return [r.id for r in rows]
+
+
 def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -> None:
     ledger = Ledger(ledger_url)
     ledger.upgrade()
+    older, newer = _batches(ledger, 2)
     rows = [{"identity": f"id{i}", "digest": "a" * 64, "nonempty": "email"} for i in range(12)]
     # identities a CSV export must quote, and an empty nonempty (not NULL)
     rows += [
@@ -45,8 +71,8 @@ def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -
         {"identity": "Zoë ☕ \\N", "digest": "e" * 64, "nonempty": "email,tier"},
         {"identity": "", "digest": "e" * 64, "nonempty": ""},
     ]
-    scope = {"mapping": "m", "partition": "2026-01-02"}
-    assert record_delivered(ledger, "target:demo", rows, chunk_rows=5, **scope) == 15
+    day = "2026-01-02"
+    assert record_delivered(ledger, "target:demo", rows, chunk_rows=5, partition=day) == 15
     manifest = pa.table(
         {
             "_identity": ["id1", "id1", "new"],
@@ -56,51 +82,58 @@ def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -
             "tier": ["t", None, None],
         }
     )
-    assert record_delivered(ledger, "target:demo", manifest, **scope) == 2  # id1 twice: last wins
-    record_delivered(ledger, "copernica:demo", [{"identity": "id1", "digest": "z" * 64}], **scope)
-    # another mapping feeding the same profile keeps its own digest
+    assert (
+        record_delivered(ledger, "target:demo", manifest, partition=day) == 2
+    )  # id1 twice: last wins
+    # another account's profile of the same identity is its own
     record_delivered(
-        ledger,
-        "target:demo",
-        [{"identity": "id1", "digest": "o" * 64}],
-        mapping="other",
-        partition="2026-01-02",
+        ledger, "copernica:demo", [{"identity": "id1", "digest": "z" * 64}], partition=day
     )
-    # an older day confirmed late does not replace a newer day's digest
+    # one row per profile at the account, ordered by the batch that carried it
     record_delivered(
         ledger,
         "target:demo",
         [{"identity": "id2", "digest": "f" * 64}],
-        mapping="m",
+        batch_id=newer,
+        partition=day,
+    )
+    # an older batch confirmed late (or a row confirmed without a batch) replaces nothing
+    for late in (older, None):
+        record_delivered(
+            ledger,
+            "target:demo",
+            [{"identity": "id2", "digest": "0" * 64}],
+            batch_id=late,
+            partition=day,
+        )
+    # the batch orders confirmations, not the day: a newer batch of an older day's values wins
+    record_delivered(
+        ledger,
+        "target:demo",
+        [{"identity": "id3", "digest": "9" * 64}],
+        batch_id=older,
         partition="2026-01-01",
     )
     with ledger.session() as session:
-        got = {
-            (d.destination_key, d.identity): d for d in session.query(Delivered) if d.mapping == "m"
-        }
-        other = session.query(Delivered).filter(Delivered.mapping == "other").one()
-    assert other.digest == "o" * 64
-    assert got[("target:demo", "id2")].digest == "a" * 64
-    assert got[("target:demo", "id2")].partition == "2026-01-02"
+        got = {(d.destination_key, d.identity): d for d in session.query(Delivered)}
+    assert got[("copernica:demo", "id1")].digest == "z" * 64
+    assert got[("target:demo", "id2")].digest == "f" * 64
+    assert got[("target:demo", "id2")].batch_id == newer
+    assert got[("target:demo", "id3")].digest == "9" * 64
+    assert got[("target:demo", "id3")].partition == "2026-01-01"
     assert len(got) == 17
     assert got[("target:demo", "id1")].digest == "c" * 64
     assert got[("target:demo", "id1")].nonempty == "email"
     assert got[("target:demo", "new")].nonempty == "email"
     out = tmp_path / "delivered.parquet"
-    assert export_delivered(ledger, "target:demo", out, mapping="m", chunk_rows=4) == 16
+    assert export_delivered(ledger, "target:demo", out, chunk_rows=4) == 16
     table = pq.read_table(out)
-    assert table.column_names == ["identity", "digest", "nonempty", "partition"]
+    assert table.column_names == ["identity", "digest"]
     assert {"id0", 'a,"b"\nc', "Zoë ☕ \\N", ""} <= set(table.column("identity").to_pylist())
-    with ledger.session() as session:
-        expected = sorted(
-            (d.identity, d.digest, d.nonempty, d.partition)
-            for d in session.query(Delivered).filter(
-                Delivered.destination_key == "target:demo", Delivered.mapping == "m"
-            )
-        )
+    expected = sorted((i, d.digest) for (k, i), d in got.items() if k == "target:demo")
     # every row, whole, across chunk boundaries (SQLite: read from the driver's cursor)
     assert sorted(zip(*(table.column(c).to_pylist() for c in table.column_names))) == expected
-    assert export_delivered(ledger, "nowhere", tmp_path / "none.parquet", mapping="m") == 0
+    assert export_delivered(ledger, "nowhere", tmp_path / "none.parquet") == 0
     assert pq.read_table(tmp_path / "none.parquet").num_rows == 0
     ledger.dispose()
 
