@@ -140,8 +140,23 @@ def reference_sqlite(path: str, work: str) -> dict[str, Any]:
     return {"seconds": seconds, "rows": rows}
 
 
+def _outbox(settings: Any, ledger: Any, destination: str = "target") -> tuple[Any, float]:
+    """The account's outbox built (``connector.outbox.build``): its result and seconds."""
+    from connector.outbox import build as outbox_build
+
+    started = time.perf_counter()
+    built = outbox_build.build(settings, ledger, destination)
+    return built, time.perf_counter() - started
+
+
+def _stages(results: list[Any], outbox_s: float) -> dict[str, float]:
+    """Seconds per stage, the outbox last (``figure``: a tiny run's build is not 0.0)."""
+    return {**{r.stage: r.stats["seconds"] for r in results}, "outbox": figure(outbox_s)}
+
+
 def pipeline(kind: str, path: str, work: str) -> dict[str, Any]:
-    """extract -> transform -> batch files of one partition, with the stage times."""
+    """extract -> transform -> profile store -> batch files (the account's outbox) of one
+    partition, with the stage times."""
     from connector import pipeline as pl
 
     settings = _settings(Path(work), timezone="UTC")
@@ -149,9 +164,10 @@ def pipeline(kind: str, path: str, work: str) -> dict[str, Any]:
     mapping = bench_mapping(source_of(kind, path))
     started, cpu, sys_s = time.perf_counter(), time.process_time(), _system_seconds()
     results = pl.prepare(mapping, DAY, settings, ledger)
+    built, outbox_s = _outbox(settings, ledger, str(mapping.destination))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     sys_s = _system_seconds() - sys_s
-    extract, transform, batches = results
+    extract, transform, profiles = results
     out = {
         "seconds": seconds,
         "cpu_s": figure(cpu),  # every thread of the process: both cores' work
@@ -159,10 +175,11 @@ def pipeline(kind: str, path: str, work: str) -> dict[str, Any]:
         "rows_in": extract.counts["rows_in"],
         "rejected": extract.counts["rejected"],
         "duplicates_merged": transform.counts["duplicates_merged"],
-        "rows_out": batches.counts["rows_out"],
-        "batches": batches.counts["batches"],
-        "batch_bytes": batches.counts["bytes"],
-        "stages": {r.stage: r.stats["seconds"] for r in results},
+        "changed": profiles.counts["rows_out"],  # profiles new or changed in the store
+        "rows_out": built.rows,  # rows written into batch files
+        "batches": len(built.batches),
+        "batch_bytes": sum(b.byte_size for b in built.batches),
+        "stages": _stages(results, outbox_s),
     }
     ledger.dispose()
     shutil.rmtree(work, ignore_errors=True)
@@ -224,6 +241,7 @@ def end_to_end(path: str, work: str, limit_s: float = 600) -> dict[str, Any]:
         mapping = bench_mapping(source_of("csv", path))
         started = time.perf_counter()
         pl.prepare(mapping, DAY, settings, ledger)
+        _outbox(settings, ledger)  # the day's profiles as batch files
         prepared = time.perf_counter()
         while _open_batches(ledger):
             delivery.drain(settings, ledger, destination="target")
@@ -249,8 +267,9 @@ def end_to_end(path: str, work: str, limit_s: float = 600) -> dict[str, Any]:
 
 def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
     """The night after a first load: the same export again with one customer in ``every``
-    changed (a new tier), the whole first load confirmed delivered. Times ``prepare`` of
-    the second night: every profile is compared with its delivered digest."""
+    changed (a new tier), the whole first load confirmed delivered. Times ``prepare`` and
+    the outbox of the second night: every profile of the day is merged into the store, which
+    finds the changed ones; the outbox compares those with their confirmed digests."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -274,7 +293,8 @@ def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
     pacsv.write_csv(table, exports / f"crm_{NEXT_DAY}.csv")
     del table
     mapping = bench_mapping({"kind": "csv", "path": str(exports / "*.csv")})
-    first = pl.prepare(mapping, DAY, settings, ledger)
+    pl.prepare(mapping, DAY, settings, ledger)
+    first, _ = _outbox(settings, ledger)
     # the first night confirmed: its digests delivered, its batches complete
     dest_key = ledger_mod.destination_key("target", settings)
     with ledger.session() as session:
@@ -283,26 +303,26 @@ def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
             ledger_mod.record_delivered(
                 session,
                 dest_key,
-                pq.read_table(batch.manifest_path),
-                mapping=mapping.name,
-                partition=DAY,
+                pq.read_table(batch.manifest_path),  # its params named in its metadata
+                partition=batch.partition,
                 batch_id=batch.id,
-                param_names=mapping.param_names,
             )
             batch.state = COMPLETE
     started = time.perf_counter()
     results = pl.prepare(mapping, NEXT_DAY, settings, ledger)
+    out, outbox_s = _outbox(settings, ledger)
     seconds = time.perf_counter() - started
-    extract, transform, out = results
+    extract, _, profiles = results
     ledger.dispose()
     shutil.rmtree(work, ignore_errors=True)
     return {
         "seconds": seconds,
-        "first_night_rows_out": first[2].counts["rows_out"],
+        "first_night_rows_out": first.rows,
         "rows_in": extract.counts["rows_in"],
-        "unchanged": transform.counts["unchanged"],
-        "rows_out": out.counts["rows_out"],
-        "stages": {r.stage: r.stats["seconds"] for r in results},
+        "unchanged": profiles.counts["unchanged"],  # the store held the day's values already
+        "changed": profiles.counts["rows_out"],
+        "rows_out": out.rows,  # the changed profiles' rows written into batch files
+        "stages": _stages(results, outbox_s),
     }
 
 

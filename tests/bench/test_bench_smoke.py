@@ -44,10 +44,15 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
             assert r["rows_in"] == int(size)
             assert 0 < r["rows_out"] < int(size)  # duplicates merged
             assert r["rows_out"] + r["duplicates_merged"] + r["rejected"] == int(size)
+            # a first load: every profile new in the store, and each one written out, once
+            assert r["changed"] == r["rows_out"]
             assert r["batches"] >= 1 and r["batch_bytes"] > 0
             assert r["seconds"] > 0 and r["rows_per_s"] > 0 and r["peak_rss_mib"] > 0
             assert r["ratio_to_reference"] > 0
-            assert set(r["stages"]) == {"extract", "transform", "batches"}
+            assert set(r["stages"]) == {"extract", "transform", "profiles", "outbox"}
+            assert all(s > 0 for s in r["stages"].values())
+            # the run's time covers every stage, the outbox's batch files included
+            assert sum(r["stages"].values()) <= r["seconds"] * 1.01 + 0.01
         # every alternating run's wall and CPU seconds, and the steadier ratios from them
         for side in ("reference", "csv"):
             assert len(ex[side]["runs_s"]) == len(ex[side]["runs_cpu_s"]) == runner.REPEATS
@@ -69,10 +74,13 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
     assert e2e["batch_states"] == ["complete"]
     assert 0 < e2e["confirmed"] <= 3_000
     night = doc["nightly"]
-    # every profile of the first night compared: about one in ten changed, the rest not sent
+    # every profile of the first night merged again: about one in ten changed, the rest not
+    # sent; each changed one differs from its confirmed row, so each goes out
     assert night["rows_in"] == 3_000
-    assert night["unchanged"] + night["rows_out"] == night["first_night_rows_out"]
+    assert night["unchanged"] + night["changed"] == night["first_night_rows_out"]
+    assert night["rows_out"] == night["changed"]
     assert 0.08 * 3_000 < night["rows_out"] < 0.12 * 3_000
+    assert set(night["stages"]) == {"extract", "transform", "profiles", "outbox"}
     assert doc["sandbox"]["rows"] == 3_000 and doc["sandbox"]["rows_per_s"] > 0
     cop = doc["copernica"]
     assert cop["ok"] == cop["profiles"] == 200 and cop["profiles_per_s"] > 0
