@@ -343,7 +343,8 @@ def profile_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     counts = profile_store.merge_day(
         ledger,
         state_dir=settings.state_dir,
-        work_dir=base / "profile-work",
+        # its own folder: two merges of the same day at once must not clean up each other's
+        work_dir=base / f"profile-work-{uuid.uuid4().hex[:8]}",
         destination_key=dest_key,
         mapping=mapping.name,
         identity_type=identity_type_of(mapping),

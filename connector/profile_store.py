@@ -30,6 +30,7 @@ import json
 import logging
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ PARTITION, VERSION, LAST, CLEARED = "_partition", "_version", "_last", "_cleared
 CHANGED, UNCHANGED, SUPERSEDED = "changed", "unchanged", "superseded"
 DAY_PREFIX = "_day:"
 MERGE_TRIES = 5
+# a replaced snapshot stays this long for the readers that opened it (an outbox build)
+READER_GRACE_S = 3600.0
 CLEARS_SAMPLE = 10
 # Parquet written by DuckDB: the store is read whole at every merge and outbox build
 STORE_COPY = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
@@ -375,13 +378,17 @@ def _publish(
 
 
 def _remove_old(folder: Path, *, keep_from: int) -> None:
-    """Delete snapshots older than ``keep_from`` (a reader may still hold the one before)."""
+    """Delete snapshots older than ``keep_from`` that no reader can still be using: an outbox
+    build or a trace opened the version the ledger named then, so older files are kept for
+    ``READER_GRACE_S`` after they were replaced (files are named by version, not by time)."""
+    cutoff = time.time() - READER_GRACE_S
     for path in folder.glob("v*.parquet"):
         try:
             number = int(path.name[1:11])
-        except ValueError:
+            old = number < keep_from and path.stat().st_mtime < cutoff
+        except (ValueError, OSError):
             continue
-        if number < keep_from:
+        if old:
             path.unlink(missing_ok=True)
 
 

@@ -19,7 +19,7 @@ from connector.profile_store import day_column
 from tests.profiles.helpers import KEY, day_rows, merge, snapshot, store, values
 
 NAMES = ["email", "tier"]
-D1, D2, D3 = "2026-01-01", "2026-01-02", "2026-01-03"
+D1, D2, D3, D4 = "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"
 
 
 def _files(state_dir: Path, mapping: str = "crm") -> list[str]:
@@ -281,8 +281,8 @@ def test_two_merges_at_once_both_land(ledger_url: str, tmp_path: Path, existing:
         got = values(ref)
         assert got["a"] == {"email": "a@x", "tier": "gold"}
         assert got["b"]["email"] == "b@x" and got["c"]["email"] == "c@x"
-        # the loser's file is gone; the current snapshot and the one before are kept
-        assert _files(tmp_path) == [f"v{base + 1:010d}", f"v{base + 2:010d}"]
+        # the loser's file is gone: one file per version; older ones stay for their readers
+        assert _files(tmp_path) == [f"v{v:010d}" for v in range(1, base + 3)]
     finally:
         ledger.dispose()
 
@@ -304,3 +304,19 @@ def test_a_merge_that_keeps_losing_gives_up_and_leaves_no_file(
         merge(ledger, tmp_path, D2, [], names=NAMES, rows_fn=counted)
     assert calls["n"] == profile_store.MERGE_TRIES
     assert store(ledger) == before and _files(tmp_path) == ["v0000000001"]
+
+
+def test_replaced_snapshots_stay_for_their_readers_then_go(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for day in (D1, D2):
+        merge(ledger, tmp_path, day, [("a", f"{day}@x", None)], names=NAMES)
+    first = store(ledger)
+    merge(ledger, tmp_path, D3, [("a", "3@x", None)], names=NAMES)
+    # a build that opened an older version can still read it
+    assert _files(tmp_path) == ["v0000000001", "v0000000002", "v0000000003"]
+    assert first.path.exists()
+    monkeypatch.setattr(profile_store, "READER_GRACE_S", -1.0)
+    merge(ledger, tmp_path, D4, [("a", "4@x", None)], names=NAMES)
+    # past the grace period only the current snapshot and the one before are left
+    assert _files(tmp_path) == ["v0000000003", "v0000000004"]
