@@ -416,8 +416,8 @@ def resume_interrupted_retries(
     in between left a batch that no state machine step picks up again, its rows in no queue.
     A batch in one of those states untouched for longer than the lease is taken over (a
     compare-and-set on ``claimed_by``) and its rows re-queued whole; what the dead process had
-    already re-queued is recognised by content (``write_batches`` never registers the same
-    rows twice for one attempt) and outcomes are upserts, so finishing twice does no harm.
+    already re-queued is recognised by the retry batches that carry it
+    (``requeued_already``) and outcomes are upserts, so finishing twice does no harm.
     """
     cutoff = now - dt.timedelta(seconds=lease_s)
     with ledger.session() as session:
@@ -586,11 +586,65 @@ def requeue_or_dead(
     False (the batch was held back, never sent): the rows are re-queued at the same attempt,
     since no attempt was made; they cannot run out of attempts that way.
 
-    Returns (requeued, dead). Outcomes are written after the new batch is registered, so a
-    crash in between at worst repeats the re-queue, which ``write_batches`` deduplicates.
+    Returns (requeued, dead). Outcomes are written after the new batch is registered; a crash
+    in between leaves a retry batch (a child of ``batch``) carrying rows without their
+    outcome. A repeat finds them there and records them re-queued instead of writing them
+    again: the profiles' current rows may differ from the first time (a day merged since), so
+    ``write_batches``'s content check alone would queue them twice.
     """
     if rows.num_rows == 0:
         return 0, 0
+    carried = requeued_already(ledger, batch, rows.column(IDENTITY).to_pylist())
+    if carried:
+        keep = pc.invert(pc.is_in(rows.column(IDENTITY), pa.array(list(carried), pa.string())))
+        done = rows.filter(pc.invert(keep))
+        with ledger.session(immediate=True) as session:
+            _write_outcomes(
+                session,
+                batch.id,
+                [
+                    (i, r, ROW_REQUEUED, f"{reasons.get(i, 'not confirmed')} (in {carried[i]})")
+                    for i, r in zip(done.column(IDENTITY).to_pylist(), _refs(done), strict=True)
+                ],
+            )
+        rows = rows.filter(keep)
+        if rows.num_rows == 0:
+            return len(carried), 0
+    requeued, dead = _requeue_or_dead(ledger, settings, batch, rows, reasons, attempted=attempted)
+    return requeued + len(carried), dead
+
+
+def requeued_already(ledger: Ledger, batch: Batch, identities: list[str]) -> dict[str, str]:
+    """identity -> key of a retry batch of ``batch`` (its child) that already carries it."""
+    with ledger.session() as session:
+        children = list(
+            session.scalars(select(Batch).where(Batch.parent_id == batch.id).order_by(Batch.id))
+        )
+    found: dict[str, str] = {}
+    if not children or not identities:
+        return found
+    wanted = pa.array(identities, pa.string())
+    for child in children:
+        try:
+            ids = pq.read_table(child.manifest_path, columns=[IDENTITY]).column(IDENTITY)
+        except (OSError, pa.ArrowException):
+            continue
+        for ident in pc.filter(
+            wanted, pc.is_in(wanted, value_set=ids.combine_chunks())
+        ).to_pylist():
+            found.setdefault(ident, child.batch_key)
+    return found
+
+
+def _requeue_or_dead(
+    ledger: Ledger,
+    settings: Settings,
+    batch: Batch,
+    rows: pa.Table,
+    reasons: dict[str, str],
+    *,
+    attempted: bool,
+) -> tuple[int, int]:
     newer = newer_batches_with(ledger, batch, rows.column(IDENTITY).to_pylist())
     if newer:
         keep = pc.invert(pc.is_in(rows.column(IDENTITY), pa.array(list(newer), pa.string())))
