@@ -19,12 +19,10 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connector import staging
-from connector.columns import DIGEST, IDENTITY, SEQ, SOURCE_REF
-from connector.digests import DigestColumns, digest_sql
+from connector.columns import IDENTITY, SEQ, SOURCE_REF
 from connector.encoding import quote_ident, quote_literal
 
 # DuckDB's buffer pool for dedupe and change detection (it spills to disk beyond it). At
@@ -115,7 +113,6 @@ def updates_schema(names: Sequence[str]) -> pa.Schema:
             (IDENTITY, pa.string()),
             (SOURCE_REF, pa.string()),
             (SEQ, pa.int64()),
-            (DIGEST, pa.string()),
             (UPDATE_ROWS, pa.int64()),
         ]
         + [(n, pa.string()) for n in names]
@@ -154,8 +151,7 @@ def build_updates(
     Identities seen once (most of them) are named by ``_seq`` in ``out/selected.parquet``:
     their rows stay in ``mapped``, no wide row is joined, sorted or copied. Identities seen
     more than once are merged in DuckDB (out of core: later ``_seq`` wins per param, an empty
-    value never erases) and written to ``out/merged.parquet`` in ``_seq`` order. Parts without
-    ``_digest`` get it computed here. Change detection is not done here: the profile store
+    value never erases) and written to ``out/merged.parquet`` in ``_seq`` order. Change detection is not done here: the profile store
     (``connector.profile_store``) compares the day with the profile's current values.
     """
     parts = list(mapped)
@@ -195,15 +191,14 @@ def build_updates(
     scratch = out / ".repeated-rows"
     repeated_rows = _repeated_rows(con, source, parts, scratch)
     out_cols = ", ".join(
-        [IDENTITY, SOURCE_REF, SEQ, DIGEST, f"_rows AS {UPDATE_ROWS}"] + [qi(n) for n in names]
+        [IDENTITY, SOURCE_REF, SEQ, f"_rows AS {UPDATE_ROWS}"] + [qi(n) for n in names]
     )
     with pq.ParquetWriter(merged_path, schema, **UPDATES_PARQUET) as writer:
         reader = con.sql(
             f"""
             WITH m AS ({merge_sql(repeated_rows, names)})
             SELECT {out_cols} FROM (
-                SELECT m.{IDENTITY}, m.{SOURCE_REF}, m.{SEQ}, {digest_sql(names, "m")} AS {DIGEST},
-                       m._rows{sep}{params}
+                SELECT m.{IDENTITY}, m.{SOURCE_REF}, m.{SEQ}, m._rows{sep}{params}
                 FROM m
             ) ORDER BY {SEQ}
             """
@@ -274,54 +269,36 @@ def read_updates(
     names: Sequence[str],
     *,
     schema: pa.Schema | None = None,
-    skip: np.ndarray | None = None,
     batch_rows: int = FETCH_ROWS,
 ) -> Generator[pa.RecordBatch, None, None]:
-    """The updates ``build_updates`` decided, as record batches of ``schema`` (by default
+    """The day's rows ``build_updates`` decided, as record batches of ``schema`` (by default
     :func:`updates_schema`; any subset of its columns, in any order).
 
     First the selected single rows, read from the staged ``parts`` in their order, then the
-    merged ones in ``_seq`` order; rows whose ``_seq`` is in ``skip`` (sorted) are left out.
+    merged ones in ``_seq`` order.
     """
     schema = schema or updates_schema(names)
     selected = pq.read_table(out / SELECTED).column(SEQ).to_numpy()
-    if skip is not None and len(skip):
-        selected = selected[~_in_sorted(selected, skip)]
     if len(selected):
-        wanted = [c for c in schema.names if c != UPDATE_ROWS]
-        digester = None if staging.has_columns(parts, (DIGEST,)) else DigestColumns(names)
-        try:
-            for path in parts:
-                # the narrow _seq column first: a part with no row to send is not read further
-                # (a nightly run that changed a few profiles reads little more than _seq)
-                seqs = staging.read(path, [SEQ]).column(SEQ).to_numpy()
-                part_keep = _in_sorted(seqs, selected)
-                if not part_keep.any():
+        columns = list({*(c for c in schema.names if c != UPDATE_ROWS), SEQ})
+        for path in parts:
+            # the narrow _seq column first: a part with no row selected is not read further
+            seqs = staging.read(path, [SEQ]).column(SEQ).to_numpy()
+            part_keep = _in_sorted(seqs, selected)
+            if not part_keep.any():
+                continue
+            at = 0
+            for rb in staging.iter_batches(path, batch_rows, columns):
+                keep = part_keep[at : at + rb.num_rows]
+                at += rb.num_rows
+                if not keep.any():
                     continue
-                columns = list({*wanted, SEQ, *([] if digester is None else names)})
-                at = 0
-                for rb in staging.iter_batches(path, batch_rows, columns):
-                    keep = part_keep[at : at + rb.num_rows]
-                    at += rb.num_rows
-                    if not keep.any():
-                        continue
-                    table = pa.Table.from_batches([rb])
-                    if not keep.all():
-                        table = table.filter(pa.array(keep))
-                    if digester is not None:
-                        # extract's parts hold null for empty and a digest; others get them here
-                        table = digester.add(_with_params(table, names, nullify=True))
-                    yield from _conform(table, schema).to_batches()
-        finally:
-            if digester is not None:
-                digester.close()
+                table = pa.Table.from_batches([rb])
+                if not keep.all():
+                    table = table.filter(pa.array(keep))
+                yield from _conform(table, schema).to_batches()
     merged = pq.ParquetFile(out / MERGED)
     for rb in merged.iter_batches(batch_rows):
-        if skip is not None and len(skip):
-            keep = ~_in_sorted(rb.column(SEQ).to_numpy(zero_copy_only=False), skip)
-            if not keep.any():
-                continue
-            rb = rb.filter(pa.array(keep))
         yield from _conform(pa.Table.from_batches([rb]), schema).to_batches()
 
 
@@ -344,16 +321,3 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
         else:
             columns.append(pa.nulls(n, f.type))
     return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _with_params(table: pa.Table, names: Sequence[str], *, nullify: bool) -> pa.Table:
-    """``table`` with every param column present (missing = null; ``""`` = null)."""
-    null = pa.scalar(None, pa.string())
-    for name in names:
-        if name not in table.column_names:
-            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
-        elif nullify:
-            col = table.column(name).cast(pa.string())
-            at = table.column_names.index(name)
-            table = table.set_column(at, name, pc.if_else(pc.equal(col, ""), null, col))
-    return table

@@ -18,8 +18,10 @@ only stop their own profile's update), and it is computed for every row. In Duck
 SHA-256 of length-prefixed values (the first definition) 7 s. 128 bits keep an accidental
 collision out of reach.
 
-``DigestColumns`` adds ``_digest`` and ``_filled`` (one ``1``/``0`` per param: non-empty
-or not, for reporting clears without reading the values again) to mapped rows.
+The outbox computes it in SQL (:func:`digest_sql`) over each profile's full row at its
+account; :func:`profile_digest` is the same in Python (``connector trace``).
+:func:`filled_column` gives a manifest's ``_filled`` (one ``1``/``0`` per param: non-empty or
+not), from which the confirmed row's non-empty params are recorded.
 """
 
 from __future__ import annotations
@@ -27,13 +29,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.buffers import one_array, value_offsets
-from connector.columns import DIGEST, FILLED
 from connector.encoding import quote_ident, quote_literal, quote_value
 
 SEP = "\x1f"
@@ -79,49 +79,8 @@ def _plain_text(head: str, cols: Sequence[str]) -> str:
     return f"concat({head}, " + ", chr(31), ".join(cols) + ")"
 
 
-def plain_digest_sql(param_names: Sequence[str]) -> str:
-    """:func:`digest_sql` for rows where no value holds ``\x1f`` (its plain branch only)."""
-    head = quote_literal(names_line(param_names) + "\n")
-    if not param_names:
-        return f"md5({head})"
-    return f"md5({_plain_text(head, [quote_ident(n) for n in param_names])})"
-
-
-def holds_separator(col: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether any value of a string column holds ``\x1f``: one scan of its data buffer
-    (numpy, GIL released), not a search per value. UTF-8 has that byte only as U+001F."""
-    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
-    for chunk in chunks:
-        if chunk.type != pa.string():
-            if pc.any(pc.match_substring(chunk.cast(pa.string()), SEP)).as_py():
-                return True
-            continue
-        data = chunk.buffers()[2]
-        if data is None or not len(chunk):
-            continue
-        offsets = value_offsets(chunk)
-        lo, hi = int(offsets[0]), int(offsets[-1])
-        if np.any(np.frombuffer(data, dtype=np.uint8)[lo:hi] == ord(SEP)):
-            return True
-    return False
-
-
-def filled_sql(param_names: Sequence[str], alias: str = "") -> str:
-    """A DuckDB expression for ``_filled``: ``1`` per non-empty param, ``0`` per empty one."""
-    qual = f"{alias}." if alias else ""
-    if not param_names:
-        return "''"
-    return " || ".join(
-        f"CASE WHEN coalesce({qual}{quote_ident(n)}, '') = '' THEN '0' ELSE '1' END"
-        for n in param_names
-    )
-
-
-PIECE_ROWS = 10_000
-
-
 def filled_column(table: pa.Table | pa.RecordBatch, names: Sequence[str]) -> pa.Array:
-    """``_filled`` of each row (as :func:`filled_sql`), built from the value offsets and
+    """``_filled`` of each row (``1`` per non-empty param, ``0`` per empty one), built from the value offsets and
     validity bitmaps: a fixed-width string array over one byte matrix, nothing per value.
 
     One row of the matrix per param, written whole, then transposed once: 0.12-0.21 CPU-s
@@ -146,48 +105,3 @@ def filled_column(table: pa.Table | pa.RecordBatch, names: Sequence[str]) -> pa.
     data = np.ascontiguousarray(matrix.T)
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-
-
-class DigestColumns:
-    """Appends ``_digest`` and ``_filled`` to tables of mapped rows, in DuckDB (GIL released)."""
-
-    def __init__(self, param_names: Sequence[str]) -> None:
-        self.names = list(param_names)
-        self.con = duckdb.connect()
-        self.con.execute("set threads = 1")
-        self.con.execute("set enable_progress_bar = false")
-        self.con.execute("set preserve_insertion_order = true")  # digests in row order
-        self._sql = f"SELECT {digest_sql(self.names)} AS {DIGEST} FROM _rows"
-        # nearly every chunk: no value holds the separator, so no per-row check for it
-        self._plain_sql = f"SELECT {plain_digest_sql(self.names)} AS {DIGEST} FROM _rows"
-
-    def add(self, table: pa.Table) -> pa.Table:
-        n = table.num_rows
-        if not self.names:
-            digest = pa.array([profile_digest([], [])] * n, pa.string())
-            return table.append_column(DIGEST, digest).append_column(
-                FILLED, filled_column(table, [])
-            )
-        # cut in pieces so that DuckDB's threads share the chunk (one piece = one task)
-        pieces = table.select(self.names).to_batches(max_chunksize=PIECE_ROWS)
-        self.con.register(
-            "_rows",
-            pa.Table.from_batches(pieces, pieces[0].schema) if pieces else table.select(self.names),
-        )
-        plain = not any(holds_separator(table.column(n)) for n in self.names)
-        try:
-            out = self.con.sql(self._plain_sql if plain else self._sql).to_arrow_table()
-        finally:
-            self.con.unregister("_rows")
-        return table.append_column(DIGEST, one_array(out.column(0))).append_column(
-            FILLED, filled_column(table, self.names)
-        )
-
-    def close(self) -> None:
-        self.con.close()
-
-    def __enter__(self) -> DigestColumns:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -31,8 +31,7 @@ import pyarrow.parquet as pq
 from connector import dedupe, profile_store, staging
 from connector import ledger as ledger_mod
 from connector.batches import identity_type_of, param_names_of, safe_name
-from connector.columns import DIGEST, FILLED, IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
-from connector.digests import DigestColumns
+from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.ledger import Ledger
 from connector.memory import retain_freed_memory
 from connector.partitions import day_window
@@ -41,7 +40,7 @@ from connector.threads import prefetched
 log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 10
-# mapped parts handed on and not yet written: one digesting, one being written
+# mapped parts handed to the writer thread and not yet written
 STAGED_IN_FLIGHT = 2
 REJECTS_SAMPLE = 10
 # rows per record batch the batch stage reads: its reading thread runs ahead of the encoding
@@ -154,18 +153,14 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
         ),
         name="extract-read",
     )
-    # Reading the next chunk (a thread), mapping this one (here), digesting the previous one
-    # (a thread) and writing the one before (a thread) overlap: pyarrow, DuckDB and file
-    # writes release the GIL, so both cores work.
-    digester = DigestColumns(names)
+    # Reading the next chunk (a thread), mapping this one (here) and writing the previous
+    # ones (a thread) overlap: pyarrow and file writes release the GIL, so both cores work.
     # closing(chunks): a failure here stops and joins the reading thread at once
     with (
         closing(chunks),
-        digester,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-digest") as digesting,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-writer") as writer,
     ):
-        staged: deque[Future[Future[None]]] = deque()
+        staged: deque[Future[None]] = deque()
         for chunk in chunks:
             sources.add(chunk.source)
             rows_in += chunk.table.num_rows
@@ -182,15 +177,9 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
                 if mapped.num_rows:
                     part += 1
                     if len(staged) >= STAGED_IN_FLIGHT:  # memory stays bounded
-                        staged.popleft().result().result()
+                        staged.popleft().result()
                     staged.append(
-                        digesting.submit(
-                            _stage_part,
-                            digester,
-                            mapped,
-                            staging.part_path(mapped_dir, part),
-                            writer,
-                        )
+                        writer.submit(staging.write, mapped, staging.part_path(mapped_dir, part))
                     )
                     rows_out += mapped.num_rows
             for rejects in reject_tables:
@@ -205,7 +194,7 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
                         0, REJECTS_SAMPLE - len(result.rejects_sample)
                     ).to_pylist()
         while staged:
-            staged.popleft().result().result()
+            staged.popleft().result()
     if high_water is not None:
         from connector.sources import record_cursor
 
@@ -216,19 +205,10 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     result.schema = [(IDENTITY, "string"), (SOURCE_REF, "string"), (SEQ, "int64")] + [
         (n, "string") for n in names
     ]
-    # the staged digest and _filled are bookkeeping, not what a user previews
-    result.preview = _head(staging.parts(mapped_dir), drop=(DIGEST, FILLED))
+    result.preview = _head(staging.parts(mapped_dir))
     result.counts.update(rows_in=rows_in, rows_out=rows_out, rejected=rejected)
     result.stats.update(sources=sorted(sources), chunks=part, high_water=high_water)
     return _finish(ledger, result, started)
-
-
-def _stage_part(
-    digester: DigestColumns, mapped: pa.Table, path: Path, writer: ThreadPoolExecutor
-) -> Future[None]:
-    """Digest a mapped chunk (DuckDB, in the digest thread) and hand it to the writer thread
-    (the file write), so that the next chunk's digest overlaps this one's write."""
-    return writer.submit(staging.write, digester.add(mapped), path)
 
 
 # --------------------------------------------------------------------------------------

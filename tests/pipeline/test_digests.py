@@ -1,4 +1,4 @@
-"""The change-detection digest: one definition, identical in Python, SQL and per chunk."""
+"""The change-detection digest: one definition, identical in Python and SQL."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.digests import (
-    DigestColumns,
-    digest_sql,
-    filled_column,
-    filled_sql,
-    holds_separator,
-    profile_digest,
-)
+from connector.digests import digest_sql, filled_column, profile_digest
 
 NAMES = ["email", "a,b", "zoë"]
 hostile = st.one_of(
@@ -44,22 +37,15 @@ hostile = st.one_of(
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(hostile, hostile, hostile), min_size=1, max_size=20))
-def test_sql_and_chunk_digests_equal_the_python_definition(rows) -> None:  # type: ignore[no-untyped-def]
+def test_sql_digests_and_filled_equal_the_python_definition(rows) -> None:  # type: ignore[no-untyped-def]
     table = pa.table({n: pa.array([r[i] for r in rows], pa.string()) for i, n in enumerate(NAMES)})
-    with DigestColumns(NAMES) as digester:
-        added = digester.add(table)
     con = duckdb.connect()
     con.register("t", table)
-    sql = con.sql(f"SELECT {digest_sql(NAMES)}, {filled_sql(NAMES)} FROM t").fetchall()
-    for r, (digest, filled), chunk, chunk_filled in zip(
-        rows,
-        sql,
-        added.column("_digest").to_pylist(),
-        added.column("_filled").to_pylist(),
-        strict=True,
-    ):
-        assert digest == chunk == profile_digest(NAMES, list(r))
-        assert filled == chunk_filled == "".join("1" if v else "0" for v in r)
+    sql = [digest for (digest,) in con.sql(f"SELECT {digest_sql(NAMES)} FROM t").fetchall()]
+    filled = filled_column(table, NAMES).to_pylist()
+    for r, digest, flags in zip(rows, sql, filled, strict=True):
+        assert digest == profile_digest(NAMES, list(r))
+        assert flags == "".join("1" if v else "0" for v in r)
 
 
 def test_digest_tells_apart_what_differs_and_nothing_else() -> None:
@@ -76,17 +62,6 @@ def test_values_holding_the_separator_cannot_mimic_other_values() -> None:
     assert profile_digest(names, ["x\x1fy", None]) != profile_digest(names, ["x", "y"])
     assert profile_digest(names, ["", "\x1f"]) != profile_digest(names, ["\x1f", ""])
     assert profile_digest(names, [None, "%1F,"]) != profile_digest(names, ["\x1f", None])
-
-
-def test_the_separator_is_found_only_inside_the_values_looked_at() -> None:
-    col = pa.array(["a\x1f", "bc", "d", "\x1fe"], pa.string())
-    assert holds_separator(col)
-    assert not holds_separator(col.slice(1, 2))  # its neighbours hold it, the slice does not
-    assert holds_separator(col.slice(2))
-    assert holds_separator(pa.chunked_array([col.slice(1, 2), col.slice(3)]))
-    assert not holds_separator(pa.chunked_array([col.slice(1, 2)]))
-    assert not holds_separator(pa.array([None, None], pa.string()))
-    assert holds_separator(pa.array(["x\x1f"], pa.large_string()))
 
 
 @settings(max_examples=100, deadline=None)

@@ -268,15 +268,14 @@ def test_extract_stages_every_part_in_source_order(env) -> None:  # type: ignore
     assert flat == sorted(flat) and len(set(flat)) == 40
 
 
-@pytest.mark.parametrize("where", ["digest", "write"])
-def test_extract_raises_a_failure_of_its_digest_or_writer_thread(
-    env, monkeypatch: pytest.MonkeyPatch, where: str
+def test_extract_raises_a_failure_of_its_writer_thread(
+    env, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     import threading
 
     from connector import staging
-    from connector.digests import DigestColumns
 
+    where = "write"
     mapping, settings, ledger, pos = env
     _csv(pos, DAY, [f"c{i},s{i},n{i}" for i in range(40)])
     calls = {"n": 0}
@@ -290,13 +289,10 @@ def test_extract_raises_a_failure_of_its_digest_or_writer_thread(
 
         return call
 
-    if where == "digest":
-        monkeypatch.setattr(DigestColumns, "add", failing(DigestColumns.add))
-    else:
-        monkeypatch.setattr(staging, "write", failing(staging.write))
+    monkeypatch.setattr(staging, "write", failing(staging.write))
     with pytest.raises(OSError, match=f"{where} failed"):
         pipeline.extract_stage(mapping, DAY, settings, ledger)
     names = [t.name for t in threading.enumerate()]
-    assert not [n for n in names if n.startswith(("stage-digest", "stage-writer"))]
+    assert not [n for n in names if n.startswith("stage-writer")]
     # the parts before the failure were written whole; nothing after it was
     assert 1 <= len(_staged_seqs(settings)) <= 3
