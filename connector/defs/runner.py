@@ -218,11 +218,16 @@ def _delivery_counts(
     A row re-queued into a retry batch is counted once, in the batch that settled it; a row
     not re-sent because a newer batch carries its profile counts as neither confirmed nor
     failed here (the newer batch does), so queued = confirmed + failed + superseded + pending.
+    A retry this sync wrote of an earlier sync's batch is left out with its own retries: that
+    sync queued and counted those rows (else they would count as queued without a change).
     """
     with connector.ledger().session() as session:
-        batches = {
-            b.id: b for b in session.scalars(select(Batch).where(Batch.id >= first_new_batch))
-        }
+        batches: dict[int, Batch] = {}
+        for b in session.scalars(
+            select(Batch).where(Batch.id >= first_new_batch).order_by(Batch.id)
+        ):
+            if b.parent_id is None or b.parent_id in batches:  # parents come first
+                batches[b.id] = b
         outcomes: dict[tuple[int, str], int] = {
             (batch_id, status): n
             for batch_id, status, n in session.execute(
