@@ -1,17 +1,21 @@
-"""Queued batches for delivery tests, written by the real outbox writer (``write_batches``)."""
+"""Queued batches for delivery tests, the way a sync queues them: a mapping's source export of
+a day prepared into its profile store, then the account's outbox built (``queue``)."""
 
 from __future__ import annotations
 
+import csv
+import json
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
 
 from connector import delivery
-from connector.batches import write_batches
 from connector.ledger import Batch, Ledger
+from connector.mapping import SourceMapping, load_mapping
+from connector.outbox import build as outbox_build
+from connector.pipeline import prepare
 from connector.settings import CopernicaSettings, Settings, TargetSettings, load_settings
 
 TRICKY = [
@@ -67,11 +71,75 @@ def profiles(n: int, *, prefix: str = "cust", tricky: bool = True) -> pa.Table:
     return pa.table(
         {
             "_identity": ids,
-            "_source_ref": [f"crm.customers:{i}" for i in range(n)],
             "tier": tier,
             "city": city,
         }
     )
+
+
+def write_mapping(
+    settings: Settings,
+    names: list[str],
+    *,
+    name: str = "crm",
+    destination: str = "target",
+    identity_type: str = "thirdPartyId",
+) -> SourceMapping:
+    """A CSV mapping ``name`` (one export a day, ``<name>_<day>.csv``, columns ``id`` and
+    ``names``) in ``settings.mappings_dir``; returns it as loaded."""
+    folder = exports_dir(settings, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    settings.mappings_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "name": name,
+        "source": {"kind": "csv", "path": str(folder / f"{name}_*.csv")},
+        "destination": destination,
+        "identity": {"column": "id", "type": identity_type},
+        "params": {n: n for n in names},
+    }
+    path = settings.mappings_dir / f"{name}.yaml"
+    path.write_text(json.dumps(spec, indent=2))  # YAML reads JSON
+    return load_mapping(path)
+
+
+def exports_dir(settings: Settings, name: str) -> Path:
+    return Path(settings.state_dir).parent / "exports" / name
+
+
+def write_export(settings: Settings, name: str, partition: str, table: pa.Table) -> Path:
+    """``table`` (``_identity`` and the params; null = an empty field) as the CSV export of
+    mapping ``name`` for day ``partition``; a row's source ref is ``<file>:<its first line>``."""
+    names = [c for c in table.column_names if not c.startswith("_")]
+    path = exports_dir(settings, name) / f"{name}_{partition}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = [table.column("_identity").to_pylist()] + [table.column(n).to_pylist() for n in names]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["id", *names])
+        writer.writerows(["" if v is None else v for v in row] for row in zip(*columns))
+    return path
+
+
+def stage(
+    settings: Settings,
+    ledger: Ledger,
+    table: pa.Table,
+    *,
+    destination: str = "target",
+    identity_type: str = "thirdPartyId",
+    name: str = "crm",
+    partition: str = "2026-06-01",
+) -> SourceMapping:
+    """The rows of ``table`` as mapping ``name``'s source export of day ``partition``,
+    prepared as a sync prepares them: extract, transform, merge into the profile store (the
+    account's outbox is not built: see ``queue``)."""
+    names = [c for c in table.column_names if not c.startswith("_")]
+    mapping = write_mapping(
+        settings, names, name=name, destination=destination, identity_type=identity_type
+    )
+    write_export(settings, name, partition, table)
+    prepare(mapping, partition, settings, ledger)
+    return mapping
 
 
 def queue(
@@ -84,17 +152,17 @@ def queue(
     name: str = "crm",
     partition: str = "2026-06-01",
 ) -> list[Batch]:
-    names = [c for c in table.column_names if not c.startswith("_")]
-    mapping = SimpleNamespace(
-        name=name,
+    """``stage`` the rows, then build the account's outbox; returns the batches it queued."""
+    stage(
+        settings,
+        ledger,
+        table,
         destination=destination,
-        identity=SimpleNamespace(type=identity_type),
-        param_names=names,
-        params=dict.fromkeys(names, ""),
+        identity_type=identity_type,
+        name=name,
+        partition=partition,
     )
-    return write_batches(
-        table, mapping=mapping, partition=partition, settings=settings, ledger=ledger
-    )
+    return outbox_build.build(settings, ledger, destination).batches
 
 
 def run_until_settled(

@@ -45,7 +45,13 @@ def test_status_and_trace(tmp_path, monkeypatch) -> None:  # type: ignore[no-unt
     assert one.exit_code == 0 and "remote_batch_id" in one.output
     traced = runner.invoke(main, ["trace", "cust-00004"])
     assert traced.exit_code == 0, traced.output
-    assert "crm.customers:4" in traced.output and "delivered" in traced.output
+    # the row's source: line 7 of the day's export (the third row's value spans two lines)
+    assert "crm_2026-06-01.csv:7" in traced.output and "delivered" in traced.output
+    # the profile at the account, each param with its value, mapping and source day
+    assert "Profile cust-00004 at target:demo" in traced.output
+    for value in ("fish & chips", "City 4 & Co/+%"):
+        assert value in traced.output
+    assert "the destination holds these values" in traced.output
     assert "confirmed delivered to target:demo" in traced.output
     assert "pos.csv:17" in traced.output and "rejected" in traced.output
     assert "amount: '12,50' is not a decimal number" in traced.output

@@ -40,4 +40,4 @@ def test_one_point_two_million_rows_one_million_today(tmp_path) -> None:  # type
         assert r.rows_submitted == 1_000_000 and r.stopped_because == "quota"
         assert (r.queued_rows, r.quota_left_today) == (200_000, 0)
         assert r.projected_drain_date == dt.date(2026, 6, 2)
-        print(f"\nwrite 1.2M rows: {written:.1f}s; submit 1M rows: {sent:.1f}s")
+        print(f"\nprepare + outbox build, 1.2M rows: {written:.1f}s; submit 1M rows: {sent:.1f}s")

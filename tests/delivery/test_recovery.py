@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Mapping
+from pathlib import Path
 
+import pyarrow as pa
 from sqlalchemy import select, update
 
-from connector import delivery
+from connector import delivery, manifests
+from connector.destinations.target import TargetClient
 from connector.ledger import Batch, Delivered, RowOutcome, claim_batches
+from connector.outbox import build as outbox_build
 from connector.sandbox.testing import running_sandbox
 
-from .helpers import make_ledger, make_settings, profiles, queue, run_until_settled
+from .helpers import make_ledger, make_settings, profiles, queue, run_until_settled, stage
 
 
 def accepted_bodies(sb) -> list[str]:  # type: ignore[no-untyped-def]
@@ -119,21 +124,93 @@ def test_stuck_batches_are_requeued(tmp_path) -> None:  # type: ignore[no-untype
             assert len(list(s.scalars(select(Delivered)))) == 5
 
 
-def test_rows_held_back_for_a_later_partition_keep_their_attempts(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    # max_attempts=1: a hold-back that counted as an attempt would dead-letter rows that were
-    # never sent and that no newer batch carries
-    with running_sandbox(calls_per_minute=100_000) as sb:
-        settings = make_settings(tmp_path, sb.url, max_attempts=1)
+def _day(rows: Mapping[str, tuple[str | None, str | None]]) -> pa.Table:
+    """A day's export: identity -> (tier, city); None is an empty field."""
+    return pa.table(
+        {
+            "_identity": pa.array(list(rows), pa.string()),
+            "tier": pa.array([t for t, _ in rows.values()], pa.string()),
+            "city": pa.array([c for _, c in rows.values()], pa.string()),
+        }
+    )
+
+
+def _sent_rows(batch: Batch) -> dict[str, dict[str, str | None]]:
+    """identity -> the params as written in the batch file."""
+    table = manifests.with_values(batch.path, manifests.read(batch.manifest_path))
+    return {r["_identity"]: {"tier": r["tier"], "city": r["city"]} for r in table.to_pylist()}
+
+
+def test_a_requeue_sends_current_values_and_leaves_newer_batches_rows_to_them(
+    tmp_path: Path,
+) -> None:
+    """An old batch fails after newer values were learnt: its re-queue sends each profile as it
+    stands now, and rows a newer batch already carries are superseded, not sent again (an old
+    row landing after the newer one would overwrite newer values at the destination)."""
+    with running_sandbox(calls_per_minute=100_000, stuck_rate=1.0) as sb:
+        settings = make_settings(tmp_path, sb.url, max_attempts=3, target={"pending_timeout_h": 1})
         ledger = make_ledger(settings)
-        queue(settings, ledger, profiles(4), partition="2026-06-01")
-        queue(settings, ledger, profiles(4).slice(0, 1), partition="2026-06-02")
-        run_until_settled(settings, ledger)
+        ids = [f"cust-{i:05d}" for i in range(4)]
+        day1 = {i: (f"t{n}", f"City {n}") for n, i in enumerate(ids)}
+        (old,) = queue(settings, ledger, _day(day1), partition="2026-06-01")
+        delivery.drain(settings, ledger, destination="target")  # submitted; the service sits on it
+        # day 2: newer values of two profiles go out in a newer batch (each row whole)
+        (newer,) = queue(
+            settings,
+            ledger,
+            _day({ids[0]: ("gold", None), ids[1]: (None, "Utrecht")}),
+            partition="2026-06-02",
+        )
+        assert _sent_rows(newer) == {
+            ids[0]: {"tier": "gold", "city": "City 0"},
+            ids[1]: {"tier": "t1", "city": "Utrecht"},
+        }
+        # day 3: a newer value of a third profile is in its store, not yet in any batch
+        stage(settings, ledger, _day({ids[2]: ("platinum", None)}), partition="2026-06-03")
+
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+        polled = delivery.poll(settings, ledger, destination="target", now=later)
+        assert polled.stuck == [old.id] and polled.rows_requeued == 2
+
         with ledger.session() as s:
-            outcomes = {(o.identity, o.status) for o in s.scalars(select(RowOutcome))}
-            delivered = {d.identity for d in s.scalars(select(Delivered))}
-            held = [b for b in s.scalars(select(Batch)) if b.partition == "2026-06-01"]
-        assert ("cust-00000", "superseded") in outcomes
-        assert not [o for o in outcomes if o[1] == "dead"], outcomes
-        assert delivered == {f"cust-{i:05d}" for i in range(4)}
-        # the re-queued rows kept the held-back batch's attempt
-        assert sorted(b.attempt for b in held) == [1, 1]
+            outcomes = {
+                o.identity: o
+                for o in s.scalars(select(RowOutcome).where(RowOutcome.batch_id == old.id))
+            }
+            (retry,) = s.scalars(select(Batch).where(Batch.parent_id == old.id)).all()
+        assert {i: o.status for i, o in outcomes.items()} == {
+            ids[0]: "superseded",
+            ids[1]: "superseded",
+            ids[2]: "requeued",
+            ids[3]: "requeued",
+        }
+        assert newer.batch_key in (outcomes[ids[0]].reason or "")
+        # the re-queue carries the profiles' current values, not the failed row's copy
+        assert retry.attempt == 2 and retry.state == "queued"
+        assert _sent_rows(retry) == {
+            ids[2]: {"tier": "platinum", "city": "City 2"},
+            ids[3]: {"tier": "t3", "city": "City 3"},
+        }
+
+        sb.set_faults(stuck_rate=0.0)
+        run_until_settled(settings, ledger)
+        # the day-3 change is on its way already: the next build queues nothing
+        rebuilt = outbox_build.build(settings, ledger, "target")
+        assert (rebuilt.candidates, rebuilt.unchanged, rebuilt.batches) == (1, 1, [])
+        sb.wait_idle()
+        with ledger.session() as s:
+            states = {b.id: b.state for b in s.scalars(select(Batch))}
+            delivered = {d.identity: d.batch_id for d in s.scalars(select(Delivered))}
+            later_batches = [b for b in s.scalars(select(Batch).where(Batch.id > newer.id))]
+        assert states == {old.id: "superseded", newer.id: "complete", retry.id: "complete"}
+        assert delivered == {ids[0]: newer.id, ids[1]: newer.id, ids[2]: retry.id, ids[3]: retry.id}
+        # no batch after the newer one carried the profiles it holds
+        assert all(not {ids[0], ids[1]} & set(_sent_rows(b)) for b in later_batches)
+        with TargetClient(settings.target) as client:
+            stored = {i: client.fetch_profile(i, "thirdPartyId") for i in ids}
+        assert stored == {
+            ids[0]: {"tier": "gold", "city": "City 0"},
+            ids[1]: {"tier": "t1", "city": "Utrecht"},
+            ids[2]: {"tier": "platinum", "city": "City 2"},
+            ids[3]: {"tier": "t3", "city": "City 3"},
+        }

@@ -12,15 +12,10 @@ from connector import delivery
 from connector.destinations.http import RetryPolicy
 from connector.destinations.target import TargetClient
 from connector.ledger import Batch, Delivered, RowOutcome
+from connector.outbox import build as outbox_build
 from connector.sandbox.testing import running_sandbox
 
 from .helpers import make_ledger, make_settings, profiles, queue, run_until_settled
-
-MAPPING_YAML = (
-    "name: crm\nsource: {kind: sql, url: 'sqlite:///x.db', table: t, cursor: u}\n"
-    "destination: copernica\nidentity: {column: id, type: customerid}\n"
-    "params: {tier: tier, city: city, nickname: nickname}\n"
-)
 
 
 def fast_client(settings) -> TargetClient:  # type: ignore[no-untyped-def]
@@ -95,9 +90,6 @@ def test_copernica_delivery_read_back(tmp_path) -> None:  # type: ignore[no-unty
         settings = make_settings(tmp_path, sb.url)
         ledger = make_ledger(settings)
         table = profiles(60).append_column("nickname", pq_str(60))
-        mapping_dir = settings.mappings_dir
-        mapping_dir.mkdir(parents=True)
-        (mapping_dir / "crm.yaml").write_text(MAPPING_YAML)
         queue(settings, ledger, table, destination="copernica", identity_type="customerid")
         results = run_until_settled(settings, ledger, destination="copernica")
         drained = results[0]
@@ -122,6 +114,10 @@ def pq_str(n: int):  # type: ignore[no-untyped-def]
 
 
 def test_faults_every_row_ends_delivered_or_dead(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Faults on, and a second day's changes queued while the first day's batches are still
+    failing and being re-queued: every profile ends confirmed with its current values (the
+    second day's over the first's) at the sandbox, or dead with a reason. Target v2's
+    override rule is on in the sandbox: a row that lacked a param would lose it there."""
     faults = dict(
         fail_rate=0.3, throttle_rate=0.2, drop_rate=0.05, stuck_rate=0.1, seed=7, retry_after_s=0
     )
@@ -135,10 +131,19 @@ def test_faults_every_row_ends_delivered_or_dead(tmp_path) -> None:  # type: ign
         ledger = make_ledger(settings)
         table = profiles(300)
         queue(settings, ledger, table)
+        day2 = table.filter(pc.equal(pc.bit_wise_and(pa_indices(300), 3), 0)).select(["_identity"])
+        n2 = day2.num_rows
+        day2 = day2.append_column(
+            "tier", pa_strings([f"day2 & {i}/+%" if i % 2 else None for i in range(n2)])
+        ).append_column("city", pa_strings([None if i % 2 else f"Town {i}" for i in range(n2)]))
         with fast_client(settings) as client:
+            for _ in range(3):  # some first-day batches sent, failed, re-queued; others not yet
+                delivery.drain(settings, ledger, destination="target", client=client)
+                delivery.poll(settings, ledger, destination="target", client=client, wait=False)
+            queue(settings, ledger, day2, partition="2026-06-02")
             run_until_settled(settings, ledger, client=client, rounds=400)
         with ledger.session() as s:
-            delivered = {d.identity for d in s.scalars(select(Delivered))}
+            delivered = {d.identity: d.digest for d in s.scalars(select(Delivered))}
             dead = {
                 o.identity: o.reason
                 for o in s.scalars(select(RowOutcome).where(RowOutcome.status == "dead"))
@@ -148,14 +153,48 @@ def test_faults_every_row_ends_delivered_or_dead(tmp_path) -> None:  # type: ign
         kinds = {kind for per_key in injected.values() for kind in per_key}
         assert {"drop", "fail_500", "fail_502"} <= kinds or len(kinds) >= 3, injected
         ids = set(table.column("_identity").to_pylist())
-        assert ids <= delivered | set(dead), ids - delivered - set(dead)
+        assert ids <= set(delivered) | set(dead), ids - set(delivered) - set(dead)
         assert all(reason for reason in dead.values())
         assert states <= {"complete", "superseded", "dead"}
-        # what is stored as delivered really is at the sandbox
+        # the current row of every profile that never died is the one confirmed
+        current = current_table(table, day2)
+        _, rows = outbox_build.current_rows(settings, ledger, "target", sorted(ids))
+        digests = dict(
+            zip(rows.column("_identity").to_pylist(), rows.column("_digest").to_pylist())
+        )
+        alive = ids - set(dead)
+        assert {i: delivered[i] for i in alive} == {i: digests[i] for i in alive}
+        # and what is stored as delivered really is at the sandbox: the current values
         sb.wait_idle()
         sb.set_faults(fail_rate=0, throttle_rate=0, drop_rate=0)
-        landed = table.filter(pc.is_in(table.column("_identity"), pa_array(delivered - set(dead))))
+        confirmed_current = {i for i in ids if delivered.get(i) == digests[i]}
+        assert alive <= confirmed_current
+        landed = current.filter(pc.is_in(current.column("_identity"), pa_array(confirmed_current)))
         assert_landed_value_by_value(sb, landed)
+
+
+def pa_indices(n: int):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    return pa.array(range(n), pa.int64())
+
+
+def pa_strings(values):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())
+
+
+def current_table(day1, day2):  # type: ignore[no-untyped-def]
+    """Each profile's current values: the second day's non-empty ones over the first's."""
+    later = {r["_identity"]: r for r in day2.to_pylist()}
+    rows = []
+    for row in day1.to_pylist():
+        newer = later.get(row["_identity"], {})
+        rows.append({k: newer.get(k) or v for k, v in row.items()})
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=day1.schema)
 
 
 def test_quota_keeps_the_rest_queued_with_a_projection(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -238,8 +277,6 @@ def test_token_raw_ampersand_status_urls_and_copernica_v4(tmp_path) -> None:  # 
         # Copernica: a refused token leaves the batch queued too
         cop = make_settings(tmp_path / "cop", sb.url, copernica={"access_token": "nope"})
         cop_ledger = make_ledger(cop)
-        cop.mappings_dir.mkdir(parents=True)
-        (cop.mappings_dir / "crm.yaml").write_text(MAPPING_YAML)
         queue(cop, cop_ledger, profiles(3), destination="copernica", identity_type="customerid")
         rc = delivery.drain(cop, cop_ledger, destination="copernica")
         assert rc.stopped_because == "auth"
