@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -45,11 +44,23 @@ def test_caps_check_fails_on_rows_bytes_and_a_file_changed_on_disk(tmp_path: Pat
 
 
 def test_identities_check_flags_what_target_refuses(tmp_path: Path) -> None:
-    mapping = SimpleNamespace(destination="target", identity=SimpleNamespace(type="thirdPartyId"))
     good = _batch(tmp_path, "good", b"x", 2, ["C1", "C2"])
-    assert identities_check([good], mapping).passed  # type: ignore[arg-type]
+    assert identities_check([good], "target", "thirdPartyId").passed
     bad = _batch(tmp_path, "bad", b"x", 4, ["a+b", "a/b", "x" * 257, ""])
-    result = identities_check([good, bad], mapping)  # type: ignore[arg-type]
+    result = identities_check([good, bad], "target", "thirdPartyId")
     assert not result.passed
     assert result.metadata["invalid"].value == 4
     assert result.metadata["checked"].value == 6
+
+
+def test_identities_check_applies_the_thirdpartyid_rules_to_thirdpartyids_only(
+    tmp_path: Path,
+) -> None:
+    # the account's identity type decides: a pcId or a Copernica field may hold + and /
+    odd = _batch(tmp_path, "odd", b"x", 3, ["a+b", "a/b", "x" * 257])
+    assert identities_check([odd], "target", "pcId").passed
+    assert identities_check([odd], "copernica", "customerid").passed
+    empty = _batch(tmp_path, "empty", b"x", 1, [""])
+    for destination, identity_type in (("target", "pcId"), ("copernica", "customerid")):
+        result = identities_check([odd, empty], destination, identity_type)
+        assert not result.passed and result.metadata["invalid"].value == 1

@@ -21,9 +21,11 @@ def test_definitions_load_with_assets_per_mapping(
     names = sorted(p.stem for p in (workdir / "mappings").glob("*.yaml"))
     assert names, "sample mappings are missing"
     for name in names:
-        for stage in ("source_rows", "profile_updates", "rejects", "batch_files"):
+        for stage in ("source_rows", "profile_updates", "rejects", "profile_changes"):
             assert f"{name}/{stage}" in keys
-    assert {"target/submissions", "target/status_report"} <= keys
+        assert f"{name}/batch_files" not in keys
+    for destination in ("target", "copernica"):
+        assert {f"{destination}/{a}" for a in ("outbox", "submissions", "status_report")} <= keys
     checks = {str(k.name) for k in graph.asset_check_keys}
     assert {"within_caps", "identities_valid", "reject_rate", "landing_rate"} <= checks
     assert connector_defs.resolve_schedule_def("nightly")
@@ -35,16 +37,50 @@ def test_definitions_load_with_assets_per_mapping(
     assert partitions.timezone == "Europe/Amsterdam"
 
 
+def test_one_outbox_per_account_fed_by_its_mappings_profile_changes(
+    connector_defs: dg.Definitions,
+) -> None:
+    """The account's outbox follows every store that feeds it; the files' checks block it."""
+    graph = connector_defs.resolve_asset_graph()
+    target, copernica = dg.AssetKey(["target", "outbox"]), dg.AssetKey(["copernica", "outbox"])
+    assert graph.get(target).parent_keys == {
+        dg.AssetKey(["crm_customers", "profile_changes"]),
+        dg.AssetKey(["pos_purchases", "profile_changes"]),
+    }
+    assert graph.get(copernica).parent_keys == {dg.AssetKey(["crm_copernica", "profile_changes"])}
+    assert graph.get(dg.AssetKey(["target", "submissions"])).parent_keys == {target}
+    # the outbox is one asset per account, not partitioned by day: it takes every store's changes
+    assert graph.get(target).partitions_def is None
+    outbox_checks = {
+        spec.name: spec.blocking
+        for spec in connector_defs.resolve_assets_def(target).check_specs
+        if spec.asset_key == target
+    }
+    assert outbox_checks == {"within_caps": True, "identities_valid": True}
+    # a mapping's own assets write no batch files: they carry no file checks any more
+    changes = dg.AssetKey(["crm_customers", "profile_changes"])
+    assert not list(connector_defs.resolve_assets_def(changes).check_specs)
+
+
 def test_a_new_yaml_file_adds_assets_without_python(workdir: Path) -> None:
-    source = next((workdir / "mappings").glob("*.yaml")).read_text()
-    first_name = next((workdir / "mappings").glob("*.yaml")).stem
+    # a mapping of its own params (one param has one owner at an account) to the same account
     (workdir / "mappings" / "extra_copy.yaml").write_text(
-        source.replace(f"name: {first_name}", "name: extra_copy")
+        "name: extra_copy\n"
+        "source: {kind: csv, path: sample_exports/pos/*.csv}\n"
+        "destination: target\n"
+        "identity: {column: customer_id, type: thirdPartyId}\n"
+        "params: {favouriteStore: store}\n"
     )
     connector = make_connector(workdir)
     defs = build_definitions(connector.settings(), connector)
-    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert "extra_copy/batch_files" in keys
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    for stage in ("source_rows", "profile_updates", "rejects", "profile_changes"):
+        assert f"extra_copy/{stage}" in keys
+    # it feeds the same account: the account's one outbox follows its store too
+    outbox = graph.get(dg.AssetKey(["target", "outbox"]))
+    assert dg.AssetKey(["extra_copy", "profile_changes"]) in outbox.parent_keys
+    assert "extra_copy/outbox" not in keys
 
 
 def test_invalid_mapping_fails_the_load_naming_file_and_field(workdir: Path) -> None:

@@ -66,8 +66,13 @@ def test_webserver_serves_the_assets_over_graphql(workdir: Path) -> None:
             time.sleep(1)
         assert nodes, "webserver did not serve the asset graph within 120 s"
         paths = {"/".join(n["assetKey"]["path"]) for n in nodes}
-        assert "crm_customers/batch_files" in paths
-        assert "target/status_report" in paths
+        for mapping in ("crm_customers", "pos_purchases", "crm_copernica"):
+            for stage in ("source_rows", "profile_updates", "rejects", "profile_changes"):
+                assert f"{mapping}/{stage}" in paths
+        for destination in ("target", "copernica"):
+            for asset in ("outbox", "submissions", "status_report"):
+                assert f"{destination}/{asset}" in paths
+        assert not any(p.endswith("/batch_files") for p in paths), paths
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -29,7 +29,11 @@ def test_pos_sensor_launches_new_and_changed_files_once(workdir: Path) -> None:
         days = sorted(r.partition_key for r in first.run_requests)
         assert days == sorted({p.stem.removeprefix("pos_") for p in pos.glob("*.csv")})
         for request in first.run_requests:
-            assert {k.path[0] for k in request.asset_selection} == {"pos_purchases"}
+            # the mapping's stages up to its profile store; the account's outbox is delivery's
+            assert {tuple(k.path) for k in request.asset_selection} == {
+                ("pos_purchases", stage)
+                for stage in ("source_rows", "profile_updates", "rejects", "profile_changes")
+            }
             assert request.run_key.startswith(f"pos_purchases:{request.partition_key}:")
 
         again = _tick(defs, "pos_files", first.cursor, instance)
