@@ -1,4 +1,5 @@
-"""Drive nights of extract -> batches -> delivery against the sandbox on a controllable clock.
+"""Drive nights of extract -> profile stores -> outbox -> delivery against the sandbox on a
+controllable clock.
 
 Nothing sleeps: the sandbox, the connector's ``now``, the call limiter and the retry back-off
 all read one ``FakeClock``, and waiting advances it.
@@ -19,6 +20,7 @@ from connector.destinations.copernica import CopernicaClient
 from connector.destinations.http import RetryPolicy, SlidingWindowLimiter
 from connector.destinations.target import TargetClient
 from connector.ledger import Batch, Ledger
+from connector.outbox import build as outbox_build
 from connector.settings import Settings
 
 from .world import START, World
@@ -92,6 +94,9 @@ def make_clients(settings: Settings, clock: FakeClock, seed: int = 7) -> Clients
 class Figures:
     nights: int = 0
     source_rows: int = 0
+    profiles_changed: int = 0  # outbox candidates: changed in a store since the last build
+    profiles_already_sent: int = 0  # of those, whole rows equal to the last sent or confirmed
+    rows_queued: int = 0
     submitted_batches: int = 0
     rows_submitted: int = 0
     ambiguous_submits: int = 0
@@ -103,6 +108,12 @@ class Figures:
     poll_errors: int = 0
     retry_sleeps_s: float = 0.0
     stops: dict[str, int] = field(default_factory=dict)
+
+    def add_builds(self, results: list[outbox_build.BuildResult]) -> None:
+        for r in results:
+            self.profiles_changed += r.candidates
+            self.profiles_already_sent += r.unchanged
+            self.rows_queued += r.rows
 
     def add_drain(self, r: delivery.DrainResult) -> None:
         self.submitted_batches += len(r.submitted)
@@ -165,9 +176,27 @@ def deliver(
     return open_batches(ledger)
 
 
-def prepare_all(world: World, settings: Settings, ledger: Ledger, day: str) -> None:
-    for mapping in world.mappings:
-        pipeline.prepare(mapping, day, settings, ledger)
+def build_outboxes(
+    settings: Settings, ledger: Ledger, mappings: list[Any]
+) -> list[outbox_build.BuildResult]:
+    """Each account's outbox from the stores of ``mappings`` (what `D/outbox` does)."""
+    names: dict[str, list[str]] = {}
+    for mapping in mappings:
+        names.setdefault(str(mapping.destination), []).append(mapping.name)
+    return [
+        outbox_build.build(settings, ledger, destination, mappings=chosen)
+        for destination, chosen in sorted(names.items())
+    ]
+
+
+def prepare_all(
+    world: World, settings: Settings, ledger: Ledger, *days: str
+) -> list[outbox_build.BuildResult]:
+    """Every mapping's stages for each of ``days``, then every account's outbox."""
+    for day in days:
+        for mapping in world.mappings:
+            pipeline.prepare(mapping, day, settings, ledger)
+    return build_outboxes(settings, ledger, world.mappings)
 
 
 def run_night(
@@ -183,7 +212,7 @@ def run_night(
     before = world.rows_written
     day = world.night(night, **night_kw)
     figures.source_rows += world.rows_written - before
-    prepare_all(world, settings, ledger, day)
+    figures.add_builds(prepare_all(world, settings, ledger, day))
     left = deliver(settings, ledger, clients, clock, figures)
     figures.nights += 1
     clock.to_next_day()

@@ -1,34 +1,57 @@
-"""The accounting invariant: nothing lost, nothing counted twice, caps kept, values landed.
+"""The accounting invariant: every profile at every account landed, or the ledger says why not.
 
 ``check(ledger, settings, sandbox=..., expected=...)`` reads the ledger (batches, row outcomes,
-delivered digests, quota use), every batch manifest, the stage outputs and the sandbox's state,
-and returns a ``Report`` with the counts and every violation found. ``report.ok`` is the verdict.
+delivered digests, quota use, profile stores), every batch manifest and batch file, the stage
+outputs and the sandbox's state, and returns a ``Report`` with the counts and every violation
+found. ``report.ok`` is the verdict.
 
-How a row is accounted for
---------------------------
-A *row* is one identity in one attempt-1 batch manifest (what the batch stage queued). Its fate
-is found by following its retry lineage (``parent_id``) batch by batch:
+The unit: a profile at an account
+---------------------------------
+What the connector owes a destination account is, for every identity its mappings' profile
+stores hold, the store's current value of every param of the account (the union of the
+params of the mappings that feed it). Each such profile ends in exactly one of:
 
-* batch ``queued`` / ``claimed`` / ``submitted``           -> pending
-* batch ``complete`` and no row outcome                    -> delivered
-* outcome ``requeued`` (or no outcome but a child batch carries the identity) -> the child
-* outcome ``dead`` / ``not_found``, batch ``dead``         -> dead-lettered (a reason is required)
-* outcome ``superseded``                                   -> superseded (a newer batch of the
-  same mapping carries that identity: design decision, it is not re-sent; the newer batch
-  must exist)
-* anything else (a ``failed``/``stuck``/``expired`` batch whose rows went nowhere, a requeued
-  row no child carries)                                    -> LOST (a violation)
+* ``landed``    the last confirmed digest (``Delivered``) is the digest of the current
+                values, and the destination, read back, holds exactly those values for
+                every managed param (a param no store ever had a value for is not set there);
+* ``in_flight`` the newest row written for the profile (highest batch id) is in a queued,
+                claimed or submitted batch and carries exactly the current values;
+* ``unbuilt``   the profile changed in a store after the account's last outbox build
+                (``_version > built_version``): the next build takes it;
+* ``retrying``  its newest row, with the current values, is in a batch a process left
+                failed/stuck/expired before re-queueing it (the next drain finishes it);
+* ``dead``      its newest row, with the current values, was dead-lettered with a reason.
 
-A row reaching two terminal fates (two children carrying it) is DOUBLE (a violation).
+Anything else is a violation (LOST): e.g. the current values in no row at all, a row with
+older values on its way and nothing newer queued, confirmed but read back different. With
+``settled`` only ``landed`` and ``dead`` are allowed.
 
-Besides the lineage, the invariant checks that every row of a transform output
-(``stage/<mapping>/<partition>/updates``, read by ``dedupe.read_updates``) went into some batch with the same digest
-(rows equal to an in-flight batch's are skipped on purpose and are found there), that every
-``Delivered`` digest is what the sandbox stores, that with ``expected`` (the latest source
-values, from the scenario) every identity is either delivered with exactly those values or
-still has them pending / dead-lettered, that neither the ledger's nor the sandbox's daily quota
-nor the batch caps were exceeded, and that no batch content was accepted more often than the
-ledger has attempts for it.
+The stores themselves are checked against what went into them: every row of every transform
+output (``stage/<mapping>/<partition>/updates``) is in its mapping's store, each non-empty
+value either stored from that day or replaced by a later day's; with ``expected`` (the latest
+source values, from the scenario's world) each mapping's store holds exactly those values and
+no other identity.
+
+The rows of batches
+-------------------
+A *row* is one identity in one attempt-1 batch (what an outbox build queued). Its fate is
+found by following its retry lineage (``parent_id``) batch by batch:
+
+* batch ``queued`` / ``claimed`` / ``submitted``             -> pending
+* batch ``complete`` and no row outcome                      -> delivered
+* outcome ``requeued`` (or no outcome but a child carries it) -> the child
+* outcome ``dead`` / ``not_found``, batch ``dead``           -> dead-lettered (reason required)
+* outcome ``superseded``                                     -> superseded (a newer batch of the
+  account, outside the row's own lineage, carries the identity; it must exist)
+* batch ``failed``/``stuck``/``expired``, rows not re-queued yet -> retrying (pending)
+* anything else                                              -> LOST (a violation)
+
+A row reaching two fates (two children carrying it) is a violation, and so is a row of a retry
+batch that no parent row led to (re-sent twice), a retry of a batch never sent (an attempt
+spent without a send), and a row whose ``_digest`` is not the digest of the values its batch
+file holds. Besides: every ``Delivered`` digest is its batch row's; neither the ledger's nor
+the sandbox's daily quota nor the batch caps were exceeded; no batch content was accepted more
+often than the ledger has attempts for it.
 """
 
 from __future__ import annotations
@@ -44,45 +67,59 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from connector import staging
+from connector import manifests as manifests_mod
+from connector import profile_store, staging
+from connector.columns import DIGEST, IDENTITY, SOURCE_REF
 from connector.dedupe import read_updates
 from connector.digests import profile_digest
 from connector.ledger import (
     CLAIMED,
     COMPLETE,
     DEAD,
+    EXPIRED,
+    FAILED,
     QUEUED,
+    STUCK,
     SUBMITTED,
     Batch,
     Delivered,
     Ledger,
+    ProfileStore,
     QuotaUse,
     RowOutcome,
 )
 from connector.settings import Settings
 
 PENDING_STATES = (QUEUED, CLAIMED, SUBMITTED)
-FATES = ("delivered", "dead", "superseded", "pending")
+RETRYING_STATES = (FAILED, STUCK, EXPIRED)
+ROW_FATES = ("delivered", "dead", "superseded", "pending")
+PROFILE_FATES = ("landed", "in_flight", "unbuilt", "retrying", "dead")
+SETTLED_FATES = ("landed", "dead")
 
 
 @dataclass
 class Report:
     batches: int = 0
     batches_by_state: dict[str, int] = field(default_factory=dict)
-    rows: int = 0  # attempt-1 rows (identities queued by the batch stage)
+    rows: int = 0  # attempt-1 rows (one identity in one batch an outbox build queued)
     delivered: int = 0
     dead: int = 0
     superseded: int = 0
     pending: int = 0
     retried_rows: int = 0  # rows that needed more than one attempt
-    ambiguous_resends: int = 0  # batch contents the sandbox accepted once per attempt, >1 time
-    updates_rows: int = 0
+    ambiguous_resends: int = 0  # batch contents the sandbox applied more than once
+    duplicate_rows: int = 0  # rows (profile, values) applied again by another ledger batch
+    updates_rows: int = 0  # transform output rows checked against the profile stores
+    profiles: int = 0  # identities of the accounts' profile stores
+    profile_fates: dict[str, int] = field(default_factory=dict)
     delivered_profiles: int = 0
     checked_in_sandbox: int = 0
     expected_identities: int = 0
     quota_used_max: int = 0
     sandbox_accepted_batches: int = 0
     sandbox_faults: dict[str, int] = field(default_factory=dict)
+    v2_overridden_values: int = 0  # values the sandbox's v2 override rule dropped (read-back
+    # of the final state decides whether anything stayed lost)
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -102,10 +139,12 @@ class Report:
 
     def __str__(self) -> str:
         head = (
-            f"rows {self.rows}: delivered {self.delivered}, dead {self.dead}, superseded "
-            f"{self.superseded}, pending {self.pending} (retried {self.retried_rows}); batches "
-            f"{self.batches_by_state}; quota max {self.quota_used_max}; "
-            f"ambiguous resends {self.ambiguous_resends}"
+            f"profiles {self.profiles}: {self.profile_fates}; rows {self.rows}: delivered "
+            f"{self.delivered}, dead {self.dead}, superseded {self.superseded}, pending "
+            f"{self.pending} (retried {self.retried_rows}); batches {self.batches_by_state}; "
+            f"quota max {self.quota_used_max}; ambiguous resends {self.ambiguous_resends}, "
+            f"duplicate rows {self.duplicate_rows}; "
+            f"v2 overridden values {self.v2_overridden_values}"
         )
         if self.ok:
             return head + "; invariant held"
@@ -114,12 +153,110 @@ class Report:
         )
 
 
-def _manifest(batch: Batch) -> dict[str, dict[str, Any]] | None:
+# --------------------------------------------------------------------------------------
+# What the ledger and the outbox hold
+
+
+def _norm(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+@dataclass
+class Row:
+    """One line of one batch: its identity's values as the batch file holds them."""
+
+    batch: Batch
+    identity: str
+    digest: str
+    values: dict[str, str | None]
+
+
+def _batch_rows(report: Report, batch: Batch) -> dict[str, Row] | None:
+    """The batch's rows with their values decoded from the batch file; None: unreadable."""
     try:
-        table = pq.read_table(batch.manifest_path)
-    except Exception:
+        table = manifests_mod.read(batch.manifest_path)
+        names = manifests_mod.param_names(table)
+        table = manifests_mod.with_values(batch.path, table)
+    except Exception as exc:
+        if batch.state != DEAD:
+            report.fail(f"batch {batch.id} ({batch.state}): rows unreadable: {exc}")
         return None
-    return {row["_identity"]: row for row in table.to_pylist()}
+    rows: dict[str, Row] = {}
+    for record in table.to_pylist():
+        ident = record[IDENTITY]
+        values = {n: _norm(record[n]) for n in names}
+        if ident in rows:
+            report.fail(f"batch {batch.id}: {ident!r} twice in one batch")
+        want = profile_digest(names, [values[n] for n in names])
+        if record[DIGEST] != want:
+            report.fail(
+                f"batch {batch.id}/{ident}: _digest {record[DIGEST][:8]} is not the digest of "
+                f"the values in the batch file ({want[:8]})"
+            )
+        rows[ident] = Row(batch, ident, record[DIGEST], values)
+    if len(rows) != batch.row_count:
+        report.fail(
+            f"batch {batch.id}: {len(rows)} rows in its files, ledger says {batch.row_count}"
+        )
+    return rows
+
+
+@dataclass
+class Account:
+    """One destination account's profiles as its mappings' stores hold them now."""
+
+    key: str
+    stores: list[profile_store.StoreRef]
+    names: list[str]
+    identity_type: str
+    current: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    unbuilt: set[str] = field(default_factory=set)
+
+    def digest(self, ident: str) -> str:
+        values = self.current[ident]
+        return profile_digest(self.names, [values[n] for n in self.names])
+
+
+def _accounts(
+    report: Report, ledger: Ledger
+) -> tuple[dict[str, Account], dict[str, dict[str, dict[str, Any]]]]:
+    """Every account with a store, and each mapping's store rows (``{mapping: {identity: row}}``)."""
+    with ledger.session() as session:
+        keys = sorted(set(session.scalars(select(ProfileStore.destination_key))))
+    accounts: dict[str, Account] = {}
+    by_mapping: dict[str, dict[str, dict[str, Any]]] = {}
+    for key in keys:
+        refs = profile_store.stores(ledger, key)
+        if not refs:
+            continue
+        names = [n for ref in refs for n in ref.param_names]
+        if len(set(names)) != len(names):
+            report.fail(f"{key}: a param is owned by two mappings: {names}")
+        id_types = {ref.identity_type for ref in refs}
+        if len(id_types) != 1:
+            report.fail(f"{key}: mappings with different identity types {sorted(id_types)}")
+        acct = Account(key, refs, names, sorted(id_types)[0])
+        for ref in refs:
+            rows: dict[str, dict[str, Any]] = {}
+            for row in pq.read_table(ref.path).to_pylist():
+                ident = row[IDENTITY]
+                if ident in rows:
+                    report.fail(f"{key}/{ref.mapping}: store v{ref.version} holds {ident!r} twice")
+                rows[ident] = row
+                values = acct.current.setdefault(ident, dict.fromkeys(names))
+                for name in ref.param_names:
+                    values[name] = _norm(row[name])
+                if int(row[profile_store.VERSION] or 0) > ref.built_version:
+                    acct.unbuilt.add(ident)
+            if ref.mapping in by_mapping:
+                report.fail(f"mapping {ref.mapping} has stores at two accounts")
+            by_mapping[ref.mapping] = rows
+        accounts[key] = acct
+    return accounts, by_mapping
+
+
+# --------------------------------------------------------------------------------------
+# The check
 
 
 def check(
@@ -141,113 +278,174 @@ def check(
         quota = list(session.scalars(select(QuotaUse)))
     report.batches = len(batches)
     report.batches_by_state = dict(collections.Counter(b.state for b in batches))
+    rows: dict[int, dict[str, Row]] = {}
+    for b in batches:
+        rows[b.id] = _batch_rows(report, b) or {}
+    accounts, store_rows = _accounts(report, ledger)
+    fates = _check_rows(report, batches, rows, outcomes, settled)
+    _check_updates(report, settings, store_rows)
+    if expected is not None:
+        _check_expected(report, store_rows, expected)
+    _check_quota_and_caps(report, settings, batches, quota)
+    readback = None
+    if sandbox is not None:
+        cop = accounts.get(f"copernica:{settings.copernica.database}")
+        match = cop.identity_type if cop is not None else "customerid"
+        readback = _check_sandbox(report, settings, sandbox, batches, match)
+        report.duplicate_rows = _duplicate_rows(batches, rows, readback.applied)
+    _check_delivered(report, batches, rows, delivered, accounts)
+    _check_profiles(report, accounts, batches, rows, fates, delivered, readback, settled)
+    return report
+
+
+def _descendants(batch_id: int, children: dict[int, list[Batch]]) -> set[int]:
+    out: set[int] = set()
+    todo = [batch_id]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child.id not in out:
+                out.add(child.id)
+                todo.append(child.id)
+    return out
+
+
+def _check_rows(
+    report: Report,
+    batches: list[Batch],
+    rows: dict[int, dict[str, Row]],
+    outcomes: dict[int, dict[str, RowOutcome]],
+    settled: bool,
+) -> dict[tuple[int, str], str]:
+    """Each attempt-1 row's lineage to one fate; returns the local fate of every batch row
+    reached (``{(batch id, identity): fate}``)."""
     by_id = {b.id: b for b in batches}
     children: dict[int, list[Batch]] = collections.defaultdict(list)
     for b in batches:
         if b.parent_id is not None:
             children[b.parent_id].append(b)
-    manifests: dict[int, dict[str, dict[str, Any]]] = {}
-    for b in batches:
-        rows = _manifest(b)
-        if rows is None:
-            if b.state != DEAD:
-                report.fail(f"batch {b.id} ({b.state}): manifest unreadable {b.manifest_path}")
-            rows = {}
-        elif len(rows) != b.row_count:
-            report.fail(f"batch {b.id}: manifest has {len(rows)} rows, ledger says {b.row_count}")
-        manifests[b.id] = rows
+            parent = by_id.get(b.parent_id)
+            if parent is None:
+                report.fail(f"batch {b.id}: parent {b.parent_id} is not in the ledger")
+                continue
+            if parent.submitted_at is None:
+                report.fail(
+                    f"batch {b.id} (attempt {b.attempt}) retries batch {parent.id}, which was "
+                    "never sent: an attempt spent without a send"
+                )
+            if b.attempt != parent.attempt + 1:
+                report.fail(f"batch {b.id}: attempt {b.attempt} retries attempt {parent.attempt}")
+            if b.destination_key != parent.destination_key:
+                report.fail(f"batch {b.id}: retries batch {parent.id} of another account")
+    local: dict[tuple[int, str], str] = {}
 
     def fates(batch: Batch, ident: str, depth: int = 0) -> list[tuple[str, Batch]]:
         if depth > 50:
             return [("LOST: lineage too deep", batch)]
+        if (batch.id, ident) in local:
+            return [(f"LOST: reached twice (batch {batch.id})", batch)]
         outcome = outcomes.get(batch.id, {}).get(ident)
         status = outcome.status if outcome is not None else None
+        carriers = [c for c in children.get(batch.id, []) if ident in rows.get(c.id, {})]
+
+        def mark(fate: str) -> list[tuple[str, Batch]]:
+            local[(batch.id, ident)] = fate
+            return [(fate, batch)]
+
         if batch.state in PENDING_STATES:
-            return [("pending", batch)]
+            return mark("pending")
         if status == "superseded":
-            return [("superseded", batch)]
+            return mark("superseded")
         if status in ("dead", "not_found") or (batch.state == DEAD and status is None):
             reason = (outcome.reason if outcome is not None else None) or batch.message
             if not reason:
-                return [("LOST: dead-lettered without a reason", batch)]
-            return [("dead", batch)]
-        carriers = [c for c in children.get(batch.id, []) if ident in manifests.get(c.id, {})]
+                return mark("LOST: dead-lettered without a reason")
+            return mark("dead")
         if status == "requeued" or (carriers and batch.state != COMPLETE):
             if not carriers:
-                return [("LOST: requeued but no retry batch carries it", batch)]
+                return mark("LOST: requeued but no retry batch carries it")
+            local[(batch.id, ident)] = "requeued"
             out: list[tuple[str, Batch]] = []
             for child in carriers:
                 out += fates(child, ident, depth + 1)
             return out
         if batch.state == COMPLETE and status is None:
-            return [("delivered", batch)]
-        return [(f"LOST: batch {batch.state}, row outcome {status}", batch)]
+            return mark("delivered")
+        if batch.state in RETRYING_STATES and status is None:
+            return mark("retrying")
+        return mark(f"LOST: batch {batch.state}, row outcome {status}")
 
-    open_rows: set[tuple[str, str, str]] = set()
     for b in batches:
         if b.parent_id is not None:
             continue  # reached through its parent
-        for ident in manifests[b.id]:
+        for ident in rows[b.id]:
             report.rows += 1
             found = fates(b, ident)
             if len(found) != 1:
                 report.fail(
-                    f"{b.mapping}/{ident} from batch {b.id}: {len(found)} fates "
+                    f"{b.destination_key}/{ident} from batch {b.id}: {len(found)} fates "
                     f"{[(f, x.id) for f, x in found]}"
                 )
                 continue
             fate, last = found[0]
             if fate.startswith("LOST"):
-                report.fail(f"{b.mapping}/{ident} from batch {b.id}: {fate} (at batch {last.id})")
+                report.fail(
+                    f"{b.destination_key}/{ident} from batch {b.id}: {fate} (at batch {last.id})"
+                )
                 continue
             if last.id != b.id:
                 report.retried_rows += 1
+            if fate == "retrying":
+                fate = "pending"
             setattr(report, fate, getattr(report, fate) + 1)
-            if fate in ("pending", "dead"):
-                open_rows.add((b.mapping, ident, manifests[last.id][ident]["_digest"]))
             if fate == "pending" and settled:
-                report.fail(f"{b.mapping}/{ident}: still pending in batch {last.id} ({last.state})")
+                report.fail(
+                    f"{b.destination_key}/{ident}: still pending in batch {last.id} ({last.state})"
+                )
             if fate == "superseded":
+                mine = {last.id} | _descendants(last.id, children)
                 newer = [
                     o
                     for o in batches
-                    if o.mapping == b.mapping
-                    and o.id not in (b.id, last.id)
-                    and (o.partition, o.id) > (last.partition, last.id)
-                    and ident in manifests.get(o.id, {})
+                    if o.destination_key == b.destination_key
+                    and o.id > last.id
+                    and o.id not in mine
+                    and ident in rows.get(o.id, {})
                 ]
                 if not newer:
-                    report.fail(f"{b.mapping}/{ident}: superseded but no newer batch carries it")
-
-    _check_updates(report, settings, manifests, by_id)
-    _check_quota_and_caps(report, settings, batches, quota)
-    if sandbox is not None:
-        _check_sandbox(
-            report, settings, sandbox, batches, manifests, delivered, expected, open_rows
-        )
-    return report
+                    report.fail(
+                        f"{b.destination_key}/{ident}: superseded at batch {last.id} but no newer "
+                        "batch carries it"
+                    )
+    for b in batches:
+        if b.parent_id is None:
+            continue
+        for ident in rows[b.id]:
+            if (b.id, ident) not in local:
+                parent_row = outcomes.get(b.parent_id, {}).get(ident)
+                report.fail(
+                    f"{b.destination_key}/{ident}: row of retry batch {b.id} that its parent "
+                    f"{b.parent_id} does not account for (parent row: "
+                    f"{parent_row.status if parent_row else None}): sent twice"
+                )
+    return local
 
 
 def _check_updates(
-    report: Report,
-    settings: Settings,
-    manifests: dict[int, dict[str, dict[str, Any]]],
-    by_id: dict[int, Batch],
+    report: Report, settings: Settings, store_rows: dict[str, dict[str, dict[str, Any]]]
 ) -> None:
-    """Every transform output row went into a batch (of any partition) with its digest."""
-    queued: set[tuple[str, str, str]] = set()
-    for batch_id, rows in manifests.items():
-        mapping = by_id[batch_id].mapping
-        for ident, row in rows.items():
-            queued.add((mapping, ident, row["_digest"]))
+    """Every transform output row is in its mapping's store: each non-empty value stored from
+    its day, or replaced by a later day's value."""
     for path in glob.glob(str(Path(settings.stage_dir) / "*" / "*" / "updates")):
         base = Path(path).parent
-        mapping = base.parent.name
+        mapping, partition = base.parent.name, base.name
         try:
             names = json.loads((base / "stage.json").read_text())["param_names"]
             parts = staging.parts(base / "mapped")
-            schema = pa.schema([("_identity", pa.string()), ("_digest", pa.string())])
-            rows = [
+            schema = pa.schema(
+                [(IDENTITY, pa.string()), (SOURCE_REF, pa.string())]
+                + [(n, pa.string()) for n in names]
+            )
+            day = [
                 r
                 for rb in read_updates(parts, Path(path), names, schema=schema)
                 for r in rb.to_pylist()
@@ -255,11 +453,57 @@ def _check_updates(
         except Exception as exc:
             report.fail(f"{path}: unreadable: {exc}")
             continue
-        for row in rows:
-            ident, digest = row["_identity"], row["_digest"]
+        store = store_rows.get(mapping)
+        if store is None:
+            if day:
+                report.fail(f"{mapping}: {len(day)} row(s) of {partition} and no profile store")
+            continue
+        for row in day:
             report.updates_rows += 1
-            if (mapping, ident, digest) not in queued:
-                report.fail(f"{mapping}/{ident}: in {path} but in no batch with digest {digest}")
+            ident = row[IDENTITY]
+            held = store.get(ident)
+            if held is None:
+                report.fail(f"{mapping}/{ident}: in {partition}'s updates, not in the store")
+                continue
+            for name in names:
+                value = _norm(row[name])
+                if value is None:
+                    continue
+                stored, stored_day = held.get(name), held.get(profile_store.day_column(name))
+                if stored_day is None or stored_day < partition:
+                    report.fail(
+                        f"{mapping}/{ident}: {name}={value!r} of {partition} never merged "
+                        f"(store: {stored!r} from {stored_day})"
+                    )
+                elif stored_day == partition and stored != value:
+                    report.fail(
+                        f"{mapping}/{ident}: {name} of {partition} is {value!r}, the store "
+                        f"holds {stored!r} from that day"
+                    )
+
+
+def _check_expected(
+    report: Report,
+    store_rows: dict[str, dict[str, dict[str, Any]]],
+    expected: dict[tuple[str, str], dict[str, str]],
+) -> None:
+    """Each mapping's store holds exactly the latest source values of the scenario's world."""
+    report.expected_identities = len(expected)
+    for (mapping, ident), want in expected.items():
+        held = store_rows.get(mapping, {}).get(ident)
+        if held is None:
+            report.fail(f"{mapping}/{ident}: in the source, not in the profile store")
+            continue
+        for name, value in want.items():
+            if _norm(held.get(name)) != _norm(value):
+                report.fail(
+                    f"{mapping}/{ident}: store holds {name}={held.get(name)!r}, the source's "
+                    f"latest is {value!r}"
+                )
+    for mapping in {m for m, _ in expected}:
+        for ident in store_rows.get(mapping, {}):
+            if (mapping, ident) not in expected:
+                report.fail(f"{mapping}/{ident}: in the profile store, never in the source")
 
 
 def _check_quota_and_caps(
@@ -277,12 +521,26 @@ def _check_quota_and_caps(
                 report.fail(f"batch {b.id}: {b.byte_size} bytes >= cap")
 
 
-def _target_profile(sandbox: Any, client: str, ident: str) -> dict[str, str] | None:
-    profile = sandbox.state.target.profile(client, "thirdPartyId", ident)
-    return None if profile is None else {k: v for k, (v, _ts) in profile.attributes().items()}
+@dataclass
+class Readback:
+    """The sandbox's profiles: Target by identity type and id, Copernica by match field."""
+
+    sandbox: Any
+    client: str
+    copernica: dict[str, list[dict[str, str]]]
+    applied: set[str]  # the Target batches the sandbox applied, by its batch id
+
+    def stored(self, acct: Account, ident: str) -> dict[str, str] | None:
+        if acct.key.startswith("target:"):
+            profile = self.sandbox.state.target.profile(self.client, acct.identity_type, ident)
+            if profile is None:
+                return None
+            return {k: v for k, (v, _ts) in profile.attributes().items()}
+        found = self.copernica.get(ident)
+        return found[0] if found else None
 
 
-def _copernica_profiles(sandbox: Any, database: str) -> dict[str, list[dict[str, str]]]:
+def _copernica_profiles(sandbox: Any, database: str, match: str) -> dict[str, list[dict[str, str]]]:
     store = sandbox.state.copernica
     db = store.by_name.get(database)
     out: dict[str, list[dict[str, str]]] = collections.defaultdict(list)
@@ -291,20 +549,15 @@ def _copernica_profiles(sandbox: Any, database: str) -> dict[str, list[dict[str,
     with store.lock:
         for p in store.profiles.values():
             if p.database_id == db.id:
-                out[p.fields.get("customerid", "")].append(dict(p.fields))
+                out[p.fields.get(match, "")].append(dict(p.fields))
     return out
 
 
 def _check_sandbox(
-    report: Report,
-    settings: Settings,
-    sandbox: Any,
-    batches: list[Batch],
-    manifests: dict[int, dict[str, dict[str, Any]]],
-    delivered: list[Delivered],
-    expected: dict[tuple[str, str], dict[str, str]] | None,
-    open_rows: set[tuple[str, str, str]],
-) -> None:
+    report: Report, settings: Settings, sandbox: Any, batches: list[Batch], match: str
+) -> Readback:
+    """Quotas, caps and accepted contents at the sandbox; its profiles for the read-back
+    (``match``: the Copernica account's match field)."""
     sandbox.wait_idle()
     snap = sandbox.snapshot()
     client = settings.target.client_code
@@ -315,6 +568,7 @@ def _check_sandbox(
             report.fail(f"sandbox quota {day}: {rows} rows > {limits['daily_quota']}")
     accepted = info.get("batches", [])
     report.sandbox_accepted_batches = len(accepted)
+    report.v2_overridden_values = int(info.get("v2_overridden_values") or 0)
     for b in accepted:
         if b["rows"] > limits["max_batch_rows"] or b["bytes"] >= limits["max_batch_bytes"]:
             report.fail(f"sandbox batch {b['batch_id']} over the caps")
@@ -332,68 +586,156 @@ def _check_sandbox(
     for sha, n in accepted_by_sha.items():
         if n > max(attempts.get(sha, 0), 1) or (n > 1 and attempts.get(sha, 0) == 0):
             report.fail(f"batch content {sha[:12]} accepted {n} times, {attempts[sha]} attempt(s)")
-        elif n > 1:
-            report.ambiguous_resends += 1
+    # a content the service applied twice (a stuck batch is accepted but never applied, so
+    # its retry is no duplicate): only an outcome the ledger could not know explains one
+    applied_by_sha = collections.Counter(b["sha256"] for b in accepted if b.get("applied"))
+    report.ambiguous_resends = sum(1 for n in applied_by_sha.values() if n > 1)
     if not attempts and accepted_by_sha:
         report.fail("sandbox accepted batches the ledger never sent")
-    # delivered digests are what the sandbox holds
-    by_batch = {b.id: b for b in batches}
-    cop = _copernica_profiles(sandbox, settings.copernica.database)
-    report.delivered_profiles = len(delivered)
-    latest: dict[tuple[str, str], Delivered] = {(d.mapping, d.identity): d for d in delivered}
-    for (mapping, ident), d in latest.items():
-        batch = by_batch.get(d.batch_id or -1)
-        row = manifests.get(d.batch_id or -1, {}).get(ident)
-        if batch is None or row is None:
-            report.fail(f"{mapping}/{ident}: delivered by batch {d.batch_id} without its row")
-            continue
-        values = {k: v for k, v in row.items() if not k.startswith("_")}
-        if row["_digest"] != d.digest:
-            report.fail(f"{mapping}/{ident}: delivered digest differs from its batch row")
-        if expected is not None and (mapping, ident) in expected:
-            want = expected[(mapping, ident)]
-            if d.digest != profile_digest(list(want), list(want.values())):
-                continue  # newer values pending or dead-lettered: checked below
-        stored = _stored(sandbox, batch, ident, client, cop)
-        report.checked_in_sandbox += 1
-        if stored is None:
-            report.fail(f"{mapping}/{ident}: delivered but not in the sandbox")
-            continue
-        for name, value in values.items():
-            if value not in (None, "") and stored.get(name) != value:
-                report.fail(
-                    f"{mapping}/{ident}: {name} stored {stored.get(name)!r}, delivered {value!r}"
-                )
+    cop = _copernica_profiles(sandbox, settings.copernica.database, match)
     for ident, found in cop.items():
         if len(found) > 1:
-            report.fail(f"copernica: {len(found)} profiles for customerid {ident!r}")
-    if expected is None:
-        return
-    pending_or_dead: set[tuple[str, str, str]] = set()
-    for b in batches:
-        final_dead = b.state == DEAD
-        for ident, row in manifests[b.id].items():
-            if b.state in PENDING_STATES or final_dead:
-                pending_or_dead.add((b.mapping, ident, row["_digest"]))
-    pending_or_dead |= open_rows
-    report.expected_identities = len(expected)
-    for (mapping, ident), want in expected.items():
-        digest = profile_digest(list(want), list(want.values()))
-        d = latest.get((mapping, ident))
-        if d is not None and d.digest == digest:
+            report.fail(f"copernica: {len(found)} profiles for {match} {ident!r}")
+    return Readback(
+        sandbox, client, cop, {str(b["batch_id"]) for b in accepted if b.get("applied")}
+    )
+
+
+def _duplicate_rows(
+    batches: list[Batch], rows: dict[int, dict[str, Row]], applied: set[str]
+) -> int:
+    """Rows (profile, values) the sandbox applied again from another ledger batch."""
+    seen: collections.Counter[tuple[str, str, str]] = collections.Counter(
+        (b.destination_key, ident, row.digest)
+        for b in batches
+        if b.remote_batch_id is not None and b.remote_batch_id in applied
+        for ident, row in rows[b.id].items()
+    )
+    return sum(n - 1 for n in seen.values())
+
+
+def _check_delivered(
+    report: Report,
+    batches: list[Batch],
+    rows: dict[int, dict[str, Row]],
+    delivered: list[Delivered],
+    accounts: dict[str, Account],
+) -> None:
+    """Every confirmed digest is the one its batch row carries, of a profile a store holds."""
+    by_id = {b.id: b for b in batches}
+    report.delivered_profiles = len(delivered)
+    for d in delivered:
+        batch = by_id.get(d.batch_id or -1)
+        row = rows.get(d.batch_id or -1, {}).get(d.identity)
+        if batch is None or row is None:
+            report.fail(
+                f"{d.destination_key}/{d.identity}: delivered by batch {d.batch_id} without its row"
+            )
             continue
-        if (mapping, ident, digest) in pending_or_dead:
-            continue
+        if batch.destination_key != d.destination_key:
+            report.fail(f"{d.destination_key}/{d.identity}: confirmed by another account's batch")
+        if row.digest != d.digest:
+            report.fail(f"{d.destination_key}/{d.identity}: delivered digest differs from its row")
+        acct = accounts.get(d.destination_key)
+        if acct is None or d.identity not in acct.current:
+            report.fail(f"{d.destination_key}/{d.identity}: delivered, in no profile store")
+
+
+def _check_profiles(
+    report: Report,
+    accounts: dict[str, Account],
+    batches: list[Batch],
+    rows: dict[int, dict[str, Row]],
+    local: dict[tuple[int, str], str],
+    delivered: list[Delivered],
+    readback: Readback | None,
+    settled: bool,
+) -> None:
+    """Each profile at each account: landed with its current values, or why not."""
+    confirmed = {(d.destination_key, d.identity): d for d in delivered}
+    newest: dict[tuple[str, str], Row] = {}
+    for b in batches:  # by id: the newest row written for a profile wins
+        for ident, row in rows[b.id].items():
+            newest[(b.destination_key, ident)] = row
+    counts: collections.Counter[str] = collections.Counter()
+    for key, acct in accounts.items():
+        for ident, values in acct.current.items():
+            report.profiles += 1
+            fate = _profile_fate(
+                report,
+                acct,
+                ident,
+                values,
+                newest.get((key, ident)),
+                confirmed.get((key, ident)),
+                local,
+                readback,
+            )
+            if fate is None:
+                continue
+            counts[fate] += 1
+            if settled and fate not in SETTLED_FATES:
+                report.fail(f"{key}/{ident}: {fate} (nothing may be pending any more)")
+    report.profile_fates = dict(counts)
+
+
+def _profile_fate(
+    report: Report,
+    acct: Account,
+    ident: str,
+    values: dict[str, str | None],
+    latest: Row | None,
+    confirmed: Delivered | None,
+    local: dict[tuple[int, str], str],
+    readback: Readback | None,
+) -> str | None:
+    where = f"{acct.key}/{ident}"
+    digest = acct.digest(ident)
+    latest_is_current = (
+        latest is not None
+        and all(latest.values.get(n) == values[n] for n in acct.names)
+        and set(latest.values) == set(acct.names)
+    )
+    if latest is not None and latest.batch.state in PENDING_STATES:
+        if latest_is_current:
+            return "in_flight"
+        if ident in acct.unbuilt:
+            return "unbuilt"
         report.fail(
-            f"{mapping}/{ident}: latest source values neither delivered, pending nor dead "
-            f"(delivered digest {d.digest[:8] if d else None})"
+            f"{where}: batch {latest.batch.id} ({latest.batch.state}) carries other values "
+            f"{latest.values} than the current {values}, and nothing newer is queued"
         )
-
-
-def _stored(
-    sandbox: Any, batch: Batch, ident: str, client: str, cop: dict[str, list[dict[str, str]]]
-) -> dict[str, str] | None:
-    if batch.destination == "target":
-        return _target_profile(sandbox, client, ident)
-    found = cop.get(ident)
-    return found[0] if found else None
+        return None
+    if confirmed is not None and confirmed.digest == digest:
+        if readback is not None:
+            report.checked_in_sandbox += 1
+            stored = readback.stored(acct, ident)
+            if stored is None:
+                report.fail(f"{where}: confirmed, not at the destination")
+                return None
+            wrong = {
+                n: (stored.get(n), values[n])
+                for n in acct.names
+                if _norm(stored.get(n)) != values[n]
+            }
+            if wrong:
+                report.fail(f"{where}: destination holds != current values {wrong}")
+                return None
+        return "landed"
+    if ident in acct.unbuilt:
+        return "unbuilt"
+    if latest is None:
+        report.fail(f"{where}: current values {values} in no batch at all")
+        return None
+    fate = local.get((latest.batch.id, ident))
+    if latest_is_current and fate == "dead":
+        return "dead"
+    if latest_is_current and fate == "retrying":
+        return "retrying"
+    report.fail(
+        f"{where}: neither landed, queued nor dead: newest row in batch {latest.batch.id} "
+        f"({latest.batch.state}, row {fate}, {'current' if latest_is_current else 'other'} "
+        f"values), confirmed digest {confirmed.digest[:8] if confirmed else None}, current "
+        f"{digest[:8]}"
+    )
+    return None

@@ -92,6 +92,8 @@ class World:
     rng: random.Random = field(init=False)
     # (mapping, identity) -> latest param values
     expected: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    # POS partition day -> identity -> that day's latest values
+    pos_by_day: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     rows_written: int = 0
     _receipt: int = 0
 
@@ -160,5 +162,6 @@ class World:
                 store = self._value("store", night)
                 writer.writerow([receipt, ident, store, f"{self.rng.randrange(1, 900)}.50"])
                 self.expected[(POS, ident)] = {"lastStore": store, "lastReceipt": receipt}
+                self.pos_by_day.setdefault(day, {})[ident] = self.expected[(POS, ident)]
                 self.rows_written += 1
         return day
