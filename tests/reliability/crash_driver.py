@@ -1,16 +1,23 @@
 """A connector process for crash tests: ``python -m tests.reliability.crash_driver CONFIG.json``.
 
 CONFIG: ``{"root": ..., "url": ..., "days": [partitions to prepare], "deliver": true,
-"now_offset_s": 0, "settings": {...}}``: prepare those days, then drain and poll until settled. ``RELIABILITY_KILL=<point>[:<n>]`` makes the process SIGKILL itself at the
-n-th pass (default 1st) through one point. The kill points are installed here, by wrapping
-library functions in this test process only: the library itself has no hook (nothing inert to
-leave in production).
+"now_offset_s": 0, "settings": {...}}``: prepare those days (every mapping's stages, as the
+mapping assets do), build every account's outbox once (``D/outbox``), then drain and poll until
+settled. ``RELIABILITY_KILL=<point>[:<n>]`` makes the process SIGKILL itself at the n-th pass
+(default 1st) through one point. The kill points are installed here, by wrapping library
+functions in this test process only: the library itself has no hook (nothing inert to leave in
+production).
 
-Points: ``extract`` (a chunk being mapped), ``batch-write`` (bytes of a batch file being
-written), ``batch-register`` (a batch file renamed into the outbox, before its ledger row),
-``submit`` (after the service answered a submit, before it is recorded), ``settle`` (after
-delivered digests were recorded, before the batch's outcomes), ``requeue`` (a batch marked
-failed/stuck, before its rows are re-queued), ``poll`` (a status answer received).
+Points while preparing: ``extract`` (a chunk being mapped), ``store-publish`` (a merged
+snapshot written beside the store, before the ledger's compare-and-set moves the store to it).
+In the outbox build: ``batch-write`` (bytes of a batch file being written), ``batch-register``
+(a batch file renamed into the outbox, before its ledger row), ``outbox-mark`` (every batch of
+the build registered, before the stores' ``built_version`` moves). While delivering:
+``submit`` (after the service answered a submit, before it is recorded), ``poll`` (a status
+answer received), ``settle`` (after delivered digests were recorded, before the batch's
+outcomes), ``requeue`` (a batch marked failed/stuck, before its profiles' current rows are
+written as a retry), ``requeue-registered`` (the retry batch registered, before the failed
+rows' outcomes say so).
 """
 
 from __future__ import annotations
@@ -60,16 +67,19 @@ def _wrap(owner: Any, attr: str, point: str, *, after: bool) -> None:
 
 
 def install_kill_points() -> None:
-    from connector import batches, delivery, ledger, transform
+    from connector import batches, delivery, ledger, profile_store, transform
     from connector.destinations import target
 
     _wrap(transform, "map_chunk", "extract", after=False)
+    _wrap(profile_store, "_publish", "store-publish", after=False)
     _wrap(batches._Open, "write", "batch-write", after=False)
     _wrap(ledger, "register_batch", "batch-register", after=False)
+    _wrap(profile_store, "mark_built", "outbox-mark", after=False)
     _wrap(target.TargetClient, "submit", "submit", after=True)
     _wrap(target.TargetClient, "batch_status", "poll", after=True)
     _wrap(ledger, "record_delivered", "settle", after=True)
-    _wrap(delivery, "newer_batches_with", "requeue", after=False)
+    _wrap(delivery, "_requeue_current", "requeue", after=False)
+    _wrap(delivery, "_requeue_current", "requeue-registered", after=True)
 
 
 def main(config_path: str) -> int:
@@ -78,7 +88,7 @@ def main(config_path: str) -> int:
     from connector import delivery, pipeline
     from connector.ledger import Ledger
 
-    from .harness import open_batches
+    from .harness import build_outboxes, open_batches
     from .world import World, make_settings
 
     root = Path(config["root"])
@@ -92,6 +102,7 @@ def main(config_path: str) -> int:
     for day in config.get("days", []):
         for mapping in world.mappings:
             pipeline.prepare(mapping, day, settings, ledger)
+    build_outboxes(settings, ledger, world.mappings)
     if not config.get("deliver", True):
         return 0
     for _ in range(200):
