@@ -5,7 +5,8 @@ CONFIG: ``{"root", "world", "url", "ledger_url", "role", "days": [partitions to 
 "deliver": true, "seed", "customers", "settings": {...}}``. The process writes
 ``<root>/ready.<role>`` and waits for ``<root>/go`` (the parent creates it once every process
 is ready), so the processes really start their work together. Then it prepares its days (every
-mapping) and drains/polls both destinations until nothing is open, writing what it did to
+mapping) and, when it prepared any, builds every account's outbox (as ``D/outbox`` after the
+mapping assets), drains/polls both destinations until nothing is open, writing what it did to
 ``<root>/result.<role>.json``.
 """
 
@@ -34,7 +35,7 @@ def main(config_path: str) -> int:
     from connector import delivery, pipeline
     from connector.ledger import Ledger
 
-    from .harness import open_batches
+    from .harness import build_outboxes, open_batches
     from .world import World, make_settings
 
     root = Path(config["root"])
@@ -64,6 +65,11 @@ def main(config_path: str) -> int:
     for day in config.get("days", []):
         for mapping in world.mappings:
             pipeline.prepare(mapping, day, settings, ledger)
+    if config.get("days"):
+        out["built"] = [
+            {"key": r.destination_key, "changed": r.candidates, "rows": r.rows}
+            for r in build_outboxes(settings, ledger, world.mappings)
+        ]
     out["prepared_s"] = time.time() - started
     code = 0
     if config.get("deliver", True):

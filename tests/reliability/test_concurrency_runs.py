@@ -1,8 +1,10 @@
 """Concurrency: the nightly run and a backfill at once, and two drains at once, in real OS
 processes against ONE ledger (a SQLite file, or a PostgreSQL database) and ONE sandbox.
 
-Each process is ``concurrency_driver``; both wait on a barrier file so their work overlaps.
-Afterwards a final drain/poll pass runs here, then: the accounting invariant holds; the
+Each process is ``concurrency_driver``; both wait on a barrier file so their work overlaps
+(their merges into the same profile stores, their outbox builds, their drains).
+Afterwards a final drain/poll pass runs here, then: the accounting invariant holds (every
+profile at each account holds its latest source values, read back); the
 sandbox's ``GET /_sandbox/state`` shows no ledger batch accepted twice for one attempt (every
 accepted batch is the recorded remote id of exactly one ledger batch, and no content was
 accepted more often than the ledger has attempts of it); no ledger batch id was submitted by
@@ -29,12 +31,12 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from connector import delivery, pipeline
-from connector.ledger import Batch, Ledger, QuotaUse
+from connector.ledger import QUEUED, Batch, Ledger, QuotaUse
 from connector.sandbox.testing import running_sandbox
 from connector.settings import Settings
 
 from . import invariant
-from .harness import open_batches
+from .harness import build_outboxes, open_batches
 from .world import POS, World, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,7 +216,10 @@ def test_nightly_and_backfill_at_once(tmp_path: Path, ledger_url: str, figures_r
             "rows": report.rows,
             "delivered": report.delivered,
             "superseded": report.superseded,
+            "profiles": report.profiles,
+            "profile_fates": report.profile_fates,
             "batches": report.batches,
+            "built": {r: res.get("built") for r, res in results.items()},
             "submitted_by": {r: len(v) for r, v in submitted.items()},
             "overlap_s": round(overlap, 2),
             "invariant_held": report.ok,
@@ -229,7 +234,9 @@ def test_two_drains_at_once_in_processes(tmp_path: Path, ledger_url: str, figure
     never submit one batch twice and together never pass the quota."""
     world = World(tmp_path / "world", seed=6, customers=CUSTOMERS)
     day = world.night(0, pos_rows=12)
-    quota = 40  # target rows: 30 CRM + up to 12 POS; batches of 4 rows
+    # target: one row per profile (30: CRM and POS values of a customer in one row), batches
+    # of 4 rows; the quota lets 5 of the 8 batches through
+    quota = 20
     started = time.monotonic()
     with running_sandbox(processing_delay_s=0.05, daily_quota=quota, seed=3) as sb:
         settings = make_settings(
@@ -244,6 +251,7 @@ def test_two_drains_at_once_in_processes(tmp_path: Path, ledger_url: str, figure
         try:
             for mapping in world.mappings:
                 pipeline.prepare(mapping, day, settings, ledger)
+            build_outboxes(settings, ledger, world.mappings)
             common = {
                 "world": str(world.root),
                 "url": sb.url,
@@ -258,6 +266,10 @@ def test_two_drains_at_once_in_processes(tmp_path: Path, ledger_url: str, figure
             submitted = {r: res["submitted"] for r, res in results.items()}
             figures = check_no_double_submit(sb, settings, ledger, submitted)
             report = invariant.check(ledger, settings, sandbox=sb, expected=world.expected)
+            with ledger.session() as s:
+                waiting = s.scalars(
+                    select(Batch).where(Batch.destination == "target", Batch.state == QUEUED)
+                ).all()
         finally:
             ledger.dispose()
     assert report.ok, f"two drains at once ({ledger_url.split(':')[0]}): {report}"
@@ -265,6 +277,10 @@ def test_two_drains_at_once_in_processes(tmp_path: Path, ledger_url: str, figure
     assert rows <= quota
     assert figures["target_rows_by_day"] <= quota
     assert all(res["submitted"] for res in results.values()) or rows > 0
+    # the quota did bind: what did not fit waits, queued, its profiles in flight
+    assert waiting and report.profile_fates.get("in_flight", 0) == sum(
+        b.row_count for b in waiting
+    ), (report, waiting)
     figures_recorder(
         f"concurrency_two_drains_{ledger_url.split(':')[0].split('+')[0]}",
         {
@@ -273,6 +289,7 @@ def test_two_drains_at_once_in_processes(tmp_path: Path, ledger_url: str, figure
             "rows": report.rows,
             "delivered": report.delivered,
             "pending": report.pending,
+            "profile_fates": report.profile_fates,
             "quota": quota,
             "rows_submitted": rows,
             "submitted_by": {r: len(v) for r, v in submitted.items()},
@@ -284,14 +301,18 @@ def test_two_drains_at_once_in_processes(tmp_path: Path, ledger_url: str, figure
 
 
 def test_backfill_after_the_nightly_run_does_not_overwrite_newer_values(tmp_path: Path) -> None:
-    """Deterministic form of what the concurrent run found: POS day D prepared, then a
-    backfill of D-3..D-1 prepared, then one drain (claims go oldest-created first: D's batch
-    is sent before the older days'). The ledger keeps D's digests (record_delivered never
-    goes back a partition), so the destination must keep D's values too."""
+    """Deterministic form of what the concurrent run found: POS day D prepared and its outbox
+    built, then a backfill of D-3..D-1 prepared and built, then one drain. The profile store
+    decides by day, not by the order days ran: a backfill day's values of an identity D also
+    holds lose to D's (counted superseded, never queued), the others are merged and sent, and
+    the destination ends with every profile's latest source values."""
     from .harness import FakeClock, Figures, deliver, make_clients
 
     world = World(tmp_path / "world", seed=5, customers=CUSTOMERS)
     days = [world.night(n, crm_changes=12, pos_rows=10) for n in range(4)]
+    newest = set(world.pos_by_day[days[3]])
+    backfilled = set().union(*(world.pos_by_day[d] for d in days[:3]))
+    assert newest & backfilled and backfilled - newest, "the scenario tests nothing"
     clock = FakeClock()
     with running_sandbox(processing_delay_s=0.0, seed=2, clock=clock) as sb:
         settings = make_settings(tmp_path, sb.url, mappings_dir=world.root / "mappings")
@@ -301,8 +322,19 @@ def test_backfill_after_the_nightly_run_does_not_overwrite_newer_values(tmp_path
         figures = Figures()
         try:
             pos = world.mapping(POS)  # one file per day: every day can be backfilled
-            for day in (days[3], days[0], days[1], days[2]):  # all queued before any drain
-                pipeline.prepare(pos, day, settings, ledger)
+            pipeline.prepare(pos, days[3], settings, ledger)
+            (nightly,) = build_outboxes(settings, ledger, [pos])
+            assert nightly.rows == len(newest), nightly.summary()
+            for day in days[:3]:  # all queued before any drain
+                merged = pipeline.prepare(pos, day, settings, ledger)[-1]
+                ids = set(world.pos_by_day[day])
+                assert merged.counts["superseded"] == len(ids & newest), (day, merged.counts)
+                assert merged.counts["rows_out"] == len(ids - newest), (day, merged.counts)
+            (backfill,) = build_outboxes(settings, ledger, [pos])
+            # only the identities D does not hold changed: D's rows are not written again
+            assert backfill.candidates == backfill.rows == len(backfilled - newest), (
+                backfill.summary()
+            )
             assert deliver(settings, ledger, clients, clock, figures) == 0
             expected = {k: v for k, v in world.expected.items() if k[0] == POS}
             report = invariant.check(ledger, settings, sandbox=sb, expected=expected, settled=True)
@@ -310,3 +342,4 @@ def test_backfill_after_the_nightly_run_does_not_overwrite_newer_values(tmp_path
             clients.close()
             ledger.dispose()
     assert report.ok, str(report)
+    assert report.profile_fates == {"landed": len(newest | backfilled)}, str(report)
