@@ -1,8 +1,10 @@
-"""Bad input, end to end: defective POS files -> extract/transform/batches -> the sandbox.
+"""Bad input, end to end: defective POS files -> extract/transform/profile stores -> the
+account's outbox -> the sandbox.
 
 Each corpus file (tests/corpus/cases, with its ``.expect.json``) becomes the one file of its
 own CSV mapping (params prefixed per case, so every case's values land in distinct profile
-attributes), all prepared for the same day and delivered together. Then: every expected
+attributes), all prepared for the same day; they feed one Target account, whose outbox joins
+them into one row per profile, delivered together. Then: every expected
 reject is in the ledger's ``rejects`` with ``file:line`` and the exact reason; every good
 row's values are stored in the sandbox (read back over HTTP); the status report's CSVs carry
 formula-like values only behind a ``'``.
@@ -25,7 +27,7 @@ from connector.mapping import load_mapping
 from connector.sandbox.testing import running_sandbox
 
 from . import invariant
-from .harness import FakeClock, Figures, deliver, make_clients
+from .harness import FakeClock, Figures, build_outboxes, deliver, make_clients
 from .world import make_settings
 
 CASES = Path(__file__).resolve().parents[1] / "corpus" / "cases"
@@ -80,8 +82,11 @@ def test_bad_input_corpus_end_to_end(tmp_path: Path, figures_recorder) -> None: 
         ledger.create_all()
         clients = make_clients(settings, clock)
         try:
-            for name in names:
-                pipeline.prepare(load_mapping(maps / f"{name}.yaml"), DAY, settings, ledger)
+            mappings = [load_mapping(maps / f"{name}.yaml") for name in names]
+            for mapping in mappings:
+                pipeline.prepare(mapping, DAY, settings, ledger)
+            (built,) = build_outboxes(settings, ledger, mappings)
+            assert built.rows, built.summary()
             assert deliver(settings, ledger, clients, clock, Figures()) == 0
             report = invariant.check(ledger, settings, sandbox=sb, settled=True)
             with ledger.session() as s:
@@ -145,6 +150,8 @@ def test_bad_input_corpus_end_to_end(tmp_path: Path, figures_recorder) -> None: 
             "scenario": "corpus of bad CSV files end to end",
             "files": len(names),
             "rows_delivered": report.delivered,
+            "profiles": report.profiles,
+            "profile_fates": report.profile_fates,
             "rejects": len(rejects),
             "profiles_read_back": len(stored),
             "invariant_held": report.ok,
@@ -227,9 +234,9 @@ def test_missing_table_or_column_fails_that_mapping_only(tmp_path: Path) -> None
                     pipeline.prepare(load_mapping(sql(name, table, column)), DAY, settings, ledger)
                 for word in words:
                     assert word in str(info.value), f"{word!r} not in: {info.value}"
-            pipeline.prepare(
-                load_mapping(sql("okmap", "customers", "email")), DAY, settings, ledger
-            )
+            okmap = load_mapping(sql("okmap", "customers", "email"))
+            pipeline.prepare(okmap, DAY, settings, ledger)
+            build_outboxes(settings, ledger, [okmap])
             assert deliver(settings, ledger, clients, clock, Figures()) == 0
             got = httpx.get(
                 f"{sb.url}/rest/v1/profiles/thirdPartyId/K1", params={"client": "rel"}, timeout=10

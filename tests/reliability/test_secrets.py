@@ -68,8 +68,8 @@ def test_full_sync_leaks_no_token(
         )
         summary = run_sync(connector, partitions=["2026-11-20"])
         assert summary.ok, summary.failures
-        confirmed = sum(c["confirmed"] for c in summary.per_mapping.values())
-        assert confirmed > 0, summary.per_mapping
+        confirmed = sum(c["confirmed"] for c in summary.per_account.values())
+        assert confirmed > 0, summary.per_account
         assert cop.snapshot()["copernica"], "Copernica got nothing"
         # exceptions that carry a URL or a header: a refused token and a dead host
         settings = connector.settings()
