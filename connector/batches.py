@@ -176,6 +176,7 @@ def write_batches(
         "partition": partition,
         "destination": destination,
         "destination_key": dest_key,
+        "identity_type": identity_type_of(mapping),
         "attempt": attempt,
         "parent_id": parent_id,
     }

@@ -91,6 +91,8 @@ class Batch(Base):
     destination: Mapped[str] = mapped_column(String(16))  # target | copernica
     # quota/limit scope: "target:<client code>" or "copernica:<database>"
     destination_key: Mapped[str] = mapped_column(String(200))
+    # how the rows identify profiles: pcId | thirdPartyId | the Copernica match field
+    identity_type: Mapped[str] = mapped_column(String(64), default="")
     path: Mapped[str] = mapped_column(Text)
     manifest_path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))

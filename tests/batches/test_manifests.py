@@ -13,6 +13,7 @@ from connector import delivery, manifests
 from connector.batches import write_batches
 from connector.ledger import Batch, Delivered, Ledger, RowOutcome, record_delivered
 from connector.outbox import build as outbox
+from connector.outbox.files import OutboxFile
 from connector.settings import Settings
 from tests.batches.fakes import FakeMapping, make_settings
 from tests.profiles.helpers import merge
@@ -151,7 +152,7 @@ def _from_the_store(tmp_path: Path, ledger: Ledger) -> tuple[Batch, Settings]:
     settings = make_settings(tmp_path)
     merge(ledger, settings.state_dir, "2026-01-02", HOSTILE, names=NAMES)
     (batch,) = outbox.build(settings, ledger, "target").batches
-    assert sorted(delivery.read_manifest(batch).column("_identity").to_pylist()) == sorted(
+    assert sorted(OutboxFile.of(batch).manifest().column("_identity").to_pylist()) == sorted(
         str(r[0]) for r in HOSTILE[:3]
     )
     return batch, settings
@@ -171,8 +172,8 @@ def test_failed_rows_are_requeued_as_the_profiles_current_rows(
     failed row goes too), never the failed row's copy; the rows that did not fail, not."""
     batch, settings = _from_the_store(tmp_path, ledger)
     merge(ledger, settings.state_dir, "2026-01-03", [("x,y", None, None, "Delft")], names=NAMES)
-    by_id = {r["_identity"]: r for r in delivery.read_manifest(batch).to_pylist()}
-    manifest = delivery.read_manifest(batch)
+    by_id = {r["_identity"]: r for r in OutboxFile.of(batch).manifest().to_pylist()}
+    manifest = OutboxFile.of(batch).manifest()
     order = manifest.column("_identity").to_pylist()
     failed = manifest.take([order.index("x,y"), order.index("id 1")])
     requeued, dead = delivery.requeue_or_dead(ledger, settings, batch, failed, {})
@@ -194,7 +195,7 @@ def test_a_requeue_needs_no_batch_file(tmp_path: Path, ledger: Ledger) -> None:
     """The rows to re-send come from the profile store, not the failed batch's file: a file
     gone by then loses nothing."""
     batch, settings = _from_the_store(tmp_path, ledger)
-    rows = delivery.read_manifest(batch)
+    rows = OutboxFile.of(batch).manifest()
     Path(batch.path).unlink()
     assert delivery.requeue_or_dead(ledger, settings, batch, rows, {}) == (3, 0)
     with ledger.session() as session:

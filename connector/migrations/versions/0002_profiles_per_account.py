@@ -47,6 +47,9 @@ def upgrade() -> None:
     with op.batch_alter_table("batches") as batch_op:
         batch_op.drop_constraint("uq_batch_digest_attempt", type_="unique")
         batch_op.create_index("ix_batches_sha256", ["sha256", "attempt"], unique=False)
+        batch_op.add_column(
+            sa.Column("identity_type", sa.String(length=64), nullable=False, server_default="")
+        )
     op.drop_table("delivered")
     _delivered("destination_key", "identity")
     op.create_table(
@@ -66,6 +69,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("batches") as batch_op:
+        batch_op.drop_column("identity_type")
         batch_op.drop_index("ix_batches_sha256")
         batch_op.create_unique_constraint("uq_batch_digest_attempt", ["sha256", "attempt"])
     op.drop_table("profile_stores")

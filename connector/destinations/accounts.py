@@ -1,0 +1,140 @@
+"""The ``Destination`` implementations: Target (Bulk Profile Update v1 and v2) and Copernica.
+
+Each wraps its API client (``target.TargetClient``, ``copernica.CopernicaClient``) and says
+what the delivery engine needs to know of the account in the engine's terms
+(``destinations.base``). :func:`open_destination` builds the one a destination name stands
+for; tests hand in a client of their own (fast retries, another transport).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from connector.destinations.base import Accepted, Destination, Limits, Processing, Settled, Stuck
+from connector.destinations.copernica import CopernicaClient
+from connector.destinations.http import AuthError, DeliveryError, ProtocolError
+from connector.destinations.target import (
+    ROW_SUCCESS,
+    STATUS_COMPLETE,
+    STATUS_STUCK,
+    TargetClient,
+)
+from connector.outbox.files import OutboxFile
+
+log = logging.getLogger(__name__)
+
+
+class TargetDestination:
+    """A Target client code: batches accepted, then followed through ``batchStatus``."""
+
+    def __init__(self, settings: Any, key: str, client: TargetClient | None = None) -> None:
+        self.key = key
+        self.limits = Limits(
+            daily_quota=settings.daily_quota, max_in_flight=settings.target.max_in_flight
+        )
+        # v1 never creates profiles: a profile it does not find stays not found
+        self.creates_profiles = settings.target.api_version != "v1"
+        self.verify_sample = int(settings.target.verify_sample)
+        self._own = client is None
+        self.client = client or TargetClient(settings.target)
+
+    def submit(self, batch: OutboxFile) -> Accepted:
+        answer = self.client.submit(batch.path)
+        return Accepted(answer.batch_id, answer.status_url, answer.message)
+
+    def status(self, status_url: str) -> Processing | Stuck | Settled:
+        status = self.client.batch_status(status_url)
+        if status.status == STATUS_STUCK:
+            return Stuck("the service reports the batch stuck")
+        if status.status != STATUS_COMPLETE:
+            return Processing()
+        # v2 lists failed rows (only those, since May 2020); v1 gives counts only
+        failed = {
+            ident: f"row status {word} in batch {status.batch_id}"
+            for ident, word in status.rows.items()
+            if word != ROW_SUCCESS
+        }
+        unidentified = None
+        if not status.rows and (status.failed or 0) + (status.not_found or 0) > 0:
+            unidentified = (
+                f"{status.failed or 0} failed / {status.not_found or 0} not found reported"
+            )
+        return Settled(
+            failed=failed,
+            unidentified=unidentified,
+            successful=status.successful,
+            not_found_count=status.not_found,
+        )
+
+    def read_back(self, identity: str, identity_type: str) -> dict[str, str] | None:
+        return self.client.fetch_profile(identity, identity_type)
+
+    def close(self) -> None:
+        if self._own:
+            self.client.close()
+
+
+class CopernicaDestination:
+    """A Copernica database: every profile PUT during the submit, so a batch settles there."""
+
+    def __init__(self, settings: Any, key: str, client: CopernicaClient | None = None) -> None:
+        self.key = key
+        self.limits = Limits(daily_quota=None, max_in_flight=None)
+        self.creates_profiles = True  # PUT with create=1
+        self.verify_sample = 0  # a PUT's answer is per profile already
+        self._settings = settings.copernica
+        self._given = client
+        self._clients: dict[str, CopernicaClient] = {}
+        self._fields_checked = False
+
+    def _client(self, match_field: str) -> CopernicaClient:
+        if self._given is not None:
+            return self._given
+        if match_field not in self._clients:
+            self._clients[match_field] = CopernicaClient(self._settings, match_field=match_field)
+        return self._clients[match_field]
+
+    def submit(self, batch: OutboxFile) -> Settled:
+        client = self._client(batch.identity_type)
+        outcomes = client.put_many(batch.rows())
+        if outcomes and not any(r.ok for r in outcomes) and any(r.auth_refused for r in outcomes):
+            first = next(r.error for r in outcomes if r.auth_refused)
+            raise AuthError(f"credentials refused: {first}")
+        settled = Settled(
+            failed={r.identity: r.error or "not confirmed" for r in outcomes if not r.ok}
+        )
+        probe = next((r.identity for r in outcomes if r.ok), None)
+        if not self._fields_checked and probe is not None:
+            self._fields_checked = True
+            try:
+                unknown = sorted(client.unknown_fields(batch.param_names(), probe))
+            except DeliveryError as exc:
+                log.warning("copernica: could not check the database's fields: %s", exc)
+                unknown = []
+            if unknown:
+                settled.notes.append(
+                    f"fields unknown to database {self._settings.database} (silently "
+                    f"dropped by the API): {', '.join(unknown)}"
+                )
+        return settled
+
+    def status(self, status_url: str) -> Processing | Stuck | Settled:
+        raise ProtocolError("a Copernica batch settles when it is submitted; nothing to poll")
+
+    def read_back(self, identity: str, identity_type: str) -> dict[str, str] | None:
+        found = self._client(identity_type).find_profiles(identity)
+        return found[0] if found else None
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
+def open_destination(settings: Any, name: str, key: str, client: Any = None) -> Destination:
+    """The destination ``name`` (target | copernica) stands for, at account ``key``."""
+    if name == "target":
+        return TargetDestination(settings, key, client)
+    if name == "copernica":
+        return CopernicaDestination(settings, key, client)
+    raise ValueError(f"unknown destination {name!r} (use target or copernica)")
