@@ -266,3 +266,39 @@ def test_the_report_shows_one_row_per_profile_with_both_mappings_params(tmp_path
     assert report.html_path is not None
     page = report.html_path.read_text(encoding="utf-8")
     assert "mappings crm+pos" in page and "Zürich HB" in page and "x1@example.com" in page
+
+
+def test_a_profile_is_in_one_batch_on_its_way_at_a_time(tmp_path: Path) -> None:
+    """A new row for a profile waits while the service still processes an older batch that
+    carries it, so an out-of-order application could never leave the older values."""
+    from connector import delivery
+    from connector.ledger import Batch
+
+    with running_sandbox(processing_delay_s=3600, calls_per_minute=100_000) as sb:
+        world = World(tmp_path, sb.url)
+        world.crm("2026-12-01", [("X1", "old@example.com", "gold")])
+        world.crm("2026-12-02", [("X1", "new@example.com", ""), ("X2", "x2@example.com", "")])
+        settings = world.settings()
+        ledger = make_ledger(settings)
+        world.prepare(settings, ledger, ["2026-12-01"])
+        world.build(settings, ledger)
+        world.submit(settings, ledger)  # processing for an hour at the service
+        world.prepare(settings, ledger, ["2026-12-02"])
+        world.build(settings, ledger)
+        with world.client(settings) as client:
+            waiting = delivery.drain(settings, ledger, destination="target", client=client)
+        assert waiting.stopped_because == "overlap" and waiting.submitted == []
+        with ledger.session() as s:
+            states = [b.state for b in s.query(Batch).order_by(Batch.id)]
+        assert states == ["submitted", "queued"]
+        sb.advance_clock(3601)  # the first batch completes
+        world.poll(settings, ledger)
+        world.submit(settings, ledger)  # now the second goes
+        with ledger.session() as s:
+            states = [b.state for b in s.query(Batch).order_by(Batch.id)]
+        assert states == ["complete", "submitted"]
+        sb.advance_clock(3601)
+        world.deliver(settings, ledger)
+        sb.wait_idle()
+        assert _read_back(world, settings, "X1") == {"email": "new@example.com", "tier": "gold"}
+        assert _read_back(world, settings, "X2") == {"email": "x2@example.com"}
