@@ -326,6 +326,93 @@ def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
     }
 
 
+POS_PARAMS: dict[str, Any] = {
+    "lastStore": "store",
+    "lastPurchaseAmount": {"column": "amount", "type": "decimal", "format": "0.00"},
+    "lastReceipt": "receipt_id",
+}
+
+
+def _pos_export(crm_path: str, folder: Path) -> Path:
+    """A POS export of the same day: a receipt for every second CRM customer (so half the
+    CRM's profiles are fed by both mappings) and as many customers the CRM does not have."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    from bench.data import read_csv
+
+    crm = read_csv(crm_path).select(["customer_id", "city", "ltv"])
+    every_second = crm.filter(pa.array(np.arange(crm.num_rows) % 2 == 0))
+    n = every_second.num_rows
+    ids = pa.concat_arrays(
+        [
+            every_second.column("customer_id").combine_chunks().cast(pa.string()),
+            pc.binary_join_element_wise("POS-", pa.array(np.arange(n).astype(str)), ""),
+        ]
+    )
+    stores = pa.concat_arrays([every_second.column("city").combine_chunks()] * 2)
+    amounts = pa.concat_arrays([every_second.column("ltv").combine_chunks()] * 2)
+    pos = pa.table(
+        {
+            "customer_id": ids,
+            "store": stores.cast(pa.string()),
+            "amount": amounts.cast(pa.string()),
+            "receipt_id": pc.binary_join_element_wise(
+                "R", pa.array(np.arange(2 * n).astype(str)), ""
+            ),
+        }
+    )
+    folder.mkdir(parents=True)
+    path = folder / f"pos_{DAY}.csv"
+    pacsv.write_csv(pos, path)
+    return path
+
+
+def two_mappings(path: str, work: str) -> dict[str, Any]:
+    """What delivering profiles, not mapping rows, costs: the CRM export alone to batch files
+    (one store), against the CRM export and a POS export of the same day feeding the same
+    Target client (two stores joined into one full row per profile), in one process."""
+    from connector import pipeline as pl
+    from connector.mapping import SourceMapping
+
+    out: dict[str, Any] = {}
+    crm = bench_mapping(source_of("csv", path))
+    pos_file = _pos_export(path, Path(work) / "pos")
+    pos = SourceMapping.model_validate(
+        {
+            "name": "pos",
+            "source": {"kind": "csv", "path": str(pos_file.parent / "*.csv")},
+            "destination": "target",
+            "identity": {"column": "customer_id", "type": "thirdPartyId"},
+            "params": POS_PARAMS,
+        }
+    )
+    for label, mappings in (("one_mapping", [crm]), ("two_mappings", [crm, pos])):
+        settings = _settings(Path(work) / label, timezone="UTC")
+        ledger = _ledger(settings)
+        started = time.perf_counter()
+        stages: dict[str, float] = {}
+        for mapping in mappings:
+            for result in pl.prepare(mapping, DAY, settings, ledger):
+                key = f"{mapping.name}.{result.stage}"
+                stages[key] = result.stats["seconds"]
+        built, outbox_s = _outbox(settings, ledger)
+        stages["outbox"] = figure(outbox_s)
+        out[label] = {
+            "seconds": round(time.perf_counter() - started, 2),
+            "rows_out": built.rows,
+            "params": len(built.param_names),
+            "batches": len(built.batches),
+            "batch_bytes": sum(b.byte_size for b in built.batches),
+            "stages": stages,
+        }
+        ledger.dispose()
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def sandbox(rows: int) -> dict[str, Any]:
     """The sandbox alone: one full-size v2 batch accepted and processed."""
     from connector.sandbox.benchmark import run
@@ -379,6 +466,7 @@ CASES = {
     "pipeline": pipeline,
     "end_to_end": end_to_end,
     "nightly": nightly,
+    "two_mappings": two_mappings,
     "sandbox": sandbox,
     "copernica": copernica,
 }

@@ -153,6 +153,8 @@ def run(
         e2e.update(rows=e2e_rows, seconds=round(e2e["seconds"], 2))
         night = run_case("nightly", path=str(e2e_csv), work=str(work / "nightly"))
         night.update(rows=e2e_rows, seconds=round(night["seconds"], 2))
+        pair = run_case("two_mappings", path=str(e2e_csv), work=str(work / "pair"))
+        pair["rows"] = e2e_rows
         sandbox = run_case("sandbox", rows=sandbox_rows)
         copernica = run_case("copernica", profiles=copernica_profiles, work=str(work / "cop"))
         copernica["profiles_per_s"] = round(copernica["profiles_per_s"])
@@ -169,6 +171,7 @@ def run(
         "extract_to_batches": extract,
         "end_to_end": e2e,
         "nightly": night,
+        "two_mappings": pair,
         "sandbox": sandbox,
         "copernica": copernica,
         "goals": goals(extract, e2e),
@@ -266,6 +269,14 @@ def table(doc: dict[str, Any]) -> str:
         f"{'':>8}{night['peak_rss_mib']:>10}   {night['unchanged']} unchanged, "
         f"{night['rows_out']} sent; {stages}"
     )
+    pair = doc["two_mappings"]
+    for label in ("one_mapping", "two_mappings"):
+        r = pair[label]
+        lines.append(
+            f"{label.replace('_', ' ') + ' to batch files':<28}{pair['rows']:>10}{r['seconds']:>10}"
+            f"{'':>12}{'':>8}{'':>10}   {r['rows_out']} profiles x {r['params']} params, "
+            f"outbox {r['stages']['outbox']:.1f}s"
+        )
     sb = doc["sandbox"]
     lines.append(
         f"{'sandbox one batch':<28}{sb['rows']:>10}{sb['total_s']:>10}{sb['rows_per_s']:>12}"

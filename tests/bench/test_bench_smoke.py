@@ -81,6 +81,15 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
     assert night["rows_out"] == night["changed"]
     assert 0.08 * 3_000 < night["rows_out"] < 0.12 * 3_000
     assert set(night["stages"]) == {"extract", "transform", "profiles", "outbox"}
+    pair = doc["two_mappings"]
+    one, two = pair["one_mapping"], pair["two_mappings"]
+    # the POS export adds a receipt for every second CRM row and as many new customers:
+    # one full row per profile, each carrying both mappings' params
+    new_customers = (pair["rows"] + 1) // 2
+    assert two["rows_out"] == one["rows_out"] + new_customers
+    assert two["params"] == one["params"] + 3 and two["batch_bytes"] > one["batch_bytes"]
+    assert {"bench.profiles", "pos.profiles", "outbox"} <= set(two["stages"])
+    assert "two mappings to batch files" in runner.table(doc)
     assert doc["sandbox"]["rows"] == 3_000 and doc["sandbox"]["rows_per_s"] > 0
     cop = doc["copernica"]
     assert cop["ok"] == cop["profiles"] == 200 and cop["profiles_per_s"] > 0
