@@ -18,7 +18,7 @@ from connector.ledger import Batch, Ledger, RowOutcome
 from connector.sandbox.testing import running_sandbox
 
 from . import invariant
-from .harness import FakeClock, Figures, deliver, make_clients, run_night
+from .harness import FakeClock, Figures, deliver, make_clients, open_batches, run_night
 from .world import World, make_settings
 
 FAULTS = dict(
@@ -54,9 +54,16 @@ def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> No
                 report = invariant.check(ledger, settings, sandbox=sb, expected=world.expected)
                 reports.append(report)
                 assert report.ok, f"night {night}: {report}"
-            # a fault-free settle: everything must land with its latest values
+            # a fault-free settle: everything must land with its latest values. The quota lets
+            # at least one batch through a day (max_batch_rows <= QUOTA), so the backlog is
+            # gone within as many days as it has batches (a night's profiles are one batch of
+            # ~27 rows and two do not fit 45: the long soak keeps ~10 days of backlog)
             sb.set_faults(fail_rate=0, throttle_rate=0, drop_rate=0, stuck_rate=0, latency_ms=0)
-            for _ in range(10):
+            assert settings.target.max_batch_rows <= QUOTA, "a batch would never fit a day"
+            backlog = open_batches(ledger)
+            settle_days = 0
+            for _ in range(backlog + 10):
+                settle_days += 1
                 if deliver(settings, ledger, clients, clock, figures) == 0:
                     break
                 clock.to_next_day()  # quota of a new day
@@ -87,6 +94,8 @@ def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> No
         "source_rows_written": world.rows_written,
         "faults_injected": final.sandbox_faults,
         "faults_total": sum(final.sandbox_faults.values()),
+        "backlog_batches_at_settle": backlog,
+        "settle_days": settle_days,
         "connector": figures.__dict__,
         "final": final.as_dict(),
         "invariant_held_every_night": all(r.ok for r in reports) and final.ok,
