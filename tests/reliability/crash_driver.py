@@ -67,7 +67,8 @@ def _wrap(owner: Any, attr: str, point: str, *, after: bool) -> None:
 
 
 def install_kill_points() -> None:
-    from connector import batches, delivery, ledger, profile_store, transform
+    from connector import batches, ledger, profile_store, transform
+    from connector.delivery import requeue
     from connector.destinations import target
 
     _wrap(transform, "map_chunk", "extract", after=False)
@@ -78,8 +79,8 @@ def install_kill_points() -> None:
     _wrap(target.TargetClient, "submit", "submit", after=True)
     _wrap(target.TargetClient, "batch_status", "poll", after=True)
     _wrap(ledger, "record_delivered", "settle", after=True)
-    _wrap(delivery, "_requeue_current", "requeue", after=False)
-    _wrap(delivery, "_requeue_current", "requeue-registered", after=True)
+    _wrap(requeue, "_requeue_current", "requeue", after=False)
+    _wrap(requeue, "_requeue_current", "requeue-registered", after=True)
 
 
 def main(config_path: str) -> int:
