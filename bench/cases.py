@@ -280,6 +280,7 @@ def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
     from connector import ledger as ledger_mod
     from connector import pipeline as pl
     from connector.ledger import COMPLETE, Batch
+    from connector.outbox.manifests import delivered_records
 
     settings = _settings(Path(work), timezone="UTC")
     ledger = _ledger(settings)
@@ -303,7 +304,8 @@ def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
             ledger_mod.record_delivered(
                 session,
                 dest_key,
-                pq.read_table(batch.manifest_path),  # its params named in its metadata
+                # its params are named in its metadata
+                delivered_records(pq.read_table(batch.manifest_path)),
                 partition=batch.partition,
                 batch_id=batch.id,
             )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -628,11 +628,10 @@ def nonempty_names(values: Mapping[str, str | None]) -> str:
 def record_delivered(
     target: Ledger | Session,
     destination_key: str,
-    rows: Iterable[Mapping[str, Any]] | Any,
+    rows: Iterable[Mapping[str, Any]],
     *,
     partition: str,
     batch_id: int | None = None,
-    param_names: Sequence[str] | None = None,
     chunk_rows: int = 5_000,
 ) -> int:
     """Upsert the confirmed digests of delivered rows (portable: SQLite and PostgreSQL).
@@ -640,18 +639,16 @@ def record_delivered(
     A confirmation of an older batch never replaces a newer batch's (``batch_id`` orders
     them: the outbox writes a profile's rows in the order it learns of newer values).
 
-    ``rows``: dicts with ``identity``, ``digest`` and ``nonempty`` (str), or a manifest
-    (``pyarrow.Table`` with ``_identity``, ``_digest`` and either ``_filled`` or the param
-    columns, whose non-empty params become ``nonempty``). Call it only for rows the
-    destination confirmed.
+    ``rows``: dicts with ``identity``, ``digest`` and ``nonempty`` (the comma-separated
+    non-empty params; ``outbox.manifests.delivered_records`` reads them from a manifest).
+    Call it only for rows the destination confirmed.
     """
-    records = _delivered_records(rows, param_names)
     now = utcnow()
     total = 0
     with _unit(target, immediate=True) as session:
         insert = _dialect_insert(session)
         chunk: list[dict[str, Any]] = []
-        for record in records:
+        for record in rows:
             chunk.append(
                 {
                     "destination_key": destination_key,
@@ -669,35 +666,6 @@ def record_delivered(
         if chunk:
             total += _upsert_delivered(session, insert, chunk)
     return total
-
-
-def _delivered_records(
-    rows: Iterable[Mapping[str, Any]] | Any, param_names: Sequence[str] | None
-) -> Iterator[Mapping[str, Any]]:
-    import pyarrow as pa
-
-    if isinstance(rows, pa.Table | pa.RecordBatch):
-        from connector.manifests import param_names as names_of
-
-        table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
-        names = list(param_names) if param_names is not None else names_of(table)
-        # a manifest holds _filled ("1" per non-empty param), not the values
-        filled = "_filled" in table.column_names and not set(names) <= set(table.column_names)
-        for batch in table.to_batches():
-            data = batch.to_pydict()
-            for i, identity in enumerate(data["_identity"]):
-                if filled:
-                    flags = data["_filled"][i] or ""
-                    if len(flags) != len(names):
-                        raise ValueError(
-                            f"{identity!r}: _filled {flags!r} does not fit the params {names}"
-                        )
-                    nonempty = ",".join(n for n, f in zip(names, flags, strict=True) if f == "1")
-                else:
-                    nonempty = ",".join(n for n in names if data[n][i] not in (None, ""))
-                yield {"identity": identity, "digest": data["_digest"][i], "nonempty": nonempty}
-    else:
-        yield from rows
 
 
 def _dialect_insert(session: Session) -> Any:

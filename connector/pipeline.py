@@ -30,10 +30,10 @@ import pyarrow.parquet as pq
 
 from connector import dedupe, profile_store, staging
 from connector import ledger as ledger_mod
-from connector.batches import identity_type_of, param_names_of, safe_name
 from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.ledger import Ledger
 from connector.memory import retain_freed_memory
+from connector.outbox.writer import identity_type_of, param_names_of, safe_name
 from connector.partitions import day_window
 from connector.threads import prefetched
 

@@ -32,6 +32,7 @@ from connector.delivery.requeue import (
 from connector.destinations.base import Destination, Settled
 from connector.destinations.http import DeliveryError
 from connector.ledger import COMPLETE, Batch, Ledger
+from connector.outbox import manifests
 from connector.outbox.files import OutboxFile
 from connector.settings import Settings
 
@@ -202,7 +203,7 @@ def _record(
     ledger_mod.record_delivered(
         ledger,
         batch.destination_key,
-        confirmed,
+        manifests.delivered_records(confirmed),
         partition=batch.partition,
         batch_id=batch.id,
     )

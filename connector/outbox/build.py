@@ -30,13 +30,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from connector import dedupe, manifests, profile_store
+from connector import dedupe, profile_store
 from connector import ledger as ledger_mod
-from connector.batches import safe_name, write_batches
 from connector.columns import DIGEST, IDENTITY, SOURCE_REF
 from connector.digests import digest_sql
 from connector.encoding import quote_ident, quote_literal
 from connector.ledger import Batch, Ledger
+from connector.outbox import manifests
+from connector.outbox.writer import safe_name, write_batches
 from connector.profile_store import PARTITION, VERSION, StoreRef
 
 log = logging.getLogger(__name__)
@@ -104,19 +105,47 @@ def account(
     return Account(destination, key, refs, tuple(owners), id_types[0])
 
 
-def full_rows_sql(acct: Account, identities: str) -> str:
-    """One full row per identity of ``identities`` (a relation with ``_identity``):
-    ``_identity``, ``_source_ref`` (each store's, named), ``_partition`` (the newest day among
-    them), ``_digest``, then every param of the account, null where no store holds a value."""
+def _alias(i: int) -> str:
+    return f"s{i}"
+
+
+def changed_since_built(acct: Account) -> str:
+    """A predicate over :func:`full_rows_sql`'s stores: a store changed the profile since
+    the outbox last took its changes."""
+    return " OR ".join(
+        f"{_alias(i)}.{VERSION} > {int(s.built_version)}" for i, s in enumerate(acct.stores)
+    )
+
+
+def identity_of(acct: Account) -> str:
+    """The profile's identity in :func:`full_rows_sql`'s join: the first store holding it."""
+    ids = [f"{_alias(i)}.{IDENTITY}" for i in range(len(acct.stores))]
+    return ids[0] if len(ids) == 1 else f"coalesce({', '.join(ids)})"
+
+
+def full_rows_sql(acct: Account, where: str) -> str:
+    """One full row per profile the predicate ``where`` (over the stores ``s0``, ``s1``, ...)
+    selects: ``_identity``, ``_source_ref`` (each store's, named), ``_partition`` (the newest
+    day among them), ``_digest``, then every param of the account, null where no store holds
+    a value.
+
+    The stores are joined on identity (FULL OUTER: a profile may be in any of them), so a
+    store is scanned once and no list of candidates is built; with one store it is a scan.
+    """
     qi = quote_ident
-    joins, refs, days, params = [], [], [], []
+    sources, refs, days, params = [], [], [], []
     for i, ref in enumerate(acct.stores):
-        alias = f"s{i}"
-        cols = ", ".join([IDENTITY, SOURCE_REF, PARTITION, *(qi(n) for n in ref.param_names)])
-        joins.append(
-            f"LEFT JOIN (SELECT {cols} FROM read_parquet({quote_literal(str(ref.path))})) {alias} "
-            f"ON {alias}.{IDENTITY} = c.{IDENTITY}"
+        alias = _alias(i)
+        cols = ", ".join(
+            [IDENTITY, SOURCE_REF, PARTITION, VERSION, *(qi(n) for n in ref.param_names)]
         )
+        store = f"(SELECT {cols} FROM read_parquet({quote_literal(str(ref.path))})) {alias}"
+        if i == 0:
+            sources.append(store)
+        else:
+            earlier = ", ".join(f"{_alias(j)}.{IDENTITY}" for j in range(i))
+            on = f"coalesce({earlier})" if i > 1 else f"{_alias(0)}.{IDENTITY}"
+            sources.append(f"FULL OUTER JOIN {store} ON {alias}.{IDENTITY} = {on}")
         refs.append(
             f"CASE WHEN {alias}.{IDENTITY} IS NOT NULL "
             f"THEN {quote_literal(ref.mapping + '=')} || {alias}.{SOURCE_REF} END"
@@ -125,9 +154,9 @@ def full_rows_sql(acct: Account, identities: str) -> str:
         params += [f"{alias}.{qi(n)} AS {qi(n)}" for n in ref.param_names]
     newest = days[0] if len(days) == 1 else f"greatest({', '.join(days)})"
     rows = (
-        f"SELECT c.{IDENTITY}, concat_ws('; ', {', '.join(refs)}) AS {SOURCE_REF}, "
-        f"{newest} AS {PARTITION}, {', '.join(params)} "
-        f"FROM (SELECT DISTINCT {IDENTITY} FROM {identities}) c {' '.join(joins)}"
+        f"SELECT {identity_of(acct)} AS {IDENTITY}, concat_ws('; ', {', '.join(refs)}) "
+        f"AS {SOURCE_REF}, {newest} AS {PARTITION}, {', '.join(params)} "
+        f"FROM {' '.join(sources)} WHERE {where}"
     )
     names = ", ".join(qi(n) for n in acct.param_names)
     return (
@@ -226,38 +255,24 @@ def build(
     result.param_names = list(acct.param_names)
     work = _work_dir(settings, key)
     with _duck(work) as con:
-        changed = " UNION ".join(
-            f"SELECT {IDENTITY} FROM read_parquet({quote_literal(str(s.path))}) "
-            f"WHERE {VERSION} > {int(s.built_version)}"
-            for s in acct.stores
-        )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE candidates AS {changed}")
-        ((result.candidates,),) = con.execute("SELECT count(*) FROM candidates").fetchall()
+        changed = full_rows_sql(acct, changed_since_built(acct))
+        ((result.candidates, newest),) = con.execute(
+            f"SELECT count(*), max({PARTITION}) FROM ({changed})"
+        ).fetchall()
         if result.candidates:
             last_sent = _last_sent_sql(con, ledger, key, work)
-            out = work / "rows.parquet"
-            con.execute(
-                f"""COPY (
-                    SELECT r.* FROM ({full_rows_sql(acct, "candidates")}) r
+            # streamed from the query into the batch files: the rows are not written twice
+            reader = con.sql(
+                f"""SELECT r.* EXCLUDE ({PARTITION}) FROM ({changed}) r
                     LEFT JOIN {last_sent} l ON l.{IDENTITY} = r.{IDENTITY}
-                    WHERE l.digest IS DISTINCT FROM r.{DIGEST}
-                    ORDER BY r.{PARTITION}, r.{IDENTITY}
-                ) TO {quote_literal(str(out))} (FORMAT parquet)"""
-            )
-            rows = f"read_parquet({quote_literal(str(out))})"
-            ((written, newest),) = con.execute(
-                f"SELECT count(*), max({PARTITION}) FROM {rows}"
-            ).fetchall()
-            result.unchanged = int(result.candidates) - int(written)
-            if written:
-                reader = con.sql(f"SELECT * EXCLUDE ({PARTITION}) FROM {rows}").to_arrow_reader(
-                    READ_ROWS
-                )
-                try:
-                    result.batches = write_rows(settings, ledger, acct, reader, partition=newest)
-                finally:
-                    reader.close()
+                    WHERE l.digest IS DISTINCT FROM r.{DIGEST}"""
+            ).to_arrow_reader(READ_ROWS)
+            try:
+                result.batches = write_rows(settings, ledger, acct, reader, partition=newest)
+            finally:
+                reader.close()
             result.rows = sum(b.row_count for b in result.batches)
+            result.unchanged = int(result.candidates) - result.rows
     profile_store.mark_built(ledger, {s.mapping: (key, s.version) for s in acct.stores})
     log.info("outbox %s", result.summary())
     return result
@@ -274,8 +289,9 @@ def current_rows(
     with _duck(_work_dir(settings, acct.key)) as con:
         ids = pa.table({IDENTITY: pa.array(list(identities), pa.string())})
         con.register("wanted", ids)
+        wanted = f"{identity_of(acct)} IN (SELECT {IDENTITY} FROM wanted)"
         table = con.sql(
-            f"SELECT * EXCLUDE ({PARTITION}) FROM ({full_rows_sql(acct, 'wanted')}) "
+            f"SELECT * EXCLUDE ({PARTITION}) FROM ({full_rows_sql(acct, wanted)}) "
             f"ORDER BY {IDENTITY}"
         ).to_arrow_table()
     return acct, table

@@ -1,7 +1,7 @@
 """One batch of the outbox as a destination reads it: the file, its manifest, its rows.
 
-The outbox package owns the batch and manifest formats: ``connector.batches`` writes them,
-``connector.manifests`` decodes chosen lines, and this module is what the rest of the
+The outbox package owns the batch and manifest formats: ``connector.outbox.writer`` writes them,
+``connector.outbox.manifests`` decodes chosen lines, and this module is what the rest of the
 connector reads a batch through (a destination submits the file or its rows; delivery reads
 the manifest). Nothing else parses a batch file.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connector import manifests
+from connector.outbox import manifests
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector import batches as batches_mod
-from connector import manifests
-from connector.batches import ProfileTooLarge, write_batches
 from connector.digests import profile_digest
 from connector.ledger import COMPLETE, QUEUED, Batch, Ledger
+from connector.outbox import manifests
+from connector.outbox import writer as batches_mod
+from connector.outbox.writer import ProfileTooLarge, write_batches
 from tests.batches.fakes import FakeMapping, decode_batch, make_settings
 
 NAMES = ["email", "tier", "city"]

@@ -9,11 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connector import delivery, manifests
-from connector.batches import write_batches
+from connector import delivery
 from connector.ledger import Batch, Delivered, Ledger, RowOutcome, record_delivered
 from connector.outbox import build as outbox
+from connector.outbox import manifests
 from connector.outbox.files import OutboxFile
+from connector.outbox.writer import write_batches
 from connector.settings import Settings
 from tests.batches.fakes import FakeMapping, make_settings
 from tests.profiles.helpers import merge
@@ -138,7 +139,7 @@ def test_confirmed_rows_record_their_non_empty_params_from_filled(
     record_delivered(
         ledger,
         "target:demo",
-        manifests.read(batch.manifest_path),
+        manifests.delivered_records(manifests.read(batch.manifest_path)),
         partition="2026-01-02",
     )
     with ledger.session() as session:

@@ -10,10 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 from sqlalchemy import select, update
 
-from connector import delivery, manifests
+from connector import delivery
 from connector.destinations.target import TargetClient
 from connector.ledger import Batch, Delivered, RowOutcome, claim_batches
 from connector.outbox import build as outbox_build
+from connector.outbox import manifests
 from connector.sandbox.testing import running_sandbox
 
 from .helpers import make_ledger, make_settings, profiles, queue, run_until_settled, stage

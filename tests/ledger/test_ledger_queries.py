@@ -24,6 +24,7 @@ from connector.ledger import (
     record_stage_run,
     replace_rejects,
 )
+from connector.outbox.manifests import delivered_records
 
 
 def test_migrated_schema_equals_the_models(ledger_url: str) -> None:
@@ -83,7 +84,7 @@ def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -
         }
     )
     assert (
-        record_delivered(ledger, "target:demo", manifest, partition=day) == 2
+        record_delivered(ledger, "target:demo", delivered_records(manifest), partition=day) == 2
     )  # id1 twice: last wins
     # another account's profile of the same identity is its own
     record_delivered(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connector import manifests, pipeline
+from connector import pipeline
 from connector.ledger import (
     CLAIMED,
     COMPLETE,
@@ -23,6 +23,7 @@ from connector.ledger import (
 )
 from connector.mapping import SourceMapping
 from connector.outbox import build as outbox
+from connector.outbox import manifests
 from connector.settings import Settings
 from tests.batches.fakes import decode_batch
 
@@ -140,7 +141,7 @@ def test_confirmed_digests_make_rows_unchanged_and_clears_reported(env) -> None:
     record_delivered(
         ledger,
         "target:demo",
-        manifests.read(batch.manifest_path),
+        manifests.delivered_records(manifests.read(batch.manifest_path)),
         partition=batch.partition,
         batch_id=batch.id,
     )

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from connector import manifests, profile_store
+from connector import profile_store
 from connector.digests import profile_digest
 from connector.ledger import COMPLETE, Batch, Ledger, record_delivered
 from connector.outbox import build as outbox
+from connector.outbox import manifests
 from connector.settings import Settings
 from tests.batches.fakes import decode_batch
 from tests.profiles.helpers import KEY, merge, store
@@ -47,7 +48,7 @@ def _confirm(ledger: Ledger, batches: list[Batch]) -> None:
         record_delivered(
             ledger,
             KEY,
-            manifests.read(batch.manifest_path),
+            manifests.delivered_records(manifests.read(batch.manifest_path)),
             partition=batch.partition,
             batch_id=batch.id,
         )

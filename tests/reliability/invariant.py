@@ -67,7 +67,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from connector import manifests as manifests_mod
 from connector import profile_store, staging
 from connector.columns import DIGEST, IDENTITY, SOURCE_REF
 from connector.dedupe import read_updates
@@ -88,6 +87,7 @@ from connector.ledger import (
     QuotaUse,
     RowOutcome,
 )
+from connector.outbox import manifests as manifests_mod
 from connector.settings import Settings
 
 PENDING_STATES = (QUEUED, CLAIMED, SUBMITTED)

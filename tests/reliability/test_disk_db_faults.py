@@ -28,11 +28,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from connector import batches as batches_mod
 from connector import ledger as ledger_mod
 from connector import pipeline
 from connector.ledger import Batch, Ledger
 from connector.outbox import build as outbox_build
+from connector.outbox import writer as batches_mod
 
 from . import invariant
 from .world import CRM_T, World, make_settings

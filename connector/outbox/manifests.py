@@ -14,7 +14,7 @@ both.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from connector.batches import PARAMS_KEY
 from connector.buffers import one_array
 from connector.columns import FILLED, IDENTITY
 from connector.encoding import quote_ident
+from connector.outbox.writer import PARAMS_KEY
 
 ROW = "_row"  # the row's position in the manifest = its line in the batch file (0 = first)
 
@@ -184,3 +184,26 @@ def _jsonl_values(
             value = fields.get(name)
             values[j].append(None if value in (None, "") else str(value))
     return identities, [pa.array(v, pa.string()) for v in values]
+
+
+def delivered_records(
+    rows: pa.Table | pa.RecordBatch, names: Sequence[str] | None = None
+) -> Iterator[dict[str, str]]:
+    """``ledger.record_delivered``'s records of manifest rows: ``identity``, ``digest`` and
+    ``nonempty`` (the params ``_filled`` marks non-empty; rows with values: those non-empty)."""
+    table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
+    names = list(names) if names is not None else param_names(table)
+    filled = FILLED in table.column_names and not set(names) <= set(table.column_names)
+    for batch in table.to_batches():
+        data = batch.to_pydict()
+        for i, identity in enumerate(data[IDENTITY]):
+            if filled:
+                flags = data[FILLED][i] or ""
+                if len(flags) != len(names):
+                    raise ValueError(
+                        f"{identity!r}: _filled {flags!r} does not fit the params {names}"
+                    )
+                nonempty = ",".join(n for n, f in zip(names, flags, strict=True) if f == "1")
+            else:
+                nonempty = ",".join(n for n in names if data[n][i] not in (None, ""))
+            yield {"identity": identity, "digest": data["_digest"][i], "nonempty": nonempty}
