@@ -39,6 +39,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
@@ -306,8 +307,18 @@ class Ledger:
         return self.engine.dialect.name == "sqlite"
 
     def create_all(self) -> None:
-        """Create missing tables (tests, first run). Upgrades go through Alembic (upgrade())."""
-        Base.metadata.create_all(self.engine)
+        """Create the current schema (tests, first run) and record it as Alembic's head, so
+        that a later ``upgrade()`` applies only what comes after. On a ledger Alembic
+        already tracks this only adds missing tables: upgrades go through ``upgrade()``."""
+        from alembic import command
+
+        with self.engine.begin() as conn:
+            tracked = "alembic_version" in inspect(conn).get_table_names()
+            Base.metadata.create_all(conn)
+            if not tracked:
+                cfg = alembic_config(self.url)
+                cfg.attributes["connection"] = conn
+                command.stamp(cfg, "head")
 
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with Alembic (``connector/migrations``)."""

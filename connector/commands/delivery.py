@@ -33,7 +33,9 @@ STATES = (
 def _ledger() -> tuple[object, Ledger]:
     settings = load_settings()
     ledger = Ledger(settings.ledger_url)
-    ledger.create_all()
+    # Alembic, as every run does: a ledger of an earlier release is brought up to date
+    # (create_all would add new tables but leave old ones without their new columns)
+    ledger.upgrade()
     return settings, ledger
 
 

@@ -57,3 +57,16 @@ def test_status_and_trace(tmp_path, monkeypatch) -> None:  # type: ignore[no-unt
     assert "amount: '12,50' is not a decimal number" in traced.output
     none = runner.invoke(main, ["trace", "nobody"])
     assert "No rows" in none.output
+
+
+def test_status_brings_a_ledger_of_an_earlier_release_up_to_date(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from connector.cli import main
+    from connector.ledger import Ledger
+
+    state = tmp_path / "state"
+    state.mkdir()
+    Ledger(f"sqlite:///{state / 'ledger.db'}").upgrade("0001")  # the mapping-rows release
+    monkeypatch.setenv("CONNECTOR_STATE_DIR", str(state))
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "identity_type" not in result.output

@@ -156,3 +156,52 @@ def test_rejects_replace_and_stage_run_upsert(ledger_url: str) -> None:
     ]
     assert len(runs) == 1 and json.loads(runs[0].stats_json) == {"rows_in": 2}
     ledger.dispose()
+
+
+def test_a_ledger_of_the_mapping_rows_release_upgrades_in_place(ledger_url: str) -> None:
+    """0001 -> head with rows in it: batches keep theirs (identity type unknown: ""), the
+    per-mapping delivered digests go (they cannot describe a whole profile), stores appear."""
+    from sqlalchemy import text
+
+    ledger = Ledger(ledger_url)
+    ledger.upgrade("0001")
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO batches (batch_key, mapping, partition, destination, "
+                "destination_key, path, manifest_path, sha256, row_count, byte_size, attempt, "
+                "state, poll_count, created_at, updated_at) VALUES ('old-1', 'crm', "
+                "'2026-01-02', 'target', 'target:demo', '/x', '/x.m', 'a', 1, 1, 1, "
+                "'complete', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO delivered (destination_key, mapping, identity, partition, digest, "
+                "nonempty, delivered_at) VALUES ('target:demo', 'crm', 'id1', '2026-01-02', "
+                "'d', 'email', CURRENT_TIMESTAMP)"
+            )
+        )
+    ledger.upgrade()
+    with ledger.session() as session:
+        (batch,) = session.query(Batch).all()
+        assert (batch.batch_key, batch.identity_type) == ("old-1", "")
+        assert session.query(Delivered).count() == 0
+    # the same content may be queued again once the first is final (no unique constraint)
+    _batches(ledger, 1)
+    with ledger.session() as session:
+        session.add(
+            Batch(
+                batch_key="again",
+                mapping="crm+pos",
+                partition="2026-01-02",
+                destination="target",
+                destination_key="target:demo",
+                path="/y",
+                manifest_path="/y.m",
+                sha256="a",
+                row_count=1,
+                byte_size=1,
+            )
+        )
+    ledger.dispose()
