@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         "open the UI on these runs: make ui   (a second `make demo` finds nothing changed;"
     )
     console.print("`make clean` starts over)")
+    console.print(
+        "one profile at each account, every param of every mapping that feeds it: "
+        f"CONNECTOR_STATE_DIR={STATE_DIR} .venv/bin/connector trace C00015"
+    )
     return 0 if summary.ok else 1
 
 
