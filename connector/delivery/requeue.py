@@ -10,6 +10,7 @@ attempts is ``dead``. Outcomes are recorded per row (``RowOutcome``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -87,11 +88,16 @@ def newer_batches_with(ledger: Ledger, batch: Batch, identities: list[str]) -> d
     for other in sorted(candidates, key=lambda b: b.id):  # children come after their parents
         if other.parent_id in lineage:
             lineage.add(other.id)
+    return _carried_by([b for b in candidates if b.id not in lineage], identities)
+
+
+def _carried_by(batches: list[Batch], identities: list[str]) -> dict[str, str]:
+    """identity -> key of the first of ``batches`` whose manifest lists it."""
     wanted = pa.array(identities, pa.string())
     found: dict[str, str] = {}
-    for other in candidates:
-        if other.id in lineage:
-            continue
+    for other in batches:
+        if len(found) == len(identities):
+            break
         try:
             ids = pq.read_table(other.manifest_path, columns=[IDENTITY]).column(IDENTITY)
         except (OSError, pa.ArrowException):
@@ -100,8 +106,6 @@ def newer_batches_with(ledger: Ledger, batch: Batch, identities: list[str]) -> d
             wanted, pc.is_in(wanted, value_set=ids.combine_chunks())
         ).to_pylist():
             found.setdefault(ident, other.batch_key)
-        if len(found) == len(identities):
-            break
     return found
 
 
@@ -126,23 +130,43 @@ def requeue_or_dead(
     if rows.num_rows == 0:
         return 0, 0
     carried = requeued_already(ledger, batch, rows.column(IDENTITY).to_pylist())
-    if carried:
-        keep = pc.invert(pc.is_in(rows.column(IDENTITY), pa.array(list(carried), pa.string())))
-        done = rows.filter(pc.invert(keep))
-        with ledger.session(immediate=True) as session:
-            write_outcomes(
-                session,
-                batch.id,
-                [
-                    (i, r, ROW_REQUEUED, f"{reasons.get(i, 'not confirmed')} (in {carried[i]})")
-                    for i, r in zip(done.column(IDENTITY).to_pylist(), _refs(done), strict=True)
-                ],
-            )
-        rows = rows.filter(keep)
-        if rows.num_rows == 0:
-            return len(carried), 0
+    rows = _record_named(
+        ledger,
+        batch,
+        rows,
+        carried,
+        ROW_REQUEUED,
+        lambda i: f"{reasons.get(i, 'not confirmed')} (in {carried[i]})",
+    )
+    if rows.num_rows == 0:
+        return len(carried), 0
     requeued, dead = _requeue_or_dead(ledger, settings, batch, rows, reasons)
     return requeued + len(carried), dead
+
+
+def _record_named(
+    ledger: Ledger,
+    batch: Batch,
+    rows: pa.Table,
+    named: dict[str, str],
+    status: str,
+    reason: Callable[[str], str],
+) -> pa.Table:
+    """Write ``status`` outcomes for the rows whose identity ``named`` holds; the others."""
+    if not named:
+        return rows
+    hit = pc.is_in(rows.column(IDENTITY), pa.array(list(named), pa.string()))
+    done = rows.filter(hit)
+    with ledger.session(immediate=True) as session:
+        write_outcomes(
+            session,
+            batch.id,
+            [
+                (i, r, status, reason(i))
+                for i, r in zip(done.column(IDENTITY).to_pylist(), _refs(done), strict=True)
+            ],
+        )
+    return rows.filter(pc.invert(hit))
 
 
 def requeued_already(ledger: Ledger, batch: Batch, identities: list[str]) -> dict[str, str]:
@@ -151,20 +175,7 @@ def requeued_already(ledger: Ledger, batch: Batch, identities: list[str]) -> dic
         children = list(
             session.scalars(select(Batch).where(Batch.parent_id == batch.id).order_by(Batch.id))
         )
-    found: dict[str, str] = {}
-    if not children or not identities:
-        return found
-    wanted = pa.array(identities, pa.string())
-    for child in children:
-        try:
-            ids = pq.read_table(child.manifest_path, columns=[IDENTITY]).column(IDENTITY)
-        except (OSError, pa.ArrowException):
-            continue
-        for ident in pc.filter(
-            wanted, pc.is_in(wanted, value_set=ids.combine_chunks())
-        ).to_pylist():
-            found.setdefault(ident, child.batch_key)
-    return found
+    return _carried_by(children, identities) if identities else {}
 
 
 def _requeue_or_dead(
@@ -175,27 +186,18 @@ def _requeue_or_dead(
     reasons: dict[str, str],
 ) -> tuple[int, int]:
     newer = newer_batches_with(ledger, batch, rows.column(IDENTITY).to_pylist())
-    if newer:
-        keep = pc.invert(pc.is_in(rows.column(IDENTITY), pa.array(list(newer), pa.string())))
-        gone = rows.filter(pc.invert(keep))
-        with ledger.session(immediate=True) as session:
-            write_outcomes(
-                session,
-                batch.id,
-                [
-                    (
-                        i,
-                        r,
-                        ROW_SUPERSEDED,
-                        f"{reasons.get(i, 'not confirmed')}; not re-sent: "
-                        f"newer values went in batch {newer[i]}",
-                    )
-                    for i, r in zip(gone.column(IDENTITY).to_pylist(), _refs(gone), strict=True)
-                ],
-            )
-        rows = rows.filter(keep)
-        if rows.num_rows == 0:
-            return 0, 0
+    rows = _record_named(
+        ledger,
+        batch,
+        rows,
+        newer,
+        ROW_SUPERSEDED,
+        lambda i: (
+            f"{reasons.get(i, 'not confirmed')}; not re-sent: newer values went in batch {newer[i]}"
+        ),
+    )
+    if rows.num_rows == 0:
+        return 0, 0
     dead = batch.attempt >= settings.max_attempts
     why_dead = f"attempts exhausted ({batch.attempt}/{settings.max_attempts}): "
     if not dead:
