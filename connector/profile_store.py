@@ -220,6 +220,26 @@ def merge_sql(store: str, day: str, names: Sequence[str], partition: str, versio
     """
 
 
+def first_snapshot_sql(day: str, names: Sequence[str], partition: str, version: int) -> str:
+    """What :func:`merge_sql` gives when there is no store yet, without its join: every
+    identity of the day is new, its non-empty values are the day's."""
+    qi = quote_ident
+    d = quote_literal(partition)
+    values = [f"nullif(u.{qi(n)}, '')" for n in names]
+    held = " OR ".join(f"{v} IS NOT NULL" for v in values) or "false"
+    params = "".join(
+        f",\n  {v} AS {qi(n)}, CASE WHEN {v} IS NOT NULL THEN {d} END AS {qi(day_column(n))}"
+        for n, v in zip(names, values, strict=True)
+    )
+    return f"""
+        SELECT u.{IDENTITY} AS {IDENTITY}, u.{SOURCE_REF} AS {SOURCE_REF}, {d} AS {PARTITION},
+          CASE WHEN {held} THEN {int(version)}::BIGINT END AS {VERSION},
+          CASE WHEN {held} THEN '{CHANGED}' ELSE '{UNCHANGED}' END AS {LAST},
+          NULL::VARCHAR AS {CLEARED}{params}
+        FROM {day} u WHERE u.{IDENTITY} IS NOT NULL AND u.{IDENTITY} <> ''
+    """
+
+
 def merge_day(
     ledger: Ledger,
     *,
@@ -250,7 +270,11 @@ def merge_day(
         reader = day_rows()
         try:
             con.register("day_rows", reader)
-            sql = merge_sql(_store_select(current, names), "day_rows", names, partition, version)
+            sql = (
+                first_snapshot_sql("day_rows", names, partition, version)
+                if current is None
+                else merge_sql(_store_select(current, names), "day_rows", names, partition, version)
+            )
             con.execute(f"COPY ({sql}) TO {quote_literal(str(target))} ({STORE_COPY})")
             counts = _counts(con, target)
             unchanged_store = (

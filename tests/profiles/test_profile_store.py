@@ -320,3 +320,42 @@ def test_replaced_snapshots_stay_for_their_readers_then_go(
     merge(ledger, tmp_path, D4, [("a", "4@x", None)], names=NAMES)
     # past the grace period only the current snapshot and the one before are left
     assert _files(tmp_path) == ["v0000000003", "v0000000004"]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "", None]),
+            st.one_of(st.none(), st.sampled_from(["", "x", "y,z", "é"])),
+            st.one_of(st.none(), st.sampled_from(["", "gold"])),
+        ),
+        max_size=12,
+        unique_by=lambda r: r[0],
+    )
+)
+def test_a_first_snapshot_is_the_merge_into_an_empty_store(rows) -> None:  # type: ignore[no-untyped-def]
+    import duckdb
+    import pyarrow as pa
+
+    day = pa.table(
+        {
+            "_identity": pa.array([r[0] for r in rows], pa.string()),
+            "_source_ref": pa.array([f"f:{i}" for i in range(len(rows))], pa.string()),
+            "email": pa.array([r[1] for r in rows], pa.string()),
+            "tier": pa.array([r[2] for r in rows], pa.string()),
+        }
+    )
+    con = duckdb.connect()
+    con.register("day_rows", day)
+    names = ["email", "tier"]
+    merged = profile_store.merge_sql(
+        profile_store._store_select(None, names), "day_rows", names, D1, 1
+    )
+    first = profile_store.first_snapshot_sql("day_rows", names, D1, 1)
+    order = " ORDER BY _identity"
+    assert (
+        con.sql(first + order).fetchall() == con.sql(f"SELECT * FROM ({merged})" + order).fetchall()
+    )
