@@ -536,7 +536,7 @@ def load_mappings(directory: str | Path) -> tuple[list[SourceMapping], list[Mapp
     return mappings, errors
 
 
-def account_conflicts(mappings: Sequence[tuple[str, SourceMapping]]) -> list[MappingError]:
+def account_conflicts(mappings: Sequence[tuple[str, Any]]) -> list[MappingError]:
     """What stops ``(file, mapping)`` pairs from describing one profile per destination account.
 
     The mappings of one destination feed one account (its client code or database, from the

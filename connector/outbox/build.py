@@ -36,6 +36,7 @@ from connector.columns import DIGEST, IDENTITY, SOURCE_REF
 from connector.digests import digest_sql
 from connector.encoding import quote_ident, quote_literal
 from connector.ledger import Batch, Ledger
+from connector.mapping import account_conflicts
 from connector.outbox import manifests
 from connector.outbox.writer import safe_name, write_batches
 from connector.profile_store import PARTITION, VERSION, StoreRef
@@ -87,22 +88,25 @@ def account(
     )
     if not refs:
         return None
-    owners: dict[str, str] = {}
-    for ref in refs:
-        for name in ref.param_names:
-            if name in owners:
-                raise OutboxError(
-                    f"{key}: param {name!r} is fed by both mapping {owners[name]!r} and "
-                    f"{ref.mapping!r}; one param has one owner at an account"
-                )
-            owners[name] = ref.mapping
-    id_types = sorted({r.identity_type for r in refs})
-    if len(id_types) > 1:
-        raise OutboxError(
-            f"{key}: its mappings identify profiles by different types ({', '.join(id_types)}); "
-            "the mappings of one account share one identity type"
-        )
-    return Account(destination, key, refs, tuple(owners), id_types[0])
+    # the rule `connector mappings validate` applies to the files, applied to the stores
+    conflicts = account_conflicts(
+        [
+            (
+                f"store {ref.mapping}",
+                SimpleNamespace(
+                    name=ref.mapping,
+                    destination=destination,
+                    identity=SimpleNamespace(type=ref.identity_type),
+                    param_names=list(ref.param_names),
+                ),
+            )
+            for ref in refs
+        ]
+    )
+    if conflicts:
+        raise OutboxError(f"{key}: " + "; ".join(str(c) for c in conflicts))
+    names = tuple(name for ref in refs for name in ref.param_names)
+    return Account(destination, key, refs, names, refs[0].identity_type)
 
 
 def _alias(i: int) -> str:
