@@ -56,8 +56,11 @@ MERGE_TRIES = 5
 # a replaced snapshot stays this long for the readers that opened it (an outbox build)
 READER_GRACE_S = 3600.0
 CLEARS_SAMPLE = 10
-# Parquet written by DuckDB: the store is read whole at every merge and outbox build
-STORE_COPY = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+# A snapshot is read whole at every merge and outbox build, and written whole by every merge:
+# LZ4, dictionaries only where values repeat (the days, the merge's outcome), statistics only
+# for what is filtered on. Written by pyarrow from DuckDB's stream: 5M profiles in 2.1-2.2 s,
+# against 3.7-3.8 s for DuckDB's own COPY (zstd, 101 against 247 MB; scans as fast).
+SNAPSHOT_ROWS = 100_000
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -240,6 +243,24 @@ def first_snapshot_sql(day: str, names: Sequence[str], partition: str, version: 
     """
 
 
+def _write_snapshot(con: Any, sql: str, target: Path) -> None:
+    """The rows of ``sql`` as the snapshot file ``target``."""
+    reader = con.sql(sql).to_arrow_reader(SNAPSHOT_ROWS)
+    try:
+        repeated = [c for c in reader.schema.names if c.startswith(DAY_PREFIX)]
+        with pq.ParquetWriter(
+            target,
+            reader.schema,
+            compression="lz4",
+            use_dictionary=[*repeated, PARTITION, LAST],
+            write_statistics=[IDENTITY, VERSION],
+        ) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+    finally:
+        reader.close()
+
+
 def merge_day(
     ledger: Ledger,
     *,
@@ -275,7 +296,7 @@ def merge_day(
                 if current is None
                 else merge_sql(_store_select(current, names), "day_rows", names, partition, version)
             )
-            con.execute(f"COPY ({sql}) TO {quote_literal(str(target))} ({STORE_COPY})")
+            _write_snapshot(con, sql, target)
             counts = _counts(con, target)
             unchanged_store = (
                 current is not None
