@@ -484,34 +484,6 @@ def counts_by_state(
         }
 
 
-def take_queued_batches(target: Ledger | Session, mapping: str, partition: str) -> list[Batch]:
-    """Delete the still-queued (never claimed) batch records of a mapping partition.
-
-    Returns the deleted records so the caller can remove their files. A batch claimed in
-    the meantime is left alone: the delete is conditional on ``state = 'queued'``.
-    """
-    with _unit(target, immediate=True) as session:
-        batches = list(
-            session.scalars(
-                select(Batch).where(
-                    Batch.mapping == mapping, Batch.partition == partition, Batch.state == QUEUED
-                )
-            )
-        )
-        taken = []
-        for batch in batches:
-            result = session.execute(
-                delete(Batch)
-                .where(Batch.id == batch.id, Batch.state == QUEUED)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                taken.append(batch)
-        for batch in taken:
-            session.expunge(batch)
-    return taken
-
-
 def in_flight_manifests(
     target: Ledger | Session, destination_key: str
 ) -> list[tuple[int, str, str]]:

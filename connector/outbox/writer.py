@@ -652,8 +652,3 @@ def _publish(
 def _remove(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
-
-
-def remove_batch_files(batch: Batch) -> None:
-    """Delete a batch's file and manifest (after its record was deleted)."""
-    _remove(Path(batch.path), Path(batch.manifest_path))

@@ -16,7 +16,6 @@ from connector.ledger import (
     counts_by_state,
     register_batch,
     release_stale_claims,
-    take_queued_batches,
 )
 
 DEST = "target:demo"
@@ -103,16 +102,6 @@ def test_stale_claims_go_back_to_the_queue(sqlite_ledger_url: str) -> None:
     claim_batches(ledger, DEST, 1, "alive")
     assert release_stale_claims(ledger, DEST, dt.timedelta(hours=1)) == 1
     assert counts_by_state(ledger)[QUEUED]["batches"] == 1
-
-
-def test_take_queued_leaves_claimed_alone(sqlite_ledger_url: str) -> None:
-    ledger = Ledger(sqlite_ledger_url)
-    ledger.create_all()
-    ids = _seed(ledger, 3)
-    claim_batches(ledger, DEST, 1, "me")
-    taken = take_queued_batches(ledger, "crm", "2026-01-02")
-    assert sorted(b.id for b in taken) == ids[1:]
-    assert counts_by_state(ledger) == {CLAIMED: {"batches": 1, "rows": 10, "bytes": 100}}
 
 
 def test_claim_inside_a_callers_session(ledger_url: str) -> None:

@@ -174,7 +174,9 @@ def test_only_the_mappings_named_and_one_profile_per_account(
     assert outbox.build(settings, ledger, "copernica").batches == []  # no store there
     # a param fed by two mappings, or two identity types: no one profile to send
     merge(ledger, settings.state_dir, D1, [("a", "a@y")], names=["email"], mapping="web")
-    with pytest.raises(outbox.OutboxError, match="params.email: also fed to the same target account"):
+    with pytest.raises(
+        outbox.OutboxError, match=r"params\.email: also fed to the same target account"
+    ):
         outbox.build(settings, ledger, "target")
     merge(
         ledger,
@@ -185,7 +187,7 @@ def test_only_the_mappings_named_and_one_profile_per_account(
         mapping="web",
         identity_type="pcId",
     )
-    with pytest.raises(outbox.OutboxError, match="identity.type: .* identify profiles one way"):
+    with pytest.raises(outbox.OutboxError, match=r"identity\.type: .* identify profiles one way"):
         outbox.build(settings, ledger, "target")
 
 
