@@ -46,12 +46,23 @@ from connector import dedupe
 from connector.columns import IDENTITY, SOURCE_REF
 from connector.encoding import quote_ident, quote_literal
 from connector.ledger import Ledger, ProfileStore, utcnow
+from connector.profile_merge import (
+    CHANGED,
+    CLEARED,
+    DAY_PREFIX,
+    LAST,
+    PARTITION,
+    SUPERSEDED,
+    UNCHANGED,
+    VERSION,
+    day_column,
+    first_snapshot_sql,
+    merge_sql,
+    snapshot_select,
+)
 
 log = logging.getLogger(__name__)
 
-PARTITION, VERSION, LAST, CLEARED = "_partition", "_version", "_last", "_cleared"
-CHANGED, UNCHANGED, SUPERSEDED = "changed", "unchanged", "superseded"
-DAY_PREFIX = "_day:"
 MERGE_TRIES = 5
 # a replaced snapshot stays this long for the readers that opened it (an outbox build)
 READER_GRACE_S = 3600.0
@@ -62,11 +73,6 @@ CLEARS_SAMPLE = 10
 # against 3.7-3.8 s for DuckDB's own COPY (zstd, 101 against 247 MB; scans as fast).
 SNAPSHOT_ROWS = 100_000
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-def day_column(param: str) -> str:
-    """The column holding the partition day of ``param``'s value."""
-    return DAY_PREFIX + param
 
 
 @dataclass(frozen=True)
@@ -152,97 +158,6 @@ def mark_built(ledger: Ledger, built: dict[str, tuple[str, int]]) -> None:
             )
 
 
-def _store_select(ref: StoreRef | None, names: Sequence[str]) -> str:
-    """The stored snapshot conformed to ``names`` (params added since: null; removed: gone)."""
-    qi = quote_ident
-    have = set(ref.param_names) if ref is not None else set()
-    cols = [f"{IDENTITY}", f"{SOURCE_REF}", PARTITION, VERSION]
-    for name in names:
-        if name in have:
-            cols += [qi(name), qi(day_column(name))]
-        else:
-            cols += [f"NULL::VARCHAR AS {qi(name)}", f"NULL::VARCHAR AS {qi(day_column(name))}"]
-    if ref is None:
-        empty = [
-            f"NULL::VARCHAR AS {IDENTITY}",
-            f"NULL::VARCHAR AS {SOURCE_REF}",
-            f"NULL::VARCHAR AS {PARTITION}",
-            f"NULL::BIGINT AS {VERSION}",
-        ] + [f"NULL::VARCHAR AS {qi(c)}" for name in names for c in (name, day_column(name))]
-        return f"(SELECT {', '.join(empty)} LIMIT 0)"
-    return f"(SELECT {', '.join(cols)} FROM read_parquet({quote_literal(str(ref.path))}))"
-
-
-def merge_sql(store: str, day: str, names: Sequence[str], partition: str, version: int) -> str:
-    """The merged snapshot: ``store`` (see :func:`_store_select`) with ``day``'s rows
-    (``_identity``, ``_source_ref``, one column per param, empty = null or "")."""
-    qi = quote_ident
-    d = quote_literal(partition)
-    u_cols = [f"nullif(u.{qi(n)}, '') AS {qi('u:' + n)}" for n in names]
-    day_rows = (
-        f"SELECT u.{IDENTITY} AS {qi('u:id')}, u.{SOURCE_REF} AS {qi('u:ref')}"
-        + "".join(f", {c}" for c in u_cols)
-        + f" FROM {day} u WHERE u.{IDENTITY} IS NOT NULL AND u.{IDENTITY} <> ''"
-    )
-    take = {
-        n: f"({qi('u:' + n)} IS NOT NULL AND ({qi(day_column(n))} IS NULL OR {qi(day_column(n))} <= {d}))"
-        for n in names
-    }
-    changed = " OR ".join(f"({take[n]} AND {qi('u:' + n)} IS DISTINCT FROM {qi(n)})" for n in names)
-    changed = changed or "false"
-    lost = " OR ".join(f"({qi('u:' + n)} IS NOT NULL AND NOT {take[n]})" for n in names) or "false"
-    in_day = f"{qi('u:id')} IS NOT NULL"
-    newest = f"({PARTITION} IS NULL OR {PARTITION} <= {d})"
-    cleared_items = ", ".join(
-        f"CASE WHEN {qi('u:' + n)} IS NULL AND {qi(n)} IS NOT NULL THEN {quote_literal(n)} END"
-        for n in names
-    )
-    cleared = (
-        f"CASE WHEN {in_day} AND {newest} THEN nullif(concat_ws(',', {cleared_items}), '') END"
-        if names
-        else "NULL::VARCHAR"
-    )
-    params = "".join(
-        f",\n  CASE WHEN {take[n]} THEN {qi('u:' + n)} ELSE {qi(n)} END AS {qi(n)}"
-        f",\n  CASE WHEN {take[n]} THEN {d} ELSE {qi(day_column(n))} END AS {qi(day_column(n))}"
-        for n in names
-    )
-    return f"""
-        WITH s AS {store}, u AS ({day_rows}),
-        j AS (SELECT * FROM s FULL OUTER JOIN u ON s.{IDENTITY} = u.{qi("u:id")}),
-        f AS (SELECT *, {changed} AS _changed, {lost} AS _lost FROM j)
-        SELECT coalesce({IDENTITY}, {qi("u:id")}) AS {IDENTITY},
-          CASE WHEN {in_day} AND {newest} THEN {qi("u:ref")} ELSE {SOURCE_REF} END AS {SOURCE_REF},
-          CASE WHEN NOT {in_day} THEN {PARTITION} WHEN {newest} THEN {d} ELSE {PARTITION} END
-            AS {PARTITION},
-          CASE WHEN _changed THEN {int(version)}::BIGINT ELSE {VERSION} END AS {VERSION},
-          CASE WHEN NOT {in_day} THEN NULL WHEN _changed THEN '{CHANGED}'
-               WHEN _lost THEN '{SUPERSEDED}' ELSE '{UNCHANGED}' END AS {LAST},
-          {cleared} AS {CLEARED}{params}
-        FROM f
-    """
-
-
-def first_snapshot_sql(day: str, names: Sequence[str], partition: str, version: int) -> str:
-    """What :func:`merge_sql` gives when there is no store yet, without its join: every
-    identity of the day is new, its non-empty values are the day's."""
-    qi = quote_ident
-    d = quote_literal(partition)
-    values = [f"nullif(u.{qi(n)}, '')" for n in names]
-    held = " OR ".join(f"{v} IS NOT NULL" for v in values) or "false"
-    params = "".join(
-        f",\n  {v} AS {qi(n)}, CASE WHEN {v} IS NOT NULL THEN {d} END AS {qi(day_column(n))}"
-        for n, v in zip(names, values, strict=True)
-    )
-    return f"""
-        SELECT u.{IDENTITY} AS {IDENTITY}, u.{SOURCE_REF} AS {SOURCE_REF}, {d} AS {PARTITION},
-          CASE WHEN {held} THEN {int(version)}::BIGINT END AS {VERSION},
-          CASE WHEN {held} THEN '{CHANGED}' ELSE '{UNCHANGED}' END AS {LAST},
-          NULL::VARCHAR AS {CLEARED}{params}
-        FROM {day} u WHERE u.{IDENTITY} IS NOT NULL AND u.{IDENTITY} <> ''
-    """
-
-
 def _write_snapshot(con: Any, sql: str, target: Path) -> None:
     """The rows of ``sql`` as the snapshot file ``target``."""
     reader = con.sql(sql).to_arrow_reader(SNAPSHOT_ROWS)
@@ -294,7 +209,13 @@ def merge_day(
             sql = (
                 first_snapshot_sql("day_rows", names, partition, version)
                 if current is None
-                else merge_sql(_store_select(current, names), "day_rows", names, partition, version)
+                else merge_sql(
+                    snapshot_select(current.path, current.param_names, names),
+                    "day_rows",
+                    names,
+                    partition,
+                    version,
+                )
             )
             _write_snapshot(con, sql, target)
             counts = _counts(con, target)
@@ -336,7 +257,7 @@ def _moved(con: Any, current: StoreRef, path: Path, names: Sequence[str]) -> boo
     cols = ", ".join([IDENTITY, SOURCE_REF, PARTITION, *(qi(day_column(n)) for n in names)])
     ((count,),) = con.execute(
         f"SELECT count(*) FROM (SELECT {cols} FROM read_parquet({quote_literal(str(path))}) "
-        f"EXCEPT SELECT {cols} FROM {_store_select(current, names)})"
+        f"EXCEPT SELECT {cols} FROM {snapshot_select(current.path, current.param_names, names)})"
     ).fetchall()
     return bool(count)
 

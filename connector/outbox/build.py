@@ -39,7 +39,8 @@ from connector.ledger import Batch, Ledger
 from connector.mapping import account_conflicts
 from connector.outbox import manifests
 from connector.outbox.writer import safe_name, write_batches
-from connector.profile_store import PARTITION, VERSION, StoreRef
+from connector.profile_merge import PARTITION, VERSION
+from connector.profile_store import StoreRef
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 
 from connector import profile_store
 from connector.ledger import Ledger
-from connector.profile_store import PARTITION, MergeCounts, StoreRef, day_column
+from connector.profile_merge import PARTITION, day_column
+from connector.profile_store import MergeCounts, StoreRef
 
 KEY = "target:demo"  # make_settings' account: client code demo
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector import profile_store
+from connector import profile_merge, profile_store
 from connector.ledger import Ledger
-from connector.profile_store import day_column
+from connector.profile_merge import day_column
 from tests.profiles.helpers import KEY, day_rows, merge, snapshot, store, values
 
 NAMES = ["email", "tier"]
@@ -351,10 +351,10 @@ def test_a_first_snapshot_is_the_merge_into_an_empty_store(rows) -> None:  # typ
     con = duckdb.connect()
     con.register("day_rows", day)
     names = ["email", "tier"]
-    merged = profile_store.merge_sql(
-        profile_store._store_select(None, names), "day_rows", names, D1, 1
+    merged = profile_merge.merge_sql(
+        profile_merge.snapshot_select(None, [], names), "day_rows", names, D1, 1
     )
-    first = profile_store.first_snapshot_sql("day_rows", names, D1, 1)
+    first = profile_merge.first_snapshot_sql("day_rows", names, D1, 1)
     order = " ORDER BY _identity"
     assert (
         con.sql(first + order).fetchall() == con.sql(f"SELECT * FROM ({merged})" + order).fetchall()

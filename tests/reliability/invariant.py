@@ -67,7 +67,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from connector import profile_store, staging
+from connector import profile_merge, profile_store, staging
 from connector.columns import DIGEST, IDENTITY, SOURCE_REF
 from connector.dedupe import read_updates
 from connector.digests import profile_digest
@@ -246,7 +246,7 @@ def _accounts(
                 values = acct.current.setdefault(ident, dict.fromkeys(names))
                 for name in ref.param_names:
                     values[name] = _norm(row[name])
-                if int(row[profile_store.VERSION] or 0) > ref.built_version:
+                if int(row[profile_merge.VERSION] or 0) > ref.built_version:
                     acct.unbuilt.add(ident)
             if ref.mapping in by_mapping:
                 report.fail(f"mapping {ref.mapping} has stores at two accounts")
@@ -469,7 +469,7 @@ def _check_updates(
                 value = _norm(row[name])
                 if value is None:
                     continue
-                stored, stored_day = held.get(name), held.get(profile_store.day_column(name))
+                stored, stored_day = held.get(name), held.get(profile_merge.day_column(name))
                 if stored_day is None or stored_day < partition:
                     report.fail(
                         f"{mapping}/{ident}: {name}={value!r} of {partition} never merged "
