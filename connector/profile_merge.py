@@ -5,6 +5,10 @@ day; a re-run of a day replaces that day's values; an empty value carries no inf
 So merging days in any order gives the same snapshot. Besides the values, a snapshot says
 per identity what the latest merge did (``_last``: changed, unchanged, superseded) and
 which params the latest day held empty while a value is stored (``_cleared``).
+
+Days (``_partition``, ``_day:<param>``) are DATEs: a snapshot holds one per value, and a
+date is four bytes where its text is ten. Snapshots written with text days read the same
+(:func:`snapshot_select` casts).
 """
 
 from __future__ import annotations
@@ -25,24 +29,32 @@ def day_column(param: str) -> str:
     return DAY_PREFIX + param
 
 
+def day_literal(partition: str) -> str:
+    """The partition day ``YYYY-MM-DD`` as a DuckDB DATE literal."""
+    return f"DATE {quote_literal(partition)}"
+
+
 def snapshot_select(path: Path | None, stored: Sequence[str], names: Sequence[str]) -> str:
     """The snapshot at ``path`` (holding params ``stored``) conformed to ``names`` (params
     added since: null; removed: gone); no ``path``: an empty store."""
     qi = quote_ident
     have = set(stored)
-    cols = [f"{IDENTITY}", f"{SOURCE_REF}", PARTITION, VERSION]
+    cols = [f"{IDENTITY}", f"{SOURCE_REF}", f"{PARTITION}::DATE AS {PARTITION}", VERSION]
     for name in names:
+        day = qi(day_column(name))
         if name in have:
-            cols += [qi(name), qi(day_column(name))]
+            cols += [qi(name), f"{day}::DATE AS {day}"]
         else:
-            cols += [f"NULL::VARCHAR AS {qi(name)}", f"NULL::VARCHAR AS {qi(day_column(name))}"]
+            cols += [f"NULL::VARCHAR AS {qi(name)}", f"NULL::DATE AS {day}"]
     if path is None:
         empty = [
             f"NULL::VARCHAR AS {IDENTITY}",
             f"NULL::VARCHAR AS {SOURCE_REF}",
-            f"NULL::VARCHAR AS {PARTITION}",
+            f"NULL::DATE AS {PARTITION}",
             f"NULL::BIGINT AS {VERSION}",
-        ] + [f"NULL::VARCHAR AS {qi(c)}" for name in names for c in (name, day_column(name))]
+        ]
+        for name in names:
+            empty += [f"NULL::VARCHAR AS {qi(name)}", f"NULL::DATE AS {qi(day_column(name))}"]
         return f"(SELECT {', '.join(empty)} LIMIT 0)"
     return f"(SELECT {', '.join(cols)} FROM read_parquet({quote_literal(str(path))}))"
 
@@ -51,7 +63,7 @@ def merge_sql(store: str, day: str, names: Sequence[str], partition: str, versio
     """The merged snapshot: ``store`` (see :func:`snapshot_select`) with ``day``'s rows
     (``_identity``, ``_source_ref``, one column per param, empty = null or "")."""
     qi = quote_ident
-    d = quote_literal(partition)
+    d = day_literal(partition)
     u_cols = [f"nullif(u.{qi(n)}, '') AS {qi('u:' + n)}" for n in names]
     day_rows = (
         f"SELECT u.{IDENTITY} AS {qi('u:id')}, u.{SOURCE_REF} AS {qi('u:ref')}"
@@ -101,7 +113,7 @@ def first_snapshot_sql(day: str, names: Sequence[str], partition: str, version: 
     """What :func:`merge_sql` gives when there is no store yet, without its join: every
     identity of the day is new, its non-empty values are the day's."""
     qi = quote_ident
-    d = quote_literal(partition)
+    d = day_literal(partition)
     values = [f"nullif(u.{qi(n)}, '')" for n in names]
     held = " OR ".join(f"{v} IS NOT NULL" for v in values) or "false"
     params = "".join(

@@ -18,14 +18,15 @@ version in ``_version``: the outbox takes the identities whose ``_version`` is p
 store's ``built_version``.
 
 Snapshot columns: ``_identity``, ``_source_ref`` and ``_partition`` (the latest row merged
-for it), ``_version``, ``_last`` (what the latest merge did: changed, unchanged,
+for it, and its day), ``_version``, ``_last`` (what the latest merge did: changed, unchanged,
 superseded; null when the day did not hold the identity), ``_cleared`` (params the latest
 day held empty while a value is stored: the APIs cannot clear them), then per param its
-value and ``_day:<param>``.
+value and ``_day:<param>`` (DATEs).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -69,8 +70,7 @@ READER_GRACE_S = 3600.0
 CLEARS_SAMPLE = 10
 # A snapshot is read whole at every merge and outbox build, and written whole by every merge:
 # LZ4, dictionaries only where values repeat (the days, the merge's outcome), statistics only
-# for what is filtered on. Written by pyarrow from DuckDB's stream: 5M profiles in 2.1-2.2 s,
-# against 3.7-3.8 s for DuckDB's own COPY (zstd, 101 against 247 MB; scans as fast).
+# for what is filtered on; written by pyarrow from DuckDB's stream (figures: docs/profiles.md).
 SNAPSHOT_ROWS = 100_000
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -358,13 +358,23 @@ def _remove_old(folder: Path, *, keep_from: int) -> None:
             path.unlink(missing_ok=True)
 
 
+def snapshot_rows(ref: StoreRef, filters: Any = None) -> list[dict[str, Any]]:
+    """A store's rows (those ``filters`` selects, in pyarrow's form) as Python dicts, days as
+    ``YYYY-MM-DD`` text (the partition keys)."""
+    table = pq.read_table(ref.path, filters=filters)
+    return [
+        {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items()}
+        for row in table.to_pylist()
+    ]
+
+
 def profile_values(ref: StoreRef, identity: str) -> dict[str, Any] | None:
     """One identity's row of a store: ``source_ref``, ``partition`` and
     ``params`` ``{name: (value, day)}``; None when the store does not hold it."""
-    table = pq.read_table(ref.path, filters=[(IDENTITY, "=", identity)])
-    if not table.num_rows:
+    rows = snapshot_rows(ref, filters=[(IDENTITY, "=", identity)])
+    if not rows:
         return None
-    row = table.slice(table.num_rows - 1).to_pylist()[0]
+    row = rows[-1]
     return {
         "source_ref": row[SOURCE_REF],
         "partition": row[PARTITION],

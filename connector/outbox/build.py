@@ -262,7 +262,7 @@ def build(
     with _duck(work) as con:
         changed = full_rows_sql(acct, changed_since_built(acct))
         ((result.candidates, newest),) = con.execute(
-            f"SELECT count(*), max({PARTITION}) FROM ({changed})"
+            f"SELECT count(*), max({PARTITION})::VARCHAR FROM ({changed})"
         ).fetchall()
         if result.candidates:
             last_sent = _last_sent_sql(con, ledger, key, work)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from connector import profile_store
 from connector.ledger import Ledger
@@ -72,10 +71,9 @@ def store(ledger: Ledger, mapping: str = "crm", key: str = KEY) -> StoreRef:
 
 def snapshot(ref: StoreRef) -> dict[str, dict[str, Any]]:
     """identity -> its stored row: ``_source_ref``, ``_partition``, per param value and day."""
-    cols = ["_identity", "_source_ref", PARTITION]
+    cols = ["_source_ref", PARTITION]
     cols += [c for n in ref.param_names for c in (n, day_column(n))]
-    table = pq.read_table(ref.path, columns=cols)
-    return {r.pop("_identity"): r for r in table.to_pylist()}
+    return {r["_identity"]: {c: r[c] for c in cols} for r in profile_store.snapshot_rows(ref)}
 
 
 def values(ref: StoreRef) -> dict[str, dict[str, str | None]]:

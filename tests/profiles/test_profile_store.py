@@ -359,3 +359,28 @@ def test_a_first_snapshot_is_the_merge_into_an_empty_store(rows) -> None:  # typ
     assert (
         con.sql(first + order).fetchall() == con.sql(f"SELECT * FROM ({merged})" + order).fetchall()
     )
+
+
+def test_a_snapshot_with_text_days_merges_as_one_with_dates(ledger: Ledger, tmp_path: Path) -> None:
+    """Snapshots written before days were DATEs hold them as ``YYYY-MM-DD`` text: the next
+    merge reads them as dates (a later day wins, an earlier one does not)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    merge(ledger, tmp_path, D2, [("a", "a@x", "gold"), ("b", "b@x", None)], names=NAMES)
+    ref = store(ledger)
+    table = pq.read_table(ref.path)
+    for name in ["_partition", *(day_column(n) for n in NAMES)]:
+        text = pc.strftime(table.column(name), format="%Y-%m-%d").cast(pa.string())
+        table = table.set_column(table.schema.get_field_index(name), name, text)
+    pq.write_table(table, ref.path)
+    assert pq.read_schema(ref.path).field(day_column("email")).type == pa.string()
+    merge(ledger, tmp_path, D3, [("a", "a3@x", None)], names=NAMES)
+    counts = merge(ledger, tmp_path, D1, [("b", "b1@x", "silver")], names=NAMES)
+    assert counts.changed == 1  # b: its tier is new (its email older than the stored one)
+    rows = snapshot(store(ledger))
+    assert rows["a"]["email"] == "a3@x" and rows["a"][day_column("email")] == D3
+    assert rows["a"]["tier"] == "gold" and rows["a"][day_column("tier")] == D2
+    assert rows["b"]["email"] == "b@x" and rows["b"][day_column("email")] == D2
+    assert rows["b"]["tier"] == "silver" and rows["b"][day_column("tier")] == D1
+    assert pq.read_schema(store(ledger).path).field(day_column("email")).type == pa.date32()

@@ -64,7 +64,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from connector import profile_merge, profile_store, staging
@@ -238,7 +237,7 @@ def _accounts(
         acct = Account(key, refs, names, sorted(id_types)[0])
         for ref in refs:
             rows: dict[str, dict[str, Any]] = {}
-            for row in pq.read_table(ref.path).to_pylist():
+            for row in profile_store.snapshot_rows(ref):
                 ident = row[IDENTITY]
                 if ident in rows:
                     report.fail(f"{key}/{ref.mapping}: store v{ref.version} holds {ident!r} twice")
