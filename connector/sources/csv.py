@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 8 * 1024 * 1024
+# the longest field the exact parser (Python's csv) reads; a multi-line value longer than
+# this sends a block to it, which rejects the line that opened the quote and resyncs
+FIELD_LIMIT = pycsv.field_size_limit()
 MAX_BLOCK_BYTES = 64 * 1024 * 1024  # a block with no record boundary is cut at a newline
 READ_BUFFER = 1024 * 1024
 RAW_LIMIT = 200
@@ -338,16 +341,22 @@ def _parse_fast(
     per_row = np.ones(table.num_rows, dtype=np.int64)
     physical = _physical_lines(block) if physical is None else physical
     inside = physical - table.num_rows  # newlines inside quoted values, if all adds up
+    multi_line: list[pa.Array] = []  # the columns holding values over several lines
     if inside > 0:  # newlines inside quoted values (or blank lines: then no sum adds up)
         # count column by column, longest first (free text holds them), until all are found
         for col in sorted(columns, key=lambda c: -c.nbytes):
             counts = newlines_per_value(col)
             per_row += counts
-            inside -= int(counts.sum())
+            found = int(counts.sum())
+            inside -= found
+            if found:
+                multi_line.append(col)
             if inside <= 0:
                 break
     if int(per_row.sum()) != physical:
         return None  # blank lines or bare \r: let the exact parser count
+    if multi_line and _longest_value(multi_line) > FIELD_LIMIT:
+        return None  # a quote left open swallowed the lines after it: the exact parser resyncs
     lines = np.empty(table.num_rows, dtype=np.int64)
     if table.num_rows:
         lines[0] = line0
@@ -356,36 +365,82 @@ def _parse_fast(
     return _Parsed(columns, lines, [])
 
 
+class _Lines:
+    """Physical lines handed to ``csv.reader`` one at a time, from a position that the
+    parser can move back (to resynchronise after a record it could not read)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.pos = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+
+def _longest_value(columns: Sequence[pa.Array]) -> int:
+    """The byte length of the longest value in ``columns`` (read from the offsets)."""
+    longest = 0
+    for col in columns:
+        if len(col):
+            longest = max(longest, int(np.diff(value_offsets(col)).max()))
+    return longest
+
+
 def _parse_exact(
     block: Buffer, names: list[str], delimiter: str, line0: int, path: str, ident_at: int = -1
 ) -> _Parsed:
-    """Python's csv module over a block: slower, reports ragged rows with their line."""
+    """Python's csv module over a block: slower, reports ragged rows with their line.
+
+    A record that cannot be read (a quoted field with no closing quote runs into the field
+    limit or to the end) or that spans several lines and has the wrong number of fields
+    (an unclosed quote swallowed the lines after it) is rejected as its first line alone;
+    parsing resumes at the next line, so the good rows after it are kept.
+    """
     text = str(block, "utf-8", "surrogateescape")
-    physical = iter([line + "\n" for line in text.split("\n")][: _physical_lines(block)])
-    reader = pycsv.reader(physical, delimiter=delimiter, strict=False)
+    source = _Lines([line + "\n" for line in text.split("\n")][: _physical_lines(block)])
+    reader = pycsv.reader(source, delimiter=delimiter, strict=False)
     ncols = len(names)
     rows: list[list[str]] = []
     lines: list[int] = []
     rejects: list[dict[str, str | None]] = []
-    consumed = 0
+
+    def resync(first: int, reason: str) -> Any:
+        raw = source.lines[first].rstrip("\n").encode("utf-8", "surrogateescape")
+        head = raw.decode("utf-8", "backslashreplace")
+        ident = _field_before_quote(head, delimiter, ident_at)
+        rejects.append(_reject(f"{path}:{line0 + first}", reason, head, ident))
+        source.pos = first + 1
+        return pycsv.reader(source, delimiter=delimiter, strict=False)
+
     while True:
-        start = line0 + consumed
+        first = source.pos
         try:
             record = next(reader)
         except StopIteration:
             break
         except pycsv.Error as exc:
-            consumed = reader.line_num
-            rejects.append(_reject(f"{path}:{start}", f"unreadable row: {exc}", None))
+            reader = resync(first, f"unreadable row ({exc}): a quote is not closed")
             continue
-        consumed = reader.line_num
         if not record:
             continue  # a blank line
         if len(record) != ncols:
+            if source.pos - first > 1:
+                reason = (
+                    f"unclosed quote: the row runs over {source.pos - first} lines with "
+                    f"{len(record)} fields, expected {ncols}"
+                )
+                reader = resync(first, reason)
+                continue
             raw = delimiter.join(record).encode("utf-8", "surrogateescape")
             rejects.append(
                 _reject(
-                    f"{path}:{start}",
+                    f"{path}:{line0 + first}",
                     f"ragged row: {len(record)} fields, expected {ncols}",
                     raw.decode("utf-8", "backslashreplace"),
                     record[ident_at] if 0 <= ident_at < len(record) else None,
@@ -393,12 +448,21 @@ def _parse_exact(
             )
             continue
         rows.append(record)
-        lines.append(start)
+        lines.append(line0 + first)
     columns = [
         pa.array([r[i].encode("utf-8", "surrogateescape") for r in rows], pa.binary())
         for i in range(ncols)
     ]
     return _Parsed(columns, np.array(lines, dtype=np.int64), rejects)
+
+
+def _field_before_quote(line: str, delimiter: str, at: int) -> str | None:
+    """Field ``at`` of a line that could not be parsed, when it ends before the first quote
+    (the fields there are plain); else None."""
+    if at < 0:
+        return None
+    before = line.split('"', 1)[0].split(delimiter)
+    return before[at] if at < len(before) - 1 else None
 
 
 def _reject(

@@ -310,3 +310,55 @@ def test_unopenable_file_is_a_reject_with_no_checksum(tmp_path: Path) -> None:
     reasons = [r for _, rejects in out for r in rejects.column("reason").to_pylist()]
     assert len(reasons) == 1 and reasons[0].startswith("cannot open")
     assert result.checksum is None  # nothing to record for it
+
+
+def _pos_lines(n: int) -> list[str]:
+    return ["id,v,amount"] + [f"Q{i:07d},S{i},3.00" for i in range(n)]
+
+
+@pytest.mark.parametrize("block_bytes", [None, 4096])
+@pytest.mark.parametrize("closed_later", [False, True], ids=["never-closed", "closed-later"])
+def test_an_unclosed_quote_costs_its_line_only(
+    tmp_path: Path, block_bytes: int | None, closed_later: bool
+) -> None:
+    """A quote left open at line 5,002 of 10,001: that line is rejected with its text and
+    every other row is read (read = rejected + rows). ``closed-later``: a quoted value
+    6,000 lines on closes it, so a parse that trusts quotes would read one row spanning
+    6,000 lines."""
+    lines = _pos_lines(10_000)
+    lines[5001] = 'Q0005000,"S1,3.00'
+    if closed_later:
+        lines[9001] = 'Q0009000,"S9000, with a comma",3.00'
+    path = tmp_path / "pos.csv"
+    path.write_text("\n".join(lines) + "\n")
+    kw = {} if block_bytes is None else {"block_bytes": block_bytes}
+    rows, rejects = read_all(path, **kw)
+    assert rows.num_rows + rejects.num_rows == 10_000
+    assert rejects.to_pylist() == [
+        {
+            "source_ref": f"{path}:5002",
+            "identity": "Q0005000",
+            "param": None,
+            "reason": rejects.column("reason")[0].as_py(),
+            "raw": 'Q0005000,"S1,3.00',
+        }
+    ]
+    assert "quote" in rejects.column("reason")[0].as_py()
+    ids = rows.column("id").to_pylist()
+    assert len(ids) == 9_999 and "Q0005000" not in ids and "Q0005001" in ids
+    assert rows.column(SOURCE_REF).to_pylist()[5000] == f"{path}:5003"
+    if closed_later:
+        at = ids.index("Q0009000")
+        assert rows.column("v")[at].as_py() == "S9000, with a comma"
+
+
+def test_a_long_multi_line_value_that_is_well_formed_is_kept(tmp_path: Path) -> None:
+    """The resync applies to rows that cannot be read; a quoted value over many lines with
+    the right field count stays one row."""
+    lines = _pos_lines(10)
+    lines[3] = 'Q0000002,"' + "\n".join(f"line {i}" for i in range(50)) + '",3.00'
+    path = tmp_path / "pos.csv"
+    path.write_text("\n".join(lines) + "\n")
+    rows, rejects = read_all(path)
+    assert rejects.num_rows == 0 and rows.num_rows == 10
+    assert rows.column("v")[2].as_py().count("\n") == 49
