@@ -6,8 +6,12 @@ rejects (Parquet);
 ``transform_stage`` dedupes the day, one row per identity (DuckDB, out of core);
 ``profile_stage`` merges the day into the mapping's profile store at its account, which
 decides what changed (the account's outbox sends those profiles whole).
-Stage outputs live under ``settings.stage_dir/<mapping>/<partition>/`` and are replaced
-whole on a rerun. Each stage upserts its counts into ``ledger.StageRun``.
+Stage outputs live under ``settings.stage_dir/<mapping>/<partition>/<run>/``: each run (a
+Dagster run, or one :func:`prepare`) stages in its own folder, so two runs of one partition
+at once never read each other's half-written files, and a stage reads what its own run's
+previous stage wrote. A run's extract replaces its folder whole and removes the folders of
+other runs of the partition older than ``STAGE_GRACE_S`` (a run still going is younger).
+Each stage upserts its counts into ``ledger.StageRun``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ BATCH_READ_ROWS = 25_000
 
 EXTRACT, TRANSFORM, PROFILES = "extract", "transform", "profiles"
 UPDATES = "updates"  # the transform's output: dedupe.read_updates reads it
+DEFAULT_RUN = "default"  # the run of stages called one by one, without a run id
+# another run's stage folder of the same partition is removed once it is this old
+STAGE_GRACE_S = 6 * 3600.0
 COUNT_KEYS = (
     "rows_in",
     "rows_out",
@@ -81,8 +88,29 @@ class StageMissing(RuntimeError):
     """A stage's input is not there (the previous stage was not run for this partition)."""
 
 
-def stage_path(settings: Any, mapping_name: str, partition: str) -> Path:
-    return Path(settings.stage_dir) / safe_name(mapping_name) / safe_name(partition)
+def stage_path(settings: Any, mapping_name: str, partition: str, run: str = DEFAULT_RUN) -> Path:
+    """The stage folder of one run of one mapping partition."""
+    return (
+        Path(settings.stage_dir) / safe_name(mapping_name) / safe_name(partition) / safe_name(run)
+    )
+
+
+def new_run_id() -> str:
+    """A run id for stages run outside Dagster (:func:`prepare`)."""
+    return f"run-{uuid.uuid4().hex[:12]}"
+
+
+def _prune_other_runs(base: Path) -> None:
+    """Remove the stage folders of other runs of ``base``'s partition that are older than
+    ``STAGE_GRACE_S`` (by their last change): a run still going keeps its folder."""
+    cutoff = time.time() - STAGE_GRACE_S
+    for other in base.parent.iterdir() if base.parent.is_dir() else ():
+        try:
+            stale = other != base and other.is_dir() and other.stat().st_mtime < cutoff
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _reset(path: Path) -> None:
@@ -125,7 +153,9 @@ def _finish(ledger: Ledger, result: StageResult, started: float) -> StageResult:
 # 1 + 2: extract and map, streamed
 
 
-def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> StageResult:
+def extract_stage(
+    mapping: Any, partition: str, settings: Any, ledger: Ledger, run: str = DEFAULT_RUN
+) -> StageResult:
     """Read the partition's source rows, map each chunk, stage mapped rows and rejects."""
     from connector.sources import iter_source_chunks
     from connector.sources.registry import FileRegistry
@@ -134,8 +164,9 @@ def extract_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     retain_freed_memory()
     started = time.monotonic()
     names = param_names_of(mapping)
-    base = stage_path(settings, mapping.name, partition)
+    base = stage_path(settings, mapping.name, partition, run)
     _reset(base)
+    _prune_other_runs(base)
     mapped_dir, rejects_dir = base / "mapped", base / "rejects"
     mapped_dir.mkdir()
     rejects_dir.mkdir()
@@ -252,12 +283,14 @@ def _reject_rows(rejects_dir: Path) -> Iterator[dict[str, Any]]:
             yield from rb.to_pylist()
 
 
-def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> StageResult:
+def transform_stage(
+    mapping: Any, partition: str, settings: Any, ledger: Ledger, run: str = DEFAULT_RUN
+) -> StageResult:
     """One row per identity of the day (later rows win, empty values do not erase)."""
     retain_freed_memory()
     started = time.monotonic()
     names = param_names_of(mapping)
-    base = stage_path(settings, mapping.name, partition)
+    base = stage_path(settings, mapping.name, partition, run)
     extract_id = _staged(base, names)
     work = base / "work"
     _reset(work)
@@ -291,7 +324,9 @@ def transform_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger)
 # 4: the day merged into the mapping's profile store
 
 
-def profile_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> StageResult:
+def profile_stage(
+    mapping: Any, partition: str, settings: Any, ledger: Ledger, run: str = DEFAULT_RUN
+) -> StageResult:
     """Merge the day's profiles into the mapping's store at its destination account.
 
     ``rows_out`` counts the identities whose current values changed: the account's outbox
@@ -303,7 +338,7 @@ def profile_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     retain_freed_memory()
     started = time.monotonic()
     names = param_names_of(mapping)
-    base = stage_path(settings, mapping.name, partition)
+    base = stage_path(settings, mapping.name, partition, run)
     updates = base / UPDATES
     if not (updates / "source.json").exists():
         raise StageMissing(f"{updates}: no transform output; run the transform stage first")
@@ -357,11 +392,15 @@ def profile_stage(mapping: Any, partition: str, settings: Any, ledger: Ledger) -
     return _finish(ledger, result, started)
 
 
-def prepare(mapping: Any, partition: str, settings: Any, ledger: Ledger) -> list[StageResult]:
-    """The three stages of one mapping partition, in order: the day's changes end in the
-    profile store; the account's outbox (``connector.outbox``) turns them into batches."""
+def prepare(
+    mapping: Any, partition: str, settings: Any, ledger: Ledger, run: str | None = None
+) -> list[StageResult]:
+    """The three stages of one mapping partition, in order, as one run (its own stage
+    folder; ``run``: its id, a new one by default): the day's changes end in the profile
+    store; the account's outbox (``connector.outbox``) turns them into batches."""
+    run = run or new_run_id()
     return [
-        extract_stage(mapping, partition, settings, ledger),
-        transform_stage(mapping, partition, settings, ledger),
-        profile_stage(mapping, partition, settings, ledger),
+        extract_stage(mapping, partition, settings, ledger, run),
+        transform_stage(mapping, partition, settings, ledger, run),
+        profile_stage(mapping, partition, settings, ledger, run),
     ]

@@ -434,9 +434,9 @@ def _check_updates(
 ) -> None:
     """Every transform output row is in its mapping's store: each non-empty value stored from
     its day, or replaced by a later day's value."""
-    for path in glob.glob(str(Path(settings.stage_dir) / "*" / "*" / "updates")):
-        base = Path(path).parent
-        mapping, partition = base.parent.name, base.name
+    for path in glob.glob(str(Path(settings.stage_dir) / "*" / "*" / "*" / "updates")):
+        base = Path(path).parent  # <mapping>/<partition>/<run>
+        mapping, partition = base.parent.parent.name, base.parent.name
         try:
             names = json.loads((base / "stage.json").read_text())["param_names"]
             parts = staging.parts(base / "mapped")

@@ -229,6 +229,48 @@ def test_nightly_and_backfill_at_once(tmp_path: Path, ledger_url: str, figures_r
     )
 
 
+def test_two_runs_of_one_partition_at_once(tmp_path: Path, ledger_url: str) -> None:
+    """Two syncs of the same days at once (an operator's retry while the schedule runs):
+    each stages in its own folder, so neither reads the other's half-written files; both
+    finish without an error, and every profile lands with its latest values."""
+    world = World(tmp_path / "world", seed=7, customers=CUSTOMERS)
+    days = [world.night(n, crm_changes=12, pos_rows=10) for n in range(2)]
+    with running_sandbox(processing_delay_s=0.05, seed=3) as sb:
+        common = {
+            "world": str(world.root),
+            "url": sb.url,
+            "ledger_url": ledger_url,
+            "seed": 7,
+            "customers": CUSTOMERS,
+            "days": days,
+            "settings": {"target": {"max_batch_rows": 8}},
+        }
+        results = run_together(tmp_path, {"first": common, "second": common})
+        settings = make_settings(
+            tmp_path,
+            sb.url,
+            mappings_dir=world.root / "mappings",
+            state_db_url=ledger_url,
+            target={"max_batch_rows": 8},
+        )
+        ledger = Ledger(settings.ledger_url)
+        try:
+            final = final_pass(settings, ledger)
+            submitted = {r: res["submitted"] for r, res in results.items()} | {"final": final}
+            check_no_double_submit(sb, settings, ledger, submitted)
+            report = invariant.check(
+                ledger, settings, sandbox=sb, expected=world.expected, settled=True
+            )
+        finally:
+            ledger.dispose()
+    assert report.ok, f"two runs of one partition ({ledger_url.split(':')[0]}): {report}"
+    assert set(report.profile_fates) == {"landed"}, str(report)
+    overlap = min(r["started"] + r["prepared_s"] for r in results.values()) - max(
+        r["started"] for r in results.values()
+    )
+    assert overlap > 0, f"the processes did not prepare at the same time: {results}"
+
+
 def test_two_drains_at_once_in_processes(tmp_path: Path, ledger_url: str, figures_recorder) -> None:  # type: ignore[no-untyped-def]
     """Many small queued batches, a quota that lets only some through: two draining processes
     never submit one batch twice and together never pass the quota."""
