@@ -6,12 +6,13 @@ from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
+from sqlalchemy import distinct, func, select
 
 from connector import delivery, pipeline, reports
 from connector.columns import IDENTITY
 from connector.defs.metadata import markdown_table, stage_metadata, table_schema
 from connector.defs.resources import ConnectorResource
-from connector.ledger import Batch
+from connector.ledger import Batch, Ledger, Reject
 from connector.mapping import SourceMapping
 from connector.outbox import build as outbox_build
 from connector.settings import Settings
@@ -57,7 +58,11 @@ def build_mapping_assets(
         context: dg.AssetExecutionContext, connector: ConnectorResource
     ) -> dg.MaterializeResult:
         result = pipeline.extract_stage(
-            mapping, context.partition_key, connector.settings(), connector.ledger()
+            mapping,
+            context.partition_key,
+            connector.settings(),
+            connector.ledger(),
+            context.run.run_id,
         )
         context.log.info("%s %s: %s", name, context.partition_key, result.counts)
         return dg.MaterializeResult(metadata=stage_metadata(result))
@@ -80,7 +85,8 @@ def build_mapping_assets(
             dg.AssetCheckSpec(
                 "reject_rate",
                 asset=updates_key,
-                description="Share of rejected source rows under the configured thresholds.",
+                description="Rejected source rows / rows read (accepted + rejected), each row "
+                "once, under the configured thresholds.",
             ),
         ],
         partitions_def=partitions_def,
@@ -92,7 +98,7 @@ def build_mapping_assets(
     ) -> Iterator[Any]:
         settings = connector.settings()
         result = pipeline.transform_stage(
-            mapping, context.partition_key, settings, connector.ledger()
+            mapping, context.partition_key, settings, connector.ledger(), context.run.run_id
         )
         counts = result.counts
         yield dg.MaterializeResult(asset_key=updates_key, metadata=stage_metadata(result))
@@ -103,7 +109,12 @@ def build_mapping_assets(
                 "preview": dg.MetadataValue.md(markdown_table(result.rejects_sample)),
             },
         )
-        yield reject_rate_check(updates_key, counts, settings)
+        yield reject_rate_check(
+            updates_key,
+            accepted=int(counts.get("rows_in", 0)),
+            rejected=_rejected_rows(connector.ledger(), name, context.partition_key),
+            settings=settings,
+        )
 
     @dg.asset(
         key=changes_key,
@@ -118,7 +129,11 @@ def build_mapping_assets(
         context: dg.AssetExecutionContext, connector: ConnectorResource
     ) -> dg.MaterializeResult:
         result = pipeline.profile_stage(
-            mapping, context.partition_key, connector.settings(), connector.ledger()
+            mapping,
+            context.partition_key,
+            connector.settings(),
+            connector.ledger(),
+            context.run.run_id,
         )
         metadata = stage_metadata(result)
         metadata["store_version"] = int(result.stats["store_version"])
@@ -131,10 +146,31 @@ def build_mapping_assets(
     return [source_rows, profile_updates, profile_changes]
 
 
-def reject_rate_check(key: dg.AssetKey, counts: Any, settings: Settings) -> dg.AssetCheckResult:
-    rows_in = int(counts.get("rows_in", 0))
-    rejected = int(counts.get("rejected", 0))
-    rate = rejected / rows_in if rows_in else 0.0
+def _rejected_rows(ledger: Ledger, mapping: str, partition: str) -> int:
+    """Rows of the partition with at least one reject line (a row gets one per bad value)."""
+    with ledger.session() as session:
+        count = session.scalar(
+            select(func.count(distinct(Reject.source_ref))).where(
+                Reject.mapping == mapping, Reject.partition == partition
+            )
+        )
+    return int(count or 0)
+
+
+def reject_rate_check(
+    key: dg.AssetKey, *, accepted: int, rejected: int, settings: Settings
+) -> dg.AssetCheckResult:
+    """``reject_rate = rejected / rows_read``, ``rows_read = accepted + rejected``; 0 when no
+    row was read.
+
+    ``accepted``: source rows that became profile updates (before the day's dedupe);
+    ``rejected``: source rows rejected, each once however many of its values were bad; a
+    line the source could not turn into a row (ragged, undecodable, a file that could not be
+    read) is one rejected row read. Passes up to ``reject_rate_warn``; above it the severity
+    is WARN, above ``reject_rate_error`` ERROR.
+    """
+    rows_read = accepted + rejected
+    rate = rejected / rows_read if rows_read else 0.0
     severity = (
         dg.AssetCheckSeverity.ERROR
         if rate > settings.reject_rate_error
@@ -148,7 +184,7 @@ def reject_rate_check(key: dg.AssetKey, counts: Any, settings: Settings) -> dg.A
         metadata={
             "reject_rate": rate,
             "rejected": rejected,
-            "rows_in": rows_in,
+            "rows_read": rows_read,
             "warn_above": settings.reject_rate_warn,
             "error_above": settings.reject_rate_error,
         },

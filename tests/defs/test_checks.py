@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from connector.defs.assets import caps_check, identities_check
+from connector.defs.assets import caps_check, identities_check, reject_rate_check
 from connector.ledger import Batch
 from connector.settings import load_settings
 
@@ -64,3 +66,74 @@ def test_identities_check_applies_the_thirdpartyid_rules_to_thirdpartyids_only(
     for destination, identity_type in (("target", "pcId"), ("copernica", "customerid")):
         result = identities_check([odd, empty], destination, identity_type)
         assert not result.passed and result.metadata["invalid"].value == 1
+
+
+def test_reject_rate_is_rejected_rows_over_rows_read() -> None:
+    key = dg.AssetKey(["m", "profile_updates"])
+    settings = load_settings(reject_rate_warn=0.4, reject_rate_error=0.6)
+    half = reject_rate_check(key, accepted=50, rejected=50, settings=settings)
+    assert half.metadata["reject_rate"].value == 0.5
+    assert half.metadata["rows_read"].value == 100
+    assert half.metadata["rejected"].value == 50
+    # 0.5: above the warning threshold, under the error one
+    assert not half.passed and half.severity == dg.AssetCheckSeverity.WARN
+    errors_at = load_settings(reject_rate_warn=0.1, reject_rate_error=0.45)
+    over = reject_rate_check(key, accepted=50, rejected=50, settings=errors_at)
+    assert not over.passed and over.severity == dg.AssetCheckSeverity.ERROR
+    at_warn = load_settings(reject_rate_warn=0.5, reject_rate_error=0.6)
+    assert reject_rate_check(key, accepted=50, rejected=50, settings=at_warn).passed
+    # 1 rejected of 100 read: under the default thresholds (1%: warn above, 10%: error above)
+    assert reject_rate_check(key, accepted=99, rejected=1, settings=load_settings()).passed
+    nothing = reject_rate_check(key, accepted=0, rejected=0, settings=settings)
+    assert nothing.passed and nothing.metadata["reject_rate"].value == 0.0
+
+
+def _half_rejected_export(folder: Path) -> None:
+    """100 lines of data: 50 good; 20 without identity; 20 with two bad values each (two
+    reject lines per row); 10 ragged (rejected by the CSV reader, never rows)."""
+    lines = ["id,n,k"]
+    lines += [f"good{i},1,2" for i in range(50)]
+    lines += [",1,2" for _ in range(20)]
+    lines += [f"bad{i},x,y" for i in range(20)]
+    lines += [f"ragged{i},1" for i in range(10)]
+    folder.mkdir()
+    (folder / "shop_2026-11-21.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_reject_rate_of_a_real_materialization_counts_each_row_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connector.defs.assets import build_mapping_assets, daily_partitions
+    from connector.mapping import load_mapping
+    from tests.defs.conftest import make_connector
+
+    _half_rejected_export(tmp_path / "exports")
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "shop.yaml").write_text(
+        "name: shop\n"
+        f"source: {{kind: csv, path: '{tmp_path}/exports/*.csv'}}\n"
+        "destination: target\n"
+        "identity: {column: id, type: thirdPartyId}\n"
+        "params:\n  n: {column: n, type: int}\n  k: {column: k, type: int}\n"
+    )
+    monkeypatch.setenv("CONNECTOR_REJECT_RATE_WARN", "0.4")
+    monkeypatch.setenv("CONNECTOR_REJECT_RATE_ERROR", "0.6")
+    connector = make_connector(tmp_path)
+    mapping = load_mapping(tmp_path / "mappings" / "shop.yaml")
+    source_rows, profile_updates, _ = build_mapping_assets(
+        mapping, daily_partitions(connector.settings())
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [source_rows, profile_updates],
+            partition_key="2026-11-21",
+            resources={"connector": connector},
+            instance=instance,
+        )
+    assert result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "reject_rate"
+    metadata = {k: v.value for k, v in check.metadata.items()}
+    assert metadata["reject_rate"] == 0.5
+    assert (metadata["rows_read"], metadata["rejected"]) == (100, 50)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
