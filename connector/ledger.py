@@ -41,6 +41,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -254,6 +255,8 @@ class StageRun(Base):
 
 
 _IMMEDIATE = "connector_sqlite_immediate"
+# PostgreSQL's advisory lock key for Ledger._migrating (any constant no other tool uses)
+SCHEMA_LOCK_KEY = 0x636F6E6E
 
 
 def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
@@ -312,7 +315,7 @@ class Ledger:
         already tracks this only adds missing tables: upgrades go through ``upgrade()``."""
         from alembic import command
 
-        with self.engine.begin() as conn:
+        with self._migrating() as conn:
             tracked = "alembic_version" in inspect(conn).get_table_names()
             Base.metadata.create_all(conn)
             if not tracked:
@@ -324,10 +327,23 @@ class Ledger:
         """Bring the schema to ``revision`` with Alembic (``connector/migrations``)."""
         from alembic import command
 
-        with self.engine.begin() as conn:
+        with self._migrating() as conn:
             cfg = alembic_config(self.url)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
+    @contextmanager
+    def _migrating(self) -> Iterator[Connection]:
+        """A transaction that holds the ledger's schema lock: two processes starting at once
+        on a new ledger (two syncs) change its schema one after the other, the second finding
+        it done. SQLite: the write lock, taken first (BEGIN IMMEDIATE); PostgreSQL: a
+        transaction-scoped advisory lock."""
+        is_sqlite = self.is_sqlite
+        engine = self.engine.execution_options(**{_IMMEDIATE: True}) if is_sqlite else self.engine
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            yield conn
 
     @contextmanager
     def session(self, *, immediate: bool = False) -> Iterator[Session]:
