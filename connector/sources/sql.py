@@ -3,11 +3,14 @@
 - ``table`` is reflected (identifiers quoted by SQLAlchemy); ``query`` is wrapped as a
   subquery. Rows with the ``cursor`` column in the partition window ``[start, end)``
   are read in ``cursor`` (then key) order, so later updates get a later ``_seq``.
-- Cursor values stored without a timezone are taken in the settings timezone (the
-  window's). On SQLite, where datetimes are text, the window is compared as ISO text
-  (``'2026-11-18' <= updated_at < '2026-11-19'`` holds for ``2026-11-18 10:00:00``,
-  ``2026-11-18T10:00:00`` and ``2026-11-18`` alike). A ``query`` source's cursor is
-  compared with naive timestamps in the settings timezone.
+- Cursor time zones (``sql_window``, ``docs/sources.md``): an aware cursor
+  (``timestamptz``, MySQL/MariaDB ``TIMESTAMP``, text with ``Z`` or ``+hh:mm``) is
+  compared as an instant; a naive one (``timestamp``/``DATETIME``, text without an
+  offset, a date) as local time in CONNECTOR_TIMEZONE, the window's zone. Which one a
+  cursor is comes from its type in the database: reflected for a ``table``, reported
+  by the database for a ``query``'s result column; never from the session's time zone.
+  On SQLite, where datetimes are text, each value is read by SQLite's date functions
+  (both forms may share a column) and rows come in the order of their instants.
 - Rows are streamed (``stream_results`` + ``yield_per``: a server-side cursor on
   PostgreSQL, an unbuffered cursor on MySQL/MariaDB) so memory stays bounded.
 - Values become text exactly: Decimal in plain notation, datetimes ISO 8601, floats
@@ -28,7 +31,6 @@ import pyarrow.compute as pc
 from sqlalchemy import (
     Date,
     DateTime,
-    Integer,
     MetaData,
     String,
     Table,
@@ -47,6 +49,8 @@ from connector.columns import SEQ, SOURCE_REF
 from connector.ledger import Cursor, Ledger
 from connector.mapping import SqlSource
 from connector.partitions import Window
+from connector.sources.sql_window import CursorKind, kind_of_code, kind_of_type, order_key
+from connector.sources.sql_window import window_filter as cursor_window_filter
 from connector.transform import empty_rejects
 
 if TYPE_CHECKING:
@@ -121,6 +125,7 @@ class _Plan:
 
         self.dialect = conn.dialect.name
         self.label: str
+        codes: dict[str, Any] = {}  # a query's result columns: the database's type codes
         if source.table is not None:
             self.label = source.table
             try:
@@ -134,14 +139,14 @@ class _Plan:
             self.columns: list[Any] = list(table.columns)
             self.from_: Any = table
             declared = source.key_columns or [c.name for c in table.primary_key.columns]
-            self.typed = True
         else:
             self.label = mapping.name
             probe = text(source.query or "").columns().subquery("q")
             try:
-                names = list(
-                    conn.execute(select(literal_column("*")).select_from(probe).limit(0)).keys()
-                )
+                result: Any = conn.execute(select(literal_column("*")).select_from(probe).limit(0))
+                names = list(result.keys())
+                codes = {d[0]: d[1] for d in result.cursor.description or ()}
+                result.close()
             except SQLAlchemyError as exc:
                 detail = getattr(exc, "orig", None) or exc
                 raise SourceError(
@@ -151,7 +156,6 @@ class _Plan:
             self.columns = list(sub.c)
             self.from_ = sub
             declared = source.key_columns
-            self.typed = False
         self.names = [c.name for c in self.columns]
         by_name = {c.name: c for c in self.columns}
         where = f"table {source.table!r}" if source.table else "the query"
@@ -167,6 +171,11 @@ class _Plan:
                 )
         self.cursor = by_name[source.cursor]
         self.keys = [by_name[k] for k in declared]
+        self.kind: CursorKind = (
+            kind_of_type(self.dialect, self.cursor.type)
+            if source.table is not None
+            else kind_of_code(self.dialect, codes.get(source.cursor))
+        )
 
     def selected(self) -> list[Any]:
         if self.dialect != "sqlite":
@@ -181,31 +190,12 @@ class _Plan:
         ]
 
     def window_filter(self, window: Window) -> list[Any]:
-        col = self.cursor
-        ctype = col.type
-        start, end = window.start, window.end
-        naive_start, naive_end = start.replace(tzinfo=None), end.replace(tzinfo=None)
-        if self.dialect == "sqlite":
-            as_text = type_coerce(col, String())
-            return [as_text >= _iso_text(naive_start), as_text < _iso_text(naive_end)]
-        if self.typed and isinstance(ctype, DateTime):
-            if getattr(ctype, "timezone", False):
-                return [col >= start, col < end]
-            return [col >= naive_start, col < naive_end]
-        if self.typed and isinstance(ctype, Date):
-            return [col >= naive_start.date(), col < naive_end.date()]
-        if self.typed and isinstance(ctype, Integer):
-            return [col >= int(start.timestamp()), col < int(end.timestamp())]
-        if self.typed and isinstance(ctype, String):
-            return [col >= _iso_text(naive_start), col < _iso_text(naive_end)]
-        return [col >= naive_start, col < naive_end]
+        """Conditions for the rows whose cursor lies in ``window`` (``sql_window``)."""
+        return cursor_window_filter(self.dialect, self.kind, self.cursor, window)
 
-
-def _iso_text(moment: dt.datetime) -> str:
-    """ISO text that sorts correctly against stored ISO date/datetime text."""
-    if moment.time() == dt.time(0):
-        return moment.date().isoformat()
-    return moment.isoformat(sep=" ")
+    def order_by(self, window: Window) -> list[Any]:
+        """The window's rows in the order of their cursors' instants, then by key."""
+        return [*order_key(self.dialect, self.cursor, window), *self.keys]
 
 
 def iter_sql_chunks(
@@ -230,7 +220,7 @@ def iter_sql_chunks(
                 select(*plan.selected())
                 .select_from(plan.from_)
                 .where(*plan.window_filter(window))
-                .order_by(plan.cursor, *plan.keys)
+                .order_by(*plan.order_by(window))
             )
             result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
             seq = 0
