@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     chunk_rows: int = Field(100_000, gt=0)
     reject_rate_warn: float = Field(0.01, ge=0, le=1)
     reject_rate_error: float = Field(0.10, ge=0, le=1)
+    claim_lease_s: float = Field(
+        15 * 60,
+        gt=0,
+        description="Seconds a batch may stay claimed before a drain takes it back from its "
+        "owner, taken for dead. Must be longer than the longest submit (the upload with all "
+        "its retries): a batch taken back while its submit is still running is sent again.",
+    )
     target: TargetSettings = TargetSettings()
     copernica: CopernicaSettings = CopernicaSettings()
 

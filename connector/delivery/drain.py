@@ -38,7 +38,6 @@ from connector.delivery.claims import (
     utcnow,
 )
 from connector.delivery.recovery import (
-    DEFAULT_LEASE_S,
     recover_stale_claims,
     resume_interrupted_retries,
 )
@@ -70,7 +69,6 @@ def drain(
     now: dt.datetime | None = None,
     force: bool = False,
     client: Any = None,
-    lease_s: float = DEFAULT_LEASE_S,
     max_batches: int | None = None,
 ) -> DrainResult:
     """Submit queued batches of ``destination`` within window, quota and in-flight limit.
@@ -83,8 +81,8 @@ def drain(
         return fixed if fixed is not None else utcnow()
 
     result = DrainResult(destination=destination, destination_key=key)
-    result.recovered = recover_stale_claims(ledger, settings, key, clock(), lease_s)
-    result.recovered += resume_interrupted_retries(ledger, settings, key, clock(), lease_s)
+    result.recovered = recover_stale_claims(ledger, settings, key, clock())
+    result.recovered += resume_interrupted_retries(ledger, settings, key, clock())
     window = planner.parse_off_peak(settings.off_peak)
     result.in_window = planner.in_window(window, clock(), settings.tz)
     if not result.in_window and not force:

@@ -2,8 +2,9 @@
 
 Right before the submit the batch gets ``submitted_at`` (its "send started" mark) while
 still ``claimed``; after the answer it becomes ``submitted`` with the remote id and status
-URL. A batch ``claimed`` for longer than the lease (``lease_s``, default 15 min, longer than
-a submit's whole retry budget) belongs to a dead process:
+URL. A batch ``claimed`` for longer than the lease (the setting ``claim_lease_s``,
+``CONNECTOR_CLAIM_LEASE_S``, longer than a submit's whole retry budget) belongs to a dead
+process:
 
 * no ``submitted_at``: it was never sent -> back to ``queued`` (same attempt), quota refunded;
 * ``submitted_at`` set: it may have reached the service -> treated as an ambiguous submit:
@@ -29,14 +30,11 @@ from connector.ledger import CLAIMED, EXPIRED, FAILED, STUCK, Batch, Ledger
 from connector.settings import Settings
 
 log = logging.getLogger(__name__)
-DEFAULT_LEASE_S = 15 * 60
 
 
-def recover_stale_claims(
-    ledger: Ledger, settings: Settings, key: str, now: dt.datetime, lease_s: float
-) -> int:
+def recover_stale_claims(ledger: Ledger, settings: Settings, key: str, now: dt.datetime) -> int:
     """Resolve batches claimed longer than the lease by a process that is gone (see module doc)."""
-    cutoff = now - dt.timedelta(seconds=lease_s)
+    cutoff = now - dt.timedelta(seconds=settings.claim_lease_s)
     with ledger.session() as session:
         stale = list(
             session.scalars(
@@ -80,7 +78,7 @@ RETRYING_STATES = (FAILED, STUCK, EXPIRED)
 
 
 def resume_interrupted_retries(
-    ledger: Ledger, settings: Settings, key: str, now: dt.datetime, lease_s: float
+    ledger: Ledger, settings: Settings, key: str, now: dt.datetime
 ) -> int:
     """Finish re-queueing batches a dead process left ``failed``/``stuck``/``expired``.
 
@@ -91,7 +89,7 @@ def resume_interrupted_retries(
     already re-queued is recognised by the retry batches that carry it
     (``requeued_already``) and outcomes are upserts, so finishing twice does no harm.
     """
-    cutoff = now - dt.timedelta(seconds=lease_s)
+    cutoff = now - dt.timedelta(seconds=settings.claim_lease_s)
     with ledger.session() as session:
         stale = list(
             session.scalars(

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from connector import delivery
@@ -78,6 +80,39 @@ def test_stale_claims_are_recovered(tmp_path) -> None:  # type: ignore[no-untype
         assert len(retry) == 1 and retry[0].attempt == 2 and retry[0].state == "complete"
         assert "outcome unknown" in (reason or "")
         assert len(accepted_bodies(sb)) == 2  # the interrupted one was never really sent here
+
+
+def test_the_claim_lease_is_the_setting(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A claim older than ``claim_lease_s`` is taken back; a younger one is left to its owner."""
+    monkeypatch.setenv("CONNECTOR_CLAIM_LEASE_S", "60")
+    with running_sandbox(calls_per_minute=100_000) as sb:
+        settings = make_settings(tmp_path, sb.url, target={"max_batch_rows": 10})
+        ledger = make_ledger(settings)
+        queue(settings, ledger, profiles(20))
+        now = dt.datetime.now(dt.UTC)
+        (old,) = claim_batches(
+            ledger, "target:demo", 1, "dead-process", now=now - dt.timedelta(seconds=90)
+        )
+        (young,) = claim_batches(
+            ledger, "target:demo", 1, "live-process", now=now - dt.timedelta(seconds=30)
+        )
+        result = delivery.drain(settings, ledger, destination="target", now=now)
+        assert result.recovered == 1
+        assert result.submitted == [old.id]  # back in the queue, then sent
+        with ledger.session() as s:
+            batches = {b.id: b for b in s.scalars(select(Batch))}
+        assert batches[young.id].state == "claimed"
+        assert batches[young.id].claimed_by == "live-process"
+        # past the lease, the younger claim is taken back too
+        later = now + dt.timedelta(seconds=31)
+        assert delivery.drain(settings, ledger, destination="target", now=later).recovered == 1
+
+
+def test_the_claim_lease_must_be_a_positive_number_of_seconds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for bad in (0, -1):
+        with pytest.raises(ValidationError, match="claim_lease_s"):
+            make_settings(tmp_path, "http://127.0.0.1:9", claim_lease_s=bad)
+    assert make_settings(tmp_path, "http://127.0.0.1:9").claim_lease_s == 15 * 60
 
 
 def test_expired_statuses_are_resolved_by_read_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
