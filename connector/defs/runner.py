@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from filelock import FileLock
 from sqlalchemy import func, select
 
 from connector.defs.assets import STAGES, mapping_key
@@ -63,14 +64,29 @@ def expand_partitions(values: Sequence[str], default: str) -> list[str]:
     return sorted(set(days))
 
 
+INSTANCE_LOCK = ".connector-instance.lock"
+
+
 def instance_for(state_dir: Path) -> dg.DagsterInstance:
-    """The DAGSTER_HOME instance, or a persistent SQLite one under the state folder."""
+    """The DAGSTER_HOME instance, or a persistent SQLite one under the state folder.
+
+    Opened under a file lock in DAGSTER_HOME: Dagster creates its SQLite storages on first
+    use, and two processes creating them at once (two syncs on a fresh install) leave its
+    migration table with two heads, after which no run starts."""
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         home = str((state_dir / "dagster_home").resolve())
-        Path(home).mkdir(parents=True, exist_ok=True)
         os.environ["DAGSTER_HOME"] = home
-    return dg.DagsterInstance.get()
+    Path(home).mkdir(parents=True, exist_ok=True)
+    with FileLock(str(Path(home) / INSTANCE_LOCK)):
+        instance = dg.DagsterInstance.get()
+        # the storages are created when first touched: touch them inside the lock
+        instance.run_storage.has_run("none")
+        instance.event_log_storage.get_event_records(
+            dg.EventRecordsFilter(dg.DagsterEventType.RUN_SUCCESS), limit=1
+        )
+        instance.schedule_storage  # noqa: B018
+    return instance
 
 
 def _metadata_int(event: Any, key: str) -> int:
