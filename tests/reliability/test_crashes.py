@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from connector.ledger import Ledger
+from connector.ledger import BATCH_STATES, Ledger
 from connector.sandbox.testing import running_sandbox
 
 from . import invariant
@@ -109,3 +109,61 @@ def test_sigkill_then_rerun(tmp_path: Path, kill: str, figures_recorder) -> None
             "invariant_held": report.ok,
         },
     )
+
+
+# Every state of the batch diagram (connector.ledger.BATCH_STATES), entered by a committed
+# write: a SIGKILL just before that commit and just after it. Each state gets the faults that
+# make a first run reach it; the rerun runs without faults.
+STATE_FAULTS: dict[str, dict[str, Any]] = {
+    "queued": {"fail_rate": 1.0},  # claimed, refused on every try: back to the queue
+    "failed": {"drop_rate": 1.0, "drop_when": "after"},  # accepted, answer lost
+    "stuck": {"stuck_rate": 1.0},
+    "expired": {"status_ttl_s": 0.01},  # the status is gone when polled
+    "superseded": {"stuck_rate": 1.0},  # the stuck batch's rows re-queued as attempt 2
+    "dead": {"stuck_rate": 1.0},  # ... with one attempt only
+}
+STATE_POINTS = [("insert", "queued")] + [("update", s) for s in BATCH_STATES]
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("kind,state", STATE_POINTS, ids=[f"{k}-{s}" for k, s in STATE_POINTS])
+def test_sigkill_at_every_state_change_then_rerun(
+    tmp_path: Path, kind: str, state: str, when: str
+) -> None:
+    world = World(tmp_path / "world", seed=4, customers=12)
+    day0 = world.night(0, crm_changes=12, pos_rows=6)
+    faults = STATE_FAULTS.get(state, {}) if kind == "update" else {}
+    ttl = faults.pop("status_ttl_s", None)
+    options = {"status_ttl_s": ttl} if ttl else {}
+    settings = {
+        **SETTINGS,
+        "pending_timeout_h": 0.0005,  # stuck after about 2 s
+        "max_attempts": 1 if state == "dead" else 4,
+    }
+    kill = f"state:{kind}:{state}:{when}"
+    with running_sandbox(processing_delay_s=0.05, seed=1, **faults, **options) as sb:
+        code = run_driver(tmp_path, sb.url, kill=kill, days=[day0], settings=settings)
+        assert code == -signal.SIGKILL, f"{kill}: the first run never reached it"
+        sb.set_faults(fail_rate=0.0, drop_rate=0.0, stuck_rate=0.0)
+        day1 = world.night(1, crm_changes=4, pos_rows=3)
+        rerun = run_driver(
+            tmp_path, sb.url, days=[day0, day1], now_offset_s=LEASE_PAST, settings=settings
+        )
+        assert rerun == 0, f"{kill}: the rerun did not settle"
+        check = make_settings(tmp_path, sb.url, mappings_dir=world.root / "mappings", **settings)
+        ledger = Ledger(check.ledger_url)
+        try:
+            report = invariant.check(
+                ledger,
+                check,
+                sandbox=sb,
+                expected=None if state == "dead" else world.expected,
+                settled=True,
+            )
+        finally:
+            ledger.dispose()
+    assert report.ok, f"after SIGKILL {when} a batch became {state}: {report}"
+    if state == "dead":
+        assert set(report.profile_fates) <= {"landed", "dead"}, str(report)
+    else:
+        assert set(report.profile_fates) == {"landed"}, str(report)
