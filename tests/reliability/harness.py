@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from connector import delivery, pipeline
 from connector.destinations.copernica import CopernicaClient
@@ -24,6 +24,63 @@ from connector.outbox import build as outbox_build
 from connector.settings import Settings
 
 from .world import START, World
+
+
+class SimulatedCrash(BaseException):
+    """The in-process stand-in for a SIGKILL (a BaseException: no ``except Exception`` in
+    the connector stops it). The soak's process-level kills are in test_crashes."""
+
+
+class CrashAtStateChange:
+    """Arm a crash at the ``nth`` commit of ``ledger`` that moves a batch into ``state``:
+    ``before`` the commit (the change is rolled back) or ``after`` it (at the ledger's next
+    statement). Seen at the engine, as crash_driver's ``state:`` points."""
+
+    def __init__(self, ledger: Ledger, state: str, when: str, nth: int = 1) -> None:
+        self.engine, self.state, self.when, self.nth = ledger.engine, state, when, nth
+        self.seen = 0
+        self.fired = False
+        self._armed_after = False
+
+    def __enter__(self) -> CrashAtStateChange:
+        event.listen(self.engine, "before_cursor_execute", self._watch)
+        event.listen(self.engine, "commit", self._commit)
+        event.listen(self.engine, "rollback", self._rollback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._watch)
+        event.remove(self.engine, "commit", self._commit)
+        event.remove(self.engine, "rollback", self._rollback)
+
+    def _crash(self) -> None:
+        self.fired = True
+        raise SimulatedCrash(f"crash {self.when} a batch became {self.state}")
+
+    def _watch(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if self._armed_after:
+            self._armed_after = False
+            self._crash()
+        head = statement.lstrip()[:24].upper()
+        if self.fired or not head.startswith(("UPDATE BATCHES", "INSERT INTO BATCHES")):
+            return
+        context = rest[-2] if len(rest) >= 2 else None
+        compiled = getattr(context, "compiled_parameters", None) or []
+        if any(p.get("state") == self.state for p in compiled):
+            conn.info["moves_into_state"] = True
+
+    def _commit(self, conn: Any) -> None:
+        if not conn.info.pop("moves_into_state", False) or self.fired:
+            return
+        self.seen += 1
+        if self.seen != self.nth:
+            return
+        if self.when == "before":
+            self._crash()
+        self._armed_after = True
+
+    def _rollback(self, conn: Any) -> None:
+        conn.info.pop("moves_into_state", None)
 
 
 class FakeClock:

@@ -1,4 +1,6 @@
-"""Soak: simulated nights of CRM changes and POS files against a sandbox with every fault on.
+"""Soak: simulated nights of CRM changes and POS files against a sandbox with every fault on,
+a quarter of the nights' processes dying at a random batch state change (before or after its
+commit), and re-runs of random earlier days by an operator.
 
 The clock is simulated (no sleeping); the invariant is checked after every night, and once more
 after a final fault-free settle, when every profile at each account must hold, read back, its
@@ -7,18 +9,32 @@ mappings' latest source values (under the sandbox's v2 "consecutive batches over
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from connector.ledger import Batch, Ledger, RowOutcome
+from connector.ledger import BATCH_STATES, Batch, Ledger, RowOutcome
 from connector.sandbox.testing import running_sandbox
 
 from . import invariant
-from .harness import FakeClock, Figures, deliver, make_clients, open_batches, run_night
+from .harness import (
+    CrashAtStateChange,
+    FakeClock,
+    Figures,
+    SimulatedCrash,
+    deliver,
+    make_clients,
+    open_batches,
+    prepare_all,
+    run_night,
+)
 from .world import World, make_settings
 
 FAULTS = dict(
@@ -29,6 +45,18 @@ FAULTS = dict(
     latency_ms=1,
 )
 QUOTA = 45  # below a night's first load: the backlog carries over to the next day
+CRASH_SHARE = 0.25  # nights whose process dies at a batch state change (random state, timing)
+RERUN_SHARE = 0.2  # nights after which an earlier day is prepared and delivered again
+
+
+def _restart(
+    ledger: Ledger, clients: Any, settings: Any, clock: FakeClock, seed: int
+) -> tuple[Ledger, Any]:
+    """What a crashed process leaves: its connections and clients gone; a new one opens."""
+    clients.close()
+    gc.collect()  # the crashed unit of work's connection goes back to the pool
+    ledger.dispose()
+    return Ledger(settings.ledger_url), make_clients(settings, clock, seed=seed)
 
 
 def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> None:  # type: ignore[no-untyped-def]
@@ -47,13 +75,36 @@ def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> No
         figures = Figures()
         figures.retry_sleeps_s = 0.0
         reports = []
+        rng = random.Random(seed)
+        crashes: list[str] = []
+        reruns: list[str] = []
         try:
             for night in range(nights):
                 sb.set_faults(drop_when="after" if night % 2 else "before")
-                run_night(world, settings, ledger, clients, clock, figures, night)
+                crash = None
+                if rng.random() < CRASH_SHARE:  # this night's process dies at a state change
+                    crash = CrashAtStateChange(
+                        ledger,
+                        rng.choice(BATCH_STATES),
+                        rng.choice(["before", "after"]),
+                        rng.randint(1, 3),
+                    )
+                try:
+                    with crash or contextlib.nullcontext():
+                        run_night(world, settings, ledger, clients, clock, figures, night)
+                except SimulatedCrash as exc:
+                    crashes.append(f"night {night}: {exc}")
+                    # a new process, the next night, past the dead one's claim lease
+                    ledger, clients = _restart(ledger, clients, settings, clock, seed)
+                    clock.to_next_day()
+                if night and rng.random() < RERUN_SHARE:  # an operator re-runs an earlier day
+                    day = world.day(rng.randrange(night))
+                    reruns.append(day)
+                    figures.add_builds(prepare_all(world, settings, ledger, day))
+                    deliver(settings, ledger, clients, clock, figures)
                 report = invariant.check(ledger, settings, sandbox=sb, expected=world.expected)
                 reports.append(report)
-                assert report.ok, f"night {night}: {report}"
+                assert report.ok, f"night {night} (crashes {crashes}): {report}"
             # a fault-free settle: everything must land with its latest values. The quota lets
             # at least one batch through a day (max_batch_rows <= QUOTA), so the backlog is
             # gone within as many days as it has batches (a night's profiles are one batch of
@@ -98,12 +149,15 @@ def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> No
         "settle_days": settle_days,
         "connector": figures.__dict__,
         "final": final.as_dict(),
+        "crashes": crashes,
+        "reruns_of_earlier_days": reruns,
         "invariant_held_every_night": all(r.ok for r in reports) and final.ok,
         "wall_s": round(time.monotonic() - started, 1),
     }
     recorder(f"soak_{nights}_nights", summary)
     print(f"\nsoak figures ({nights} nights):\n{json.dumps(summary, indent=2, default=str)}")
     assert final.sandbox_faults, "the sandbox injected no faults: the soak proved nothing"
+    assert crashes and reruns, "no crash or no re-run: the soak proved less than it says"
     assert final.delivered > 0 and final.retried_rows > 0
 
 
