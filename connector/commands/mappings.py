@@ -11,7 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.columns import IDENTITY, SEQ, SOURCE_REF
-from connector.mapping import MappingError, find_mapping, load_mappings, mapping_json_schema
+from connector.mapping import (
+    MappingError,
+    SourceMapping,
+    find_mapping,
+    load_mapping,
+    load_mappings,
+    mapping_json_schema,
+)
 from connector.partitions import day_window
 from connector.settings import load_settings
 
@@ -31,16 +38,26 @@ def mappings_group() -> None:
     default=None,
     help="Folder of mapping files (default: CONNECTOR_MAPPINGS_DIR, else mappings/).",
 )
-def validate_command(directory: Path | None) -> None:
-    """Check every mapping; exit 1 listing all errors as file: field: message."""
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Check the mapping files only, not their sources (no database or export access).",
+)
+def validate_command(directory: Path | None, offline: bool) -> None:
+    """Check every mapping and, unless --offline, that its source can be read: the table or
+    query with the mapped columns, each CSV export's header. Exit 1 listing every problem,
+    one per line, starting with the mapping file."""
     folder = directory or load_settings().mappings_dir
     mappings, errors = load_mappings(folder)
+    found = {} if offline else _probe(mappings, folder)
     console = Console(highlight=False)
     for mapping in mappings:
-        console.print(
-            f"ok  {mapping.name}: {mapping.source.kind} -> {mapping.destination}, "
-            f"{len(mapping.params)} params"
-        )
+        if not found.get(mapping.name):
+            console.print(
+                f"ok  {mapping.name}: {mapping.source.kind} -> {mapping.destination}, "
+                f"{len(mapping.params)} params"
+            )
+    errors += [error for problems in found.values() for error in problems]
     if errors:
         for error in errors:
             click.echo(str(error), err=True)
@@ -49,6 +66,29 @@ def validate_command(directory: Path | None) -> None:
     if not mappings:
         click.echo(f"no mappings in {folder}", err=True)
         raise SystemExit(1)
+
+
+def _probe(mappings: list[SourceMapping], folder: Path) -> dict[str, list[MappingError]]:
+    """Mapping name -> what stops its source from being read, each naming the mapping file."""
+    from connector.sources import probe
+
+    settings = load_settings()
+    files = _files_by_name(folder)
+    return {
+        m.name: [MappingError(files.get(m.name, ""), "", p) for p in probe(m, settings)]
+        for m in mappings
+    }
+
+
+def _files_by_name(folder: Path) -> dict[str, str]:
+    """Mapping name -> its file, the first file of a name as ``load_mappings`` takes it."""
+    files: dict[str, str] = {}
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        try:
+            files.setdefault(load_mapping(path).name, str(path))
+        except MappingError:
+            continue
+    return files
 
 
 @mappings_group.command("schema")
