@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from connector import ledger as ledger_mod
 from connector import planner, profile_store
+from connector.delivery.claims import quota_used_24h
 from connector.digests import profile_digest
 from connector.ledger import (
     CLAIMED,
@@ -42,11 +43,13 @@ _OUTCOME_OF_STATE = {
 
 @dataclass
 class DestinationStatus:
+    """One account's figures; the quota is rows per rolling 24 hours (``delivery.claims``)."""
+
     destination_key: str
     by_state: dict[str, dict[str, int]]
-    quota_used: int
-    quota_left: int
-    calls_today: int
+    quota_used: int  # rows charged in the 24 hours before the view's moment
+    quota_left: int  # what may still be claimed now: daily_quota - quota_used
+    calls_today: int  # submit calls started on the view's local day
     queued_rows: int
     projected_drain_date: dt.date | None
 
@@ -59,7 +62,8 @@ class StatusView:
 
 
 def status_view(settings: Settings, ledger: Ledger, now: dt.datetime | None = None) -> StatusView:
-    """Counts by state, quota used/left today and the backlog projection per destination."""
+    """Counts by state, quota used/left in the last 24 hours (the quota is per rolling 24
+    hours), calls on the local day and the backlog projection per destination."""
     now = now or dt.datetime.now(dt.UTC)
     day = planner.quota_day(now, settings.tz)
     view = StatusView(day=day)
@@ -67,12 +71,10 @@ def status_view(settings: Settings, ledger: Ledger, now: dt.datetime | None = No
         keys = sorted(session.scalars(select(Batch.destination_key).distinct()))
         for key in keys:
             by_state = ledger_mod.counts_by_state(session, destination_key=key)
-            usage = session.execute(
-                select(QuotaUse.rows, QuotaUse.calls).where(
-                    QuotaUse.destination_key == key, QuotaUse.day == day
-                )
-            ).first()
-            used, calls = (int(usage[0]), int(usage[1])) if usage else (0, 0)
+            calls = session.scalar(
+                select(QuotaUse.calls).where(QuotaUse.destination_key == key, QuotaUse.day == day)
+            )
+            used = quota_used_24h(session, key, now)
             largest = session.scalar(
                 select(func.max(Batch.row_count)).where(
                     Batch.destination_key == key, Batch.state == QUEUED
@@ -85,7 +87,7 @@ def status_view(settings: Settings, ledger: Ledger, now: dt.datetime | None = No
                     by_state=by_state,
                     quota_used=used,
                     quota_left=max(settings.daily_quota - used, 0),
-                    calls_today=calls,
+                    calls_today=int(calls or 0),
                     queued_rows=queued_rows,
                     projected_drain_date=planner.project_drain_date(
                         queued_rows,

@@ -1,12 +1,32 @@
 """Claims, quota and the in-flight limit: which queued batch a drain may send next.
 
-One claim is one short transaction (``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL the
-account's ``QuotaUse`` row of the day is locked ``FOR UPDATE``) that counts the batches in
-flight, reads the quota used today, checks that the oldest queued batch fits both, claims it
-with ``ledger.claim_batches`` (a compare-and-set on ``state='queued'``) and charges its rows
-to today's quota. Two drains at once are therefore serialised per account: no batch is
-claimed twice and neither limit is exceeded. A batch that does not fit today's remaining
-quota stops the drain (oldest first; younger small batches do not jump the queue).
+The quota (the setting ``daily_quota``) is rows per account per rolling 24 hours, Adobe's "one
+million profile updates in a 24-hour period": a claim at ``now`` may take the oldest queued
+batch only if the rows charged in the 24 hours before ``now`` plus the batch's rows stay within
+it, so no 24-hour period ever holds more (a night window across midnight sends one quota, not
+one per calendar day). A batch is charged when it is claimed, at its ``claimed_at``, and stays
+charged whatever becomes of it (submitted, complete, failed and retried: what was sent counts).
+A batch returned to the queue unsent (``return_to_queue``) gets ``claimed_at=None`` and
+``submitted_at=None`` and is charged no more. A batch whose ``claimed_at`` is cleared by other
+means while its ``submitted_at`` (the send started) stays set, as
+``ledger.release_stale_claims`` does, stays charged at ``submitted_at`` (no drain path calls
+that function; drains use ``recovery.recover_stale_claims``, which keeps ``claimed_at``).
+A charge with a time after ``now`` (another host's clock ahead) counts too.
+
+One claim is one short transaction (``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL the account's
+``QuotaUse`` rows of the local day before ``now``'s and of ``now``'s day are locked
+``FOR UPDATE``, in that order) that counts the batches in flight, sums the rows charged in the
+last 24 hours, checks that the oldest queued batch fits both and claims it with
+``ledger.claim_batches`` (a compare-and-set on ``state='queued'``). Two claims at once whose
+``now`` values fall on the same or adjacent local days (any two less than 23 hours apart do)
+lock a row in common, so two drains at once are serialised per account: no batch is claimed
+twice and neither limit is exceeded. A batch that
+does not fit the quota stops the drain (oldest first; younger small batches do not jump the
+queue); ``next_fit`` says when it will.
+
+``QuotaUse`` keeps, per account and local day, the submit calls started (``calls``, shown by
+``connector status``) and the rows claimed that day (``rows``, taken back when a batch goes
+back unsent): records, not the limit.
 """
 
 from __future__ import annotations
@@ -43,11 +63,66 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:6]}"
 
 
-def quota_used(session: Session, key: str, day: dt.date) -> int:
+WINDOW = dt.timedelta(hours=24)
+"""The quota's period: ``daily_quota`` rows per account in any 24 hours."""
+
+
+def _charged_at() -> Any:
+    """When a batch was charged: its claim, or (claim cleared after the send started) its send."""
+    return func.coalesce(Batch.claimed_at, Batch.submitted_at)
+
+
+def _used_since(session: Session, key: str, since: dt.datetime) -> int:
     used = session.scalar(
-        select(QuotaUse.rows).where(QuotaUse.destination_key == key, QuotaUse.day == day)
+        select(func.coalesce(func.sum(Batch.row_count), 0)).where(
+            Batch.destination_key == key, _charged_at() > since
+        )
     )
     return int(used or 0)
+
+
+def quota_used_24h(target: Ledger | Session, key: str, now: dt.datetime) -> int:
+    """Rows of ``key`` charged in the 24 hours before ``now`` (what the quota limits)."""
+    since = _utc(now) - WINDOW
+    if isinstance(target, Session):
+        return _used_since(target, key, since)
+    with target.session() as session:
+        return _used_since(session, key, since)
+
+
+def next_fit(ledger: Ledger, key: str, now: dt.datetime, quota: int) -> dt.datetime | None:
+    """When the oldest queued batch of ``key`` fits the quota: ``now`` if it does, else the
+    moment enough of the oldest charged rows leave the 24-hour window (UTC); None when nothing
+    is queued or the batch is larger than the quota itself."""
+    now = _utc(now)
+    with ledger.session() as session:
+        rows = session.scalar(
+            select(Batch.row_count)
+            .where(Batch.destination_key == key, Batch.state == QUEUED)
+            .order_by(Batch.created_at, Batch.id)
+            .limit(1)
+        )
+        charges = session.execute(
+            select(_charged_at(), Batch.row_count)
+            .where(Batch.destination_key == key, _charged_at() > now - WINDOW)
+            .order_by(_charged_at())
+        ).all()
+    if rows is None or rows > quota:
+        return None
+    used = sum(int(n) for _, n in charges)
+    for at, n in charges:
+        if used + rows <= quota:
+            break
+        used -= int(n)
+        if used + rows <= quota:
+            return max(_utc(at) + WINDOW, now)
+    return now
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    found = aware(moment)
+    assert found is not None
+    return found
 
 
 def _locked_quota_row(session: Session, key: str, day: dt.date) -> QuotaUse:
@@ -62,6 +137,13 @@ def _locked_quota_row(session: Session, key: str, day: dt.date) -> QuotaUse:
         session.add(row)
         session.flush()
     return row
+
+
+def _lock_account(session: Session, key: str, day: dt.date) -> QuotaUse:
+    """Lock the account's ``QuotaUse`` rows of ``day - 1`` and ``day`` (that order, so two
+    claimers never wait on each other crosswise); returns ``day``'s."""
+    _locked_quota_row(session, key, day - dt.timedelta(days=1))
+    return _locked_quota_row(session, key, day)
 
 
 def _in_flight(session: Session, key: str) -> int:
@@ -85,11 +167,15 @@ def claim_next(
     quota: int | None,
     max_in_flight: int | None,
 ) -> tuple[Batch | None, str]:
-    """Claim the oldest queued batch if it fits the quota and the in-flight limit."""
+    """Claim the oldest queued batch if it fits the quota (rows per rolling 24 hours) and the
+    in-flight limit; ``day``: ``now``'s local day (``planner.quota_day``), whose ``QuotaUse``
+    row records the claim. The reason when nothing is claimed: ``in_flight``, ``empty``,
+    ``quota`` or ``contention``."""
+    now = _utc(now)
     for _ in range(3):
         try:
             with ledger.session(immediate=True) as session:
-                qrow = _locked_quota_row(session, key, day)
+                qrow = _lock_account(session, key, day)
                 if max_in_flight is not None and _in_flight(session, key) >= max_in_flight:
                     return None, "in_flight"
                 oldest = session.execute(
@@ -100,7 +186,10 @@ def claim_next(
                 ).first()
                 if oldest is None:
                     return None, "empty"
-                if quota is not None and qrow.rows + oldest.row_count > quota:
+                if (
+                    quota is not None
+                    and _used_since(session, key, now - WINDOW) + oldest.row_count > quota
+                ):
                     return None, "quota"
                 claimed = ledger_mod.claim_batches(session, key, 1, owner, now=now)
                 if not claimed:
@@ -108,13 +197,14 @@ def claim_next(
                 batch = claimed[0]
                 qrow.rows += batch.row_count
                 return batch, ""
-        except IntegrityError:  # two first claims of the day inserted the quota row at once
+        except IntegrityError:  # two first claims of a day inserted its quota row at once
             continue
     return None, "contention"
 
 
 def refund(session: Session, key: str, batch: Batch, tz: Any) -> None:
-    """Give back the quota a never-sent batch was charged (only if charged today)."""
+    """Take a never-sent batch's rows off the record of the day it was claimed (``QuotaUse``);
+    the rolling quota frees them when the caller clears ``claimed_at``."""
     claimed_at = aware(batch.claimed_at)
     if claimed_at is None:
         return

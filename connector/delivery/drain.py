@@ -32,8 +32,9 @@ from connector.delivery.claims import (
     aware,
     claim_next,
     mark_sending,
+    next_fit,
     owner_id,
-    quota_used,
+    quota_used_24h,
     return_to_queue,
     utcnow,
 )
@@ -112,6 +113,8 @@ def drain(
             )
             if batch is None:
                 result.stopped_because = reason
+                if reason == "quota" and dest.limits.daily_quota is not None:
+                    _log_quota_stop(ledger, settings, key, moment, dest.limits.daily_quota)
                 break
             overlap = _processing_with(ledger, batch)
             if overlap is not None:
@@ -131,6 +134,19 @@ def drain(
     _fill_backlog(ledger, settings, key, clock(), result)
     log.info("%s drain: %s", key, result.summary())
     return result
+
+
+def _log_quota_stop(
+    ledger: Ledger, settings: Settings, key: str, moment: dt.datetime, quota: int
+) -> None:
+    fits = next_fit(ledger, key, moment, quota)
+    when = (
+        f"the next batch fits at {fits.astimezone(settings.tz).isoformat()}, when the oldest "
+        "charged rows leave the window"
+        if fits is not None
+        else "the next batch is larger than the quota itself and never fits"
+    )
+    log.info("%s: quota of %d rows per rolling 24 hours reached; %s", key, quota, when)
 
 
 def _processing_with(ledger: Ledger, batch: Batch) -> int | None:
@@ -235,7 +251,7 @@ def _fill_backlog(
 ) -> None:
     day = planner.quota_day(moment, settings.tz)
     with ledger.session() as session:
-        used = quota_used(session, key, day)
+        used = quota_used_24h(session, key, moment)  # the quota is per rolling 24 hours
         n, rows, largest = session.execute(
             select(
                 func.count(Batch.id),

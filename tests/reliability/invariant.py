@@ -49,14 +49,15 @@ found by following its retry lineage (``parent_id``) batch by batch:
 A row reaching two fates (two children carrying it) is a violation, and so is a row of a retry
 batch that no parent row led to (re-sent twice), a retry of a batch never sent (an attempt
 spent without a send), and a row whose ``_digest`` is not the digest of the values its batch
-file holds. Besides: every ``Delivered`` digest is its batch row's; neither the ledger's nor
-the sandbox's daily quota nor the batch caps were exceeded; no batch content was accepted more
-often than the ledger has attempts for it.
+file holds. Besides: every ``Delivered`` digest is its batch row's; neither the ledger's quota
+(rows charged in any 24 hours) nor the sandbox's daily quota nor the batch caps were exceeded;
+no batch content was accepted more often than the ledger has attempts for it.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import glob
 import json
 from dataclasses import asdict, dataclass, field
@@ -83,13 +84,13 @@ from connector.ledger import (
     Delivered,
     Ledger,
     ProfileStore,
-    QuotaUse,
     RowOutcome,
 )
 from connector.outbox import manifests as manifests_mod
 from connector.settings import Settings
 
 PENDING_STATES = (QUEUED, CLAIMED, SUBMITTED)
+QUOTA_WINDOW = dt.timedelta(hours=24)
 RETRYING_STATES = (FAILED, STUCK, EXPIRED)
 ROW_FATES = ("delivered", "dead", "superseded", "pending")
 PROFILE_FATES = ("landed", "in_flight", "unbuilt", "retrying", "dead")
@@ -274,7 +275,6 @@ def check(
         for o in session.scalars(select(RowOutcome)):
             outcomes[o.batch_id][o.identity] = o
         delivered = list(session.scalars(select(Delivered)))
-        quota = list(session.scalars(select(QuotaUse)))
     report.batches = len(batches)
     report.batches_by_state = dict(collections.Counter(b.state for b in batches))
     rows: dict[int, dict[str, Row]] = {}
@@ -285,7 +285,7 @@ def check(
     _check_updates(report, settings, store_rows)
     if expected is not None:
         _check_expected(report, store_rows, expected)
-    _check_quota_and_caps(report, settings, batches, quota)
+    _check_quota_and_caps(report, settings, batches)
     readback = None
     if sandbox is not None:
         cop = accounts.get(f"copernica:{settings.copernica.database}")
@@ -505,13 +505,30 @@ def _check_expected(
                 report.fail(f"{mapping}/{ident}: in the profile store, never in the source")
 
 
-def _check_quota_and_caps(
-    report: Report, settings: Settings, batches: list[Batch], quota: list[QuotaUse]
-) -> None:
-    for q in quota:
-        report.quota_used_max = max(report.quota_used_max, q.rows)
-        if q.destination_key.startswith("target:") and q.rows > settings.daily_quota:
-            report.fail(f"ledger quota {q.destination_key} {q.day}: {q.rows} > daily quota")
+def _check_quota_and_caps(report: Report, settings: Settings, batches: list[Batch]) -> None:
+    """No 24-hour period holds more than the quota of charged rows per Target account (the
+    quota is per rolling 24 hours: ``delivery.claims``); no batch is over the caps."""
+    charges: dict[str, list[tuple[dt.datetime, int]]] = collections.defaultdict(list)
+    for b in batches:
+        at = b.claimed_at or b.submitted_at  # what claims charge; None: returned unsent
+        if at is not None:
+            at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+            charges[b.destination_key].append((at, b.row_count))
+    for key, charged in charges.items():
+        charged.sort()
+        start, rows = 0, 0
+        for at, n in charged:  # the busiest window ends at a charge: (at - 24 h, at]
+            rows += n
+            while charged[start][0] <= at - QUOTA_WINDOW:
+                rows -= charged[start][1]
+                start += 1
+            report.quota_used_max = max(report.quota_used_max, rows)
+            if key.startswith("target:") and rows > settings.daily_quota:
+                report.fail(
+                    f"ledger quota {key}: {rows} rows in the 24 hours up to {at.isoformat()} "
+                    f"> {settings.daily_quota}"
+                )
+                break
     for b in batches:
         if b.destination == "target":
             if b.row_count > settings.target.max_batch_rows:
