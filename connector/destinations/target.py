@@ -66,6 +66,7 @@ from connector.destinations.http import (
     read_bounded,
     run_with_retries,
     scrub,
+    shared_limiter,
 )
 from connector.settings import TargetSettings
 
@@ -290,7 +291,16 @@ class TargetClient:
         self.api_version = settings.api_version
         self._token = settings.token.get_secret_value() if settings.token else None
         self._secrets = (self._token,) if self._token else ()
-        self.limiter = limiter or SlidingWindowLimiter(settings.calls_per_minute, 60.0)
+        # the account's limit, shared by every client of it in this process (``shared_limiter``);
+        # the account is the client code at its base URL (a sandbox and Adobe never share)
+        self.limiter = limiter or shared_limiter(
+            "target",
+            f"{self.client_code}@{self.base_url}",
+            settings.calls_per_minute,
+            60.0,
+            clock=clock,
+            sleep=sleep,
+        )
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
