@@ -291,15 +291,10 @@ class TargetClient:
         self.api_version = settings.api_version
         self._token = settings.token.get_secret_value() if settings.token else None
         self._secrets = (self._token,) if self._token else ()
-        # the account's limit, shared by every client of it in this process (``shared_limiter``);
-        # the account is the client code at its base URL (a sandbox and Adobe never share)
+        # one limiter per account in the process; the account: the client code at its base URL
+        account = f"{self.client_code}@{self.base_url}"
         self.limiter = limiter or shared_limiter(
-            "target",
-            f"{self.client_code}@{self.base_url}",
-            settings.calls_per_minute,
-            60.0,
-            clock=clock,
-            sleep=sleep,
+            "target", account, settings.calls_per_minute, clock=clock, sleep=sleep
         )
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
