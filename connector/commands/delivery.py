@@ -73,12 +73,12 @@ def status_command(batch_id: int | None) -> None:
                 ),
             )
         console.print(counts)
-        quota = Table(title=f"Quota on {view.day.isoformat()} ({settings.timezone})")  # type: ignore[attr-defined]
+        quota = Table(title="Quota: rows claimed in the last 24 hours")
         for name in (
             "destination",
-            "rows used",
-            "rows left",
-            "calls",
+            "rows used (24 h)",
+            "rows left (24 h)",
+            f"calls on {view.day.isoformat()} ({settings.timezone})",  # type: ignore[attr-defined]
             "queued rows",
             "backlog drained by",
         ):
