@@ -13,9 +13,10 @@ from connector.columns import IDENTITY
 from connector.defs.metadata import markdown_table, stage_metadata, table_schema
 from connector.defs.resources import ConnectorResource
 from connector.ledger import Batch, Ledger, Reject
-from connector.mapping import SourceMapping
+from connector.mapping import SourceMapping, SqlSource
 from connector.outbox import build as outbox_build
 from connector.settings import Settings
+from connector.source_deletions import Deletions, deleted_at_source
 
 STAGES = ("source_rows", "profile_updates", "rejects", "profile_changes")
 DELIVERY_GROUP = "delivery"
@@ -124,10 +125,21 @@ def build_mapping_assets(
         kinds=kinds,
         description="The day merged into the mapping's profile store at its account: the "
         "identities whose current values changed (the account's outbox sends them whole).",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "deleted_at_source",
+                asset=changes_key,
+                description="Identities the profile store holds that the SQL source no longer "
+                "has: their profiles keep their values at the destination (the APIs cannot "
+                "delete them here).",
+            )
+        ]
+        if isinstance(mapping.source, SqlSource)
+        else [],
     )
     def profile_changes(
         context: dg.AssetExecutionContext, connector: ConnectorResource
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[Any]:
         result = pipeline.profile_stage(
             mapping,
             context.partition_key,
@@ -141,7 +153,10 @@ def build_mapping_assets(
         metadata["clears_sample"] = dg.MetadataValue.md(
             markdown_table(result.stats["clears_sample"])
         )
-        return dg.MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(metadata=metadata)
+        deletions = deleted_at_source(mapping, connector.settings(), connector.ledger())
+        if deletions is not None:
+            yield deletions_check(changes_key, deletions)
 
     return [source_rows, profile_updates, profile_changes]
 
@@ -155,6 +170,22 @@ def _rejected_rows(ledger: Ledger, mapping: str, partition: str) -> int:
             )
         )
     return int(count or 0)
+
+
+def deletions_check(key: dg.AssetKey, deletions: Deletions) -> dg.AssetCheckResult:
+    """Passes when the source still holds every identity of the store; else WARN, with the
+    count and the first identities (the rows were deleted at the source after delivery)."""
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name="deleted_at_source",
+        passed=deletions.deleted == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "deleted_at_source": deletions.deleted,
+            "store_identities": deletions.store_identities,
+            "sample": ", ".join(deletions.sample),
+        },
+    )
 
 
 def reject_rate_check(

@@ -243,6 +243,35 @@ def iter_sql_chunks(
         engine.dispose()
 
 
+def iter_sql_identities(mapping: SourceMapping, *, chunk_rows: int = 100_000) -> Iterator[pa.Array]:
+    """Every distinct value of the identity column the source holds now, whatever its
+    cursor (raw text, as the extract reads it), streamed in chunks."""
+    from connector.sources import SourceError
+
+    source = mapping.source
+    assert isinstance(source, SqlSource)
+    _check_sqlite_file(source.url, mapping.name)
+    engine = create_engine(source.url)
+    try:
+        with engine.connect() as conn:
+            plan = _Plan(conn, mapping, source)
+            ident = next(c for c in plan.selected() if c.name == mapping.identity.column)
+            stmt = select(ident).select_from(plan.from_).distinct()
+            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
+            for rows in result.partitions(chunk_rows):
+                yield column_array([row[0] for row in rows])
+    except SourceError:
+        raise
+    except SQLAlchemyError as exc:
+        detail = getattr(exc, "orig", None) or exc
+        raise SourceError(
+            f"{mapping.name}: reading the identities of {masked_url(source.url)} failed: "
+            f"{detail.__class__.__name__}: {detail}"
+        ) from exc
+    finally:
+        engine.dispose()
+
+
 def _chunk_table(
     rows: Sequence[Sequence[Any]],
     names: list[str],

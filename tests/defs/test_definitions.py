@@ -57,9 +57,11 @@ def test_one_outbox_per_account_fed_by_its_mappings_profile_changes(
         if spec.asset_key == target
     }
     assert outbox_checks == {"within_caps": True, "identities_valid": True}
-    # a mapping's own assets write no batch files: they carry no file checks any more
+    # a mapping's own assets write no batch files: they carry no file checks any more (a SQL
+    # mapping's store is checked against its source, never blocking)
     changes = dg.AssetKey(["crm_customers", "profile_changes"])
-    assert not list(connector_defs.resolve_assets_def(changes).check_specs)
+    specs = list(connector_defs.resolve_assets_def(changes).check_specs)
+    assert [(s.name, s.blocking) for s in specs] == [("deleted_at_source", False)]
 
 
 def test_a_new_yaml_file_adds_assets_without_python(workdir: Path) -> None:

@@ -288,7 +288,7 @@ def test_materialize_one_mapping_partition_with_the_resource_handed_in(
         assert event is not None
         changes = event.asset_materialization.metadata  # type: ignore[union-attr]
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-        assert checks == {"reject_rate": True}
+        assert checks == {"reject_rate": True, "deleted_at_source": True}
         store = profile_store.find_store(ledger, destination_key("target", settings), mapping.name)
         assert store is not None and store.version == changes["store_version"].value
         # a first merge: every identity of the day is new to the store, so changed
