@@ -5,6 +5,7 @@ Dagster's instance and the ledger are created once, and every profile lands."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +18,18 @@ from connector.ledger import Delivered, Ledger
 
 DAY = "2026-11-20"
 PROCESSES = 2
+
+
+def _summary_rows(output: str) -> dict[str, list[int]]:
+    """The mapping rows of `connector sync`'s summary table: read, rejected, merged,
+    unchanged, superseded, changed."""
+    rows = {}
+    table = output.split("┃ mapping", 1)[-1].split("└", 1)[0]  # the first table only
+    for line in table.splitlines():
+        cells = [c.strip() for c in re.split(r"[│|]", line.strip().strip("│|"))]
+        if len(cells) == 7 and all(c.replace(",", "").isdigit() for c in cells[1:]):
+            rows[cells[0]] = [int(c.replace(",", "")) for c in cells[1:]]
+    return rows
 
 
 def _target_profiles(url: str, client: str) -> int:
@@ -51,6 +64,11 @@ def test_two_syncs_of_one_day_at_once(workdir: Path, sandbox) -> None:  # type: 
     ]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * PROCESSES, "\n\n".join(o[-3000:] for o in outputs)
+    for output in outputs:  # each run's summary adds up: read = rejected + ... + changed
+        rows = _summary_rows(output)
+        assert set(rows) == {"crm_copernica", "crm_customers", "pos_purchases"}, output[-4000:]
+        for name, (read, *parts) in rows.items():
+            assert read == sum(parts) > 0, (name, read, parts)
     runs = sqlite3.connect(workdir / "dagster_home" / "history" / "runs.db")
     try:
         assert runs.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
