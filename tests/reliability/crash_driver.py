@@ -22,6 +22,7 @@ rows' outcomes say so).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -86,68 +87,30 @@ def install_kill_points() -> None:
     _wrap(requeue, "_requeue_current", "requeue-registered", after=True)
 
 
-def install_state_kill_point() -> None:
+def state_kill_point(ledger: Any) -> Any:
     """``RELIABILITY_KILL=state:<insert|update>:<state>:<before|after>[:<n>]``: SIGKILL at the
-    n-th commit of the ledger that moves a batch into ``<state>`` by an INSERT (a new batch)
-    or an UPDATE of ``batches.state``, just before that commit or just after it (when the
-    connection goes back to the pool). Seen at the engine: every write of a state, whichever
-    function does it."""
+    n-th commit of ``ledger`` that moves a batch into ``<state>`` by an INSERT (a new batch)
+    or an UPDATE, just before that commit or just after it (harness.StateChangeTrap); a
+    context that does nothing for other kill points."""
+    from .harness import StateChangeTrap
+
     spec = os.environ.get("RELIABILITY_KILL", "")
     if not spec.startswith("state:"):
-        return
+        return contextlib.nullcontext()
     _, kind, state, when, *nth = spec.split(":")
-    verb = "INSERT INTO BATCHES" if kind == "insert" else "UPDATE BATCHES"
-    target = int(nth[0]) if nth else 1
-    seen = 0
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-    from sqlalchemy.pool import Pool
 
     def die() -> None:
         sys.stdout.flush()
         os.kill(os.getpid(), signal.SIGKILL)
 
-    @event.listens_for(Engine, "before_cursor_execute")
-    def watch(
-        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
-    ) -> None:
-        head = statement.lstrip()[:24].upper()
-        if not head.startswith(verb):
-            return
-        compiled = getattr(context, "compiled_parameters", None) or []
-        if any(p.get("state") == state for p in compiled):
-            conn.info["moves_into_state"] = True
-
-    @event.listens_for(Engine, "commit")
-    def before_commit(conn: Any) -> None:
-        nonlocal seen
-        if not conn.info.pop("moves_into_state", False):
-            return
-        seen += 1
-        if seen != target:
-            return
-        if when == "before":
-            die()
-        conn.info["die_when_returned"] = True
-
-    @event.listens_for(Engine, "rollback")
-    def rolled_back(conn: Any) -> None:
-        conn.info.pop("moves_into_state", None)
-
-    @event.listens_for(Pool, "checkin")
-    def returned(dbapi_conn: Any, record: Any) -> None:
-        if record is not None and record.info.pop("die_when_returned", False):
-            die()
+    return StateChangeTrap(ledger, state, when, die, nth=int(nth[0]) if nth else 1, kind=kind)
 
 
 def main(config_path: str) -> int:
     config = json.loads(Path(config_path).read_text())
     install_kill_points()
-    install_state_kill_point()
-    from connector import delivery, pipeline
     from connector.ledger import Ledger
 
-    from .harness import build_outboxes, open_batches
     from .world import World, make_settings
 
     root = Path(config["root"])
@@ -157,6 +120,15 @@ def main(config_path: str) -> int:
     )
     ledger = Ledger(settings.ledger_url)
     ledger.create_all()
+    with state_kill_point(ledger):
+        return _run(config, settings, ledger, world)
+
+
+def _run(config: dict[str, Any], settings: Any, ledger: Any, world: Any) -> int:
+    from connector import delivery, pipeline
+
+    from .harness import build_outboxes, open_batches
+
     offset = dt.timedelta(seconds=config.get("now_offset_s", 0))
     for day in config.get("days", []):
         for mapping in world.mappings:

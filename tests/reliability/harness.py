@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,21 +29,40 @@ from .world import START, World
 
 class SimulatedCrash(BaseException):
     """The in-process stand-in for a SIGKILL (a BaseException: no ``except Exception`` in
-    the connector stops it). The soak's process-level kills are in test_crashes."""
+    the connector stops it). The process-level kills are in test_crashes."""
 
 
-class CrashAtStateChange:
-    """Arm a crash at the ``nth`` commit of ``ledger`` that moves a batch into ``state``:
-    ``before`` the commit (the change is rolled back) or ``after`` it (at the ledger's next
-    statement). Seen at the engine, as crash_driver's ``state:`` points."""
+class StateChangeTrap:
+    """Calls ``hit`` at the ``nth`` commit of ``ledger`` that moves a batch into ``state``,
+    by an INSERT of a new batch (``kind="insert"``) or an UPDATE of ``batches.state``
+    (``"update"``, the default; ``None``: either): ``before`` the commit (the change is then
+    lost) or ``after`` it (at the ledger's next statement). Seen at the engine, so every
+    write of a state counts, whichever function does it. Used as a context manager."""
 
-    def __init__(self, ledger: Ledger, state: str, when: str, nth: int = 1) -> None:
-        self.engine, self.state, self.when, self.nth = ledger.engine, state, when, nth
+    def __init__(
+        self,
+        ledger: Ledger,
+        state: str,
+        when: str,
+        hit: Callable[[], None],
+        *,
+        nth: int = 1,
+        kind: str | None = None,
+    ) -> None:
+        self.engine, self.state, self.when, self.hit, self.nth = (
+            ledger.engine,
+            state,
+            when,
+            hit,
+            nth,
+        )
+        verbs = {"insert": ("INSERT INTO BATCHES",), "update": ("UPDATE BATCHES",)}
+        self.verbs = verbs[kind] if kind else verbs["insert"] + verbs["update"]
         self.seen = 0
         self.fired = False
-        self._armed_after = False
+        self._after_armed = False
 
-    def __enter__(self) -> CrashAtStateChange:
+    def __enter__(self) -> StateChangeTrap:
         event.listen(self.engine, "before_cursor_execute", self._watch)
         event.listen(self.engine, "commit", self._commit)
         event.listen(self.engine, "rollback", self._rollback)
@@ -53,18 +73,18 @@ class CrashAtStateChange:
         event.remove(self.engine, "commit", self._commit)
         event.remove(self.engine, "rollback", self._rollback)
 
-    def _crash(self) -> None:
+    def _fire(self) -> None:
         self.fired = True
-        raise SimulatedCrash(f"crash {self.when} a batch became {self.state}")
+        self.hit()
 
-    def _watch(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        if self._armed_after:
-            self._armed_after = False
-            self._crash()
-        head = statement.lstrip()[:24].upper()
-        if self.fired or not head.startswith(("UPDATE BATCHES", "INSERT INTO BATCHES")):
+    def _watch(
+        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, *_: Any
+    ) -> None:
+        if self._after_armed:
+            self._after_armed = False
+            self._fire()
+        if self.fired or not statement.lstrip()[:24].upper().startswith(self.verbs):
             return
-        context = rest[-2] if len(rest) >= 2 else None
         compiled = getattr(context, "compiled_parameters", None) or []
         if any(p.get("state") == self.state for p in compiled):
             conn.info["moves_into_state"] = True
@@ -76,11 +96,21 @@ class CrashAtStateChange:
         if self.seen != self.nth:
             return
         if self.when == "before":
-            self._crash()
-        self._armed_after = True
+            self._fire()
+        else:
+            self._after_armed = True
 
     def _rollback(self, conn: Any) -> None:
         conn.info.pop("moves_into_state", None)
+
+
+def crash_at_state_change(ledger: Ledger, state: str, when: str, nth: int) -> StateChangeTrap:
+    """A trap that raises :class:`SimulatedCrash` (the soak's crashes)."""
+
+    def crash() -> None:
+        raise SimulatedCrash(f"crash {when} a batch became {state}")
+
+    return StateChangeTrap(ledger, state, when, crash, nth=nth)
 
 
 class FakeClock:

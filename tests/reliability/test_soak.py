@@ -25,10 +25,10 @@ from connector.sandbox.testing import running_sandbox
 
 from . import invariant
 from .harness import (
-    CrashAtStateChange,
     FakeClock,
     Figures,
     SimulatedCrash,
+    crash_at_state_change,
     deliver,
     make_clients,
     open_batches,
@@ -83,7 +83,7 @@ def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> No
                 sb.set_faults(drop_when="after" if night % 2 else "before")
                 crash = None
                 if rng.random() < CRASH_SHARE:  # this night's process dies at a state change
-                    crash = CrashAtStateChange(
+                    crash = crash_at_state_change(
                         ledger,
                         rng.choice(BATCH_STATES),
                         rng.choice(["before", "after"]),
