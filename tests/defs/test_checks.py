@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connector.defs.assets import caps_check, identities_check, reject_rate_check
+from connector.defs.checks import caps_check, identities_check, reject_rate_check
 from connector.ledger import Batch
 from connector.settings import load_settings
 
