@@ -578,7 +578,7 @@ def _export_by_copy(session: Session, query: Any, path: Path, schema: Any, write
                 return 0
         # by path, not the Python file: pyarrow's reader, released later on its own thread,
         # then holds no Python object (freeing one while the interpreter exits aborts it;
-        # see connector.sources.csv._parse_fast)
+        # see connector.sources.csv_parse.parse_fast)
         reader = pacsv.open_csv(
             str(scratch),
             read_options=pacsv.ReadOptions(column_names=schema.names),

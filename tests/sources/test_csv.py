@@ -19,7 +19,8 @@ from connector.ledger import Ledger
 from connector.mapping import parse_mapping
 from connector.partitions import day_window
 from connector.sources import FileRegistry, iter_source_chunks
-from connector.sources.csv import newlines_per_value, read_csv_file
+from connector.sources.csv import read_csv_file
+from connector.sources.csv_parse import newlines_per_value
 from connector.sources.registry import file_sha256
 
 TZ = ZoneInfo("UTC")
@@ -209,9 +210,9 @@ def test_csv_values_survive_exactly(
 def test_a_line_over_the_limit_is_skipped_unread_and_the_rows_around_it_survive(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    import connector.sources.csv as csv_source
+    from connector.sources import csv_blocks
 
-    monkeypatch.setattr(csv_source, "MAX_BLOCK_BYTES", 1000)
+    monkeypatch.setattr(csv_blocks, "MAX_BLOCK_BYTES", 1000)
     path = tmp_path / "long.csv"
     tail = "\nA2,after\nA3,later\n" if where == "middle" else "\n"
     path.write_text("id,name\nA1,before\nH1," + "x" * 5000 + tail, encoding="utf-8")
