@@ -14,12 +14,8 @@ from typing import Any
 from connector.destinations.base import Accepted, Destination, Limits, Processing, Settled, Stuck
 from connector.destinations.copernica import CopernicaClient
 from connector.destinations.http import AuthError, DeliveryError, ProtocolError
-from connector.destinations.target import (
-    ROW_SUCCESS,
-    STATUS_COMPLETE,
-    STATUS_STUCK,
-    TargetClient,
-)
+from connector.destinations.target import TargetClient
+from connector.destinations.target_answers import ROW_SUCCESS, STATUS_COMPLETE, STATUS_STUCK
 from connector.outbox.files import OutboxFile
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from connector.destinations import target
+from connector.destinations import target_answers as target
 from connector.destinations.copernica import SelectorError, build_selector
 from connector.destinations.http import (
     ProtocolError,
