@@ -16,6 +16,7 @@ from connector.mapping import (
     mapping_json_schema,
     parse_mapping,
 )
+from connector.sample_data import ensure_sample_db
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -201,6 +202,8 @@ def test_repository_mappings_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_validate_exit_codes(tmp_path: Path) -> None:
+    # the repository's SQL mappings name the sample database, which the probe opens
+    ensure_sample_db(ROOT / "sample_exports" / "crm.db")
     runner = CliRunner()
     ok = runner.invoke(mappings_group, ["validate", "--dir", str(ROOT / "mappings")])
     assert ok.exit_code == 0, ok.output
