@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlalchemy.engine import Connection
 
-from connector.ledger import Base
+from connector.ledger.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,0 +1,158 @@
+"""The ledger database: its engine, sessions, schema lock and migrations.
+
+A ``Ledger`` is one database (SQLite under ``.connector/`` by default, or PostgreSQL) with a
+session factory. The query modules beside this one each take a ``Ledger`` (and run their own
+unit of work) or a ``Session`` (and run inside the caller's transaction): ``unit_of_work``
+turns either into a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from connector.ledger.models import Base
+
+_IMMEDIATE = "connector_sqlite_immediate"
+# PostgreSQL's advisory lock key for Ledger._migrating (any constant no other tool uses)
+SCHEMA_LOCK_KEY = 0x636F6E6E
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# The dialect's ``insert`` construct: it has ``on_conflict_do_update`` (core's has not).
+UpsertInsert = Callable[..., postgresql.Insert | sqlite.Insert]
+
+
+def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
+    """An engine for the ledger; SQLite gets WAL and a busy timeout so processes can share it."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    is_sqlite = url.startswith("sqlite")
+    engine = create_engine(
+        url,
+        future=True,
+        pool_pre_ping=not is_sqlite,
+        connect_args={"timeout": busy_timeout_s} if is_sqlite else {},
+    )
+    if is_sqlite:
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Python's sqlite3 opens transactions lazily; BEGIN IMMEDIATE in claims needs
+            # autocommit off at the driver level, handled by SQLAlchemy's own begin().
+            dbapi_conn.isolation_level = None  # the "begin" hook below emits BEGIN itself
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front: a read-then-write unit of work (a claim)
+            # then waits on the busy timeout instead of failing with SQLITE_BUSY_SNAPSHOT.
+            immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic ``Config`` for the ledger at ``url`` (no alembic.ini needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+class Ledger:
+    """Engine + session factory for one ledger database."""
+
+    def __init__(self, url: str, *, busy_timeout_s: float = 30.0) -> None:
+        self.url = url
+        self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE (write lock first).
+        self._write_sessions = sessionmaker(
+            self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the ledger is a SQLite database (one writer at a time)."""
+        return self.engine.dialect.name == "sqlite"
+
+    def create_all(self) -> None:
+        """Create the current schema (tests, first run) and record it as Alembic's head, so
+        that a later ``upgrade()`` applies only what comes after. On a ledger Alembic
+        already tracks this only adds missing tables: upgrades go through ``upgrade()``."""
+        with self._migrating() as conn:
+            tracked = "alembic_version" in inspect(conn).get_table_names()
+            Base.metadata.create_all(conn)
+            if not tracked:
+                cfg = alembic_config(self.url)
+                cfg.attributes["connection"] = conn
+                command.stamp(cfg, "head")
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with Alembic (``connector/ledger/migrations``)."""
+        with self._migrating() as conn:
+            cfg = alembic_config(self.url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    @contextmanager
+    def _migrating(self) -> Iterator[Connection]:
+        """A transaction that holds the ledger's schema lock: two processes starting at once
+        on a new ledger (two syncs) change its schema one after the other, the second finding
+        it done. SQLite: the write lock, taken first (BEGIN IMMEDIATE); PostgreSQL: a
+        transaction-scoped advisory lock."""
+        is_sqlite = self.is_sqlite
+        engine = self.engine.execution_options(**{_IMMEDIATE: True}) if is_sqlite else self.engine
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            yield conn
+
+    @contextmanager
+    def session(self, *, immediate: bool = False) -> Iterator[Session]:
+        """One unit of work: committed on success, rolled back on error.
+
+        ``immediate=True`` takes the database's write lock at the start on SQLite (use it
+        for read-then-write work such as claims); PostgreSQL locks rows as it goes.
+        """
+        factory = self._write_sessions if immediate else self._sessions
+        with factory() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close the engine's pooled connections."""
+        self.engine.dispose()
+
+
+@contextmanager
+def unit_of_work(target: Ledger | Session, *, immediate: bool = False) -> Iterator[Session]:
+    """The caller's ``Session`` as it is, or a new unit of work of the ``Ledger``."""
+    if isinstance(target, Session):
+        yield target
+    else:
+        with target.session(immediate=immediate) as session:
+            yield session
+
+
+def upsert_insert(session: Session) -> UpsertInsert:
+    """The ``insert`` of the session's dialect, which can upsert (SQLite or PostgreSQL)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"no upsert for {name}")  # the ledger runs on SQLite or PostgreSQL
