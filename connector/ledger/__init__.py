@@ -10,7 +10,6 @@ from connector.ledger.batches import (
     counts_by_state,
     in_flight_manifests,
     register_batch,
-    release_stale_claims,
 )
 from connector.ledger.delivered import (
     DELIVERED_COLUMNS,
@@ -92,7 +91,6 @@ __all__ = [
     "record_delivered",
     "record_stage_run",
     "register_batch",
-    "release_stale_claims",
     "replace_rejects",
     "unit_of_work",
     "utcnow",

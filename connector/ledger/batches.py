@@ -84,25 +84,6 @@ def claim_batches(
     return batches
 
 
-def release_stale_claims(
-    target: Ledger | Session, destination_key: str, older_than: dt.timedelta
-) -> int:
-    """Put batches claimed but never submitted (their owner died) back in the queue."""
-    cutoff = utcnow() - older_than
-    with unit_of_work(target, immediate=True) as session:
-        result = session.execute(
-            update(Batch)
-            .where(
-                Batch.destination_key == destination_key,
-                Batch.state == CLAIMED,
-                Batch.claimed_at < cutoff,
-            )
-            .values(state=QUEUED, claimed_by=None, claimed_at=None, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
 def counts_by_state(
     target: Ledger | Session,
     *,

@@ -23,7 +23,6 @@ from connector.ledger import (
     Ledger,
     QuotaUse,
     register_batch,
-    release_stale_claims,
 )
 from connector.sandbox.testing import running_sandbox
 
@@ -119,8 +118,9 @@ def test_rows_returned_unsent_are_not_charged(ledger: Ledger) -> None:
 def test_a_sent_batch_whose_claim_is_cleared_stays_charged_when_it_was_sent(
     ledger: Ledger,
 ) -> None:
-    """``ledger.release_stale_claims`` clears ``claimed_at`` without asking whether the batch
-    was sent; its ``submitted_at`` (the send started) keeps it charged."""
+    """A claim cleared by other means than ``return_to_queue`` (``claimed_at`` set to None
+    without asking whether the batch was sent): its ``submitted_at`` (the send started) keeps
+    it charged."""
     seed(ledger, 80, 40)
     moment = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     batch, _ = claims.claim_next(
@@ -128,7 +128,13 @@ def test_a_sent_batch_whose_claim_is_cleared_stays_charged_when_it_was_sent(
     )
     assert batch is not None
     claims.mark_sending(ledger, batch, moment, moment.date())
-    assert release_stale_claims(ledger, KEY, dt.timedelta(hours=1)) == 1
+    with ledger.session() as session:
+        cleared = session.execute(
+            update(Batch)
+            .where(Batch.id == batch.id)
+            .values(state=QUEUED, claimed_by=None, claimed_at=None)
+        )
+    assert cleared.rowcount == 1  # type: ignore[attr-defined]
     later = moment + dt.timedelta(hours=1)
     assert claims.quota_used_24h(ledger, KEY, later) == 80
     assert claims.next_fit(ledger, KEY, later, QUOTA) == moment + dt.timedelta(hours=24)

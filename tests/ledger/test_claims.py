@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import multiprocessing as mp
 
 import pytest
@@ -15,7 +14,6 @@ from connector.ledger import (
     claim_batches,
     counts_by_state,
     register_batch,
-    release_stale_claims,
 )
 
 DEST = "target:demo"
@@ -91,17 +89,6 @@ def test_claims_are_oldest_first_and_scoped(sqlite_ledger_url: str) -> None:
     assert claim_batches(ledger, DEST, 10, "me") == []
     assert counts_by_state(ledger, destination_key="target:other")[QUEUED]["batches"] == 2
     assert [b.id for b in claim_batches(ledger, "target:other", 10, "x", mapping="pos")] == other
-
-
-def test_stale_claims_go_back_to_the_queue(sqlite_ledger_url: str) -> None:
-    ledger = Ledger(sqlite_ledger_url)
-    ledger.create_all()
-    _seed(ledger, 2)
-    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
-    claim_batches(ledger, DEST, 1, "dead", now=old)
-    claim_batches(ledger, DEST, 1, "alive")
-    assert release_stale_claims(ledger, DEST, dt.timedelta(hours=1)) == 1
-    assert counts_by_state(ledger)[QUEUED]["batches"] == 1
 
 
 def test_claim_inside_a_callers_session(ledger_url: str) -> None:
