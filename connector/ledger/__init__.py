@@ -14,7 +14,6 @@ from connector.ledger.batches import (
 from connector.ledger.delivered import (
     DELIVERED_COLUMNS,
     export_delivered,
-    nonempty_names,
     record_delivered,
 )
 from connector.ledger.models import (
@@ -87,7 +86,6 @@ __all__ = [
     "export_delivered",
     "in_flight_manifests",
     "make_engine",
-    "nonempty_names",
     "record_delivered",
     "record_stage_run",
     "register_batch",

@@ -129,11 +129,6 @@ def _fetch_parts(
         cursor.close()
 
 
-def nonempty_names(values: Mapping[str, str | None]) -> str:
-    """The ``Delivered.nonempty`` text: comma-separated names of the non-empty params, in order."""
-    return ",".join(name for name, value in values.items() if value not in (None, ""))
-
-
 def record_delivered(
     target: Ledger | Session,
     destination_key: str,
