@@ -54,9 +54,11 @@ SUPERSEDED = "superseded"
 DEAD = "dead"
 # every state of the diagram above (a batch enters each by a committed write of the ledger)
 BATCH_STATES = (QUEUED, CLAIMED, SUBMITTED, COMPLETE, FAILED, STUCK, EXPIRED, SUPERSEDED, DEAD)
+# States a delivery run is still working on (the status sensor polls while any is open).
 OPEN_STATES = (CLAIMED, SUBMITTED)
 # States whose rows are on their way (or about to be): a rerun must not queue them again.
 IN_FLIGHT_STATES = (QUEUED, CLAIMED, SUBMITTED)
+# The end states of the diagram above.
 FINAL_STATES = (COMPLETE, SUPERSEDED, DEAD)
 
 
@@ -66,7 +68,7 @@ class Batch(Base):
     __tablename__ = "batches"
     __table_args__ = (
         # the same content may be sent again later (a profile's values changed back); only
-        # queueing it twice while the first is on its way is refused (batches._publish)
+        # queueing it twice while the first is on its way is refused (by the outbox writer)
         Index("ix_batches_sha256", "sha256", "attempt"),
         Index("ix_batches_dest_state", "destination_key", "state", "created_at"),
         Index("ix_batches_mapping_partition", "mapping", "partition"),
