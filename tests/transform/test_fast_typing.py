@@ -12,16 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.mapping import ParamSpec
-from connector.transform import (
-    _decimal_ready,
-    _empty_to_null,
-    _fast_typed,
-    _is_ascii,
-    _type_column,
-    apply_transforms,
-    value_typer,
-)
+from connector.mapping import ParamSpec, value_typer
+from connector.transform.fast_decimal import _decimal_ready
+from connector.transform.text import _is_ascii, apply_transforms, empty_to_null
+from connector.transform.typed import _fast_typed, type_column
 
 ZONES = [None, "Europe/Amsterdam", "America/Santiago", "Australia/Lord_Howe", "Asia/Kolkata"]
 
@@ -91,7 +85,7 @@ def _datetimes(seed: int) -> list[str | None]:
 
 def _assert_typed_as_value_typer(spec: ParamSpec, values: list[str | None]) -> list[str | None]:
     """The column typing of ``values`` equals value_typer's, value by value; returns it."""
-    typed, bad, _ = _type_column(spec, pa.array(values, pa.string()))
+    typed, bad, _ = type_column(spec, pa.array(values, pa.string()))
     expected, expected_bad = _expected(spec, values)
     assert typed.to_pylist() == expected
     assert bad.tolist() == expected_bad
@@ -191,7 +185,7 @@ def test_decimals_already_in_the_output_form_pass_through_unchanged() -> None:
 )
 def test_empty_to_null_rebuilds_validity_only(values, start, length) -> None:  # type: ignore[no-untyped-def]
     col = pa.array(values, pa.string()).slice(start, length)
-    got = _empty_to_null(col)
+    got = empty_to_null(col)
     got.validate(full=True)
     assert got.to_pylist() == [None if v in (None, "") else v for v in col.to_pylist()]
 
@@ -249,7 +243,7 @@ def test_datetime_column_matches_value_typer_whatever_the_bytes(zone, values, st
     spec = ParamSpec(column="x", type="datetime", timezone=zone)
     _assert_typed_as_value_typer(spec, values)
     col = pa.array([None, "2025-01-01T00:00:00", *values], pa.string()).slice(start)
-    typed, bad, _ = _type_column(spec, col)
+    typed, bad, _ = type_column(spec, col)
     expected, expected_bad = _expected(spec, col.to_pylist())
     assert typed.to_pylist() == expected
     assert bad.tolist() == expected_bad

@@ -13,16 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
-from connector.mapping import ParamSpec, parse_mapping
-from connector.transform import (
-    _CONTROL,
-    _PLUS,
-    _SLASH,
-    ColumnMissing,
-    _byte_rules,
-    map_chunk,
-    type_value,
-)
+from connector.mapping import ParamSpec, parse_mapping, type_value
+from connector.transform import ColumnMissing, map_chunk
+from connector.transform.identities import _CONTROL, _PLUS, _SLASH, _byte_rules
 
 
 def mapping(params: str, identity: str = "{column: id, type: thirdPartyId}", dest: str = "target"):
