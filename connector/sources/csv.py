@@ -34,16 +34,19 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from connector.columns import SEQ, SOURCE_REF
-from connector.mapping import CsvSource, day_from_name
+from connector.mapping import CsvSource, SourceMapping, day_from_name
 from connector.partitions import Window
+from connector.rejects import empty_rejects, rejects_table
+from connector.settings import Settings
 from connector.sources import csv_blocks
+from connector.sources.chunks import RawChunk, source_error_reject
 from connector.sources.csv_blocks import Overlong, Utf8Reader, blocks, open_file
 from connector.sources.csv_parse import (
     Buffer,
@@ -54,12 +57,6 @@ from connector.sources.csv_parse import (
     reject_row,
 )
 from connector.sources.registry import ChecksumWhileReading, file_sha256
-from connector.transform import empty_rejects, rejects_table
-
-if TYPE_CHECKING:
-    from connector.mapping import SourceMapping
-    from connector.settings import Settings
-    from connector.sources import RawChunk
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +145,6 @@ def read_csv_file(
     With ``checksum``, ``result.checksum`` hashes the file's bytes as they are read (the
     caller takes its ``result()`` and closes it).
     """
-    from connector.sources import source_error_reject
-
     result = result if result is not None else FileResult()
     required_set = set(required)
     try:
@@ -322,8 +317,6 @@ def iter_csv_chunks(
     registry: Registry | None,
 ) -> Iterator[RawChunk]:
     """Raw chunks of the partition's CSV files (files already ingested elsewhere skipped)."""
-    from connector.sources import RawChunk
-
     source = mapping.source
     assert isinstance(source, CsvSource)
     files = partition_files(source, window)

@@ -17,13 +17,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from connector.buffers import one_array, value_offsets
+from connector.rejects import RAW_LIMIT
 
 log = logging.getLogger(__name__)
 
 # the longest field the exact parser (Python's csv) reads; a multi-line value longer than
 # this sends a block to it, which rejects the line that opened the quote and resyncs
 FIELD_LIMIT = pycsv.field_size_limit()
-RAW_LIMIT = 200
 QUOTE, NEWLINE = ord('"'), ord("\n")
 Buffer = bytes | bytearray | memoryview  # a run of records: read, parsed, let go
 

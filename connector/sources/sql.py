@@ -24,7 +24,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,15 +47,12 @@ from sqlalchemy.exc import IntegrityError, NoSuchTableError, SQLAlchemyError
 
 from connector.columns import SEQ, SOURCE_REF
 from connector.ledger import Cursor, Ledger
-from connector.mapping import SqlSource
+from connector.mapping import SourceMapping, SqlSource
 from connector.partitions import Window
+from connector.rejects import empty_rejects
+from connector.sources.chunks import RawChunk, SourceError
 from connector.sources.sql_window import CursorKind, kind_of_code, kind_of_type, order_key
 from connector.sources.sql_window import window_filter as cursor_window_filter
-from connector.transform import empty_rejects
-
-if TYPE_CHECKING:
-    from connector.mapping import SourceMapping
-    from connector.sources import RawChunk
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +106,6 @@ def _check_sqlite_file(url: str, mapping: str) -> None:
     database = parsed.database or ""
     is_file_db = bool(database) and database != ":memory:" and not database.startswith("file:")
     if is_file_db and not Path(database).is_file():
-        from connector.sources import SourceError
-
         raise SourceError(
             f"{mapping}: SQLite database {database!r} does not exist "
             f"(relative paths resolve against {Path.cwd()})"
@@ -121,8 +116,6 @@ class _Plan:
     """What to select from a table or query, and how to filter on its cursor."""
 
     def __init__(self, conn: Connection, mapping: SourceMapping, source: SqlSource) -> None:
-        from connector.sources import SourceError
-
         self.dialect = conn.dialect.name
         self.label: str
         codes: dict[str, Any] = {}  # a query's result columns: the database's type codes
@@ -206,8 +199,6 @@ def iter_sql_chunks(
     chunk_rows: int,
 ) -> Iterator[RawChunk]:
     """Raw chunks of the rows whose cursor lies in ``window``, in cursor order."""
-    from connector.sources import RawChunk, SourceError
-
     source = mapping.source
     assert isinstance(source, SqlSource)
     _check_sqlite_file(source.url, mapping.name)
@@ -246,8 +237,6 @@ def iter_sql_chunks(
 def iter_sql_identities(mapping: SourceMapping, *, chunk_rows: int = 100_000) -> Iterator[pa.Array]:
     """Every distinct value of the identity column the source holds now, whatever its
     cursor (raw text, as the extract reads it), streamed in chunks."""
-    from connector.sources import SourceError
-
     source = mapping.source
     assert isinstance(source, SqlSource)
     _check_sqlite_file(source.url, mapping.name)
