@@ -18,9 +18,8 @@ How a file is read, and why:
 - File-level problems (empty file, header only, duplicate or missing columns the
   mapping reads, an unreadable file) become one reject with the file as source ref.
 
-Measured on 2 cores (see the report in the issue): pyarrow blocks plus this bookkeeping
-read ~1 GB / 5M rows in a few seconds; DuckDB's ``read_csv(store_rejects=true)`` was
-not chosen because it gives no line numbers for good rows.
+DuckDB's ``read_csv(store_rejects=true)`` was not chosen because it gives no line
+numbers for good rows.
 """
 
 from __future__ import annotations
