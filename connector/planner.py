@@ -78,11 +78,32 @@ def _windows_around(
     return spans
 
 
-def in_window(window: OffPeak | str, now: dt.datetime, tz: ZoneInfo | str) -> bool:
-    """True when ``now`` lies in the off-peak window."""
-    window, tz = _coerce(window, tz)
-    if window.always:
+def covers(window: OffPeak, at: dt.time) -> bool:
+    """Whether the local wall-clock time ``at`` falls inside the daily window ``[start, end)``."""
+    if window.start is None or window.end is None:
         return True
+    if window.start < window.end:
+        return window.start <= at < window.end
+    return at >= window.start or at < window.end
+
+
+def _unique_wall_time(local: dt.datetime) -> bool:
+    """False for a wall-clock time the clocks pass twice (they went back) or never (skipped)."""
+    other = local.replace(fold=1 - local.fold)
+    naive = local.replace(tzinfo=None)
+    return (
+        other.utcoffset() == local.utcoffset()
+        and local.astimezone(dt.UTC).astimezone(local.tzinfo).replace(tzinfo=None) == naive
+    )
+
+
+def in_window(window: OffPeak | str, now: dt.datetime, tz: ZoneInfo | str) -> bool:
+    """True when ``now`` lies in the off-peak window: its local wall-clock time is ``covers``ed,
+    or, when that wall-clock time occurs twice or not at all, it lies in a window's instants."""
+    window, tz = _coerce(window, tz)
+    local = now.astimezone(tz)
+    if window.always or _unique_wall_time(local):
+        return covers(window, local.time())
     return any(start <= now < end for start, end in _windows_around(window, now, tz))
 
 

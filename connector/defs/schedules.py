@@ -1,4 +1,6 @@
-"""Schedules: nightly (partition D-1) and an hourly drain inside the off-peak window."""
+"""Schedules: nightly (partition D-1) and an hourly drain inside the off-peak window.
+
+Whether a time of day is inside the window is ``planner.covers``, the rule the drain applies."""
 
 from __future__ import annotations
 
@@ -8,16 +10,7 @@ from typing import Any
 import dagster as dg
 
 from connector.defs.jobs import DRAIN, NIGHTLY
-from connector.planner import OffPeak
-
-
-def covers(window: OffPeak, at: dt.time) -> bool:
-    """Whether the local wall-clock time `at` falls inside the daily window."""
-    if window.start is None or window.end is None:
-        return True
-    if window.start < window.end:
-        return window.start <= at < window.end
-    return at >= window.start or at < window.end
+from connector.planner import OffPeak, covers
 
 
 def nightly_time(window: OffPeak) -> dt.time:

@@ -7,8 +7,8 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from connector.defs.schedules import covers, drain_cron, nightly_time
-from connector.planner import parse_off_peak
+from connector.defs.schedules import drain_cron, nightly_time
+from connector.planner import covers, parse_off_peak
 
 
 @pytest.mark.parametrize(
