@@ -7,14 +7,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from connector.delivery_status import (
+from connector.ledger import Ledger
+from connector.reporting import (
     AccountProfile,
     account_profiles,
     batch_detail,
     status_view,
     trace,
 )
-from connector.ledger import Ledger
 from connector.settings import load_settings
 
 STATES = (

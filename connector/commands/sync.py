@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.defs.resources import ConnectorResource
-from connector.defs.runner import DELIVERY_COLUMNS, SUMMARY_COLUMNS, SyncSummary, run_sync
+from connector.defs.runner import run_sync
+from connector.reporting import DELIVERY_COLUMNS, SUMMARY_COLUMNS, SyncSummary
 
 
 def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> None:

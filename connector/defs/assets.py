@@ -5,18 +5,20 @@ from typing import Any
 
 import dagster as dg
 
-from connector import delivery, pipeline, reports
+from connector import delivery, pipeline
 from connector.defs.checks import (
     caps_check,
     deletions_check,
     identities_check,
+    landing_check,
     reject_rate_check,
-    rejected_rows,
 )
 from connector.defs.metadata import markdown_table, stage_metadata, table_schema
 from connector.defs.resources import ConnectorResource
 from connector.mapping import SourceMapping, SqlSource
 from connector.outbox import build as outbox_build
+from connector.reporting import OUTCOMES, write_report
+from connector.reporting.queries import rejected_rows
 from connector.settings import Settings
 from connector.source_deletions import deleted_at_source
 
@@ -287,7 +289,7 @@ def build_destination_assets(
             timeout_s=connector.poll_timeout_s or None,
         )
         context.log.info("%s poll: %s", destination, polled.summary())
-        report = reports.write_report(
+        report = write_report(
             ledger, destination, settings.reports_dir, settings.daily_quota, mappings
         )
         totals = report.totals
@@ -299,7 +301,7 @@ def build_destination_assets(
             **{f"rows_{k}": v for k, v in totals.items()},
             "per_day": dg.MetadataValue.table(
                 records=[dg.TableRecord(r) for r in per_day],
-                schema=table_schema([("day", "string")] + [(o, "int") for o in reports.OUTCOMES]),
+                schema=table_schema([("day", "string")] + [(o, "int") for o in OUTCOMES]),
             ),
             "profiles_preview": dg.MetadataValue.md(markdown_table(report.profiles_sample)),
             "report_html": dg.MetadataValue.path(str(report.html_path)),
@@ -309,21 +311,9 @@ def build_destination_assets(
             **polled.metadata(),
             "summary": polled.summary(),
         }
-        landing = polled.landing_rate
         return dg.MaterializeResult(
             metadata=metadata,
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="landing_rate",
-                    passed=landing is None or landing >= 0.999,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={
-                        "landing_rate": -1.0 if landing is None else float(landing),
-                        "verified": polled.verified,
-                    },
-                    description="Adobe allows up to 0.1% of large batches never to land.",
-                )
-            ],
+            check_results=[landing_check(polled.landing_rate, polled.verified)],
         )
 
     return [outbox, submissions, status_report]

@@ -1,30 +1,21 @@
-"""Asset check results of the connector's assets: one function per check, each stating what
-passes. The assets (``connector.defs.assets``) compute the inputs and yield the results."""
+"""Asset check results of the connector's assets: each turns the findings of a rule in
+``connector.quality`` (or ``connector.source_deletions``) into a Dagster check result. Check
+names, severities and metadata keys are what the UI, the alerts and the tests read."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import dagster as dg
-import pyarrow.parquet as pq
-from sqlalchemy import distinct, func, select
 
-from connector.columns import IDENTITY
-from connector.ledger import Batch, Ledger, Reject
+from connector import quality
+from connector.ledger import Batch
 from connector.settings import Settings
 from connector.source_deletions import Deletions
 
 
-def rejected_rows(ledger: Ledger, mapping: str, partition: str) -> int:
-    """Rows of the partition with at least one reject line (a row gets one per bad value)."""
-    with ledger.session() as session:
-        count = session.scalar(
-            select(func.count(distinct(Reject.source_ref))).where(
-                Reject.mapping == mapping, Reject.partition == partition
-            )
-        )
-    return int(count or 0)
+def _bullets(lines: Sequence[str], limit: int) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- {line}" for line in lines[:limit]) or "none")
 
 
 def deletions_check(key: dg.AssetKey, deletions: Deletions) -> dg.AssetCheckResult:
@@ -46,33 +37,20 @@ def deletions_check(key: dg.AssetKey, deletions: Deletions) -> dg.AssetCheckResu
 def reject_rate_check(
     key: dg.AssetKey, *, accepted: int, rejected: int, settings: Settings
 ) -> dg.AssetCheckResult:
-    """``reject_rate = rejected / rows_read``, ``rows_read = accepted + rejected``; 0 when no
-    row was read.
-
-    ``accepted``: source rows that became profile updates (before the day's dedupe);
-    ``rejected``: source rows rejected, each once however many of its values were bad; a
-    line the source could not turn into a row (ragged, undecodable, a file that could not be
-    read) is one rejected row read. Passes up to ``reject_rate_warn``; above it the severity
-    is WARN, above ``reject_rate_error`` ERROR.
-    """
-    rows_read = accepted + rejected
-    rate = rejected / rows_read if rows_read else 0.0
-    severity = (
-        dg.AssetCheckSeverity.ERROR
-        if rate > settings.reject_rate_error
-        else dg.AssetCheckSeverity.WARN
-    )
+    """``quality.reject_rate``: passes up to ``reject_rate_warn``; above it the severity is
+    WARN, above ``reject_rate_error`` ERROR."""
+    found = quality.reject_rate(accepted=accepted, rejected=rejected, settings=settings)
     return dg.AssetCheckResult(
         asset_key=key,
         check_name="reject_rate",
-        passed=rate <= settings.reject_rate_warn,
-        severity=severity,
+        passed=found.passed,
+        severity=dg.AssetCheckSeverity.ERROR if found.is_error else dg.AssetCheckSeverity.WARN,
         metadata={
-            "reject_rate": rate,
-            "rejected": rejected,
-            "rows_read": rows_read,
-            "warn_above": settings.reject_rate_warn,
-            "error_above": settings.reject_rate_error,
+            "reject_rate": found.rate,
+            "rejected": found.rejected,
+            "rows_read": found.rows_read,
+            "warn_above": found.warn_above,
+            "error_above": found.error_above,
         },
     )
 
@@ -80,38 +58,18 @@ def reject_rate_check(
 def caps_check(
     batches: Sequence[Batch], settings: Settings, destination: str
 ) -> dg.AssetCheckResult:
-    """Row and byte caps, checked against the files on disk, not only the ledger's word."""
-    problems: list[str] = []
-    for batch in batches:
-        path = Path(batch.path)
-        if not path.exists():
-            if batch.state == "queued":
-                problems.append(f"{batch.batch_key}: file missing ({path})")
-            continue
-        size = path.stat().st_size
-        if size != batch.byte_size:
-            problems.append(
-                f"{batch.batch_key}: {size} bytes on disk, ledger says {batch.byte_size}"
-            )
-        if destination == "target":
-            if batch.row_count > settings.target.max_batch_rows:
-                problems.append(
-                    f"{batch.batch_key}: {batch.row_count} rows > {settings.target.max_batch_rows}"
-                )
-            if size > settings.target.max_batch_bytes:
-                problems.append(
-                    f"{batch.batch_key}: {size} bytes > {settings.target.max_batch_bytes}"
-                )
+    """``quality.within_caps``: row and byte caps, checked against the files on disk."""
+    found = quality.within_caps(batches, settings, destination)
     return dg.AssetCheckResult(
         check_name="within_caps",
-        passed=not problems,
+        passed=found.passed,
         metadata={
-            "files": len(batches),
-            "max_rows": max((b.row_count for b in batches), default=0),
-            "max_bytes": max((b.byte_size for b in batches), default=0),
-            "row_cap": settings.target.max_batch_rows,
-            "byte_cap": settings.target.max_batch_bytes,
-            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none"),
+            "files": found.files,
+            "max_rows": found.max_rows,
+            "max_bytes": found.max_bytes,
+            "row_cap": found.row_cap,
+            "byte_cap": found.byte_cap,
+            "problems": _bullets(found.problems, 50),
         },
     )
 
@@ -119,28 +77,28 @@ def caps_check(
 def identities_check(
     batches: Sequence[Batch], destination: str, identity_type: str
 ) -> dg.AssetCheckResult:
-    """thirdPartyId: non-empty, no `+` or `/`, at most 256 characters; pcId non-empty."""
-    bad: list[str] = []
-    checked = 0
-    for batch in batches:
-        manifest = Path(batch.manifest_path)
-        if not manifest.exists():
-            continue
-        ids = pq.read_table(manifest, columns=[IDENTITY]).column(IDENTITY).to_pylist()
-        checked += len(ids)
-        for value in ids:
-            if not value or (
-                destination == "target"
-                and identity_type == "thirdPartyId"
-                and ("+" in value or "/" in value or len(value) > 256)
-            ):
-                bad.append(repr(value)[:80])
+    """``quality.identities_valid``: every identity in the manifests is one the API accepts."""
+    found = quality.identities_valid(batches, destination, identity_type)
     return dg.AssetCheckResult(
         check_name="identities_valid",
-        passed=not bad,
+        passed=found.passed,
         metadata={
-            "checked": checked,
-            "invalid": len(bad),
-            "examples": dg.MetadataValue.md("\n".join(f"- {b}" for b in bad[:20]) or "none"),
+            "checked": found.checked,
+            "invalid": len(found.invalid),
+            "examples": _bullets(found.invalid, 20),
         },
+    )
+
+
+def landing_check(landing_rate: float | None, verified: int) -> dg.AssetCheckResult:
+    """``quality.landed_enough``: WARN when fewer read-back profiles landed than Adobe allows."""
+    return dg.AssetCheckResult(
+        check_name="landing_rate",
+        passed=quality.landed_enough(landing_rate),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "landing_rate": -1.0 if landing_rate is None else float(landing_rate),
+            "verified": verified,
+        },
+        description="Adobe allows up to 0.1% of large batches never to land.",
     )

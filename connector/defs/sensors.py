@@ -1,4 +1,10 @@
-"""Sensors: poll statuses while batches are open; launch a partition when a POS file lands."""
+"""Sensors: poll statuses while batches are open; launch a partition when a POS file lands.
+
+What to launch is decided by plain functions (``reporting.queries.open_batch_count``,
+``sources.arrivals.new_source_files``); the sensors keep the cursor and build the requests.
+"""
+
+from __future__ import annotations
 
 import datetime as dt
 import json
@@ -7,18 +13,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import func, select
 
 from connector.defs.assets import STAGES, mapping_key
 from connector.defs.jobs import POLL
 from connector.defs.resources import ConnectorResource
-from connector.ledger import OPEN_STATES, Batch
 from connector.mapping import SourceMapping
-from connector.sources.csv import list_source_files
-from connector.sources.registry import file_sha256
+from connector.reporting.queries import open_batch_count
+from connector.sources.arrivals import new_source_files
 
 
 def build_status_sensor(job: Any, connector: ConnectorResource) -> dg.SensorDefinition:
+    """Requests a poll run while batches are open, at most every ``target.poll_interval_s``."""
+
     @dg.sensor(
         name="status_poll",
         job=job,
@@ -28,10 +34,7 @@ def build_status_sensor(job: Any, connector: ConnectorResource) -> dg.SensorDefi
     )
     def status_poll(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         settings = connector.settings()
-        with connector.ledger().session() as session:
-            open_batches = session.scalar(
-                select(func.count()).select_from(Batch).where(Batch.state.in_(OPEN_STATES))
-            )
+        open_batches = open_batch_count(connector.ledger())
         if not open_batches:
             return dg.SkipReason("no open batches")
         last = float(context.cursor or 0)
@@ -65,34 +68,21 @@ def build_pos_sensor(
         description="New or changed POS export files launch their mapping's partition.",
     )
     def pos_files(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        settings = connector.settings()
-        # the newest partition is yesterday; a file of today waits (unrecorded) until its day is over
-        newest = (dt.datetime.now(settings.tz).date() - dt.timedelta(days=1)).isoformat()
-        oldest = settings.partition_start.isoformat()
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        requests: dict[tuple[str, str], list[str]] = {}
-        for mapping in csv_mappings:
-            for path, day in list_source_files(mapping, settings):
-                if not oldest <= day <= newest:
-                    context.log.info("%s: day %s is not a partition (yet); not launched", path, day)
-                    continue
-                sha, _size = file_sha256(path)
-                key = f"{mapping.name}:{path}"
-                if seen.get(key) == sha:
-                    continue
-                seen[key] = sha
-                requests.setdefault((mapping.name, day), []).append(f"{path.name}@{sha[:16]}")
-        if not requests:
+        found = new_source_files(csv_mappings, connector.settings(), seen, dt.datetime.now(dt.UTC))
+        for path, day in found.not_yet:
+            context.log.info("%s: day %s is not a partition (yet); not launched", path, day)
+        if not found.runs:
             return dg.SkipReason("no new or changed files")
         runs = [
             dg.RunRequest(
-                run_key=f"{name}:{day}:" + ",".join(sorted(files)),
+                run_key=f"{name}:{day}:" + ",".join(files),
                 partition_key=day,
                 asset_selection=[mapping_key(name, stage) for stage in STAGES],
-                tags={"connector/files": ",".join(sorted(files))[:200]},
+                tags={"connector/files": ",".join(files)[:200]},
             )
-            for (name, day), files in sorted(requests.items())
+            for (name, day), files in sorted(found.runs.items())
         ]
-        return dg.SensorResult(run_requests=runs, cursor=json.dumps(seen, sort_keys=True))
+        return dg.SensorResult(run_requests=runs, cursor=json.dumps(found.seen, sort_keys=True))
 
     return pos_files

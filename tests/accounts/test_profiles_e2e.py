@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.delivery_status import account_profiles
 from connector.destinations.copernica import CopernicaClient
 from connector.destinations.target import TargetClient
+from connector.reporting import account_profiles
 from connector.sandbox.testing import running_sandbox
 
 from .world import World, make_ledger
@@ -245,7 +245,7 @@ def test_changes_of_two_mappings_in_one_cycle_go_out_as_one_row(tmp_path: Path) 
 
 
 def test_the_report_shows_one_row_per_profile_with_both_mappings_params(tmp_path: Path) -> None:
-    from connector import reports
+    from connector import reporting as reports
 
     with running_sandbox(processing_delay_s=0.01, calls_per_minute=100_000) as sb:
         world = World(tmp_path, sb.url)

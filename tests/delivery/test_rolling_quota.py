@@ -196,7 +196,7 @@ def test_a_drain_stopped_by_the_quota_says_when_the_next_batch_fits(
 
 
 def test_status_shows_the_rolling_24_hours(tmp_path, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
-    from connector.delivery_status import status_view
+    from connector.reporting import status_view
     from connector.settings import load_settings
 
     settings = load_settings(

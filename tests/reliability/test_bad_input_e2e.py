@@ -21,7 +21,8 @@ from urllib.parse import quote
 import httpx
 from sqlalchemy import select
 
-from connector import pipeline, reports
+from connector import pipeline
+from connector import reporting as reports
 from connector.ledger import Ledger, Reject
 from connector.mapping import load_mapping
 from connector.sandbox.testing import running_sandbox

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connector.ledger import Batch, Ledger, Reject, RowOutcome
-from connector.reports import safe_cell, write_report
+from connector.reporting import safe_cell, write_report
 
 
 @pytest.fixture

@@ -1,0 +1,189 @@
+"""What ``connector trace IDENTITY`` shows: every batch row of one identity (read from the
+manifests) with its outcome, its rejected source rows, and its profile at each account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlalchemy import select
+
+from connector import profile_store
+from connector.digests import profile_digest
+from connector.ledger import (
+    CLAIMED,
+    COMPLETE,
+    DEAD,
+    QUEUED,
+    SUBMITTED,
+    SUPERSEDED,
+    Batch,
+    Delivered,
+    Ledger,
+    ProfileStore,
+    Reject,
+    RowOutcome,
+)
+
+_OUTCOME_OF_STATE = {
+    QUEUED: "queued",
+    CLAIMED: "submitting",
+    SUBMITTED: "pending",
+    COMPLETE: "delivered",
+    SUPERSEDED: "retried in a later batch",
+    DEAD: "dead",
+}
+
+
+@dataclass
+class TraceRow:
+    batch_id: int
+    batch_key: str
+    mapping: str
+    partition: str
+    destination_key: str
+    attempt: int
+    state: str
+    remote_batch_id: str
+    source_ref: str
+    outcome: str
+    reason: str
+
+
+def _trace_row(batch: Batch, source_ref: str | None, outcome: str, reason: str | None) -> TraceRow:
+    return TraceRow(
+        batch_id=batch.id,
+        batch_key=batch.batch_key,
+        mapping=batch.mapping,
+        partition=batch.partition,
+        destination_key=batch.destination_key,
+        attempt=batch.attempt,
+        state=batch.state,
+        remote_batch_id=batch.remote_batch_id or "",
+        source_ref=source_ref or "",
+        outcome=outcome,
+        reason=reason or "",
+    )
+
+
+def trace(ledger: Ledger, identity: str) -> tuple[list[TraceRow], list[Delivered]]:
+    """Every batch row of ``identity`` (from the manifests) with its outcome, and its digests."""
+    with ledger.session() as session:
+        batches = {b.id: b for b in session.scalars(select(Batch).order_by(Batch.id))}
+        outcomes = {
+            o.batch_id: o
+            for o in session.scalars(select(RowOutcome).where(RowOutcome.identity == identity))
+        }
+        delivered = list(session.scalars(select(Delivered).where(Delivered.identity == identity)))
+        rejects = list(
+            session.scalars(select(Reject).where(Reject.identity == identity).order_by(Reject.id))
+        )
+    by_path = {b.manifest_path: b for b in batches.values() if Path(b.manifest_path).is_file()}
+    rows: list[TraceRow] = []
+    if by_path:
+        con = duckdb.connect()
+        try:
+            found: list[Any] = con.execute(
+                "select filename, _source_ref "
+                "from read_parquet(?, filename = true, union_by_name = true) "
+                "where _identity = ?",
+                [sorted(by_path), identity],
+            ).fetchall()
+        finally:
+            con.close()
+        for filename, source_ref in found:
+            batch = by_path.get(filename) or by_path.get(str(Path(filename)))
+            if batch is None:
+                continue
+            outcome = outcomes.get(batch.id)
+            if outcome is not None:
+                rows.append(_trace_row(batch, source_ref, outcome.status, outcome.reason))
+            else:
+                rows.append(
+                    _trace_row(
+                        batch,
+                        source_ref,
+                        _OUTCOME_OF_STATE.get(batch.state, batch.state),
+                        batch.message if batch.state == DEAD else "",
+                    )
+                )
+    # rows whose manifest is gone still show through their outcome
+    seen = {r.batch_id for r in rows}
+    for batch_id, outcome in outcomes.items():
+        if batch_id in seen or batch_id not in batches:
+            continue
+        batch = batches[batch_id]
+        rows.append(_trace_row(batch, outcome.source_ref, outcome.status, outcome.reason))
+    # source rows of this identity that never reached a batch: rejected at extraction/mapping
+    for reject in rejects:
+        rows.append(
+            TraceRow(
+                batch_id=0,
+                batch_key="",
+                mapping=reject.mapping,
+                partition=reject.partition,
+                destination_key="",
+                attempt=0,
+                state="",
+                remote_batch_id="",
+                source_ref=reject.source_ref,
+                outcome="rejected",
+                reason=(f"{reject.param}: " if reject.param else "") + reject.reason,
+            )
+        )
+    rows.sort(key=lambda r: (r.partition, r.batch_id))
+    return rows, delivered
+
+
+@dataclass
+class AccountProfile:
+    """One profile at one account as the connector holds it now, and what was confirmed.
+
+    ``params``: name -> (value, mapping, day); ``current`` tells whether the last confirmed
+    row carried exactly these values (the destination holds them)."""
+
+    destination_key: str
+    params: dict[str, tuple[str | None, str, str | None]]
+    sources: dict[str, str]  # mapping -> the source row its latest values came from
+    digest: str
+    confirmed: Delivered | None
+
+    @property
+    def current(self) -> bool:
+        return self.confirmed is not None and self.confirmed.digest == self.digest
+
+
+def account_profiles(ledger: Ledger, identity: str) -> list[AccountProfile]:
+    """``identity``'s profile at every account whose profile stores hold it."""
+    with ledger.session() as session:
+        keys = sorted(set(session.scalars(select(ProfileStore.destination_key))))
+        confirmed = {
+            d.destination_key: d
+            for d in session.scalars(select(Delivered).where(Delivered.identity == identity))
+        }
+    found: list[AccountProfile] = []
+    for key in keys:
+        params: dict[str, tuple[str | None, str, str | None]] = {}
+        sources: dict[str, str] = {}
+        for ref in profile_store.stores(ledger, key):
+            row = profile_store.profile_values(ref, identity)
+            for name in ref.param_names:
+                value, day = row["params"][name] if row else (None, None)
+                params[name] = (value, ref.mapping, day)
+            if row:
+                sources[ref.mapping] = str(row["source_ref"])
+        if not sources:
+            continue
+        names = list(params)
+        found.append(
+            AccountProfile(
+                destination_key=key,
+                params=params,
+                sources=sources,
+                digest=profile_digest(names, [params[n][0] for n in names]),
+                confirmed=confirmed.get(key),
+            )
+        )
+    return found
