@@ -7,6 +7,8 @@ from typing import Any
 
 import dagster as dg
 
+from connector.pipeline import StageResult
+
 PREVIEW_ROWS = 10
 CELL_CHARS = 60
 
@@ -30,12 +32,13 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
 
 
 def table_schema(columns: Sequence[tuple[str, str]]) -> dg.TableSchema:
+    """A Dagster table schema of (column, type) pairs."""
     return dg.TableSchema(columns=[dg.TableColumn(name, type_) for name, type_ in columns])
 
 
-def stage_metadata(result: Any) -> dict[str, Any]:
+def stage_metadata(result: StageResult) -> dict[str, Any]:
     """Standard metadata for a stage result (see connector.pipeline.StageResult)."""
-    counts: Mapping[str, int] = result.counts
+    counts = result.counts
     metadata: dict[str, Any] = {
         "dagster/row_count": int(counts.get("rows_out", 0)),
         "preview": dg.MetadataValue.md(markdown_table(result.preview)),
