@@ -1,7 +1,7 @@
 """The data-quality rules the pipeline's asset checks report, as plain functions.
 
-Each rule returns its findings (what was checked, what failed, the evidence); the Dagster
-checks in ``connector.defs.checks`` only turn them into check results. The outbox rules read
+Each rule returns its findings (what was checked, what failed, the evidence); the asset
+checks (``defs/checks.py``) only turn them into check results. The outbox rules read
 the files on disk, not only the ledger's word about them.
 """
 

@@ -27,11 +27,13 @@ DELIVERY_GROUP = "delivery"
 
 
 def mapping_key(mapping: SourceMapping | str, stage: str) -> dg.AssetKey:
+    """``<mapping>/<stage>``: the asset key of one stage of a mapping."""
     name = mapping if isinstance(mapping, str) else mapping.name
     return dg.AssetKey([name, stage])
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    """Days from ``partition_start`` in the configured timezone (the nightly schedule's too)."""
     return dg.DailyPartitionsDefinition(
         start_date=settings.partition_start.isoformat(), timezone=settings.timezone
     )

@@ -1,4 +1,7 @@
-"""`build_definitions()`: assets per mapping, destination assets, jobs, schedules, sensors."""
+"""`build_definitions()`: assets per mapping, destination assets, jobs, schedules, sensors.
+
+Built when called, never on import: the code location (`definitions.py`) calls it from
+`@dg.definitions` when Dagster loads it."""
 
 from __future__ import annotations
 

@@ -14,7 +14,9 @@ DRAIN = "drain_outbox"
 POLL = "poll_status"
 
 
+# Any: dagster does not export the type `define_asset_job` returns.
 def build_jobs(destinations: Sequence[str]) -> list[Any]:
+    """The nightly job (every asset), the drain (delivery group) and the poll (the reports)."""
     delivery = dg.AssetSelection.groups(DELIVERY_GROUP)
     reports = dg.AssetSelection.assets(*[dg.AssetKey([d, "status_report"]) for d in destinations])
     return [

@@ -28,6 +28,7 @@ def drain_cron(window: OffPeak) -> str:
 
 
 def build_schedules(jobs: dict[str, Any], window: OffPeak, timezone: str) -> list[Any]:
+    """The nightly schedule of the partitioned job and the off-peak drain (jobs by name)."""
     at = nightly_time(window)
     nightly = dg.build_schedule_from_partitioned_job(
         jobs[NIGHTLY],

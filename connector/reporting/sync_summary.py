@@ -28,7 +28,7 @@ def count(metadata: Metadata, key: str) -> int:
 
 def progress(metadata: Metadata) -> str:
     """`N rows` and, when the stage timed itself, its rate."""
-    rows = count(metadata, "dagster/row_count")
+    rows = count(metadata, "rows_out")
     seconds = metadata.get("seconds")
     if not isinstance(seconds, int | float) or not seconds:
         return f"{rows:,} rows"
@@ -68,11 +68,11 @@ class SyncSummary:
             counts["rejected"] += count(metadata, "rejected")
             counts["merged"] += count(metadata, "duplicates_merged")
             if dry_run:
-                counts["changed"] += count(metadata, "dagster/row_count")
+                counts["changed"] += count(metadata, "rows_out")
         elif stage == "profile_changes":
             counts["unchanged"] += count(metadata, "unchanged")
             counts["superseded"] += count(metadata, "superseded")
-            counts["changed"] += count(metadata, "dagster/row_count")
+            counts["changed"] += count(metadata, "rows_out")
 
     def add_delivery_asset(self, destination: str, asset: str, metadata: Metadata) -> None:
         """Count the outbox's changed profiles; note the status report's HTML file."""
