@@ -39,6 +39,8 @@ NOT_LANDED = ("failed", "not_found", "error")
 
 @dataclass
 class StatusReport:
+    """One destination's report; the paths are set once ``report_files`` wrote the files."""
+
     destination: str
     generated_at: dt.datetime
     per_day: dict[str, dict[str, int]] = field(default_factory=dict)

@@ -39,6 +39,8 @@ _OUTCOME_OF_STATE = {
 
 @dataclass
 class TraceRow:
+    """Where one source row of the identity went: its batch (0 when rejected) and outcome."""
+
     batch_id: int
     batch_key: str
     mapping: str
