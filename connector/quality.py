@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from connector.columns import IDENTITY
 from connector.ledger import Batch
 from connector.settings import Settings
+from connector.transform.identities import invalid_identity_reasons
 
 # Adobe allows up to 0.1% of the rows of large batches never to land.
 LANDING_RATE_MIN = 0.999
@@ -83,31 +84,24 @@ class IdentityFindings:
         return not self.invalid
 
 
-def identity_accepted(value: str | None, destination: str, identity_type: str) -> bool:
-    """Non-empty; a Target thirdPartyId also without ``+`` or ``/`` and at most 256 characters."""
-    if not value:
-        return False
-    if destination == "target" and identity_type == "thirdPartyId":
-        return not ("+" in value or "/" in value or len(value) > 256)
-    return True
-
-
 def identities_valid(
     batches: Sequence[Batch], destination: str, identity_type: str
 ) -> IdentityFindings:
-    """Every identity in the batches' manifests (a missing manifest is skipped)."""
+    """Every identity in the batches' manifests against the identity rules the transform
+    applies (``connector.transform.identities``); a missing manifest is skipped."""
     invalid: list[str] = []
     checked = 0
     for batch in batches:
         manifest = Path(batch.manifest_path)
         if not manifest.exists():
             continue
-        ids = pq.read_table(manifest, columns=[IDENTITY]).column(IDENTITY).to_pylist()
+        ids = pq.read_table(manifest, columns=[IDENTITY]).column(IDENTITY)
         checked += len(ids)
+        reasons = invalid_identity_reasons(ids, destination, identity_type)
         invalid += [
-            repr(value)[:80]
-            for value in ids
-            if not identity_accepted(value, destination, identity_type)
+            f"{value!r:.80} ({reason})"
+            for value, reason in zip(ids.to_pylist(), reasons, strict=True)
+            if reason
         ]
     return IdentityFindings(checked, invalid)
 

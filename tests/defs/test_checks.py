@@ -55,16 +55,21 @@ def test_identities_check_flags_what_target_refuses(tmp_path: Path) -> None:
     assert result.metadata["checked"].value == 6
 
 
-def test_identities_check_applies_the_thirdpartyid_rules_to_thirdpartyids_only(
+def test_identities_check_applies_the_rules_of_the_accounts_identity_type(
     tmp_path: Path,
 ) -> None:
-    # the account's identity type decides: a pcId or a Copernica field may hold + and /
-    odd = _batch(tmp_path, "odd", b"x", 3, ["a+b", "a/b", "x" * 257])
-    assert identities_check([odd], "target", "pcId").passed
+    # one rule set, the transform's: + and / are refused in a thirdPartyId only, a pcId is
+    # letters, digits, "." "_" "-", a Copernica match value at most 255 characters
+    odd = _batch(tmp_path, "odd", b"x", 3, ["a+b", "a/b", "x" * 255])
     assert identities_check([odd], "copernica", "customerid").passed
+    assert not identities_check([odd], "target", "pcId").passed
+    pc_ids = _batch(tmp_path, "pcids", b"x", 2, ["1234567890-abc.12_0", "A1"])
+    assert identities_check([pc_ids], "target", "pcId").passed
+    long = _batch(tmp_path, "long", b"x", 1, ["x" * 256])
+    assert not identities_check([long], "copernica", "customerid").passed
     empty = _batch(tmp_path, "empty", b"x", 1, [""])
     for destination, identity_type in (("target", "pcId"), ("copernica", "customerid")):
-        result = identities_check([odd, empty], destination, identity_type)
+        result = identities_check([pc_ids, empty], destination, identity_type)
         assert not result.passed and result.metadata["invalid"].value == 1
 
 
