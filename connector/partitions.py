@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -32,3 +33,19 @@ def day_window(key: str, tz: ZoneInfo) -> Window:
     start = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
     return Window(start, end)
+
+
+def expand_partitions(values: Sequence[str], default: str) -> list[str]:
+    """`D`, `A..B` (inclusive), repeatable; none means `default` (yesterday)."""
+    days: list[str] = []
+    for value in values or [default]:
+        if ".." in value:
+            first, last = (parse_day(v) for v in value.split("..", 1))
+            if last < first:
+                raise ValueError(f"partition range {value!r} ends before it starts")
+            days += [
+                (first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)
+            ]
+        else:
+            days.append(parse_day(value).isoformat())
+    return sorted(set(days))

@@ -18,7 +18,7 @@ from connector.defs.assets import STAGES, mapping_key
 from connector.defs.definitions import build_definitions
 from connector.defs.jobs import NIGHTLY
 from connector.defs.resources import ConnectorResource
-from connector.partitions import parse_day
+from connector.partitions import expand_partitions
 from connector.reporting.queries import next_batch_id
 from connector.reporting.sync_summary import SUMMARY_COLUMNS, SyncSummary, progress
 
@@ -26,22 +26,6 @@ log = logging.getLogger(__name__)
 
 # In-process runs print our own progress lines; Dagster's per-event console log would drown them.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def expand_partitions(values: Sequence[str], default: str) -> list[str]:
-    """`D`, `A..B` (inclusive), repeatable; none means `default` (yesterday)."""
-    days: list[str] = []
-    for value in values or [default]:
-        if ".." in value:
-            first, last = (parse_day(v) for v in value.split("..", 1))
-            if last < first:
-                raise ValueError(f"partition range {value!r} ends before it starts")
-            days += [
-                (first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)
-            ]
-        else:
-            days.append(parse_day(value).isoformat())
-    return sorted(set(days))
 
 
 INSTANCE_LOCK = ".connector-instance.lock"
