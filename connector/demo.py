@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             except KeyboardInterrupt:
                 return 0
-        from connector.commands.sync import render_summary
+        from connector.cli.sync import render_summary
         from connector.defs.resources import ConnectorResource
         from connector.defs.runner import run_sync
 

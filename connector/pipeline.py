@@ -32,13 +32,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connector import dedupe, profile_store, staging
 from connector import ledger as ledger_mod
 from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.ledger import Ledger
 from connector.memory import retain_freed_memory
 from connector.outbox.writer import identity_type_of, param_names_of, safe_name
 from connector.partitions import day_window
+from connector.profiles import dedupe, staging
+from connector.profiles import store as profile_store
 from connector.threads import prefetched
 
 log = logging.getLogger(__name__)

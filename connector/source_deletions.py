@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from connector import dedupe, profile_store
 from connector.columns import IDENTITY
 from connector.encoding import quote_literal
 from connector.ledger import Ledger, destination_key
 from connector.mapping import SourceMapping, SqlSource
+from connector.profiles import dedupe
+from connector.profiles import store as profile_store
 from connector.settings import Settings
 from connector.transform import apply_transforms
 

@@ -154,7 +154,7 @@ class Delivered(Base):
 
 
 class ProfileStore(Base):
-    """One mapping's current values at one destination account (``connector.profile_store``).
+    """One mapping's current values at one destination account (``connector.profiles.store``).
 
     ``path`` is the snapshot file of ``version`` (Parquet: one row per identity, the latest
     non-empty value of each param in the source's order). A merge writes a new file and moves

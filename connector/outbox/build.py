@@ -1,7 +1,7 @@
 """The account's outbox: changed profiles, whole, as batch files.
 
 A destination account's profile is the union of the params of every mapping that feeds the
-account (their profile stores, ``connector.profile_store``), each with its latest known
+account (their profile stores, ``connector.profiles.store``), each with its latest known
 value. :func:`build` takes the identities whose values changed in any store since the last
 build, joins every store's current values into one full row per profile, leaves out the rows
 that would tell the destination nothing new (the same digest as the latest row queued or on
@@ -30,7 +30,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from connector import dedupe, profile_store
 from connector import ledger as ledger_mod
 from connector.columns import DIGEST, IDENTITY, SOURCE_REF
 from connector.digests import digest_sql
@@ -39,8 +38,10 @@ from connector.ledger import Batch, Ledger
 from connector.mapping import account_conflicts
 from connector.outbox import manifests
 from connector.outbox.writer import safe_name, write_batches
-from connector.profile_merge import PARTITION, VERSION
-from connector.profile_store import StoreRef
+from connector.profiles import dedupe
+from connector.profiles import store as profile_store
+from connector.profiles.merge import PARTITION, VERSION
+from connector.profiles.store import StoreRef
 
 log = logging.getLogger(__name__)
 

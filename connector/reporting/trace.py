@@ -10,7 +10,6 @@ from typing import Any
 import duckdb
 from sqlalchemy import select
 
-from connector import profile_store
 from connector.digests import profile_digest
 from connector.ledger import (
     CLAIMED,
@@ -26,6 +25,7 @@ from connector.ledger import (
     Reject,
     RowOutcome,
 )
+from connector.profiles import store as profile_store
 
 _OUTCOME_OF_STATE = {
     QUEUED: "queued",

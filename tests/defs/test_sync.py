@@ -12,11 +12,11 @@ import httpx
 import pyarrow.parquet as pq
 from sqlalchemy import func, select
 
-from connector import profile_store
 from connector.defs.resources import ConnectorResource
 from connector.defs.runner import run_sync
 from connector.ledger import IN_FLIGHT_STATES, Batch, Delivered, RowOutcome, destination_key
 from connector.partitions import expand_partitions
+from connector.profiles import store as profile_store
 from connector.reporting import SyncSummary
 from connector.sandbox.testing import running_sandbox
 from tests.defs.conftest import make_connector

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from connector.commands.mappings import mappings_group
+from connector.cli.mappings import mappings_group
 from connector.mapping import (
     MappingError,
     load_mapping,

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
-from connector.commands.mappings import mappings_group
+from connector.cli.mappings import mappings_group
 
 CUSTOMERS = (
     "CREATE TABLE customers (customer_id TEXT PRIMARY KEY, email TEXT, city TEXT, updated_at TEXT)"

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector import dedupe, staging
 from connector.ledger import Ledger
 from connector.outbox import build as outbox
-from connector.profile_store import MergeCounts
+from connector.profiles import dedupe, staging
+from connector.profiles.store import MergeCounts
 from tests.batches.fakes import decode_batch, make_settings
 from tests.profiles.helpers import merge, store, values
 

@@ -251,7 +251,7 @@ def test_batch_lines_are_the_url_encoded_manifest_rows_in_order(env) -> None:  #
 
 
 def _staged_seqs(settings: Settings) -> list[list[int]]:
-    from connector import staging
+    from connector.profiles import staging
 
     parts = staging.parts(pipeline.stage_path(settings, "pos", DAY) / "mapped")
     return [staging.read(p, ["_seq"]).column("_seq").to_pylist() for p in parts]
@@ -274,7 +274,7 @@ def test_extract_raises_a_failure_of_its_writer_thread(
 ) -> None:  # type: ignore[no-untyped-def]
     import threading
 
-    from connector import staging
+    from connector.profiles import staging
 
     where = "write"
     mapping, settings, ledger, pos = env

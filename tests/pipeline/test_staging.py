@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connector import staging
+from connector.profiles import staging
 
 
 def _table(start: int, n: int, *, extra: bool = True) -> pa.Table:

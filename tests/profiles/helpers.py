@@ -9,10 +9,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from connector import profile_store
 from connector.ledger import Ledger
-from connector.profile_merge import PARTITION, day_column
-from connector.profile_store import MergeCounts, StoreRef
+from connector.profiles import store as profile_store
+from connector.profiles.merge import PARTITION, day_column
+from connector.profiles.store import MergeCounts, StoreRef
 
 KEY = "target:demo"  # make_settings' account: client code demo
 

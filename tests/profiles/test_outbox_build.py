@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from connector import profile_store
 from connector.digests import profile_digest
 from connector.ledger import COMPLETE, Batch, Ledger, record_delivered
 from connector.outbox import build as outbox
 from connector.outbox import manifests
+from connector.profiles import store as profile_store
 from connector.settings import Settings
 from tests.batches.fakes import decode_batch
 from tests.profiles.helpers import KEY, merge, store

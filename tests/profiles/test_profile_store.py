@@ -1,4 +1,4 @@
-"""The profile store (connector/profile_store.py): per identity and param the latest non-empty
+"""The profile store (connector/profiles/store.py): per identity and param the latest non-empty
 value by day, whatever order the days are merged in; re-runs; the compare-and-set."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector import profile_merge, profile_store
 from connector.ledger import Ledger
-from connector.profile_merge import day_column
+from connector.profiles import merge as profile_merge
+from connector.profiles import store as profile_store
+from connector.profiles.merge import day_column
 from tests.profiles.helpers import KEY, day_rows, merge, snapshot, store, values
 
 NAMES = ["email", "tier"]

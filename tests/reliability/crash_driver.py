@@ -70,10 +70,11 @@ def _wrap(owner: Any, attr: str, point: str, *, after: bool) -> None:
 
 
 def install_kill_points() -> None:
-    from connector import ledger, profile_store, transform
+    from connector import ledger, transform
     from connector.delivery import requeue
     from connector.destinations import target
     from connector.outbox import writer as batches
+    from connector.profiles import store as profile_store
 
     _wrap(transform, "map_chunk", "extract", after=False)
     _wrap(profile_store, "_publish", "store-publish", after=False)

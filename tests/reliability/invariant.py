@@ -67,9 +67,7 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import select
 
-from connector import profile_merge, profile_store, staging
 from connector.columns import DIGEST, IDENTITY, SOURCE_REF
-from connector.dedupe import read_updates
 from connector.digests import profile_digest
 from connector.ledger import (
     CLAIMED,
@@ -87,6 +85,10 @@ from connector.ledger import (
     RowOutcome,
 )
 from connector.outbox import manifests as manifests_mod
+from connector.profiles import merge as profile_merge
+from connector.profiles import staging
+from connector.profiles import store as profile_store
+from connector.profiles.dedupe import read_updates
 from connector.settings import Settings
 
 PENDING_STATES = (QUEUED, CLAIMED, SUBMITTED)

@@ -1,4 +1,4 @@
-"""The merge rule of a profile store, in SQL (``connector.profile_store`` runs it).
+"""The merge rule of a profile store, in SQL (``connector.profiles.store`` runs it).
 
 A day's value of a param replaces the stored one unless the stored one came from a later
 day; a re-run of a day replaces that day's values; an empty value carries no information.

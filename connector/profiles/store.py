@@ -43,11 +43,11 @@ import pyarrow.parquet as pq
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from connector import dedupe
 from connector.columns import IDENTITY, SOURCE_REF
 from connector.encoding import quote_ident, quote_literal
 from connector.ledger import Ledger, ProfileStore, utcnow
-from connector.profile_merge import (
+from connector.profiles import dedupe
+from connector.profiles.merge import (
     CHANGED,
     CLEARED,
     DAY_PREFIX,

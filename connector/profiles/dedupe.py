@@ -21,9 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connector import staging
 from connector.columns import IDENTITY, SEQ, SOURCE_REF
 from connector.encoding import quote_ident, quote_literal
+from connector.profiles import staging
 
 # DuckDB's buffer pool for dedupe and change detection (it spills to disk beyond it). At
 # 5M rows the transform's own peak RSS was 611-616 MiB with 512MB and 542-554 MiB with
@@ -152,7 +152,7 @@ def build_updates(
     their rows stay in ``mapped``, no wide row is joined, sorted or copied. Identities seen
     more than once are merged in DuckDB (out of core: later ``_seq`` wins per param, an empty
     value never erases) and written to ``out/merged.parquet`` in ``_seq`` order. Change detection is not done here: the profile store
-    (``connector.profile_store``) compares the day with the profile's current values.
+    (``connector.profiles.store``) compares the day with the profile's current values.
     """
     parts = list(mapped)
     schema = updates_schema(names)

@@ -6,9 +6,9 @@ import logging
 
 import click
 
-from connector.commands.delivery import status_command, trace_command
-from connector.commands.mappings import mappings_group, preview_command
-from connector.commands.sync import sync_command
+from connector.cli.delivery import status_command, trace_command
+from connector.cli.mappings import mappings_group, preview_command
+from connector.cli.sync import sync_command
 from connector.sandbox.cli import sandbox_group
 
 
