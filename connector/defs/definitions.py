@@ -5,6 +5,8 @@ Built when called, never on import: the code location (`definitions.py`) calls i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from connector.defs.assets import (
@@ -18,7 +20,7 @@ from connector.defs.jobs import POLL, build_jobs
 from connector.defs.resources import ConnectorResource
 from connector.defs.schedules import build_schedules
 from connector.defs.sensors import build_pos_sensor, build_status_sensor
-from connector.mapping import MappingError, load_mappings
+from connector.mapping import MappingError, SourceMapping, load_mappings
 from connector.planner import parse_off_peak
 from connector.settings import Settings
 
@@ -48,6 +50,17 @@ def build_definitions(
     assets: list[dg.AssetsDefinition] = []
     for mapping in mappings:
         assets += build_mapping_assets(mapping, partitions)
+    return dg.Definitions.merge(
+        dg.Definitions(assets=assets), delivery_definitions(mappings, settings, connector)
+    )
+
+
+def delivery_definitions(
+    mappings: Sequence[SourceMapping], settings: Settings, connector: ConnectorResource
+) -> dg.Definitions:
+    """What `mappings` share: each destination's assets, the jobs, schedules, sensors and the
+    `connector` resource (the mapping assets themselves come from `build_mapping_assets`)."""
+    assets: list[dg.AssetsDefinition] = []
     destinations = sorted({m.destination for m in mappings})
     for destination in destinations:
         upstream = [
