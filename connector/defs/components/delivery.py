@@ -39,6 +39,12 @@ class DeliveryComponent(dg.Component, dg.Model, dg.Resolvable):
         default=0.0, description="How long a status report run waits for open batches"
     )
 
+    @classmethod
+    def get_spec(cls) -> dg.ComponentTypeSpec:
+        return dg.ComponentTypeSpec(
+            produces=["asset", "asset_check", "job", "schedule", "sensor", "resource"]
+        )
+
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         connector = ConnectorResource.from_env(
             force_window=self.force_window, poll_timeout_s=self.poll_timeout_s

@@ -39,6 +39,10 @@ class SourceMappingComponent(dg.Component):
         return SourceMapping
 
     @classmethod
+    def get_spec(cls) -> dg.ComponentTypeSpec:
+        return dg.ComponentTypeSpec(produces=["asset", "asset_check"])
+
+    @classmethod
     def load(cls, attributes: BaseModel | None, context: dg.ComponentLoadContext) -> Self:
         source = _display(context.path / "defs.yaml", context.project_root)
         if not isinstance(attributes, SourceMapping):
