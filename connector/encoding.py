@@ -1,14 +1,16 @@
 """URL encoding of batch-file names and values: exactly ``urllib.parse.quote(v, safe="")``.
 
 UTF-8 bytes, the unreserved ``A-Za-z0-9_.~-`` kept, every other byte as ``%XX`` (upper
-case). ``quote`` costs ~2 µs a value; DuckDB's ``url_encode`` gives the same output
-(checked over every code point in ``tests/encoding``) at ~0.1 µs a value, so single
-columns are encoded there, and values that need no escaping are passed through untouched.
-Whole batch-file lines are written by a compiled kernel (``connector.urlencode``).
+case). This module is the connector's one definition of that rule: single values go
+through ``quote``, columns and whole batch-file lines through DuckDB's ``url_encode``
+(the same output, vectorised; ``tests/encoding`` checks it on every code point and on
+hostile values), and the encoded size of a value is computed here too, so that the
+profile-size cap and the batch files agree.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from urllib.parse import quote
@@ -22,11 +24,29 @@ from connector.buffers import one_array
 
 # Anything outside the unreserved set needs escaping (names and values alike).
 NEEDS_ESCAPE = r"[^A-Za-z0-9_.~-]"
+UNRESERVED = r"[A-Za-z0-9_.~-]"
+
+# one in-memory DuckDB connection per thread that encodes lines (a connection is not shared
+# between threads that run queries at once)
+_local = threading.local()
 
 
 def quote_value(value: str) -> str:
     """The reference encoding of one value (names, headers, tests)."""
     return quote(value, safe="")
+
+
+def encoded_length(text: str) -> int:
+    """Bytes of ``text`` URL-encoded (a param name in a batch file)."""
+    return len(quote_value(text))
+
+
+def encoded_lengths(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Bytes of each value URL-encoded (0 for null), as int64: an escaped byte takes three."""
+    raw = pc.binary_length(col)
+    plain = pc.count_substring_regex(col, UNRESERVED)
+    enc = pc.subtract(pc.multiply(raw, 3), pc.multiply(plain, 2))
+    return pc.fill_null(enc, 0).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def sql_encode(column_sql: str) -> str:
@@ -68,6 +88,42 @@ def encode_array(
             con.close()
 
 
+def _connection() -> duckdb.DuckDBPyConnection:
+    """This thread's DuckDB connection for encoding lines (one thread: the caller's pool
+    gives the parallelism)."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect()
+        con.execute("set threads = 1")
+        con.execute("set enable_progress_bar = false")
+        con.execute("set preserve_insertion_order = true")
+        _local.con = con
+    return con
+
+
+def _lines_sql(count: int, prefix: str) -> str:
+    fields = ", ".join(f"coalesce(url_encode(c{j}), '')" for j in range(count))
+    return f"select {quote_literal(prefix)} || concat_ws(',', {fields}) as line from _lines_input"
+
+
+def encode_lines_of(batch: pa.RecordBatch, columns: Sequence[str], prefix: str = "\n") -> pa.Array:
+    """One line per row of ``batch`` (see :func:`encode_lines`), as one string array whose
+    data buffer holds the lines back to back, in row order."""
+    if not columns:
+        raise ValueError("a line needs at least one column")
+    values = {}
+    for j, name in enumerate(columns):
+        col = one_array(batch.column(name))
+        values[f"c{j}"] = col if col.type == pa.string() else col.cast(pa.string())
+    con = _connection()
+    con.register("_lines_input", pa.table(values))
+    try:
+        out = con.sql(_lines_sql(len(columns), prefix)).to_arrow_table()
+    finally:
+        con.unregister("_lines_input")
+    return one_array(out.column("line"))
+
+
 def encode_lines(
     table: pa.Table | pa.RecordBatch,
     columns: Sequence[str],
@@ -79,17 +135,14 @@ def encode_lines(
 
     Null and empty values become empty fields. One output chunk per record batch of
     ``table`` (a string array with its lines back to back in its data buffer, ready to be
-    written), the batches encoded side by side on ``executor`` when one is given (the
-    kernel, ``connector.urlencode``, releases the GIL).
+    written), the batches encoded side by side on ``executor`` when one is given (DuckDB
+    releases the GIL while it encodes).
     """
-    from connector.urlencode import encode_lines_of  # numba: imported when first needed
-
-    raw = prefix.encode()
     batches = table.to_batches() if isinstance(table, pa.Table) else [table]
     if executor is not None and len(batches) > 1:
-        chunks = list(executor.map(lambda rb: encode_lines_of(rb, columns, raw), batches))
+        chunks = list(executor.map(lambda rb: encode_lines_of(rb, columns, prefix), batches))
     else:
-        chunks = [encode_lines_of(rb, columns, raw) for rb in batches]
+        chunks = [encode_lines_of(rb, columns, prefix) for rb in batches]
     if any(c.type == pa.large_string() for c in chunks):
         chunks = [c.cast(pa.large_string()) for c in chunks]
     return pa.chunked_array(chunks, type=chunks[0].type if chunks else pa.string())

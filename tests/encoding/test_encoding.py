@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.encoding import encode_array, encode_lines, header_line, quote_value
+from connector.encoding import (
+    encode_array,
+    encode_lines,
+    encoded_length,
+    encoded_lengths,
+    header_line,
+    quote_value,
+)
 
 HOSTILE = ["", " ", "%", "&", "+", "=", ",", "\n", "\r", "\r\n", "a b", "%25", "~-._", "/?#[]@"]
 
@@ -65,7 +72,7 @@ def _reference_lines(columns: list[list[str | None]], prefix: str = "\n") -> lis
 
 
 def test_lines_of_every_code_point_match_quote() -> None:
-    """The compiled line kernel is ``quote`` byte for byte: every BMP code point, astral
+    """The line encoder is ``quote`` byte for byte: every BMP code point, astral
     ones, and the hostile values, in lines of three fields with nulls among them."""
     values: list[str | None] = _every_bmp_code_point_in_chunks(61)
     values += [chr(c) for c in (0, 0x7F, 0x80, 0x7FF, 0x800, 0x10000, 0x1F600, 0x10FFFF)]
@@ -119,18 +126,21 @@ def test_header_encodes_names() -> None:
     assert quote_value("ü") == "%C3%BC"
 
 
-def test_kernel_compiles_where_numba_cannot_cache(caplog: pytest.LogCaptureFixture) -> None:
-    """An install whose cache folders are all unwritable still encodes (compiled per process).
+HOSTILE_TEXT = st.text(
+    alphabet=st.sampled_from(["&", "%", "+", "=", "\n", "\x1f", ",", "é", "😀", "a", " "])
+)
 
-    A function with no source file on disk gives numba no cache location, as a read-only
-    install run by a user without a home does: the same RuntimeError at decoration.
-    """
-    from connector.urlencode import _compiled
 
-    namespace: dict[str, object] = {}
-    exec("def add(a, b):\n    return a + b\n", namespace)  # a function with no file
-    with caplog.at_level("WARNING", logger="connector.urlencode"):
-        add = _compiled(namespace["add"])  # type: ignore[arg-type]
-    assert add(2, 3) == 5
-    assert "no locator available" in caplog.text
-    assert "NUMBA_CACHE_DIR" in caplog.text
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.one_of(st.none(), HOSTILE_TEXT), HOSTILE_TEXT), min_size=1, max_size=30)
+)
+def test_lines_and_lengths_on_hostile_strings(rows: list[tuple[str | None, str]]) -> None:
+    """Lines equal ``quote``'s byte for byte, and ``encoded_lengths`` is each encoded value's
+    size: the profile-size cap counts what the batch file holds."""
+    a, b = (list(c) for c in zip(*rows))
+    table = pa.table({"a": pa.array(a, pa.string()), "b": pa.array(b, pa.string())})
+    lines = encode_lines(table, ["a", "b"])
+    assert lines.to_pylist() == _reference_lines([a, b])
+    assert encoded_lengths(table["a"]).tolist() == [len(quote(v or "", safe="")) for v in a]
+    assert encoded_length("a b&") == len("a%20b%26")
