@@ -35,7 +35,6 @@ import pyarrow.parquet as pq
 from connector import ledger as ledger_mod
 from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.ledger import Ledger
-from connector.memory import retain_freed_memory
 from connector.outbox.writer import identity_type_of, param_names_of, safe_name
 from connector.partitions import day_window
 from connector.profiles import dedupe, staging
@@ -162,7 +161,6 @@ def extract_stage(
     from connector.sources.registry import FileRegistry
     from connector.transform import map_chunk
 
-    retain_freed_memory()
     started = time.monotonic()
     names = param_names_of(mapping)
     base = stage_path(settings, mapping.name, partition, run)
@@ -288,7 +286,6 @@ def transform_stage(
     mapping: Any, partition: str, settings: Any, ledger: Ledger, run: str = DEFAULT_RUN
 ) -> StageResult:
     """One row per identity of the day (later rows win, empty values do not erase)."""
-    retain_freed_memory()
     started = time.monotonic()
     names = param_names_of(mapping)
     base = stage_path(settings, mapping.name, partition, run)
@@ -336,7 +333,6 @@ def profile_stage(
     day lost to values of a later day; ``cleared``: params the day held empty while the
     store holds a value (the APIs cannot clear a value).
     """
-    retain_freed_memory()
     started = time.monotonic()
     names = param_names_of(mapping)
     base = stage_path(settings, mapping.name, partition, run)

@@ -8,11 +8,9 @@ already ingested under another partition is skipped; a file whose content change
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,30 +42,17 @@ def _hash_from(path: str | Path, offset: int, digest: Any) -> int:
     return size
 
 
-# bytes read between two calls of the kernel's advice (a call a block, not one per read)
-DROP_EVERY = 8 * 1024 * 1024
-_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
-
-
 class ReadOnce(io.RawIOBase):
-    """A source file read once from start to end, dropped from the page cache behind the reader.
+    """A source file read from start to end, as a raw stream (``io.BufferedReader`` wraps it).
 
-    An export is read once per run; what the next stages read back is the staged parts
-    extract writes. Keeping the export's pages cached meant the staged parts took fresh
-    pages instead, and on VMs whose balloon hands free pages to the host each fresh page is
-    a host fault. The pages read are handed back as the reader goes (``posix_fadvise``
-    ``DONTNEED``, from the start of the file to what was read: clean pages only, a page
-    still being written stays). 5M rows (a 982 MB export), 7 alternating pairs with the
-    floor run before each, as ``make bench`` runs them: system time of the whole pipeline
-    4.8-7.1 s against 5.3-7.5 s, less in every pair (by 0.3-1.6 s); the extract stage
-    faster in 6 pairs of 7. Where the call is missing (not Linux) this is a plain file.
+    The base of :class:`ChecksumWhileReading`, which needs to see every byte read; a plain
+    reading of the file otherwise.
     """
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self._file = io.FileIO(path, "rb")
         self._read = 0
-        self._dropped = 0
 
     def readable(self) -> bool:
         return True
@@ -75,20 +60,10 @@ class ReadOnce(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         got = self._file.readinto(buffer) or 0
         self._read += got
-        if self._read - self._dropped >= DROP_EVERY or (not got and self._read > self._dropped):
-            self._drop()
         return got
-
-    def _drop(self) -> None:
-        if _DONTNEED is not None:
-            with contextlib.suppress(OSError):  # advice: a refusal changes nothing read
-                os.posix_fadvise(self._file.fileno(), 0, self._read, _DONTNEED)
-        self._dropped = self._read
 
     def close(self) -> None:
         if not self._file.closed:
-            if self._read > self._dropped:
-                self._drop()
             self._file.close()
         super().close()
 
@@ -96,9 +71,8 @@ class ReadOnce(io.RawIOBase):
 class ChecksumWhileReading(ReadOnce):
     """A source file read once that hashes its bytes as they are read (sha256).
 
-    The reader parses the bytes this checksum covers, and the file is read once instead of
-    twice (hashing a 1 GB export apart cost a second read of it, ~0.3 s of a 5M-row
-    extract). :meth:`result` adds the bytes not read (a read that stopped early), so it is
+    The reader parses the bytes this checksum covers, so the file is read once instead of
+    twice (once to hash, once to parse). :meth:`result` adds the bytes not read (a read that stopped early), so it is
     always the whole file's :func:`file_sha256`, also after the file was closed.
     """
 
