@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from connector.buffers import one_array
 from connector.columns import FILLED, IDENTITY
 from connector.encoding import quote_ident
-from connector.outbox.writer import PARAMS_KEY
+from connector.outbox.manifest_schema import PARAMS_KEY
 
 ROW = "_row"  # the row's position in the manifest = its line in the batch file (0 = first)
 

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from connector.digests import profile_digest
 from connector.ledger import COMPLETE, QUEUED, Batch, Ledger
-from connector.outbox import manifests
+from connector.outbox import manifest_schema, manifests, normalise, target_sink
 from connector.outbox import writer as batches_mod
-from connector.outbox.writer import ProfileTooLarge, write_batches
+from connector.outbox.target_sink import ProfileTooLarge
+from connector.outbox.writer import write_batches
 from tests.batches.fakes import FakeMapping, decode_batch, make_settings
 
 NAMES = ["email", "tier", "city"]
@@ -238,7 +239,7 @@ def test_crash_mid_write_leaves_no_partial_file_and_no_record(
     tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s = make_settings(tmp_path, max_batch_rows=2)
-    real = batches_mod.encode_lines
+    real = target_sink.encode_lines
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -247,7 +248,7 @@ def test_crash_mid_write_leaves_no_partial_file_and_no_record(
             raise RuntimeError("disk on fire")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(batches_mod, "encode_lines", flaky)
+    monkeypatch.setattr(target_sink, "encode_lines", flaky)
     rows = [(str(i), "v", None, None) for i in range(3)]
     batches = [b for b in _table(rows).to_batches(max_chunksize=3)] + [
         b for b in _table([("9", "w", None, None)]).to_batches()
@@ -294,7 +295,7 @@ def test_a_failed_sync_publishes_nothing_of_that_file_or_the_next(
     the fault is injected): the error comes out, the first file stays published, and neither
     the failed file nor the one finished after it is renamed, registered or left behind."""
     s = make_settings(tmp_path, max_batch_rows=2)
-    real = batches_mod._sync
+    real = batches_mod.sync_files
     synced: list[int] = []
 
     def failing(done):  # type: ignore[no-untyped-def]
@@ -303,7 +304,7 @@ def test_a_failed_sync_publishes_nothing_of_that_file_or_the_next(
             raise OSError(errno.EIO, "Input/output error")
         real(done)
 
-    monkeypatch.setattr(batches_mod, "_sync", failing)
+    monkeypatch.setattr(batches_mod, "sync_files", failing)
     rows = [(str(i), "v", None, None) for i in range(5)]
     with pytest.raises(OSError, match="Input/output error"):
         write_batches(
@@ -325,7 +326,7 @@ def test_a_finished_file_is_synced_while_the_next_is_written(
     """The first file's fsync waits until the second file has been begun: were the sync
     done before writing on, this would wait in vain and fail."""
     s = make_settings(tmp_path, max_batch_rows=2)
-    real_sync, real_open = batches_mod._sync, batches_mod._Open
+    real_sync, real_open = batches_mod.sync_files, target_sink.PendingFile
     opened: list[object] = []
     second_begun = threading.Event()
 
@@ -341,8 +342,8 @@ def test_a_finished_file_is_synced_while_the_next_is_written(
             assert second_begun.wait(10), "the next file was not begun while this one synced"
         real_sync(done)
 
-    monkeypatch.setattr(batches_mod, "_Open", Watched)
-    monkeypatch.setattr(batches_mod, "_sync", sync)
+    monkeypatch.setattr(target_sink, "PendingFile", Watched)
+    monkeypatch.setattr(batches_mod, "sync_files", sync)
     rows = [(str(i), "v", None, None) for i in range(4)]
     written = write_batches(
         _table(rows), mapping=FakeMapping(), partition="2026-01-02", settings=s, ledger=ledger
@@ -419,7 +420,7 @@ def test_streamed_input_many_files(tmp_path: Path, ledger: Ledger) -> None:
 def test_empty_string_check_reads_offsets_right(values, start, length) -> None:  # type: ignore[no-untyped-def]
     rb = pa.record_batch([pa.array(values, pa.string())], names=["p"]).slice(start, length)
     expected = "" in rb.column(0).to_pylist()
-    assert batches_mod._has_empty_strings(rb, ["p"]) is expected
+    assert normalise.has_empty_strings(rb, ["p"]) is expected
 
 
 def test_manifest_rows_keep_a_carried_filled_and_compute_a_missing_one() -> None:
@@ -427,16 +428,16 @@ def test_manifest_rows_keep_a_carried_filled_and_compute_a_missing_one() -> None
     without it, or with a gap in it (merged rows), get it computed from their values."""
     values = {"email": ["a@b.c", None], "tier": [None, "gold"], "city": ["x", ""]}
     base = {"_identity": ["i1", "i2"], "_source_ref": ["f:1", "f:2"], "_digest": ["d1", "d2"]}
-    computed = batches_mod.manifest_rows(pa.record_batch({**base, **values}), NAMES)
+    computed = manifest_schema.manifest_rows(pa.record_batch({**base, **values}), NAMES)
     assert computed.column("_filled").to_pylist() == ["101", "010"]
     # what extract staged is written as it is (here deliberately not what the values say)
     carried = pa.record_batch({**base, **values, "_filled": ["111", "000"]})
-    assert batches_mod.manifest_rows(carried, NAMES).column("_filled").to_pylist() == [
+    assert manifest_schema.manifest_rows(carried, NAMES).column("_filled").to_pylist() == [
         "111",
         "000",
     ]
     gap = pa.record_batch({**base, **values, "_filled": pa.array(["111", None], pa.string())})
-    assert batches_mod.manifest_rows(gap, NAMES).column("_filled").to_pylist() == ["101", "010"]
+    assert manifest_schema.manifest_rows(gap, NAMES).column("_filled").to_pylist() == ["101", "010"]
 
 
 def test_lines_of_many_encoded_chunks_fill_files_as_two_chunks_do(
@@ -447,16 +448,16 @@ def test_lines_of_many_encoded_chunks_fill_files_as_two_chunks_do(
     rows = [(f"id{i}", "é" * (i % 7) + "@x", f"t{i % 3}", "c" * (i % 11) * 30) for i in range(60)]
     bodies: dict[str, list[tuple[bytes, list[str]]]] = {}
     chunks_seen: list[int] = []
-    real = batches_mod.encode_lines
+    real = target_sink.encode_lines
 
     def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
         out = real(*args, **kwargs)
         chunks_seen.append(out.num_chunks)
         return out
 
-    monkeypatch.setattr(batches_mod, "encode_lines", spy)
+    monkeypatch.setattr(target_sink, "encode_lines", spy)
     for label, piece in (("two chunks", 1000), ("chunks of 4", 4)):
-        monkeypatch.setattr(batches_mod, "ENCODE_PIECE_ROWS", piece)
+        monkeypatch.setattr(target_sink, "ENCODE_PIECE_ROWS", piece)
         led = Ledger(f"sqlite:///{tmp_path / (label + '.db')}")
         led.create_all()
         s = make_settings(tmp_path / label, max_batch_rows=7, max_batch_bytes=1100)

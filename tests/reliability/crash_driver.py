@@ -73,12 +73,12 @@ def install_kill_points() -> None:
     from connector import ledger, transform
     from connector.delivery import requeue
     from connector.destinations import target
-    from connector.outbox import writer as batches
+    from connector.outbox import pending
     from connector.profiles import store as profile_store
 
     _wrap(transform, "map_chunk", "extract", after=False)
     _wrap(profile_store, "_publish", "store-publish", after=False)
-    _wrap(batches._Open, "write", "batch-write", after=False)
+    _wrap(pending.PendingFile, "write", "batch-write", after=False)
     _wrap(ledger, "register_batch", "batch-register", after=False)
     _wrap(profile_store, "mark_built", "outbox-mark", after=False)
     _wrap(target.TargetClient, "submit", "submit", after=True)
