@@ -20,8 +20,8 @@ def value_offsets(col: pa.Array) -> np.ndarray:
 def one_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     """``col`` as one array: a column of one chunk gives that chunk as it is.
 
-    ``ChunkedArray.combine_chunks`` copies every buffer even when there is only one chunk
-    (pyarrow 26): on the extract's hot path that was a copy of every column of every chunk.
+    ``ChunkedArray.combine_chunks`` copies every buffer even when there is only one chunk,
+    which on a hot path is a copy of every column of every chunk.
     """
     if isinstance(col, pa.Array):
         return col

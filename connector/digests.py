@@ -13,10 +13,9 @@ renaming or reordering params resend.
 
 Why MD5 over this text: the digest only tells "these values differ from the ones last
 confirmed for this identity" (it guards nothing: someone able to craft a collision could
-only stop their own profile's update), and it is computed for every row. In DuckDB, for
-5M profiles of 8 params on 2 cores: this text 2.0 s, URL-encoding every value 3.7 s,
-SHA-256 of length-prefixed values (the first definition) 7 s. 128 bits keep an accidental
-collision out of reach.
+only stop their own profile's update), and it is computed for every row, so the cheapest
+unambiguous text and hash win: joining plain values costs less than URL-encoding each, and
+MD5 less than SHA-256. 128 bits keep an accidental collision out of reach.
 
 The outbox computes it in SQL (:func:`digest_sql`) over each profile's full row at its
 account; :func:`profile_digest` is the same in Python (``connector trace``).
@@ -40,6 +39,7 @@ SEP = "\x1f"
 
 
 def names_line(param_names: Sequence[str]) -> str:
+    """The digest text's first line: the param names URL-encoded, joined by ``,``."""
     return ",".join(quote_value(name) for name in param_names)
 
 
