@@ -151,16 +151,3 @@ def encode_lines(
 def header_line(identity_type: str, param_names: Sequence[str]) -> str:
     """The batch file's first line: identity header then param names, each encoded."""
     return ",".join(quote_value(name) for name in [identity_type, *param_names])
-
-
-def encoded_lengths(col: pa.Array) -> np.ndarray:
-    """Bytes of ``quote(value, safe="")`` per value of a string array (0 for null)."""
-    raw = pc.binary_length(col)
-    plain = pc.count_substring_regex(col, r"[A-Za-z0-9_.~-]")  # kept as they are
-    enc = pc.subtract(pc.multiply(raw, 3), pc.multiply(plain, 2))
-    return pc.fill_null(enc, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def encoded_length(text: str) -> int:
-    """Bytes of ``quote(text, safe="")``."""
-    return len(quote(text, safe=""))
