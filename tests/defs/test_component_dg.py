@@ -33,7 +33,9 @@ def _dg() -> str:
     beside = Path(sys.executable).with_name("dg")
     found = str(beside) if beside.exists() else shutil.which("dg")
     if found is None:
-        pytest.fail("the dg CLI (dagster-dg-cli, in the dev extra) is not installed: `make test` installs it")
+        pytest.fail(
+            "the dg CLI (dagster-dg-cli, in the dev extra) is not installed: `make test` installs it"
+        )
     return found
 
 
