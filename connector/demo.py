@@ -16,6 +16,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from connector.sample_data import ensure_sample_db
+from connector.sandbox.testing import running_sandbox
+
 SAMPLE_DAYS = "2026-11-18..2026-11-21"
 STATE_DIR = Path(".connector/demo")
 
@@ -42,9 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (--ui)")
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 120)
-
-    from connector.sample_data import ensure_sample_db
-    from connector.sandbox.testing import running_sandbox
 
     ensure_sample_db()
     # the sandbox keeps its profiles beside the ledger, so a second demo (or `make ui`) sees a
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             except KeyboardInterrupt:
                 return 0
+        # imported only for the in-process sync: `--ui` runs Dagster in a process of its own
         from connector.cli.sync import render_summary
         from connector.defs.resources import ConnectorResource
         from connector.defs.runner import run_sync

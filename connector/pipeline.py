@@ -35,11 +35,16 @@ import pyarrow.parquet as pq
 from connector import ledger as ledger_mod
 from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.ledger import Ledger
+from connector.mapping import SourceMapping
 from connector.outbox.writer import identity_type_of, param_names_of, safe_name
 from connector.partitions import day_window
 from connector.profiles import dedupe, staging
 from connector.profiles import store as profile_store
+from connector.settings import Settings
+from connector.sources import iter_source_chunks, record_cursor
+from connector.sources.registry import FileRegistry
 from connector.threads import prefetched
+from connector.transform import map_chunk
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +93,9 @@ class StageMissing(RuntimeError):
     """A stage's input is not there (the previous stage was not run for this partition)."""
 
 
-def stage_path(settings: Any, mapping_name: str, partition: str, run: str = DEFAULT_RUN) -> Path:
+def stage_path(
+    settings: Settings, mapping_name: str, partition: str, run: str = DEFAULT_RUN
+) -> Path:
     """The stage folder of one run of one mapping partition."""
     return (
         Path(settings.stage_dir) / safe_name(mapping_name) / safe_name(partition) / safe_name(run)
@@ -154,13 +161,13 @@ def _finish(ledger: Ledger, result: StageResult, started: float) -> StageResult:
 
 
 def extract_stage(
-    mapping: Any, partition: str, settings: Any, ledger: Ledger, run: str = DEFAULT_RUN
+    mapping: SourceMapping,
+    partition: str,
+    settings: Settings,
+    ledger: Ledger,
+    run: str = DEFAULT_RUN,
 ) -> StageResult:
     """Read the partition's source rows, map each chunk, stage mapped rows and rejects."""
-    from connector.sources import iter_source_chunks
-    from connector.sources.registry import FileRegistry
-    from connector.transform import map_chunk
-
     started = time.monotonic()
     names = param_names_of(mapping)
     base = stage_path(settings, mapping.name, partition, run)
@@ -226,8 +233,6 @@ def extract_stage(
         while staged:
             staged.popleft().result()
     if high_water is not None:
-        from connector.sources import record_cursor
-
         record_cursor(ledger, mapping.name, partition, high_water)
     # the transform's output names rows of this extract by _seq: tie it to this run
     meta = {"param_names": names, "extract_id": uuid.uuid4().hex}
@@ -283,7 +288,11 @@ def _reject_rows(rejects_dir: Path) -> Iterator[dict[str, Any]]:
 
 
 def transform_stage(
-    mapping: Any, partition: str, settings: Any, ledger: Ledger, run: str = DEFAULT_RUN
+    mapping: SourceMapping,
+    partition: str,
+    settings: Settings,
+    ledger: Ledger,
+    run: str = DEFAULT_RUN,
 ) -> StageResult:
     """One row per identity of the day (later rows win, empty values do not erase)."""
     started = time.monotonic()
@@ -323,7 +332,11 @@ def transform_stage(
 
 
 def profile_stage(
-    mapping: Any, partition: str, settings: Any, ledger: Ledger, run: str = DEFAULT_RUN
+    mapping: SourceMapping,
+    partition: str,
+    settings: Settings,
+    ledger: Ledger,
+    run: str = DEFAULT_RUN,
 ) -> StageResult:
     """Merge the day's profiles into the mapping's store at its destination account.
 
@@ -390,7 +403,11 @@ def profile_stage(
 
 
 def prepare(
-    mapping: Any, partition: str, settings: Any, ledger: Ledger, run: str | None = None
+    mapping: SourceMapping,
+    partition: str,
+    settings: Settings,
+    ledger: Ledger,
+    run: str | None = None,
 ) -> list[StageResult]:
     """The three stages of one mapping partition, in order, as one run (its own stage
     folder; ``run``: its id, a new one by default): the day's changes end in the profile

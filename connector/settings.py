@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from connector.planner import parse_off_peak
+
 # Documented limits (shared/api/PROTOCOLS.md). Defaults stay strictly within them.
 MAX_BATCH_BYTES = 50 * 1000 * 1000 - 1  # "< 50 MB"
 MAX_BATCH_ROWS = 500_000
@@ -123,8 +125,6 @@ class Settings(BaseSettings):
     @field_validator("off_peak")
     @classmethod
     def _valid_window(cls, value: str) -> str:
-        from connector.planner import parse_off_peak  # planner is pure; imported late to stay light
-
         parse_off_peak(value)
         return value
 

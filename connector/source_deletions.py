@@ -26,6 +26,7 @@ from connector.mapping import SourceMapping, SqlSource
 from connector.profiles import dedupe
 from connector.profiles import store as profile_store
 from connector.settings import Settings
+from connector.sources.sql import iter_sql_identities
 from connector.transform import apply_transforms
 
 SAMPLE = 10
@@ -47,8 +48,6 @@ def deleted_at_source(
     query (see the module doc). Reads the identity column of the whole source."""
     if not isinstance(mapping.source, SqlSource):
         return None
-    from connector.sources.sql import iter_sql_identities
-
     key = destination_key(str(mapping.destination), settings)
     ref = profile_store.find_store(ledger, key, mapping.name)
     if ref is None:

@@ -70,7 +70,7 @@ def validate_command(directory: Path | None, offline: bool) -> None:
 
 def _probe(mappings: list[SourceMapping], folder: Path) -> dict[str, list[MappingError]]:
     """Mapping name -> what stops its source from being read, each naming the mapping file."""
-    from connector.sources import probe
+    from connector.sources import probe  # imported when the command runs: keeps start-up light
 
     settings = load_settings()
     files = _files_by_name(folder)
@@ -128,6 +128,7 @@ def preview_command(
     """Mapped rows and rejects of MAPPING, delivering nothing and writing nothing."""
     import datetime as dt
 
+    # imported when the command runs: keeps `connector --help` and the other commands light
     from connector.sources import SourceError, iter_source_chunks
     from connector.transform import ColumnMissing, map_chunk
 

@@ -17,6 +17,7 @@ from connector.destinations.http import AuthError, DeliveryError, ProtocolError
 from connector.destinations.target import TargetClient
 from connector.destinations.target_answers import ROW_SUCCESS, STATUS_COMPLETE, STATUS_STUCK
 from connector.outbox.files import OutboxFile
+from connector.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 class TargetDestination:
     """A Target client code: batches accepted, then followed through ``batchStatus``."""
 
-    def __init__(self, settings: Any, key: str, client: TargetClient | None = None) -> None:
+    def __init__(self, settings: Settings, key: str, client: TargetClient | None = None) -> None:
         self.key = key
         self.limits = Limits(
             daily_quota=settings.daily_quota, max_in_flight=settings.target.max_in_flight
@@ -74,7 +75,7 @@ class TargetDestination:
 class CopernicaDestination:
     """A Copernica database: every profile PUT during the submit, so a batch settles there."""
 
-    def __init__(self, settings: Any, key: str, client: CopernicaClient | None = None) -> None:
+    def __init__(self, settings: Settings, key: str, client: CopernicaClient | None = None) -> None:
         self.key = key
         self.limits = Limits(daily_quota=None, max_in_flight=None)
         self.creates_profiles = True  # PUT with create=1
@@ -127,7 +128,7 @@ class CopernicaDestination:
             client.close()
 
 
-def open_destination(settings: Any, name: str, key: str, client: Any = None) -> Destination:
+def open_destination(settings: Settings, name: str, key: str, client: Any = None) -> Destination:
     """The destination ``name`` (target | copernica) stands for, at account ``key``."""
     if name == "target":
         return TargetDestination(settings, key, client)

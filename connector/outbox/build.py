@@ -42,6 +42,7 @@ from connector.profiles import dedupe
 from connector.profiles import store as profile_store
 from connector.profiles.merge import PARTITION, VERSION
 from connector.profiles.store import StoreRef
+from connector.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class Account:
 
 
 def account(
-    settings: Any, ledger: Ledger, destination: str, *, mappings: Collection[str] | None = None
+    settings: Settings, ledger: Ledger, destination: str, *, mappings: Collection[str] | None = None
 ) -> Account | None:
     """The account ``destination`` names in ``settings``, from the stores its mappings fed
     (only ``mappings``, when given: the mappings configured today). None: no store yet."""
@@ -181,7 +182,7 @@ def _duck(work: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _work_dir(settings: Any, key: str) -> Path:
+def _work_dir(settings: Settings, key: str) -> Path:
     return Path(settings.stage_dir) / "_outbox" / safe_name(key) / uuid.uuid4().hex[:12]
 
 
@@ -241,7 +242,7 @@ class BuildResult:
 
 
 def build(
-    settings: Any,
+    settings: Settings,
     ledger: Ledger,
     destination: str,
     *,
@@ -285,7 +286,7 @@ def build(
 
 
 def current_rows(
-    settings: Any, ledger: Ledger, destination: str, identities: Sequence[str]
+    settings: Settings, ledger: Ledger, destination: str, identities: Sequence[str]
 ) -> tuple[Account, pa.Table]:
     """The profiles' full rows as they stand now (as :func:`build` writes them), for a
     re-queue: ``_identity``, ``_source_ref``, ``_digest``, the account's params."""
@@ -304,7 +305,7 @@ def current_rows(
 
 
 def write_rows(
-    settings: Any,
+    settings: Settings,
     ledger: Ledger,
     acct: Account,
     rows: pa.Table | pa.RecordBatchReader,
