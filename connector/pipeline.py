@@ -53,8 +53,7 @@ PREVIEW_ROWS = 10
 STAGED_IN_FLIGHT = 2
 REJECTS_SAMPLE = 10
 # rows per record batch the batch stage reads: its reading thread runs ahead of the encoding
-# one, so several batches are in flight. 5M rows: peak RSS of the batch stage 886 MiB with
-# 100,000 (SQLite parts), 688 with 50,000; CSV 744 with 50,000, 659 with 25,000; the same speed
+# one, so several batches are in flight; smaller pieces hold less memory at the same speed
 BATCH_READ_ROWS = 25_000
 
 EXTRACT, TRANSFORM, PROFILES = "extract", "transform", "profiles"

@@ -25,10 +25,8 @@ from connector.columns import IDENTITY, SEQ, SOURCE_REF
 from connector.encoding import quote_ident, quote_literal
 from connector.profiles import staging
 
-# DuckDB's buffer pool for dedupe and change detection (it spills to disk beyond it). At
-# 5M rows the transform's own peak RSS was 611-616 MiB with 512MB and 542-554 MiB with
-# 256MB, in 1.58-1.76 s either way; the next night at 1M (990k delivered digests joined)
-# took the same time, peaking 705-749 MiB against 818-829 MiB.
+# DuckDB's buffer pool for dedupe and change detection (it spills to disk beyond it); a
+# larger pool bought no speed and cost memory (docs/measurements.md)
 DUCKDB_MEMORY_LIMIT = os.environ.get("CONNECTOR_DUCKDB_MEMORY_LIMIT", "256MB")
 DUCKDB_THREADS = int(os.environ.get("CONNECTOR_DUCKDB_THREADS", "0")) or min(2, os.cpu_count() or 1)
 
@@ -128,7 +126,7 @@ def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
         values, np.arange(first, first + len(values), dtype=values.dtype)
     ):
         # a staged part's _seq: consecutive numbers. The set's members in that range mark
-        # their places directly (no binary search per value: 0.07 s against 0.21 per 5M)
+        # their places directly (no binary search per value)
         lo, hi = np.searchsorted(sorted_set, [first, first + len(values)])
         mask = np.zeros(len(values), dtype=bool)
         mask[sorted_set[lo:hi] - first] = True
@@ -229,7 +227,7 @@ def _repeated_rows(
     ``repeated`` (``row_flags._repeated``), copied part by part into ``scratch``.
 
     A query over ``source`` filtered on ``repeated`` scans every wide column of every part
-    (with IPC parts DuckDB converts each value: 8.4 s at 5M rows, for 1% of them). Here
+    (with IPC parts DuckDB converts each value, for a few rows). Here
     each part's ``_seq`` is looked up among the repeated rows' ``_seq``, sorted (a binary
     search, no hash of the identity strings), and the matching rows are copied, one part
     per core at a time. Past

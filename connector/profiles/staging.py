@@ -4,8 +4,7 @@ The extract stage writes each mapped chunk once and the transform and batch stag
 it back (DuckDB the narrow columns, the batch stage the wide rows it sends); a rerun
 deletes it. Parquet's encoding and decoding of every value bought nothing here. An Arrow
 IPC file is the arrays' own buffers on disk, so writing is one copy and reading is none
-(the pages are mapped, not decoded). At 213,533 mapped rows: Parquet (plain pages, no
-compression) 0.096 CPU-s to write and 0.086 to read back; IPC 0.026 and 0.003.
+(the pages are mapped, not decoded); docs/measurements.md has the comparison.
 
 Parts written as Parquet (by an earlier version, or by tests) are still read: every
 function here takes either kind, told apart by the file's suffix.

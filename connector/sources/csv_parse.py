@@ -84,14 +84,13 @@ def parse_fast(
             # the whole block as pyarrow's one block: each column comes back as one chunk,
             # so one_array() below copies nothing (with 4 MB blocks it copied every
             # column of every 8 MB block). The other extract threads keep both cores busy
-            # meanwhile. 5M rows, 7 alternating pairs: extract 13.3 CPU-s against 14.1.
+            # meanwhile.
             # use_threads=False: the threaded reader outlives read_csv on Arrow's pool, and
             # it holds _skip and the block (Python objects); freed there while the
             # interpreter exits, they take the GIL and the process aborts ("terminate called
             # without an active exception", exit -6, the core's stack in PyBuffer and
-            # OwnedRefNoGIL): 1 run in 9-13 of a CSV extract here, none in 40 without. The
-            # block is one parse block either way; 5M rows, 4 alternating extracts: 6.13-7.89
-            # s against 6.50-7.96 s with threads.
+            # OwnedRefNoGIL), now and then. The block is one parse block either way, so the
+            # threads bought no speed (docs/measurements.md).
             read_options=pacsv.ReadOptions(
                 column_names=names, block_size=len(block) + 1, use_threads=False
             ),
