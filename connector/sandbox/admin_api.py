@@ -5,6 +5,11 @@
 - ``GET /_sandbox/faults``   current fault settings; ``POST`` a JSON object to change some
 - ``POST /_sandbox/clock``   ``{"advance": seconds}`` moves the sandbox clock forward
 - ``POST /_sandbox/wait``    returns once every accepted batch has been applied
+- ``GET /_sandbox/copernica/schema``   every Copernica database's declaration (typed fields)
+- ``POST /_sandbox/copernica/schema``  declare databases (``copernica_schema.py``'s JSON): new
+  ones are made, existing ones (same name, any casing) get the new fields; profiles are kept
+- ``POST /_sandbox/copernica/reset``   forget every Copernica database and profile, then
+  declare the configured ones again (the state of a fresh sandbox)
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connector.sandbox.copernica_schema import SchemaError, parse_schema
 from connector.sandbox.target_store import iso
 
 if TYPE_CHECKING:
@@ -75,8 +81,25 @@ def routes(sandbox: Sandbox) -> list[Route]:
         await run_in_threadpool(sandbox.wait_idle)
         return JSONResponse({"idle": True})
 
+    async def copernica_schema(request: Request) -> Response:
+        store = sandbox.copernica
+        if request.method == "POST":
+            try:
+                store.declare(parse_schema(json.loads(await request.body() or b"{}")))
+            except (ValueError, SchemaError) as exc:
+                return JSONResponse({"error": {"message": str(exc)}}, 400)
+        with store.lock:
+            declared = {db.name: db.schema.as_declared() for db in store.databases.values()}
+        return JSONResponse(declared)
+
+    async def copernica_reset(request: Request) -> Response:
+        sandbox.copernica.reset()
+        return JSONResponse({"reset": True})
+
     return [
         Route("/", summary, methods=["GET"]),
+        Route("/_sandbox/copernica/schema", copernica_schema, methods=["GET", "POST"]),
+        Route("/_sandbox/copernica/reset", copernica_reset, methods=["POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/faults", faults, methods=["GET", "POST"]),
         Route("/_sandbox/clock", clock, methods=["POST"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 
 from connector.sandbox.app import Sandbox
+from connector.sandbox.copernica_schema import SchemaError, parse_schema
 from connector.sandbox.options import (
     CALLS_PER_MINUTE,
     DAILY_QUOTA,
@@ -30,6 +32,17 @@ def _parse_databases(specs: tuple[str, ...]) -> dict[str, list[str] | None]:
             raise click.BadParameter(f"{spec!r}: expected NAME or NAME=field1,field2")
         databases[name] = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     return databases
+
+
+def _read_schema(path: Path | None) -> dict[str, object]:
+    if path is None:
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        parse_schema(raw)
+    except (ValueError, SchemaError) as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--copernica-schema") from None
+    return dict(raw)
 
 
 @click.group("sandbox")
@@ -135,12 +148,20 @@ def sandbox_group() -> None:
     metavar="NAME[=f1,f2]",
     help="Copernica database, optionally with its known fields (others ignored).",
 )
+@click.option(
+    "--copernica-schema",
+    "copernica_schema_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON file declaring Copernica databases with typed fields and collections "
+    '({"Shop": {"fields": {"Email": "email", "Points": {"type": "integer", "value": "-1"}}}}).',
+)
 @click.option("--no-copernica-autocreate", is_flag=True, help="Refuse unknown database names.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every accepted batch.")
 def serve(
     host: str,
     port: int,
     copernica_db: tuple[str, ...],
+    copernica_schema_file: Path | None,
     no_copernica_autocreate: bool,
     verbose: bool,
     **options: object,
@@ -149,6 +170,7 @@ def serve(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     opts = build_options(
         copernica_databases=_parse_databases(copernica_db),
+        copernica_schema=_read_schema(copernica_schema_file),
         copernica_autocreate=not no_copernica_autocreate,
         **options,
     )

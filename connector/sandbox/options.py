@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from connector.sandbox.copernica_schema import parse_schema
+
 # Same defaults as connector.settings (not imported: the sandbox stays independent).
 MAX_BATCH_BYTES = 50 * 1000 * 1000  # a body of this size or more is refused ("< 50 MB")
 MAX_BATCH_ROWS = 500_000
@@ -81,6 +83,9 @@ class SandboxOptions:
     token: str | None = None
     # Copernica: database name -> known field names (None = accept any field)
     copernica_databases: dict[str, list[str] | None] = field(default_factory=dict)
+    # Copernica: typed declarations, {name: {"fields": {...}, "collections": {...}}}
+    # (copernica_schema.py); these win over copernica_databases for the same name
+    copernica_schema: dict[str, object] = field(default_factory=dict)
     copernica_autocreate: bool = True
     # Persistence: SQLite in this directory (None = memory only)
     data_dir: Path | None = None
@@ -102,6 +107,7 @@ class SandboxOptions:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.processing_delay_s < 0 or self.status_ttl_s <= 0:
             raise ValueError("processing_delay_s must be >= 0 and status_ttl_s > 0")
+        parse_schema(self.copernica_schema)  # SchemaError (a ValueError) names the bad part
         self.faults.validate()
 
 

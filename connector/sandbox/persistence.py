@@ -106,13 +106,19 @@ class Persistence:
         return [json.loads(data) for (data,) in rows]
 
     # Copernica
-    def save_database(self, db_id: int, name: str, fields: list[str] | None) -> None:
+    def save_database(self, db_id: int, name: str, declared: object) -> None:
+        """A database and its declaration (JSON: ``copernica_store`` reads it back)."""
         self._write(
             "insert or replace into copernica_databases values (?, ?, ?)",
-            [(db_id, name, None if fields is None else json.dumps(fields))],
+            [(db_id, name, None if declared is None else json.dumps(declared))],
         )
 
-    def load_databases(self) -> list[tuple[int, str, list[str] | None]]:
+    def clear_copernica(self) -> None:
+        """Forget every Copernica database and profile (the admin reset)."""
+        self._write("delete from copernica_profiles", [()])
+        self._write("delete from copernica_databases", [()])
+
+    def load_databases(self) -> list[tuple[int, str, object]]:
         rows = self._read("select id, name, fields from copernica_databases order by id")
         return [(i, n, None if f is None else json.loads(f)) for i, n, f in rows]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.sandbox.app import Sandbox
+from connector.sandbox.copernica_schema import parse_schema
 from connector.sandbox.options import SandboxOptions, build_options
 from connector.sandbox.server import SandboxServer
 
@@ -46,6 +47,14 @@ class SandboxHandle:
 
     def snapshot(self) -> dict[str, Any]:
         return self.state.snapshot()
+
+    def declare_copernica(self, schema: dict[str, object]) -> None:
+        """Declare Copernica databases with typed fields (``copernica_schema.py``'s JSON)."""
+        self.state.copernica.declare(parse_schema(schema))
+
+    def reset_copernica(self) -> None:
+        """Forget every Copernica database and profile; declare the configured ones again."""
+        self.state.copernica.reset()
 
 
 @contextmanager

@@ -26,7 +26,9 @@ def test_profiles_batches_and_copernica_survive_a_restart(tmp_path: Path) -> Non
         assert mbox(http, sb, "per", third="k1").json()["committed"] == 2
         status_url = post_batch(http, sb, "batch=thirdPartyId,b\nk1,w", "per")["batchStatus"]
         sb.wait_idle()
-        created = http.post(f"{sb.url}/v3/database/keep/profiles", json={"email": "a@x"})
+        created = http.post(
+            f"{sb.url}/v3/database/keep/profiles", json={"fields": {"email": "a@x"}}
+        )
         first_id = int(created.headers["X-Created"])
     with (
         running_sandbox(data_dir=data, processing_delay_s=0.0) as sb,
@@ -40,7 +42,7 @@ def test_profiles_batches_and_copernica_survive_a_restart(tmp_path: Path) -> Non
         )
         state = http.get(f"{sb.url}/_sandbox/state").json()["target"]["clients"]["per"]
         assert state["quota"]["used_today"] == 3 and len(state["batches"]) == 2
-        again = http.post(f"{sb.url}/v3/database/keep/profiles", json={"email": "b@x"})
+        again = http.post(f"{sb.url}/v3/database/keep/profiles", json={"fields": {"email": "b@x"}})
         assert int(again.headers["X-Created"]) == first_id + 1
         data_page = http.get(f"{sb.url}/v3/database/keep/profiles").json()["data"]
         assert [p["fields"]["email"] for p in data_page] == ["a@x", "b@x"]
