@@ -13,7 +13,8 @@ from typing import Any
 
 from connector.destinations.base import Accepted, Destination, Limits, Processing, Settled, Stuck
 from connector.destinations.copernica import CopernicaClient
-from connector.destinations.http import AuthError, DeliveryError, ProtocolError
+from connector.destinations.copernica_fields import FieldCheck
+from connector.destinations.http import AuthError, ConfigurationError, ProtocolError
 from connector.destinations.target import TargetClient
 from connector.destinations.target_answers import ROW_SUCCESS, STATUS_COMPLETE, STATUS_STUCK
 from connector.outbox.files import OutboxFile
@@ -73,7 +74,12 @@ class TargetDestination:
 
 
 class CopernicaDestination:
-    """A Copernica database: every profile PUT during the submit, so a batch settles there."""
+    """A Copernica database: every profile PUT during the submit, so a batch settles there.
+
+    Opening it reads the database's fields once: a database the service does not have stops
+    delivery right there (``ConfigurationError``), before any batch is claimed. The first
+    batch of each param set is checked against the fields (``copernica_fields``).
+    """
 
     def __init__(self, settings: Settings, key: str, client: CopernicaClient | None = None) -> None:
         self.key = key
@@ -83,7 +89,20 @@ class CopernicaDestination:
         self._settings = settings.copernica
         self._given = client
         self._clients: dict[str, CopernicaClient] = {}
-        self._fields_checked = False
+        self._fields = self._read_fields()
+
+    def _read_fields(self) -> FieldCheck | None:
+        probe = self._given or CopernicaClient(self._settings, match_field="")
+        try:
+            names = probe.database_fields()
+        finally:
+            if probe is not self._given:
+                probe.close()
+        if not names:
+            # none read, or a database without fields (nothing to hold a param against)
+            log.info("copernica: no fields of database %s to check params against", self.key)
+            return None
+        return FieldCheck(self._settings.database, names)
 
     def _client(self, match_field: str) -> CopernicaClient:
         if self._given is not None:
@@ -93,35 +112,30 @@ class CopernicaDestination:
         return self._clients[match_field]
 
     def submit(self, batch: OutboxFile) -> Settled:
-        client = self._client(batch.identity_type)
-        outcomes = client.put_many(batch.rows())
+        notes: list[str] = []
+        if self._fields is not None:
+            self._fields.require_match_field(batch.identity_type)
+            notes = self._fields.notes(batch.param_names())
+        outcomes = self._client(batch.identity_type).put_many(batch.rows())
+        config = next((r.error for r in outcomes if r.config_error), None)
+        if config is not None:
+            raise ConfigurationError(f"copernica database {self._settings.database!r}: {config}")
         if outcomes and not any(r.ok for r in outcomes) and any(r.auth_refused for r in outcomes):
             first = next(r.error for r in outcomes if r.auth_refused)
             raise AuthError(f"credentials refused: {first}")
-        settled = Settled(
-            failed={r.identity: r.error or "not confirmed" for r in outcomes if not r.ok}
+        return Settled(
+            failed={r.identity: r.error or "not confirmed" for r in outcomes if not r.ok},
+            notes=notes,
         )
-        probe = next((r.identity for r in outcomes if r.ok), None)
-        if not self._fields_checked and probe is not None:
-            self._fields_checked = True
-            try:
-                unknown = sorted(client.unknown_fields(batch.param_names(), probe))
-            except DeliveryError as exc:
-                log.warning("copernica: could not check the database's fields: %s", exc)
-                unknown = []
-            if unknown:
-                settled.notes.append(
-                    f"fields unknown to database {self._settings.database} (silently "
-                    f"dropped by the API): {', '.join(unknown)}"
-                )
-        return settled
 
     def status(self, status_url: str) -> Processing | Stuck | Settled:
         raise ProtocolError("a Copernica batch settles when it is submitted; nothing to poll")
 
     def read_back(self, identity: str, identity_type: str) -> dict[str, str] | None:
         found = self._client(identity_type).find_profiles(identity)
-        return found[0] if found else None
+        if not found:
+            return None
+        return self._fields.as_params(found[0]) if self._fields is not None else found[0]
 
     def close(self) -> None:
         for client in self._clients.values():

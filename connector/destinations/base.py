@@ -21,6 +21,7 @@ What a call can end in, and who handles it::
      +-- ProtocolError                    an answer that cannot be read: a new attempt
      +-- RejectedError                    refused for what was sent: a new attempt
      |    +-- AuthError                   refused for the credentials: stop, keep the attempt
+     |         +-- ConfigurationError    a database (or path) the service lacks: stop the run
      +-- NotFoundError                    a status that is gone: settle by read-back
 """
 

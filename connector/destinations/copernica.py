@@ -6,6 +6,9 @@ the connector never uses a pattern operator. The match field must be the mapping
 (each identity is unique in a batch after dedupe). Values that a selector parser could read as
 part of the operator (leading ``=``, ``~``, ``!``, ``<``, ``>``), empty values and values with
 surrounding whitespace are refused: a PUT updates *every* profile that matches.
+Copernica compares text case-insensitively, so identities that differ only in case select the
+same profile there; a selector on a field the database lacks is ignored and would select every
+profile, which the destination refuses before sending (``copernica_fields``).
 
 Auth: v1-v3 ``access_token`` query parameter, v4 ``Authorization: Bearer``. The token never
 reaches a log line or an exception message: everything is passed through ``scrub``.
@@ -16,9 +19,14 @@ PUT is idempotent for one exact selector, so every transient failure (including 
 a timeout after sending) is retried with the shared ``RetryPolicy``; a retried create finds the
 profile the first attempt made and updates it.
 
-Unknown fields: the live API silently ignores fields the database does not have. We ask
-``GET database/{db}/fields`` once; when that is not available we read back one profile we just
-wrote and report the fields that did not come back.
+Errors: every refusal is HTTP 400 ``{"error": {"message": ...}}``. "No database with supplied
+ID" and "Invalid method" (a base URL that is not the API) are configuration errors: the
+account's settings are wrong and no row is to blame (``PutResult.config_error``,
+``ConfigurationError``); "Invalid access token" refuses the credentials; any other message
+("Invalid data provided") refuses that one profile.
+
+Fields: ``database_fields`` reads ``GET database/{db}/fields`` (the names as Copernica spells
+them) for the destination's check of the params (``copernica_fields``).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from urllib.parse import quote
 import httpx
 
 from connector.destinations.http import (
+    ConfigurationError,
     DeliveryError,
     ProtocolError,
     RejectedError,
@@ -52,6 +61,8 @@ from connector.settings import CopernicaSettings
 log = logging.getLogger(__name__)
 
 _OPERATOR_START = ("=", "~", "!", "<", ">")
+# 400 messages that mean the settings are wrong, whatever was sent
+CONFIGURATION_MESSAGES = ("No database with supplied ID", "Invalid method")
 
 
 class SelectorError(DeliveryError):
@@ -85,6 +96,7 @@ class PutResult:
     created: bool = False
     error: str | None = None
     auth_refused: bool = False
+    config_error: bool = False  # the database or the path does not exist: no row is to blame
 
 
 class CopernicaClient:
@@ -205,6 +217,7 @@ class CopernicaClient:
                 status_code=status,
                 error=f"HTTP {status}: {message}",
                 auth_refused=status in (401, 403) or "access token" in message.lower(),
+                config_error=status == 400 and message in CONFIGURATION_MESSAGES,
             )
 
         try:
@@ -255,12 +268,24 @@ class CopernicaClient:
             once, self.retry, what="copernica GET", sleep=self._sleep, clock=self._clock
         )
 
-    def database_fields(self) -> set[str] | None:
-        """Names of the database's fields, or None when the API does not expose them."""
+    def database_fields(self) -> list[str] | None:
+        """The database's field names as Copernica spells them; None when they cannot be read
+        (another refusal, or the service unavailable): the caller then skips its checks.
 
-        def once() -> set[str] | None:
-            status, payload, _ = self._request("GET", self._url("fields"), params=[])
+        ``ConfigurationError`` when the service says the database does not exist."""
+
+        def once() -> list[str] | None:
+            status, payload, _ = self._request(
+                "GET", self._url("fields"), params=[("limit", "1000")]
+            )
             if status != 200:
+                message = self._error_message(payload)
+                if status == 400 and message in CONFIGURATION_MESSAGES:
+                    raise ConfigurationError(
+                        f"copernica database {self.database!r} at {self.base_url}: {message} "
+                        "(check CONNECTOR_COPERNICA__DATABASE and CONNECTOR_COPERNICA__BASE_URL)",
+                        status_code=status,
+                    )
                 return None
             try:
                 doc = json.loads(payload)
@@ -269,24 +294,13 @@ class CopernicaClient:
             data = doc.get("data") if isinstance(doc, dict) else doc
             if not isinstance(data, list):
                 return None
-            return {str(item.get("name")) for item in data if isinstance(item, dict)}
+            return [str(item["name"]) for item in data if isinstance(item, dict) and "name" in item]
 
         try:
             return run_with_retries(
                 once, self.retry, what="copernica fields", sleep=self._sleep, clock=self._clock
             )
+        except ConfigurationError:
+            raise
         except DeliveryError:
             return None
-
-    def unknown_fields(self, names: Iterable[str], probe_identity: str | None) -> set[str]:
-        """Field names the database does not know (silently dropped by the live API)."""
-        wanted = set(names)
-        known = self.database_fields()
-        if known is None and probe_identity is not None:
-            profiles = self.find_profiles(probe_identity)
-            if not profiles:
-                return set()
-            known = set(profiles[0])
-        if known is None:
-            return set()
-        return wanted - known - {self.match_field}

@@ -114,7 +114,14 @@ class RejectedError(DeliveryError):
 
 
 class AuthError(RejectedError):
-    """The credentials were refused (401/403, "Invalid access token"): a setup problem, not data."""
+    """Refused for the account's setup, not for what was sent: the credentials (401/403,
+    "Invalid access token") or, as ``ConfigurationError``, a setting naming something the
+    service does not have. The batch keeps its attempt and delivery to the account stops."""
+
+
+class ConfigurationError(AuthError):
+    """The settings name something the service does not have (Copernica: "No database with
+    supplied ID"; "Invalid method" for a base URL that is not the API): fix the settings."""
 
 
 class ProtocolError(DeliveryError):
