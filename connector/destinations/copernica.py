@@ -1,7 +1,7 @@
 """Copernica REST client: one ``PUT database/{db}/profiles`` per profile, bounded concurrency.
 
-The selector is always ``fields[]=<match field>==<value>`` with ``create=1``. ``==`` is an exact
-comparison: ``%`` and ``_`` are wildcards only for ``=~``/``!~``, so they are safe in a value, and
+The selector is always ``fields[]=<match field>==<value>`` with ``create=1``. ``==`` compares whole
+values: ``%`` and ``_`` are wildcards only for ``=~``/``!~``, so they are safe in a value, and
 the connector never uses a pattern operator. The match field must be the mapping's identity field
 (each identity is unique in a batch after dedupe). Values that a selector parser could read as
 part of the operator (leading ``=``, ``~``, ``!``, ``<``, ``>``), empty values and values with

@@ -46,7 +46,7 @@ class Database:
         fields = [f.as_json() for f in self.schema.fields]
         collections = [
             {
-                "ID": str(min((f.id for f in specs), default=0) + 1000 * (n + 1)),
+                "ID": str(1000 * self.id + n + 1),
                 "name": name,
                 "database": str(self.id),
                 "fields": listing([f.as_json() for f in specs]),
@@ -175,6 +175,12 @@ class CopernicaStore:
                 else:
                     db.schema = schema
                 self._save_db(db)
+
+    @property
+    def by_name(self) -> dict[str, Database]:
+        """The databases by their declared name (for white-box reads)."""
+        with self.lock:
+            return {db.name: db for db in self.databases.values()}
 
     def _by_name(self, name: str) -> Database | None:
         wanted = name.lower()

@@ -341,3 +341,17 @@ def test_admin_schema_and_reset(live) -> None:
     assert httpx.post(f"{sb.url}/_sandbox/copernica/reset").status_code == 200
     assert client.get("/database/Other/profiles").json() == err("No database with supplied ID")
     assert client.get("/database/Test/profiles").json()["total"] == 0
+
+
+def test_serve_reads_a_schema_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from connector.sandbox.cli import _read_schema, sandbox_group
+
+    good = tmp_path / "schema.json"
+    good.write_text('{"Shop": {"fields": {"Email": "email", "N": {"type": "integer"}}}}')
+    assert _read_schema(good) == {"Shop": {"fields": {"Email": "email", "N": {"type": "integer"}}}}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"Shop": {"fields": {"Email": "mail"}}}')
+    result = CliRunner().invoke(sandbox_group, ["serve", "--copernica-schema", str(bad)])
+    assert result.exit_code == 2 and "unknown type 'mail'" in result.output
