@@ -148,5 +148,8 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             error = event.step_failure_data.error
+            # Dagster wraps the step's own exception: name that one, not the wrapper
+            while error is not None and error.cls_name.startswith("Dagster") and error.cause:
+                error = error.cause
             return f"{event.step_key}: {error.message.strip() if error else 'no error recorded'}"
     return "see the run in the Dagster UI"

@@ -96,7 +96,8 @@ def test_sync_to_a_wrong_database_id_stops_with_one_configuration_error(workdir:
         assert done.returncode == 1, output[-4000:]
         failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
         assert len(failed) == 1 and "copernica__submissions" in failed[0], done.stdout[-4000:]
-        # the run's failure names the cause in one line (the summary shows the step only)
+        # the summary's line names the step's own error, not Dagster's wrapper of it
+        assert "No database with supplied ID" in " ".join(done.stdout.split()), done.stdout[-4000:]
         assert (
             "ConfigurationError: copernica database '99984' at "
             f"{sb.url}/v3: No database with supplied ID (check CONNECTOR_COPERNICA__DATABASE"
