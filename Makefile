@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test ui bench soak lint typecheck clean sandbox
+.PHONY: demo test check ui bench soak lint typecheck clean sandbox
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,8 +15,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m connector.demo
 
-test: $(STAMP)
+test: $(STAMP) check
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# the architecture's import contracts (pyproject.toml), lint and types: CI runs them via `make test`
+check: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy connector
 
 ui: $(STAMP)
 	$(BIN)/python -m connector.demo --ui

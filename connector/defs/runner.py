@@ -149,7 +149,9 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
         if event.is_step_failure and event.step_failure_data:
             error = event.step_failure_data.error
             # Dagster wraps the step's own exception: name that one, not the wrapper
-            while error is not None and error.cls_name.startswith("Dagster") and error.cause:
+            while (
+                error is not None and (error.cls_name or "").startswith("Dagster") and error.cause
+            ):
                 error = error.cause
             return f"{event.step_key}: {error.message.strip() if error else 'no error recorded'}"
     return "see the run in the Dagster UI"

@@ -25,7 +25,7 @@ from connector.sandbox.copernica_schema import SchemaError, parse_schema
 from connector.sandbox.target_store import iso
 
 if TYPE_CHECKING:
-    from connector.sandbox.app import Sandbox
+    from connector.sandbox.state import Sandbox
 
 
 def routes(sandbox: Sandbox) -> list[Route]:

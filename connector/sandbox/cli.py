@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from connector.sandbox.app import Sandbox
 from connector.sandbox.copernica_schema import SchemaError, parse_schema
 from connector.sandbox.options import (
     CALLS_PER_MINUTE,
@@ -22,6 +21,7 @@ from connector.sandbox.options import (
     build_options,
 )
 from connector.sandbox.server import SandboxServer
+from connector.sandbox.state import Sandbox
 
 
 def _parse_databases(specs: tuple[str, ...]) -> dict[str, list[str] | None]:

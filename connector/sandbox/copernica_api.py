@@ -46,7 +46,7 @@ from connector.sandbox.copernica_store import (
 )
 
 if TYPE_CHECKING:
-    from connector.sandbox.app import Sandbox
+    from connector.sandbox.state import Sandbox
 
 PREFIXES = ("", "/v1", "/v2", "/v3", "/v4")
 # first path parts the unversioned prefix answers for (the rest of "/" is Target's)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 if TYPE_CHECKING:
-    from connector.sandbox.app import Sandbox
+    from connector.sandbox.state import Sandbox
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from connector.sandbox.profiles import third_party_id_ok
 from connector.sandbox.target_api import token_ok
 
 if TYPE_CHECKING:
-    from connector.sandbox.app import Sandbox
+    from connector.sandbox.state import Sandbox
 
 # query parameter -> the id column it names
 ID_PARAMS = (("mbox3rdPartyId", "thirdPartyId"), ("mboxPC", "pcId"))

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from connector.sandbox.app import Sandbox, create_app
+from connector.sandbox.app import create_app
+from connector.sandbox.state import Sandbox
 
 
 class _Server(uvicorn.Server):

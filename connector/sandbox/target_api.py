@@ -17,7 +17,7 @@ from connector.sandbox.batchfile import BatchRejected, parse_batch
 from connector.sandbox.target_store import Batch, iso
 
 if TYPE_CHECKING:
-    from connector.sandbox.app import Sandbox
+    from connector.sandbox.state import Sandbox
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from connector.sandbox.app import Sandbox
 from connector.sandbox.copernica_schema import parse_schema
 from connector.sandbox.options import SandboxOptions, build_options
 from connector.sandbox.server import SandboxServer
+from connector.sandbox.state import Sandbox
 
 
 @dataclass
