@@ -50,7 +50,7 @@ from connector.destinations.http import (
     RetryPolicy,
     TransientError,
     classify_transport_error,
-    install_log_scrubbing,
+    open_client,
     parse_retry_after,
     read_bounded,
     run_with_retries,
@@ -121,15 +121,11 @@ class CopernicaClient:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
-        if not settings.verify_tls:
-            log.warning("TLS certificate verification is OFF for Copernica (verify_tls=false)")
-        install_log_scrubbing()
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
-            verify=settings.verify_tls,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.concurrency),
-            headers={"User-Agent": "profile-sync-connector"},
+        self._http = open_client(
+            "Copernica",
+            timeout_s=settings.timeout_s,
+            verify_tls=settings.verify_tls,
+            max_connections=settings.concurrency,
         )
 
     def close(self) -> None:

@@ -71,6 +71,25 @@ def install_log_scrubbing() -> None:
             logger.addFilter(_SCRUB_FILTER)
 
 
+def open_client(
+    service: str, *, timeout_s: float, verify_tls: bool, max_connections: int | None = None
+) -> httpx.Client:
+    """The one ``httpx.Client`` of a destination: an explicit timeout (connecting at most
+    10 s of it), TLS verified unless turned off (logged as a warning naming ``service``),
+    redirects never followed (a token must not travel on), secrets scrubbed from logs."""
+    if not verify_tls:
+        log.warning("TLS certificate verification is OFF for %s (verify_tls=false)", service)
+    install_log_scrubbing()
+    limits = httpx.Limits(max_connections=max_connections) if max_connections else None
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
+        verify=verify_tls,
+        follow_redirects=False,
+        limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        headers={"User-Agent": "profile-sync-connector"},
+    )
+
+
 class DeliveryError(Exception):
     """Base of every error raised by a destination client; messages never carry secrets."""
 

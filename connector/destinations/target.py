@@ -55,7 +55,7 @@ from connector.destinations.http import (
     SlidingWindowLimiter,
     TransientError,
     classify_transport_error,
-    install_log_scrubbing,
+    open_client,
     parse_retry_after,
     read_bounded,
     run_with_retries,
@@ -133,14 +133,8 @@ class TargetClient:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
-        if not settings.verify_tls:
-            log.warning("TLS certificate verification is OFF for Adobe Target (verify_tls=false)")
-        install_log_scrubbing()
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
-            verify=settings.verify_tls,
-            follow_redirects=False,
-            headers={"User-Agent": "profile-sync-connector"},
+        self._http = open_client(
+            "Adobe Target", timeout_s=settings.timeout_s, verify_tls=settings.verify_tls
         )
         self._base_host = (urlsplit(self.base_url).hostname or "").lower()
 
