@@ -13,6 +13,9 @@ from connector.defs.resources import ConnectorResource
 from connector.defs.runner import run_sync
 from connector.reporting import DELIVERY_COLUMNS, SUMMARY_COLUMNS, SyncSummary
 
+EXIT_FAILED = 1
+EXIT_BAD_CONFIGURATION = 3  # 2 is click's usage error
+
 
 def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> None:
     table = Table(title=f"sync of {', '.join(summary.partitions)} in {elapsed:.1f}s")
@@ -72,7 +75,12 @@ def sync_command(
     force_window: bool,
     wait_s: float,
 ) -> None:
-    """One full run, in process: extract -> batches -> submit -> status report."""
+    """One full run, in process: extract -> batches -> submit -> status report.
+
+    Exit codes: 0 every run succeeded; 1 a run failed; 2 a usage error (a bad option or
+    partition); 3 a destination refused the account's settings (a Copernica database it
+    does not have, credentials it refuses): no retry mends it, fix the settings.
+    """
     console = Console(width=None if sys.stdout.isatty() else 120)
     started = time.monotonic()
     connector = ConnectorResource.from_env(force_window=force_window, poll_timeout_s=wait_s)
@@ -89,5 +97,7 @@ def sync_command(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     render_summary(console, summary, time.monotonic() - started)
+    if summary.bad_configuration:
+        raise SystemExit(EXIT_BAD_CONFIGURATION)
     if not summary.ok:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_FAILED)

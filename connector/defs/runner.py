@@ -29,6 +29,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 INSTANCE_LOCK = ".connector-instance.lock"
+# errors of a destination that refused the account's settings (connector.destinations.http)
+CONFIGURATION_ERRORS = frozenset({"ConfigurationError", "AuthError"})
 
 
 def instance_for(state_dir: Path) -> dg.DagsterInstance:
@@ -133,9 +135,11 @@ def _execute(
     )
     summary.run_ids.append(result.run_id)
     if not result.success:
+        step, error_class, message = _failure(result)
         summary.failures.append(
-            f"{trigger} {partition}: run {result.run_id} failed: {_failure(result)}"
+            f"{trigger} {partition}: run {result.run_id} failed: {step}: {message}"
         )
+        summary.bad_configuration |= error_class in CONFIGURATION_ERRORS
     return [
         (event.asset_key, _metadata(event))
         for event in result.get_asset_materialization_events()
@@ -143,8 +147,8 @@ def _execute(
     ]
 
 
-def _failure(result: dg.ExecuteInProcessResult) -> str:
-    """The first failed step and its error message."""
+def _failure(result: dg.ExecuteInProcessResult) -> tuple[str, str, str]:
+    """The first failed step: its key, the class name of its own error and the message."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             error = event.step_failure_data.error
@@ -153,5 +157,7 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
                 error is not None and (error.cls_name or "").startswith("Dagster") and error.cause
             ):
                 error = error.cause
-            return f"{event.step_key}: {error.message.strip() if error else 'no error recorded'}"
-    return "see the run in the Dagster UI"
+            if error is None:
+                return str(event.step_key), "", "no error recorded"
+            return str(event.step_key), error.cls_name or "", error.message.strip()
+    return "run", "", "see the run in the Dagster UI"

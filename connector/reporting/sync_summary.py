@@ -46,6 +46,9 @@ class SyncSummary:
     reports: dict[str, str] = field(default_factory=dict)
     run_ids: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # a failure that no retry mends: the destination refused the account's settings (a
+    # database it does not have, credentials it refuses)
+    bad_configuration: bool = False
 
     @property
     def ok(self) -> bool:

@@ -93,7 +93,7 @@ def test_sync_to_a_wrong_database_id_stops_with_one_configuration_error(workdir:
     with running_sandbox(copernica_schema=SCHEMA, copernica_autocreate=False) as sb:
         done = sync(workdir, sb, "99984")
         output = done.stdout + done.stderr
-        assert done.returncode == 1, output[-4000:]
+        assert done.returncode == 3, output[-4000:]  # bad configuration
         failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
         assert len(failed) == 1 and "copernica__submissions" in failed[0], done.stdout[-4000:]
         # the summary's line names the step's own error, not Dagster's wrapper of it
