@@ -37,6 +37,7 @@ import socket
 import threading
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -202,7 +203,7 @@ def claim_next(
     return None, "contention"
 
 
-def refund(session: Session, key: str, batch: Batch, tz: Any) -> None:
+def refund(session: Session, key: str, batch: Batch, tz: ZoneInfo | str) -> None:
     """Take a never-sent batch's rows off the record of the day it was claimed (``QuotaUse``);
     the rolling quota frees them when the caller clears ``claimed_at``."""
     claimed_at = aware(batch.claimed_at)
@@ -230,7 +231,7 @@ def mark_sending(ledger: Ledger, batch: Batch, now: dt.datetime, day: dt.date) -
         )
 
 
-def return_to_queue(ledger: Ledger, batch: Batch, tz: Any, message: str) -> None:
+def return_to_queue(ledger: Ledger, batch: Batch, tz: ZoneInfo | str, message: str) -> None:
     with ledger.session(immediate=True) as session:
         current = session.get(Batch, batch.id)
         if current is None or current.state != CLAIMED:

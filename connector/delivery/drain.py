@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Any
 
 import duckdb
 from sqlalchemy import func, select, update
@@ -47,6 +46,7 @@ from connector.delivery.results import DrainResult
 from connector.delivery.settle import settle
 from connector.destinations.accounts import open_destination
 from connector.destinations.base import Accepted, Destination
+from connector.destinations.copernica import CopernicaClient
 from connector.destinations.http import (
     AmbiguousSubmitError,
     AuthError,
@@ -54,6 +54,7 @@ from connector.destinations.http import (
     RejectedError,
     RetriesExhausted,
 )
+from connector.destinations.target import TargetClient
 from connector.encoding import quote_literal
 from connector.ledger import DEAD, FAILED, QUEUED, SUBMITTED, Batch, Ledger
 from connector.outbox.files import OutboxFile
@@ -69,7 +70,7 @@ def drain(
     destination: str,
     now: dt.datetime | None = None,
     force: bool = False,
-    client: Any = None,
+    client: TargetClient | CopernicaClient | None = None,
     max_batches: int | None = None,
 ) -> DrainResult:
     """Submit queued batches of ``destination`` within window, quota and in-flight limit.

@@ -24,7 +24,9 @@ from connector.delivery.results import PollResult
 from connector.delivery.settle import DEFAULT_IDENTIFY_LIMIT, Tally, settle, settle_by_read_back
 from connector.destinations.accounts import open_destination
 from connector.destinations.base import Destination, Processing, Stuck
+from connector.destinations.copernica import CopernicaClient
 from connector.destinations.http import DeliveryError, NotFoundError
+from connector.destinations.target import TargetClient
 from connector.ledger import EXPIRED, STUCK, SUBMITTED, Batch, Ledger
 from connector.settings import Settings
 
@@ -39,7 +41,7 @@ def poll(
     now: dt.datetime | None = None,
     wait: bool = False,
     timeout_s: float | None = None,
-    client: Any = None,
+    client: TargetClient | CopernicaClient | None = None,
     sleep: Callable[[float], None] = time.sleep,
     identify_limit: int = DEFAULT_IDENTIFY_LIMIT,
 ) -> PollResult:

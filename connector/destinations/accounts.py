@@ -9,7 +9,6 @@ for; tests hand in a client of their own (fast retries, another transport).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from connector.destinations.base import Accepted, Destination, Limits, Processing, Settled, Stuck
 from connector.destinations.copernica import CopernicaClient
@@ -142,10 +141,23 @@ class CopernicaDestination:
             client.close()
 
 
-def open_destination(settings: Settings, name: str, key: str, client: Any = None) -> Destination:
+def open_destination(
+    settings: Settings,
+    name: str,
+    key: str,
+    client: TargetClient | CopernicaClient | None = None,
+) -> Destination:
     """The destination ``name`` (target | copernica) stands for, at account ``key``."""
     if name == "target":
+        if client is not None and not isinstance(client, TargetClient):
+            raise TypeError(
+                f"a Target destination takes a TargetClient, not {type(client).__name__}"
+            )
         return TargetDestination(settings, key, client)
     if name == "copernica":
+        if client is not None and not isinstance(client, CopernicaClient):
+            raise TypeError(
+                f"a Copernica destination takes a CopernicaClient, not {type(client).__name__}"
+            )
         return CopernicaDestination(settings, key, client)
     raise ValueError(f"unknown destination {name!r} (use target or copernica)")

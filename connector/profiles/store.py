@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select, update
@@ -158,7 +159,7 @@ def mark_built(ledger: Ledger, built: dict[str, tuple[str, int]]) -> None:
             )
 
 
-def _write_snapshot(con: Any, sql: str, target: Path) -> None:
+def _write_snapshot(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:
     """The rows of ``sql`` as the snapshot file ``target``."""
     reader = con.sql(sql).to_arrow_reader(SNAPSHOT_ROWS)
     try:
@@ -248,7 +249,9 @@ def merge_day(
     raise StoreConflict(f"{destination_key}/{mapping}: {MERGE_TRIES} merges in a row lost the race")
 
 
-def _moved(con: Any, current: StoreRef, path: Path, names: Sequence[str]) -> bool:
+def _moved(
+    con: duckdb.DuckDBPyConnection, current: StoreRef, path: Path, names: Sequence[str]
+) -> bool:
     """Whether the merged snapshot at ``path`` differs from ``current`` in what no value
     change shows: the day of a value (the same value held again by a later day), the row
     last merged for an identity, an identity new to the store. A later re-run of an older
@@ -262,7 +265,7 @@ def _moved(con: Any, current: StoreRef, path: Path, names: Sequence[str]) -> boo
     return bool(count)
 
 
-def _counts(con: Any, path: Path) -> MergeCounts:
+def _counts(con: duckdb.DuckDBPyConnection, path: Path) -> MergeCounts:
     snapshot = f"read_parquet({quote_literal(str(path))})"
     row = con.execute(
         f"""SELECT count(*), count({LAST}), count(*) FILTER (WHERE {LAST} = '{CHANGED}'),
