@@ -8,9 +8,9 @@ one per calendar day). A batch is charged when it is claimed, at its ``claimed_a
 charged whatever becomes of it (submitted, complete, failed and retried: what was sent counts).
 A batch returned to the queue unsent (``return_to_queue``) gets ``claimed_at=None`` and
 ``submitted_at=None`` and is charged no more. A batch whose ``claimed_at`` is cleared by other
-means while its ``submitted_at`` (the send started) stays set, as
-``ledger.release_stale_claims`` does, stays charged at ``submitted_at`` (no drain path calls
-that function; drains use ``recovery.recover_stale_claims``, which keeps ``claimed_at``).
+means while its ``submitted_at`` (the send started) stays set stays charged at
+``submitted_at`` (no code path clears it so; ``recovery.recover_stale_claims`` keeps
+``claimed_at``).
 A charge with a time after ``now`` (another host's clock ahead) counts too.
 
 One claim is one short transaction (``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL the account's
