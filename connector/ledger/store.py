@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.ledger.models import Base
+from connector.sql_urls import with_installed_driver
 
 _IMMEDIATE = "connector_sqlite_immediate"
 # PostgreSQL's advisory lock key for Ledger._migrating (any constant no other tool uses)
@@ -37,7 +38,7 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     is_sqlite = url.startswith("sqlite")
     engine = create_engine(
-        url,
+        with_installed_driver(url),
         future=True,
         pool_pre_ping=not is_sqlite,
         connect_args={"timeout": busy_timeout_s} if is_sqlite else {},

@@ -14,6 +14,7 @@ from connector.settings import Settings
 from connector.sources.chunks import SourceError
 from connector.sources.csv import list_source_files, read_csv_file
 from connector.sources.sql import _check_sqlite_file, _Plan, masked_url
+from connector.sql_urls import with_installed_driver
 
 # what a probe reads of a CSV file: its first records, so its header
 PROBE_BLOCK_BYTES = 64 * 1024
@@ -40,7 +41,7 @@ def _probe_sql(mapping: SourceMapping, source: SqlSource) -> list[str]:
     shown = masked_url(source.url)  # the password hidden
     try:
         _check_sqlite_file(source.url, mapping.name)
-        engine = create_engine(source.url)
+        engine = create_engine(with_installed_driver(source.url))
     except SourceError as exc:
         return [str(exc)]
     except (NoSuchModuleError, ImportError) as exc:

@@ -53,6 +53,7 @@ from connector.rejects import empty_rejects
 from connector.sources.chunks import RawChunk, SourceError
 from connector.sources.sql_window import CursorKind, kind_of_code, kind_of_type, order_key
 from connector.sources.sql_window import window_filter as cursor_window_filter
+from connector.sql_urls import with_installed_driver
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def iter_sql_chunks(
     source = mapping.source
     assert isinstance(source, SqlSource)
     _check_sqlite_file(source.url, mapping.name)
-    engine = create_engine(source.url)
+    engine = create_engine(with_installed_driver(source.url))
     shown = masked_url(source.url)
     try:
         with engine.connect() as conn:
@@ -240,7 +241,7 @@ def iter_sql_identities(mapping: SourceMapping, *, chunk_rows: int = 100_000) ->
     source = mapping.source
     assert isinstance(source, SqlSource)
     _check_sqlite_file(source.url, mapping.name)
-    engine = create_engine(source.url)
+    engine = create_engine(with_installed_driver(source.url))
     try:
         with engine.connect() as conn:
             plan = _Plan(conn, mapping, source)
