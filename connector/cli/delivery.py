@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from connector.ledger import Ledger
-from connector.reporting import (
-    AccountProfile,
-    account_profiles,
-    batch_detail,
-    status_view,
-    trace,
-)
-from connector.settings import load_settings
+from connector.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from connector.ledger import Ledger
+    from connector.reporting import AccountProfile
+
+# The ledger and the reports (SQLAlchemy, pyarrow, DuckDB) are imported when a command
+# runs, not when `connector --help` lists it.
 
 STATES = (
     "queued",
@@ -30,7 +31,9 @@ STATES = (
 )
 
 
-def _ledger() -> tuple[object, Ledger]:
+def _ledger() -> tuple[Settings, Ledger]:
+    from connector.ledger import Ledger
+
     settings = load_settings()
     ledger = Ledger(settings.ledger_url)
     # Alembic, as every run does: a ledger of an earlier release is brought up to date
@@ -48,13 +51,15 @@ def _t(value: object) -> Text:
 @click.option("--batch", "batch_id", type=int, help="Show one batch and its row outcomes.")
 def status_command(batch_id: int | None) -> None:
     """Outbox, open batches, quota used and left."""
+    from connector.reporting import status_view
+
     settings, ledger = _ledger()
     console = Console(highlight=False)
     try:
         if batch_id is not None:
             _show_batch(console, ledger, batch_id)
             return
-        view = status_view(settings, ledger)  # type: ignore[arg-type]
+        view = status_view(settings, ledger)
         if not view.destinations:
             console.print("The outbox is empty: no batches in the ledger.")
             return
@@ -78,7 +83,7 @@ def status_command(batch_id: int | None) -> None:
             "destination",
             "rows used (24 h)",
             "rows left (24 h)",
-            f"calls on {view.day.isoformat()} ({settings.timezone})",  # type: ignore[attr-defined]
+            f"calls on {view.day.isoformat()} ({settings.timezone})",
             "queued rows",
             "backlog drained by",
         ):
@@ -129,6 +134,8 @@ def status_command(batch_id: int | None) -> None:
 
 
 def _show_batch(console: Console, ledger: Ledger, batch_id: int) -> None:
+    from connector.reporting import batch_detail
+
     batch, counts, outcomes = batch_detail(ledger, batch_id)
     if batch is None:
         raise click.ClickException(f"no batch with id {batch_id}")
@@ -174,6 +181,8 @@ def _show_batch(console: Console, ledger: Ledger, batch_id: int) -> None:
 def trace_command(identity: str) -> None:
     """IDENTITY's profile at each account (every param, its value, mapping and source day)
     and where its rows went."""
+    from connector.reporting import account_profiles, trace
+
     _, ledger = _ledger()
     console = Console(highlight=False)
     try:

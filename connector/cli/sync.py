@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from connector.defs.resources import ConnectorResource
-from connector.defs.runner import run_sync
-from connector.reporting import DELIVERY_COLUMNS, SUMMARY_COLUMNS, SyncSummary
+if TYPE_CHECKING:
+    from connector.reporting import SyncSummary
 
 EXIT_FAILED = 1
 EXIT_BAD_CONFIGURATION = 3  # 2 is click's usage error
 
 
 def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> None:
+    # imported when a summary is shown: the reports import the ledger, pyarrow and DuckDB
+    from connector.reporting import DELIVERY_COLUMNS, SUMMARY_COLUMNS
+
     table = Table(title=f"sync of {', '.join(summary.partitions)} in {elapsed:.1f}s")
     table.add_column("mapping")
     for column in SUMMARY_COLUMNS:
@@ -83,6 +86,10 @@ def sync_command(
     """
     console = Console(width=None if sys.stdout.isatty() else 120)
     started = time.monotonic()
+    # imported when a sync runs: Dagster takes seconds to import, `connector --help` none
+    from connector.defs.resources import ConnectorResource
+    from connector.defs.runner import run_sync
+
     connector = ConnectorResource.from_env(force_window=force_window, poll_timeout_s=wait_s)
     try:
         summary = run_sync(
