@@ -49,3 +49,15 @@ def expand_partitions(values: Sequence[str], default: str) -> list[str]:
         else:
             days.append(parse_day(value).isoformat())
     return sorted(set(days))
+
+
+def check_in_range(days: Sequence[str], first: dt.date, last: dt.date, tz_name: str) -> None:
+    """Every day is a partition that exists: from ``first`` to ``last`` (the last day that
+    has ended in ``tz_name``); else a ``ValueError`` naming the range."""
+    outside = [d for d in days if not first <= parse_day(d) <= last]
+    if outside:
+        raise ValueError(
+            f"partition {', '.join(outside)} does not exist: the partitions are "
+            f"{first.isoformat()}..{last.isoformat()} (a day is a partition once it has "
+            f"ended in {tz_name}; the first is CONNECTOR_PARTITION_START)"
+        )

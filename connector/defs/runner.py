@@ -18,7 +18,7 @@ from connector.defs.assets import STAGES, mapping_key
 from connector.defs.definitions import build_definitions
 from connector.defs.jobs import NIGHTLY
 from connector.defs.resources import ConnectorResource
-from connector.partitions import expand_partitions
+from connector.partitions import check_in_range, expand_partitions
 from connector.reporting.queries import next_batch_id
 from connector.reporting.sync_summary import SUMMARY_COLUMNS, SyncSummary, progress
 
@@ -82,8 +82,9 @@ def run_sync(
     unknown = sorted(set(chosen) - set(available))
     if unknown:
         raise ValueError(f"unknown mapping(s) {', '.join(unknown)} (have: {', '.join(available)})")
-    yesterday = (dt.datetime.now(settings.tz).date() - dt.timedelta(days=1)).isoformat()
-    days = expand_partitions(partitions, yesterday)
+    yesterday = dt.datetime.now(settings.tz).date() - dt.timedelta(days=1)
+    days = expand_partitions(partitions, yesterday.isoformat())
+    check_in_range(days, settings.partition_start, yesterday, settings.timezone)
     instance = instance or instance_for(settings.state_dir)
     summary = SyncSummary(days, {m: dict.fromkeys(SUMMARY_COLUMNS, 0) for m in chosen})
     stages = STAGES[:3] if dry_run else STAGES

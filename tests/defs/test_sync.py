@@ -10,12 +10,15 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from connector.cli import main
 from connector.defs.resources import ConnectorResource
 from connector.defs.runner import run_sync
 from connector.ledger import IN_FLIGHT_STATES, Batch, Delivered, RowOutcome, destination_key
-from connector.partitions import expand_partitions
+from connector.partitions import check_in_range, expand_partitions
 from connector.profiles import store as profile_store
 from connector.reporting import SyncSummary
 from connector.sandbox.testing import running_sandbox
@@ -39,6 +42,26 @@ def test_expand_partitions() -> None:
         "2026-11-21",
     ]
     assert expand_partitions([], "2026-11-21") == ["2026-11-21"]
+
+
+def test_a_day_outside_the_partitions_names_the_range() -> None:
+    first, last = dt.date(2026, 1, 1), dt.date(2026, 12, 5)
+    check_in_range(["2026-01-01", "2026-12-05"], first, last, "Europe/Amsterdam")
+    with pytest.raises(ValueError) as raised:
+        check_in_range(["2026-12-05", "2026-12-06"], first, last, "Europe/Amsterdam")
+    assert str(raised.value).startswith(
+        "partition 2026-12-06 does not exist: the partitions are 2026-01-01..2026-12-05"
+    )
+
+
+def test_sync_of_a_day_to_come_is_a_usage_error_not_a_traceback(workdir: Path) -> None:
+    # the day after tomorrow has ended in no time zone (this machine's today may have ended
+    # in one ahead of it)
+    today = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    result = CliRunner().invoke(main, ["sync", "--partition", today, "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert f"partition {today} does not exist: the partitions are" in result.output
+    assert "Traceback" not in result.output and "Dagster" not in result.output
 
 
 def _new_batches(connector: ConnectorResource, first_id: int) -> list[Batch]:
