@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -149,6 +149,22 @@ class Settings(BaseSettings):
         return self.state_dir / "reports"
 
 
+class SettingsError(Exception):
+    """Settings that do not validate: one line per problem, each naming the environment
+    variable (the same key in ``.env``; in ``connector.toml`` the name without the prefix).
+    The values are not repeated: a secret may be among them."""
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of a settings field (``("target", "client_code")`` ->
+    ``CONNECTOR_TARGET__CLIENT_CODE``)."""
+    return "CONNECTOR_" + "__".join(str(part).upper() for part in loc)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides (tests, CLI flags) on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [f"{env_name(e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)]
+        raise SettingsError("; ".join(problems)) from None

@@ -8,11 +8,23 @@ import click
 
 from connector.cli.delivery import status_command, trace_command
 from connector.cli.mappings import mappings_group, preview_command
-from connector.cli.sync import sync_command
+from connector.cli.sync import EXIT_BAD_CONFIGURATION, sync_command
 from connector.sandbox.cli import sandbox_group
+from connector.settings import SettingsError
 
 
-@click.group()
+class _Connector(click.Group):
+    """The command group; settings that do not validate end any command in one line."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            click.echo(f"bad configuration: {exc}", err=True)
+            ctx.exit(EXIT_BAD_CONFIGURATION)
+
+
+@click.group(cls=_Connector)
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """Profile sync connector: CRM and POS data to Adobe Target and Copernica profiles."""

@@ -81,8 +81,9 @@ def sync_command(
     """One full run, in process: extract -> batches -> submit -> status report.
 
     Exit codes: 0 every run succeeded; 1 a run failed; 2 a usage error (a bad option or
-    partition); 3 a destination refused the account's settings (a Copernica database it
-    does not have, credentials it refuses): no retry mends it, fix the settings.
+    partition); 3 bad configuration: settings that do not validate, or a destination that
+    refused the account's settings (a Copernica database it does not have, credentials it
+    refuses): no retry mends it, fix the settings.
     """
     console = Console(width=None if sys.stdout.isatty() else 120)
     started = time.monotonic()

@@ -29,8 +29,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 INSTANCE_LOCK = ".connector-instance.lock"
-# errors of a destination that refused the account's settings (connector.destinations.http)
-CONFIGURATION_ERRORS = frozenset({"ConfigurationError", "AuthError"})
+# errors no retry mends: settings that do not validate, or that a destination refused
+CONFIGURATION_ERRORS = frozenset({"ConfigurationError", "AuthError", "SettingsError"})
 
 
 def instance_for(state_dir: Path) -> dg.DagsterInstance:
