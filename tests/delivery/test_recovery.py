@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from connector import delivery
@@ -18,6 +17,7 @@ from connector.ledger import Batch, Delivered, RowOutcome, claim_batches
 from connector.outbox import build as outbox_build
 from connector.outbox import manifests
 from connector.sandbox.testing import running_sandbox
+from connector.settings import SettingsError
 
 from .helpers import make_ledger, make_settings, profiles, queue, run_until_settled, stage
 
@@ -110,7 +110,7 @@ def test_the_claim_lease_is_the_setting(tmp_path, monkeypatch) -> None:  # type:
 
 def test_the_claim_lease_must_be_a_positive_number_of_seconds(tmp_path) -> None:  # type: ignore[no-untyped-def]
     for bad in (0, -1):
-        with pytest.raises(ValidationError, match="claim_lease_s"):
+        with pytest.raises(SettingsError, match="CONNECTOR_CLAIM_LEASE_S"):
             make_settings(tmp_path, "http://127.0.0.1:9", claim_lease_s=bad)
     assert make_settings(tmp_path, "http://127.0.0.1:9").claim_lease_s == 15 * 60
 
