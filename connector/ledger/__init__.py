@@ -47,7 +47,10 @@ from connector.ledger.stages import record_stage_run, replace_rejects
 from connector.ledger.store import (
     MIGRATIONS_DIR,
     Ledger,
+    LedgerNotFound,
     alembic_config,
+    ledger_exists,
+    ledger_location,
     make_engine,
     unit_of_work,
 )
@@ -74,6 +77,7 @@ __all__ = [
     "Delivered",
     "IngestedFile",
     "Ledger",
+    "LedgerNotFound",
     "ProfileStore",
     "QuotaUse",
     "Reject",
@@ -85,6 +89,8 @@ __all__ = [
     "destination_key",
     "export_delivered",
     "in_flight_manifests",
+    "ledger_exists",
+    "ledger_location",
     "make_engine",
     "record_delivered",
     "record_stage_run",
