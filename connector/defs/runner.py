@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import dagster as dg
-from filelock import FileLock
 
 from connector.defs.assets import STAGES, mapping_key
 from connector.defs.definitions import build_definitions
+from connector.defs.instance import instance_for
 from connector.defs.jobs import NIGHTLY
 from connector.defs.resources import ConnectorResource
 from connector.partitions import check_in_range, expand_partitions
@@ -28,31 +26,8 @@ log = logging.getLogger(__name__)
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-INSTANCE_LOCK = ".connector-instance.lock"
 # errors no retry mends: settings that do not validate, or that a destination refused
 CONFIGURATION_ERRORS = frozenset({"ConfigurationError", "AuthError", "SettingsError"})
-
-
-def instance_for(state_dir: Path) -> dg.DagsterInstance:
-    """The DAGSTER_HOME instance, or a persistent SQLite one under the state folder.
-
-    Opened under a file lock in DAGSTER_HOME: Dagster creates its SQLite storages on first
-    use, and two processes creating them at once (two syncs on a fresh install) leave its
-    migration table with two heads, after which no run starts."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        home = str((state_dir / "dagster_home").resolve())
-        os.environ["DAGSTER_HOME"] = home
-    Path(home).mkdir(parents=True, exist_ok=True)
-    with FileLock(str(Path(home) / INSTANCE_LOCK)):
-        instance = dg.DagsterInstance.get()
-        # the storages are created when first touched: touch them inside the lock
-        instance.run_storage.has_run("none")
-        instance.event_log_storage.get_event_records(
-            dg.EventRecordsFilter(dg.DagsterEventType.RUN_SUCCESS), limit=1
-        )
-        instance.schedule_storage  # noqa: B018
-    return instance
 
 
 def _metadata(event: dg.DagsterEvent) -> dict[str, object]:
