@@ -1,20 +1,28 @@
 """In-process runs of the code location's jobs, recorded in a persistent Dagster instance.
 
-`connector sync` and `make demo` go through here, so their runs show up in the UI afterwards.
+`connector sync` and `make demo` go through here. Their runs carry the code location's origin
+(``origin.job_origin``), so the UI lists them under their job and can re-execute them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import dagster as dg
+
+# `execute_in_process`'s own parts, to create the run with an origin (see `_run_in_process`)
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.execution.api import execute_run
+from dagster._core.execution.execute_in_process import merge_run_tags
+from dagster._core.remote_origin import RemoteJobOrigin
 
 from connector.defs.assets import STAGES, mapping_key
 from connector.defs.definitions import build_definitions
 from connector.defs.instance import instance_for
 from connector.defs.jobs import NIGHTLY
+from connector.defs.origin import job_origin
 from connector.defs.resources import ConnectorResource
 from connector.partitions import check_in_range, expand_partitions
 from connector.reporting.queries import next_batch_id
@@ -61,6 +69,7 @@ def run_sync(
     days = expand_partitions(partitions, yesterday.isoformat())
     check_in_range(days, settings.partition_start, yesterday, settings.timezone)
     instance = instance or instance_for(settings.state_dir)
+    origin = job_origin(NIGHTLY)
     summary = SyncSummary(days, {m: dict.fromkeys(SUMMARY_COLUMNS, 0) for m in chosen})
     stages = STAGES[:3] if dry_run else STAGES
     emit = on_event or (lambda message: log.info(message))
@@ -69,7 +78,8 @@ def run_sync(
         selection = [mapping_key(m, s) for m in chosen for s in stages]
         emit(f"partition {day}: {', '.join(chosen)}")
         trigger = "sync dry-run" if dry_run else "sync"
-        for key, metadata in _execute(job, day, selection, instance, trigger, quiet, summary):
+        runs = _execute(job, day, selection, instance, origin, trigger, quiet, summary)
+        for key, metadata in runs:
             summary.add_stage(key.path[0], key.path[-1], metadata, dry_run=dry_run)
             emit(f"  {key.to_user_string()}: {progress(metadata)}")
     if deliver and not dry_run:
@@ -82,7 +92,9 @@ def run_sync(
             for s in ("outbox", "submissions", "status_report")
         ]
         emit(f"delivery: {', '.join(destinations)} (outbox, submit, then poll until final)")
-        events = _execute(job, days[-1], selection, instance, "sync delivery", quiet, summary)
+        events = _execute(
+            job, days[-1], selection, instance, origin, "sync delivery", quiet, summary
+        )
         for key, metadata in events:
             if metadata.get("summary") is not None:
                 emit(f"  {key.to_user_string()}: {metadata['summary']}")
@@ -96,17 +108,19 @@ def _execute(
     partition: str,
     selection: list[dg.AssetKey],
     instance: dg.DagsterInstance,
+    origin: RemoteJobOrigin | None,
     trigger: str,
     quiet: bool,
     summary: SyncSummary,
 ) -> list[tuple[dg.AssetKey, dict[str, object]]]:
     """One in-process run; a failure is noted in the summary. Returns its materializations."""
-    result = job.execute_in_process(
-        partition_key=partition,
+    result = _run_in_process(
+        job,
+        partition=partition,
+        selection=selection,
         instance=instance,
-        asset_selection=selection,
-        run_config=QUIET if quiet else None,
-        raise_on_error=False,
+        origin=origin,
+        run_config=QUIET if quiet else {},
         tags={"connector/trigger": trigger},
     )
     summary.run_ids.append(result.run_id)
@@ -123,7 +137,42 @@ def _execute(
     ]
 
 
-def _failure(result: dg.ExecuteInProcessResult) -> tuple[str, str, str]:
+def _run_in_process(
+    job: dg.JobDefinition,
+    *,
+    partition: str,
+    selection: Sequence[dg.AssetKey],
+    instance: dg.DagsterInstance,
+    origin: RemoteJobOrigin | None,
+    run_config: Mapping[str, object],
+    tags: Mapping[str, str],
+) -> dg.JobExecutionResult:
+    """``job.execute_in_process(partition_key=..., asset_selection=..., raise_on_error=False)``,
+    with the run created under ``origin``: `execute_in_process` creates its run without one.
+
+    The same steps as `execute_in_process`: the job with the in-process executor and an
+    in-memory IO manager, the partition's tags, then the run executed in this process."""
+    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={}, asset_selection=selection)
+    if not run_config and ephemeral.partitioned_config:
+        run_config = ephemeral.partitioned_config.get_run_config_for_partition_key(partition)
+    run = instance.create_run_for_job(
+        job_def=ephemeral,
+        run_config=run_config,
+        tags=merge_run_tags(
+            job_def=job,
+            partition_key=partition,
+            tags=tags,
+            asset_selection=selection,
+            instance=instance,
+            run_config=run_config,
+        ),
+        asset_selection=frozenset(selection),
+        remote_job_origin=origin,
+    )
+    return execute_run(InMemoryJob(ephemeral), run, instance, raise_on_error=False)
+
+
+def _failure(result: dg.JobExecutionResult) -> tuple[str, str, str]:
     """The first failed step: its key, the class name of its own error and the message."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
