@@ -24,11 +24,12 @@ from pydantic_core import ErrorDetails
 from connector.mapping.accounts import account_conflicts
 from connector.mapping.errors import MappingError, MappingsInvalid
 from connector.mapping.hints import closest_value_hint, quoted_values, unknown_key_hint
-from connector.mapping.model import SourceMapping
+from connector.mapping.model import CsvSource, Identity, ParamSpec, SourceMapping, SqlSource
 from connector.mapping.yaml_lines import LinedYaml, read_yaml
 
 # what pydantic puts in an error's path after a union-typed field to name the arm it tried
 _ARM_PREFIXES = ("literal[", "list[", "function-")
+_MODEL_ARMS = frozenset(m.__name__ for m in (ParamSpec, Identity, SqlSource, CsvSource))
 _SOURCE_KINDS = ("sql", "csv")
 
 
@@ -98,7 +99,7 @@ def check_text(text: str, source: str = "<string>") -> MappingFile:
     errors = [
         MappingError(
             source,
-            _dotted(d.path),
+            _dotted(d.path, data),
             f"duplicate key {d.path[-1]!r} (first at line {d.first_line}; the last one counts)",
             line=d.line,
         )
@@ -209,10 +210,16 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _dotted(path: Iterable[Hashable]) -> str:
+def _dotted(path: Iterable[Hashable], data: Any) -> str:
+    """``params.amount.format``, ``identity.transform[1]``: the path as people read it."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+        if isinstance(data, list):
+            text += f"[{part}]"
+            data = data[part] if isinstance(part, int) and part < len(data) else None
+            continue
+        text += f".{part}" if text else str(part)
+        data = data.get(part) if isinstance(data, dict) else None
     return text
 
 
@@ -222,7 +229,9 @@ def _errors_of(exc: ValidationError, source: str, document: LinedYaml) -> list[M
     Where a field takes one of several shapes (a param: a column name or a spec; a
     transform: one or a list), pydantic reports every shape that failed; only the errors
     of the shape the file gave are kept (the first one when it gave none of them)."""
-    placed = [(_place(e["loc"], document.data), e) for e in exc.errors()]
+    # a param name that is not text: the model's own check of param names reports it
+    errors = [e for e in exc.errors() if "[key]" not in e["loc"]]
+    placed = [(_place(e["loc"], document.data), e) for e in errors]
     given = {path[:depth] for (path, arms), _ in placed for depth, fits in arms if fits}
     reported: set[tuple[Hashable, ...]] = set()
     seen: dict[tuple[str, str], MappingError] = {}
@@ -232,7 +241,7 @@ def _errors_of(exc: ValidationError, source: str, document: LinedYaml) -> list[M
             if other_shape in given or other_shape in reported:
                 continue
             reported.add(other_shape)
-        dotted = _dotted(path)
+        dotted = _dotted(path, document.data)
         line_path = (*path, "kind") if error["type"].startswith("union_tag") else path
         seen.setdefault(
             (dotted, error["type"]),
@@ -274,7 +283,7 @@ def _is_arm(item: Any, path: list[Hashable], value: Any) -> bool:
         return False
     if path == ["source"] and item in _SOURCE_KINDS:
         return True
-    return item == "str" or item[:1].isupper() or item.startswith(_ARM_PREFIXES)
+    return item == "str" or item in _MODEL_ARMS or item.startswith(_ARM_PREFIXES)
 
 
 def _arm_fits(arm: str, value: Any) -> bool:
@@ -282,7 +291,7 @@ def _arm_fits(arm: str, value: Any) -> bool:
         return isinstance(value, list)
     if arm == "str" or arm.startswith("literal["):
         return not isinstance(value, dict | list)
-    if arm[:1].isupper():  # a model
+    if arm in _MODEL_ARMS:
         return isinstance(value, dict)
     return True
 
@@ -301,7 +310,9 @@ def _message(error: ErrorDetails) -> str:
         return f"kind {ctx.get('tag')!r} is not one of sql, csv"
     if kind == "union_tag_not_found":
         return "`kind` is required (sql or csv)"
-    if kind in ("model_type", "dict_type"):
+    if kind == "invalid_key":
+        return "keys must be text"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"should be a mapping (key: value), not {_kind_of(value)}"
     if kind == "string_type":
         return f"should be text, not {_kind_of(value)}"
@@ -331,4 +342,6 @@ def _hint(error: ErrorDetails, path: tuple[Hashable, ...], data: Any) -> str | N
         return closest_value_hint(error.get("input"), quoted_values(str(ctx.get("expected"))))
     if kind == "union_tag_invalid":
         return closest_value_hint(ctx.get("tag"), _SOURCE_KINDS)
+    if kind == "string_type" and isinstance(error.get("input"), int | float | bool):
+        return "put it in quotes to keep it as text"
     return None

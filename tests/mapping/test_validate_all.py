@@ -345,3 +345,27 @@ def test_yaml_lines_of_keys_items_and_duplicates() -> None:
     assert document.line_of(("nowhere",)) is None
     ((path, line, first),) = [(d.path, d.line, d.first_line) for d in document.duplicates]
     assert (path, line, first) == (("a",), 6, 1)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        # one error for the shape the file gave, not one per shape pydantic tried
+        ("{column: e, transform: bogus}", "9: params.email.transform: 'bogus' is not one of"),
+        ("{column: e, transform: [strip, lowr]}", "9: params.email.transform[1]: 'lowr' is no"),
+        ("5", "9: params.email: should be text, not int; put it in quotes to keep it as text"),
+        ("[a, b]", "9: params.email: should be text, not a list"),
+        (
+            "\n    column: e\n    format: 0.00",
+            "11: params.email.format: should be text, not float; put it in quotes",
+        ),
+    ],
+)
+def test_a_field_of_several_shapes_reports_the_shape_given(
+    tmp_path: Path, spec: str, expected: str
+) -> None:
+    text = GOOD.replace("  email: email", f"  email: {spec}").replace(
+        "params:\n", "params:\n  # the params\n"
+    )
+    (error,) = check_file(write(tmp_path, "m.yaml", text)).errors
+    assert str(error).startswith(f"{tmp_path / 'm.yaml'}:{expected}"), str(error)
