@@ -21,7 +21,9 @@ from connector.mapping import MappingError, MappingFile, MappingsCheck, check_ma
 from connector.settings import load_settings
 
 EXIT_OK = 0
-EXIT_BAD_CONFIGURATION = 3  # connector.exit_codes.BAD_CONFIGURATION once merged
+# DESIGN.md's CLI contract: `mappings validate` exits 1 with file:field errors (its finding);
+# settings that keep the command from starting exit 3, as in every command
+EXIT_INVALID = 1
 JSON_SCHEMA = "connector.mappings-validate/1"
 
 
@@ -58,7 +60,7 @@ class Validation:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_BAD_CONFIGURATION if self.errors else EXIT_OK
+        return EXIT_INVALID if self.errors else EXIT_OK
 
 
 def validate(folder: Path, *, offline: bool) -> Validation:
@@ -138,7 +140,8 @@ def validate_command(directory: Path | None, offline: bool, as_json: bool) -> No
     or query with the mapped columns, each CSV export's header), then the rules across files.
 
     Every problem of every file is listed, one per line: file:line: field: message (and a
-    hint). Exit codes: 0 all valid; 3 any problem (bad configuration); 2 a usage error.
+    hint). Exit codes: 0 all valid; 1 any problem; 2 a usage error; 3 settings that do not
+    validate (the command cannot start).
     """
     folder = directory or load_settings().mappings_dir
     validation = validate(folder, offline=offline)

@@ -218,12 +218,12 @@ def test_cli_validate_exit_codes(tmp_path: Path) -> None:
         GOOD.replace("name: pos", "name: b").replace("email: email", "_e: email"),
     )
     bad = runner.invoke(mappings_group, ["validate", "--dir", str(tmp_path)])
-    assert bad.exit_code == 3
+    assert bad.exit_code == 1
     assert "a.yaml:10: params.amount.type: 'datee' is not one of" in bad.output
     assert "b.yaml:8: params._e: '_e': param names cannot start with `_`" in bad.output
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert runner.invoke(mappings_group, ["validate", "--dir", str(empty)]).exit_code == 3
+    assert runner.invoke(mappings_group, ["validate", "--dir", str(empty)]).exit_code == 1
 
 
 def test_cli_validate_uses_settings_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,7 +264,7 @@ def test_two_mappings_may_not_own_one_param_at_one_account(tmp_path: Path) -> No
     # both files are named, and the field
     assert "b_crm.yaml" in text and "a_pos.yaml" in text and "params.email" in text
     result = CliRunner().invoke(mappings_group, ["validate", "--dir", str(folder)])
-    assert result.exit_code == 3
+    assert result.exit_code == 1
     assert "params.email" in result.output and "a_pos.yaml" in result.output
 
 

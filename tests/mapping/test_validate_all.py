@@ -104,7 +104,7 @@ def test_validate_reports_every_error_of_two_bad_files_in_one_run(tmp_path: Path
     )
     write(maps, "c.yaml", GOOD.replace("name: pos", "name: c"))
     result = run("mappings", "validate", "--dir", str(maps), "--offline")
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output
     assert problems(result) == [
         *several_expected(a),
         f"{b}:5: source.cursor: unknown key; `cursor` is a key of sql sources, not csv",
@@ -159,7 +159,7 @@ def test_json_document(tmp_path: Path) -> None:
     write(maps, "c_bad.yaml", GOOD.replace("name: pos", "name: c").replace("  path:", "  pth:"))
     write(maps, "d_broken.yml", "name: [d\n")
     result = run("mappings", "validate", "--dir", str(maps), "--offline", "--json")
-    assert result.exit_code == 3
+    assert result.exit_code == 1
     assert result.stderr == ""
     document = json.loads(result.stdout)
     assert document == {
@@ -167,7 +167,7 @@ def test_json_document(tmp_path: Path) -> None:
         "directory": str(maps),
         "offline": True,
         "ok": False,
-        "exit_code": 3,
+        "exit_code": 1,
         "error_count": 5,
         "files": [
             {"path": str(maps / "a_pos.yaml"), "mapping": "pos", "ok": True, "errors": []},
@@ -223,7 +223,7 @@ def test_json_of_a_clean_folder_and_of_a_folder_without_mappings(tmp_path: Path)
     assert clean["offline"] is False and clean["cross_file_errors"] == []
     (tmp_path / "empty").mkdir()
     result = run("mappings", "validate", "--dir", str(tmp_path / "empty"), "--json")
-    assert result.exit_code == 3
+    assert result.exit_code == 1
     assert json.loads(result.stdout)["cross_file_errors"] == [
         {
             "path": str(tmp_path / "empty"),

@@ -90,7 +90,7 @@ def test_an_identity_column_the_table_lacks_is_a_problem_naming_file_and_column(
     url = _database(tmp_path / "crm.db")
     bad = _sql_mapping(tmp_path / "maps", "crm.yaml", url, identity="client_id")
     result = _validate(tmp_path / "maps")
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output
     (line,) = _problems(result)
     assert line.startswith(f"{bad}: ")
     assert "identity.column: column 'client_id' not in table 'customers'" in line
@@ -122,7 +122,7 @@ def test_each_column_and_object_the_sql_source_needs_is_probed(
     url = _database(tmp_path / "crm.db")
     bad = _sql_mapping(tmp_path / "maps", "crm.yaml", url, **change)  # type: ignore[arg-type]
     result = _validate(tmp_path / "maps")
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output
     (line,) = _problems(result)
     assert line.startswith(f"{bad}: crm: ") and expected in line, line
 
@@ -150,7 +150,7 @@ def test_a_column_missing_on_a_database_server_is_found(
         with engine.begin() as conn:
             conn.execute(text(f"DROP TABLE {name}"))
         engine.dispose()
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output
     assert _problems(result) == [
         f"{bad}: bad: params.email: column 'email' not in table '{name}' "
         "(have: customer_id, city, ts)"
@@ -170,7 +170,7 @@ def test_a_missing_sqlite_file_and_an_unreachable_server_are_problems_without_se
         params="  tier: tier\n",
     )
     result = _validate(maps)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output
     lines = _problems(result)
     assert len(lines) == 2, lines
     by_file = {line.split(": ", 1)[0]: line for line in lines}
@@ -195,7 +195,7 @@ def test_a_url_that_cannot_be_used_is_a_problem_without_secrets(
 ) -> None:
     bad = _sql_mapping(tmp_path / "maps", "crm.yaml", url)
     result = _validate(tmp_path / "maps")
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output
     (line,) = _problems(result)
     assert line.startswith(f"{bad}: crm: {expected}"), line
     assert "s3cret-pw" not in result.output
@@ -210,7 +210,7 @@ def test_csv_exports_need_a_header_with_the_mapped_columns(tmp_path: Path) -> No
     maps = tmp_path / "maps"
     pos = _csv_mapping(maps, "pos.yaml", f"{exports}/*.csv")
     result = _validate(maps)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output
     lines = _problems(result)
     assert lines == [
         f"{pos}: pos: {exports / 'pos_2026-11-21.csv'}: column(s) 'store' not in the header "
@@ -243,7 +243,7 @@ def test_good_sources_are_ok_next_to_a_bad_one_and_a_glob_matching_no_file_yet_i
     _csv_mapping(maps, "pos.yaml", f"{exports}/*.csv")
     _csv_mapping(maps, "later.yaml", f"{tmp_path}/not_yet/*.csv", params="  visits: visits\n")
     result = _validate(maps)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output
     for name in ("crm", "crm_query", "pos", "later"):
         assert f"ok  {name}:" in result.stdout
     assert "ok  crm_bad" not in result.stdout
@@ -260,7 +260,7 @@ def test_problems_of_every_mapping_and_file_errors_are_listed_together(tmp_path:
     _sql_mapping(maps, "b.yaml", url, cursor="changed_at", params="  town: city\n")
     _sql_mapping(maps, "c.yaml", url, params="  tier: tier\n").write_text("name: [c\n")
     result = _validate(maps)
-    assert result.exit_code == 3
+    assert result.exit_code == 1
     lines = _problems(result)
     assert [line.split(": ", 1)[0] for line in lines] == [
         str(maps / "a.yaml"),
@@ -283,7 +283,7 @@ def test_the_installed_command_exits_non_zero_with_one_line_and_no_traceback(
         timeout=120,
         check=False,
     )
-    assert done.returncode == 3
+    assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [
         f"{bad}: crm: identity.column: column 'client_id' not in table 'customers' "
