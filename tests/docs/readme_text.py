@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -48,3 +49,14 @@ def commands_named(text: str) -> set[tuple[str, str]]:
 
 def makefile_targets(makefile: Path) -> set[str]:
     return set(re.findall(r"^([A-Za-z][\w-]*):(?!=)", makefile.read_text(), re.MULTILINE))
+
+
+def toml_keys(table: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The dotted paths of the values of a parsed TOML document (sections flattened)."""
+    keys: list[tuple[str, ...]] = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            keys.extend(toml_keys(value, (*prefix, key)))
+        else:
+            keys.append((*prefix, key))
+    return keys

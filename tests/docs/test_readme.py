@@ -3,9 +3,11 @@ and its mapping example is a mapping the loader accepts."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import click
+import pytest
 
 from connector.cli import main
 from connector.mapping import load_mapping
@@ -18,6 +20,7 @@ from tests.docs.readme_text import (
     make_targets_named,
     makefile_targets,
     settings_named,
+    toml_keys,
 )
 
 # tests/conftest.py reads the test databases' URLs from CONNECTOR_TEST_*: they configure the
@@ -25,15 +28,30 @@ from tests.docs.readme_text import (
 TEST_VARIABLES = "CONNECTOR_TEST_"
 
 
-def test_every_connector_variable_in_the_readme_is_a_setting() -> None:
+OPERATOR_DOCS = [README, ROOT / "deploy" / "README.md"]
+
+
+@pytest.mark.parametrize("doc", OPERATOR_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_connector_variable_named_is_a_setting(doc: Path) -> None:
     known = {row.env for row in setting_rows()}
-    named = {n for n in settings_named(README.read_text()) if not n.startswith(TEST_VARIABLES)}
-    assert named, "the README names no setting: is the pattern broken?"
+    named = {n for n in settings_named(doc.read_text()) if not n.startswith(TEST_VARIABLES)}
+    assert named, f"{doc.name} names no setting: is the pattern broken?"
     unknown = sorted(named - known)
     assert not unknown, (
-        f"README.md names {unknown}, not in the settings model (connector/settings.py): "
-        "rename or remove them"
+        f"{doc.relative_to(ROOT)} names {unknown}, not in the settings model "
+        "(connector/settings.py): rename or remove them"
     )
+
+
+@pytest.mark.parametrize("doc", OPERATOR_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_connector_toml_example_names_only_settings(doc: Path) -> None:
+    """connector.toml ignores keys it does not know: an example must not teach one."""
+    examples = fenced_blocks(doc.read_text(), "toml")
+    assert examples, f"{doc.name} shows no connector.toml"
+    known = {row.toml_key for row in setting_rows()}
+    for example in examples:
+        keys = {".".join(key) for key in toml_keys(tomllib.loads(example))}
+        assert not keys - known, f"{doc.relative_to(ROOT)}: not settings: {sorted(keys - known)}"
 
 
 def test_every_make_target_in_the_readme_exists() -> None:
