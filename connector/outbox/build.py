@@ -231,6 +231,7 @@ class BuildResult:
     candidates: int = 0  # identities changed in a store since the last build
     unchanged: int = 0  # their whole row is the one last sent or confirmed
     rows: int = 0  # rows written into batches
+    added: int = 0  # of those, the profile's first row (none queued, on its way or confirmed)
     batches: list[Batch] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -280,9 +281,33 @@ def build(
                 reader.close()
             result.rows = sum(b.row_count for b in result.batches)
             result.unchanged = int(result.candidates) - result.rows
+            result.added = _first_rows(con, result.batches, last_sent)
     profile_store.mark_built(ledger, {s.mapping: (key, s.version) for s in acct.stores})
+    if result.candidates:
+        ledger_mod.record_outbox_build(
+            ledger,
+            key,
+            changed=int(result.candidates),
+            already_sent=result.unchanged,
+            added=result.added,
+            rows=result.rows,
+        )
     log.info("outbox %s", result.summary())
     return result
+
+
+def _first_rows(con: duckdb.DuckDBPyConnection, batches: Sequence[Batch], last_sent: str) -> int:
+    """Rows of ``batches`` whose profile had no row before them (``last_sent`` was read
+    before they were written): the profile's first at the account. Reads the identities of
+    the new manifests only, not the stores again."""
+    if not batches:
+        return 0
+    files = "[" + ", ".join(quote_literal(str(b.manifest_path)) for b in batches) + "]"
+    ((added,),) = con.execute(
+        f"SELECT count(*) FROM read_parquet({files}) m "
+        f"ANTI JOIN {last_sent} l ON l.{IDENTITY} = m.{IDENTITY}"
+    ).fetchall()
+    return int(added)
 
 
 def current_rows(
