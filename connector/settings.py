@@ -243,6 +243,11 @@ class Settings(BaseSettings):
         "owner, taken for dead; keep it longer than the longest submit with all its retries, "
         "or a batch still being sent is sent again.",
     )
+    dagster_url: str = Field(
+        "http://127.0.0.1:3000",
+        description="The Dagster UI's address: the status report links each run to "
+        "{dagster_url}/runs/{run_id}.",
+    )
     target: TargetSettings = TargetSettings()
     copernica: CopernicaSettings = CopernicaSettings()
 
@@ -279,6 +284,13 @@ class Settings(BaseSettings):
     def _valid_window(cls, value: str) -> str:
         parse_off_peak(value)
         return value
+
+    @field_validator("dagster_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("not a web address (use http://HOST:PORT of the Dagster UI)")
+        return value.rstrip("/")
 
     @cached_property
     def tz(self) -> ZoneInfo:
