@@ -114,6 +114,15 @@ class RunRecord:
     def rejected(self) -> int:
         return sum(m["rejected"] for m in self.mappings.values())
 
+    @property
+    def quiet(self) -> bool:
+        """Nothing happened in the window: no row read, built, sent or settled, no reason."""
+        return (
+            not any(any(counts.values()) for counts in self.mappings.values())
+            and not any(self.account.values())
+            and not self.reasons
+        )
+
     def figures(self) -> dict[str, Any]:
         """What the ledger row keeps in ``figures_json``."""
         return {
@@ -181,7 +190,9 @@ def record_run(
     ended_at: dt.datetime | None = None,
 ) -> RunRecord:
     """Count the run's window and keep the record (a record of the same run and account is
-    replaced: a re-executed report counts against the record before it)."""
+    replaced: a re-executed report counts against the record before it). A quiet record
+    (:attr:`RunRecord.quiet`) after an earlier one is returned but not kept: its window
+    stays open for the next run."""
     ended = _utc(ended_at or utcnow())
     with ledger.session(immediate=True) as session:
         session.execute(
@@ -213,6 +224,10 @@ def record_run(
         outcomes, outcomes_left = _outcome_reasons(session, destination_key, since, ended)
         record.reasons = rejects + outcomes + _dead_batches(session, destination_key, since, ended)
         record.reasons_left_off = rejects_left + outcomes_left
+        if before is not None and record.quiet:
+            # a status poll that found nothing new: the history keeps runs that did something
+            # (the poll sensor runs every interval while batches are open)
+            return record
         session.add(
             DeliveryRun(
                 destination=destination,

@@ -115,6 +115,24 @@ def test_two_runs_keep_both_in_the_history_each_with_its_own_window(
     )
 
 
+def test_a_poll_that_found_nothing_new_is_not_kept(ledger: Ledger) -> None:
+    with ledger.session() as s:
+        _stage(s, "crm", "2026-11-19", "extract", rows_out=4)
+    record_run(ledger, destination="target", destination_key=KEY, mappings=["crm"], run_id="r1")
+    quiet = record_run(
+        ledger, destination="target", destination_key=KEY, mappings=["crm"], run_id="poll"
+    )
+    assert quiet.quiet and quiet.read == 0
+    assert [r.run_id for r in run_history(ledger, "target")] == ["r1"]
+    with ledger.session() as s:  # the quiet run's window stays open for the next one
+        _stage(s, "crm", "2026-11-20", "extract", rows_out=2)
+    later = record_run(
+        ledger, destination="target", destination_key=KEY, mappings=["crm"], run_id="r2"
+    )
+    assert later.read == 2 and not later.quiet
+    assert [r.run_id for r in run_history(ledger, "target")] == ["r2", "r1"]
+
+
 def test_a_report_run_again_in_the_same_run_replaces_its_record(ledger: Ledger) -> None:
     with ledger.session() as s:
         _stage(s, "crm", "2026-11-19", "extract", rows_out=4)
