@@ -8,20 +8,25 @@ import click
 
 from connector.cli.delivery import status_command, trace_command
 from connector.cli.mappings import mappings_group, preview_command
-from connector.cli.sync import EXIT_BAD_CONFIGURATION, sync_command
-from connector.sandbox.cli import sandbox_group
+from connector.cli.sync import sync_command
+from connector.exit_codes import ExitCode
+from connector.sandbox.cli import CannotListen, sandbox_group
 from connector.settings import SettingsError
 
 
 class _Connector(click.Group):
-    """The command group; settings that do not validate end any command in one line."""
+    """The command group; settings that do not validate, and a sandbox that cannot listen
+    where it was told to, end any command in one line with ``ExitCode.BAD_CONFIGURATION``."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except SettingsError as exc:
             click.echo(f"bad configuration: {exc}", err=True)
-            ctx.exit(EXIT_BAD_CONFIGURATION)
+            ctx.exit(ExitCode.BAD_CONFIGURATION)
+        except CannotListen as exc:
+            click.echo(f"bad configuration: {exc.message}", err=True)
+            ctx.exit(ExitCode.BAD_CONFIGURATION)
 
 
 @click.group(cls=_Connector)
