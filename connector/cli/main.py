@@ -9,9 +9,10 @@ import click
 
 from connector.cli.delivery import status_command, trace_command
 from connector.cli.mappings import mappings_group, preview_command
-from connector.cli.sync import EXIT_BAD_CONFIGURATION, sync_command
+from connector.cli.sync import sync_command
+from connector.exit_codes import ExitCode
 from connector.mapping import MappingError, MappingsInvalid
-from connector.sandbox.cli import sandbox_group
+from connector.sandbox.cli import CannotListen, sandbox_group
 from connector.settings import SettingsError
 
 # what no retry mends: fix the settings or the mapping files (exit 3, one line per problem)
@@ -27,7 +28,8 @@ def configuration_problems(exc: Exception) -> list[str]:
 
 class _Connector(click.Group):
     """The command group; a configuration error ends any command in one line per problem
-    and exit 3, with its traceback only under ``--debug``."""
+    and ``ExitCode.BAD_CONFIGURATION``, with its traceback only under ``--debug``; so does a
+    sandbox that cannot listen where it was told to."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -37,7 +39,10 @@ class _Connector(click.Group):
                 click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
             for line in configuration_problems(exc):
                 click.echo(line, err=True)
-            ctx.exit(EXIT_BAD_CONFIGURATION)
+            ctx.exit(ExitCode.BAD_CONFIGURATION)
+        except CannotListen as exc:
+            click.echo(f"bad configuration: {exc.message}", err=True)
+            ctx.exit(ExitCode.BAD_CONFIGURATION)
 
 
 @click.group(cls=_Connector)

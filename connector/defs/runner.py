@@ -18,9 +18,10 @@ from connector.defs.assets import STAGES, mapping_key
 from connector.defs.definitions import build_definitions
 from connector.defs.jobs import NIGHTLY
 from connector.defs.resources import ConnectorResource
+from connector.ledger import destination_key
 from connector.partitions import check_in_range, expand_partitions
-from connector.reporting.queries import next_batch_id
-from connector.reporting.sync_summary import SUMMARY_COLUMNS, SyncSummary, progress
+from connector.reporting.queries import next_batch_id, unfinished_batch_ids
+from connector.reporting.sync_summary import SUMMARY_COLUMNS, SyncFailure, SyncSummary, progress
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 INSTANCE_LOCK = ".connector-instance.lock"
-# errors no retry mends: settings that do not validate, or that a destination refused
-CONFIGURATION_ERRORS = frozenset({"ConfigurationError", "AuthError", "SettingsError"})
 
 
 def instance_for(state_dir: Path) -> dg.DagsterInstance:
@@ -86,10 +85,14 @@ def run_sync(
     days = expand_partitions(partitions, yesterday.isoformat())
     check_in_range(days, settings.partition_start, yesterday, settings.timezone)
     instance = instance or instance_for(settings.state_dir)
-    summary = SyncSummary(days, {m: dict.fromkeys(SUMMARY_COLUMNS, 0) for m in chosen})
+    summary = SyncSummary(
+        days, {m: dict.fromkeys(SUMMARY_COLUMNS, 0) for m in chosen}, dry_run=dry_run
+    )
     stages = STAGES[:3] if dry_run else STAGES
     emit = on_event or (lambda message: log.info(message))
     first_new_batch = next_batch_id(connector.ledger())
+    # what the delivery will submit or poll besides this sync's own batches
+    earlier = unfinished_batch_ids(connector.ledger())
     for day in days:
         selection = [mapping_key(m, s) for m in chosen for s in stages]
         emit(f"partition {day}: {', '.join(chosen)}")
@@ -106,13 +109,14 @@ def run_sync(
             for d in destinations
             for s in ("outbox", "submissions", "status_report")
         ]
+        summary.accounts.update({d: destination_key(d, settings) for d in destinations})
         emit(f"delivery: {', '.join(destinations)} (outbox, submit, then poll until final)")
         events = _execute(job, days[-1], selection, instance, "sync delivery", quiet, summary)
         for key, metadata in events:
             if metadata.get("summary") is not None:
                 emit(f"  {key.to_user_string()}: {metadata['summary']}")
             summary.add_delivery_asset(key.path[0], key.path[-1], metadata)
-        summary.add_deliveries(connector.ledger(), first_new_batch)
+        summary.add_deliveries(connector.ledger(), first_new_batch, earlier)
     return summary
 
 
@@ -138,9 +142,8 @@ def _execute(
     if not result.success:
         step, error_class, message = _failure(result)
         summary.failures.append(
-            f"{trigger} {partition}: run {result.run_id} failed: {step}: {message}"
+            SyncFailure(f"{trigger} {partition}", result.run_id, step, error_class, message)
         )
-        summary.bad_configuration |= error_class in CONFIGURATION_ERRORS
     return [
         (event.asset_key, _metadata(event))
         for event in result.get_asset_materialization_events()

@@ -194,6 +194,7 @@ def _submit(
         return_to_queue(ledger, batch, settings.tz, f"not accepted: {exc}")
         result.returned_to_queue.append(batch.id)
         result.stopped_because = "unavailable"
+        result.stop_message = str(exc)
         log.warning("batch %s: %s", batch.id, exc)
         return False
     except AuthError as exc:
@@ -201,6 +202,7 @@ def _submit(
         return_to_queue(ledger, batch, settings.tz, str(exc))
         result.returned_to_queue.append(batch.id)
         result.stopped_because = "auth"
+        result.stop_message = str(exc)
         log.error("%s refused the credentials: %s", dest.key, exc)
         return False
     except (AmbiguousSubmitError, ProtocolError) as exc:
@@ -244,6 +246,11 @@ def _submit(
     tally = settle(ledger, settings, dest, batch, answer)
     result.rows_confirmed += tally.confirmed
     result.rows_failed += tally.failed
+    result.rows_not_found += tally.not_found
+    result.rows_requeued += tally.requeued
+    result.rows_dead += tally.dead
+    result.verified += tally.verified
+    result.verified_ok += tally.verified_ok
     return True
 
 

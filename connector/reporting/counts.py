@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from connector.ledger import COMPLETE, DEAD, Batch
+from connector.ledger import COMPLETE, DEAD, FINAL_STATES, Batch
+from connector.reporting.queries import NOT_LANDED
 
 # per mapping: what became of the source rows of the days it ran
-MAPPING_COUNTS = ("read", "rejected", "merged", "unchanged", "superseded", "changed")
+MAPPING_COUNTS = ("read", "rejected", "merged", "unchanged", "outdated", "changed")
 # per account: what became of its rows
 DELIVERY_COUNTS = ("queued", "submitted", "confirmed", "failed", "dead")
-# row outcomes of a settled batch whose rows did not land
-NOT_LANDED = ("failed", "not_found", "error", "dead")
 # what a row outcome status means, in the words of the reports
 OUTCOME_LABELS = {
     "requeued": "re-queued (sent again)",
@@ -38,7 +37,7 @@ DEFINITIONS = {
     "a row with two bad values counts twice)",
     "merged": "rows merged into a later row of the same identity and day",
     "unchanged": "identities whose values the profile store already had",
-    "superseded": "identities whose values of the day lost to values of a later day",
+    "outdated": "identities whose values of the day lost to values of a later day",
     "changed": "identities whose current values changed: the account's outbox sends them",
     "already_sent": "changed profiles whose whole row is the one queued, on its way or "
     "confirmed: not sent again",
@@ -49,7 +48,12 @@ DEFINITIONS = {
     "confirmed": "rows the service confirmed",
     "failed": "rows that ended without landing (not found, out of attempts)",
     "dead": "of the failed rows, those out of attempts",
+    "superseded": "rows not sent again because a later batch of the account carries the "
+    "profile (a retry or newer values)",
+    "not_final": "rows queued, being submitted, or waiting for the destination's answer",
 }
+# what became of a batch's rows: FATES add up to its row count, less the rows re-queued
+FATES = ("confirmed", "failed", "dead", "superseded", "not_final")
 # the stages of a mapping partition: the pipeline's name of each, by its Dagster asset's
 STAGE_OF_ASSET = {
     "source_rows": "extract",
@@ -82,32 +86,49 @@ def add_stage(into: dict[str, int], stage: str, counts: Counts, *, dry_run: bool
             into["changed"] += figure(counts, "rows_out")
     elif stage == "profiles":
         into["unchanged"] += figure(counts, "unchanged")
-        into["superseded"] += figure(counts, "superseded")
+        # the profile store calls them superseded: lost to a later day's values
+        into["outdated"] += figure(counts, "superseded")
         into["changed"] += figure(counts, "rows_out")
+
+
+def fates(batch: Batch, outcomes: OutcomeCounts) -> dict[str, int]:
+    """What became of ``batch``'s rows (``FATES``; ``dead`` is part of ``failed``). Rows
+    re-queued into a retry count in the batch that settles them."""
+    bad = sum(outcomes.get((batch.id, s), 0) for s in NOT_LANDED)
+    requeued = outcomes.get((batch.id, "requeued"), 0)
+    superseded = outcomes.get((batch.id, "superseded"), 0)
+    rest = batch.row_count - requeued - superseded
+    fate = dict.fromkeys(FATES, 0)
+    fate.update(failed=bad, dead=outcomes.get((batch.id, "dead"), 0), superseded=superseded)
+    if batch.state == COMPLETE:
+        fate["confirmed"] = rest - bad
+    elif batch.state == DEAD and not bad:
+        # the whole batch died (no row named): attempts exhausted or its files unreadable
+        fate["failed"] = fate["dead"] = rest
+    elif batch.state not in FINAL_STATES:  # queued, on its way, or being re-queued
+        fate["not_final"] = rest - bad
+    return fate
 
 
 def add_batch(
     into: dict[str, int], batch: Batch, outcomes: OutcomeCounts, *, first_send: bool
 ) -> None:
-    """Add one batch's rows to ``into`` (``DELIVERY_COUNTS``). ``first_send``: the batch is
-    not a retry of a batch that was submitted (a retry of one that never left is its first
-    submit). A retry's rows are not queued again: the batch it retries queued them."""
-    bad = sum(outcomes.get((batch.id, s), 0) for s in NOT_LANDED)
-    dead = outcomes.get((batch.id, "dead"), 0)
-    requeued = outcomes.get((batch.id, "requeued"), 0)
-    superseded = outcomes.get((batch.id, "superseded"), 0)
+    """Add one batch's rows to ``into`` (``DELIVERY_COUNTS``, and any other ``FATES`` it
+    holds). ``first_send``: the batch is not a retry of a batch that was submitted (a retry
+    of one that never left is its first submit). A retry's rows are not queued again: the
+    batch it retries queued them."""
     if batch.parent_id is None:
         into["queued"] += batch.row_count
     if batch.submitted_at is not None and first_send:
         into["submitted"] += batch.row_count
-    into["failed"] += bad
-    into["dead"] += dead
-    if batch.state == COMPLETE:
-        into["confirmed"] += batch.row_count - bad - requeued - superseded
-    elif batch.state == DEAD and not bad:
-        # the whole batch died (no row named): attempts exhausted or its files unreadable
-        into["failed"] += batch.row_count - requeued - superseded
-        into["dead"] += batch.row_count - requeued - superseded
+    add_fates(into, batch, outcomes)
+
+
+def add_fates(into: dict[str, int], batch: Batch, outcomes: OutcomeCounts) -> None:
+    """Add :func:`fates` of ``batch`` to the ``FATES`` that ``into`` holds."""
+    for key, rows in fates(batch, outcomes).items():
+        if key in into:
+            into[key] += rows
 
 
 def delivery_counts(

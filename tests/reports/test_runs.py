@@ -84,7 +84,7 @@ def test_two_runs_keep_both_in_the_history_each_with_its_own_window(
             "rejected": 2,
             "merged": 1,
             "unchanged": 1,
-            "superseded": 0,
+            "outdated": 0,
             "changed": 8,
         }
     }
@@ -101,7 +101,7 @@ def test_two_runs_keep_both_in_the_history_each_with_its_own_window(
         ledger, destination="target", destination_key=KEY, mappings=["crm"], run_id="run-2"
     )
     # only what happened since the first record
-    assert two.mappings["crm"]["read"] == 3 and two.mappings["crm"]["superseded"] == 1
+    assert two.mappings["crm"]["read"] == 3 and two.mappings["crm"]["outdated"] == 1
     assert (two.account["queued"], two.account["confirmed"]) == (0, 0)
     assert (two.account["failed"], two.account["dead"]) == (1, 1)
     assert two.totals == {"queued": 8, "submitted": 8, "confirmed": 7, "failed": 1, "dead": 1}
