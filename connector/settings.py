@@ -43,7 +43,13 @@ class TargetSettings(BaseModel):
     calls_per_minute: int = Field(CALLS_PER_MINUTE, gt=0)
     max_in_flight: int = Field(STATUS_WINDOW, gt=0, le=STATUS_WINDOW)
     timeout_s: float = Field(60.0, gt=0)
-    poll_interval_s: float = Field(30.0, ge=0)
+    poll_interval_s: float = Field(
+        30.0,
+        ge=0,
+        description="The longest wait between two status polls of open batches: a waiting "
+        "poll asks at once, then after 1, 2, 4, ... seconds up to this (the status_poll "
+        "sensor launches a poll run at most this often).",
+    )
     pending_timeout_h: float = Field(24.0, gt=0)
     verify_sample: int = Field(20, ge=0)
     verify_tls: bool = True
