@@ -10,6 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from connector.cli.progress_display import showing_progress
+
 if TYPE_CHECKING:
     from connector.reporting import SyncSummary
 
@@ -93,15 +95,14 @@ def sync_command(
 
     connector = ConnectorResource.from_env(force_window=force_window, poll_timeout_s=wait_s)
     try:
-        summary = run_sync(
-            connector,
-            mappings=mappings,
-            partitions=partitions,
-            dry_run=dry_run,
-            on_event=lambda message: console.print(
-                f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}"
-            ),
-        )
+        with showing_progress(sys.stdout) as display:
+            summary = run_sync(
+                connector,
+                mappings=mappings,
+                partitions=partitions,
+                dry_run=dry_run,
+                on_event=display.message,
+            )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     render_summary(console, summary, time.monotonic() - started)
