@@ -30,7 +30,6 @@ def demo_environment(sandbox_url: str) -> dict[str, str]:
         "CONNECTOR_TARGET__BASE_URL": sandbox_url,
         "CONNECTOR_TARGET__CLIENT_CODE": "demo",
         "CONNECTOR_TARGET__API_VERSION": "v2",
-        "CONNECTOR_TARGET__POLL_INTERVAL_S": "0.5",
         "CONNECTOR_COPERNICA__BASE_URL": f"{sandbox_url}/v3",
         "CONNECTOR_COPERNICA__DATABASE": "demo",
         "CONNECTOR_OFF_PEAK": "00:00-24:00",
@@ -76,16 +75,18 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 return 0
         # imported only for the in-process sync: `--ui` runs Dagster in a process of its own
+        from connector.cli.progress_display import showing_progress
         from connector.cli.sync import render_summary
         from connector.defs.resources import ConnectorResource
         from connector.defs.runner import run_sync
 
         started = time.monotonic()
-        summary = run_sync(
-            ConnectorResource.from_env(force_window=True, poll_timeout_s=120.0),
-            partitions=[SAMPLE_DAYS],
-            on_event=lambda m: console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {m}"),
-        )
+        with showing_progress(sys.stdout) as display:
+            summary = run_sync(
+                ConnectorResource.from_env(force_window=True, poll_timeout_s=120.0),
+                partitions=[SAMPLE_DAYS],
+                on_event=display.message,
+            )
         render_summary(console, summary, time.monotonic() - started)
     console.print(
         f"state, outbox and reports: {STATE_DIR}/  (runs recorded in {env['DAGSTER_HOME']})"

@@ -94,8 +94,9 @@ class TargetSettings(BaseModel):
     poll_interval_s: float = Field(
         30.0,
         ge=0,
-        description="Seconds between polls of open batches while `connector sync` waits, "
-        "and the least spacing of the `status_poll` sensor's runs.",
+        description="The longest wait between two status polls of open batches: a waiting "
+        "poll asks at once, then after 1, 2, 4, ... seconds up to this (the status_poll "
+        "sensor launches a poll run at most this often).",
     )
     pending_timeout_h: float = Field(
         24.0,

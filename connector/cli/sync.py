@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from connector.cli.output import Column, make_console, print_json, print_table
+from connector.cli.progress_display import showing_progress
 from connector.exit_codes import HELP, ExitCode
 
 if TYPE_CHECKING:
@@ -136,15 +137,6 @@ def summary_document(summary: SyncSummary, elapsed: float) -> dict[str, Any]:
     }
 
 
-def event_printer(console: Console, started: float) -> Callable[[str], None]:
-    """How the run's progress lines are printed: every line of ``on_event`` goes here."""
-
-    def show(message: str) -> None:
-        console.print(Text(f"{time.monotonic() - started:6.1f}s ", style="dim") + Text(message))
-
-    return show
-
-
 @click.command("sync", epilog=HELP)
 @click.option("--mapping", "mappings", multiple=True, help="Only this mapping (repeatable).")
 @click.option(
@@ -188,7 +180,6 @@ def sync_command(
     credentials it refuses): no retry mends it, fix the settings.
     """
     console = make_console()
-    events = make_console(stderr=True) if as_json else console
     started = time.monotonic()
     # imported when a sync runs: Dagster takes seconds to import, `connector --help` none
     from connector.defs.resources import ConnectorResource
@@ -196,13 +187,15 @@ def sync_command(
 
     connector = ConnectorResource.from_env(force_window=force_window, poll_timeout_s=wait_s)
     try:
-        summary = run_sync(
-            connector,
-            mappings=mappings,
-            partitions=partitions,
-            dry_run=dry_run,
-            on_event=event_printer(events, started),
-        )
+        # progress lines: stdout, or stderr when stdout carries the JSON document
+        with showing_progress(sys.stderr if as_json else sys.stdout) as display:
+            summary = run_sync(
+                connector,
+                mappings=mappings,
+                partitions=partitions,
+                dry_run=dry_run,
+                on_event=display.message,
+            )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     elapsed = time.monotonic() - started

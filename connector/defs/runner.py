@@ -21,11 +21,12 @@ from connector.defs.resources import ConnectorResource
 from connector.ledger import destination_key
 from connector.partitions import check_in_range, expand_partitions
 from connector.reporting.queries import next_batch_id, unfinished_batch_ids
-from connector.reporting.sync_summary import SUMMARY_COLUMNS, SyncFailure, SyncSummary, progress
+from connector.reporting.sync_summary import SUMMARY_COLUMNS, SyncFailure, SyncSummary
 
 log = logging.getLogger(__name__)
 
-# In-process runs print our own progress lines; Dagster's per-event console log would drown them.
+# In-process runs report their own progress (connector.progress); Dagster's per-event console
+# log would drown it.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -70,7 +71,10 @@ def run_sync(
     instance: dg.DagsterInstance | None = None,
     quiet: bool = True,
 ) -> SyncSummary:
-    """Mapping assets for each partition (one run each), then one delivery run (submit + poll)."""
+    """Mapping assets for each partition (one run each), then one delivery run (submit + poll).
+
+    ``on_event`` gets a line as each run begins; the stages report their own progress as they
+    go (``connector.progress``: install a reporter to see it)."""
     settings = connector.settings()
     defs = build_definitions(settings, connector)
     job = defs.resolve_job_def(NIGHTLY)
@@ -99,7 +103,6 @@ def run_sync(
         trigger = "sync dry-run" if dry_run else "sync"
         for key, metadata in _execute(job, day, selection, instance, trigger, quiet, summary):
             summary.add_stage(key.path[0], key.path[-1], metadata, dry_run=dry_run)
-            emit(f"  {key.to_user_string()}: {progress(metadata)}")
     if deliver and not dry_run:
         destinations = sorted(
             {k.path[0] for k in job.asset_layer.executable_asset_keys} & {"target", "copernica"}
@@ -113,8 +116,6 @@ def run_sync(
         emit(f"delivery: {', '.join(destinations)} (outbox, submit, then poll until final)")
         events = _execute(job, days[-1], selection, instance, "sync delivery", quiet, summary)
         for key, metadata in events:
-            if metadata.get("summary") is not None:
-                emit(f"  {key.to_user_string()}: {metadata['summary']}")
             summary.add_delivery_asset(key.path[0], key.path[-1], metadata)
         summary.add_deliveries(connector.ledger(), first_new_batch, earlier)
     return summary

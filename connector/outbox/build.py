@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from connector import ledger as ledger_mod
+from connector import progress
 from connector.columns import DIGEST, IDENTITY, SOURCE_REF
 from connector.digests import digest_sql
 from connector.encoding import quote_ident, quote_literal
@@ -253,9 +254,24 @@ def build(
 
     Crash-safe and repeatable: the stores' ``built_version`` moves only after the batches
     are registered, and a build that repeats finds its rows already queued (same digest).
+    Reported as the ``outbox`` stage (``connector.progress``): rows and batches written.
     """
-    acct = account(settings, ledger, destination, mappings=mappings)
     key = ledger_mod.destination_key(destination, settings)
+    with progress.stage("outbox", key, batches=0) as report:
+        result = _build(settings, ledger, destination, key, mappings, report)
+        report.conclude(result.summary().removeprefix(f"{key}: "))
+    return result
+
+
+def _build(
+    settings: Settings,
+    ledger: Ledger,
+    destination: str,
+    key: str,
+    mappings: Collection[str] | None,
+    report: progress.Stage,
+) -> BuildResult:
+    acct = account(settings, ledger, destination, mappings=mappings)
     result = BuildResult(destination_key=key)
     if acct is None:
         return result
@@ -267,6 +283,8 @@ def build(
         ((result.candidates, newest),) = con.execute(
             f"SELECT count(*), max({PARTITION})::VARCHAR FROM ({changed})"
         ).fetchall()
+        # an upper bound: the rows already sent are left out as they stream
+        report.update(total=int(result.candidates))
         if result.candidates:
             last_sent = _last_sent_sql(con, ledger, key, work)
             # streamed from the query into the batch files: the rows are not written twice
@@ -276,7 +294,9 @@ def build(
                     WHERE l.digest IS DISTINCT FROM r.{DIGEST}"""
             ).to_arrow_reader(READ_ROWS)
             try:
-                result.batches = write_rows(settings, ledger, acct, reader, partition=newest)
+                result.batches = write_rows(
+                    settings, ledger, acct, reader, partition=newest, report=report
+                )
             finally:
                 reader.close()
             result.rows = sum(b.row_count for b in result.batches)
@@ -338,9 +358,10 @@ def write_rows(
     partition: str,
     attempt: int = 1,
     parent_id: int | None = None,
+    report: progress.Stage | None = None,
 ) -> list[Batch]:
     """Write full rows (``_identity``, ``_source_ref``, ``_digest``, the account's params) as
-    queued batches of ``attempt``."""
+    queued batches of ``attempt`` (``report``: the stage told the rows and batches)."""
     return write_batches(
         rows,
         mapping=acct.stand_in(),
@@ -349,6 +370,7 @@ def write_rows(
         ledger=ledger,
         attempt=attempt,
         parent_id=parent_id,
+        report=report,
     )
 
 

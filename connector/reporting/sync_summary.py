@@ -40,16 +40,6 @@ CONFIGURATION_ERRORS = frozenset({"ConfigurationError", "AuthError", "SettingsEr
 Metadata = Mapping[str, object]
 
 
-def progress(metadata: Metadata) -> str:
-    """`N rows` and, when the stage timed itself, its rate."""
-    rows = figure(metadata, "rows_out")
-    seconds = metadata.get("seconds")
-    if not isinstance(seconds, int | float) or not seconds:
-        return f"{rows:,} rows"
-    rows_in = figure(metadata, "rows_in") or rows
-    return f"{rows:,} rows in {seconds:.1f}s ({rows_in / seconds:,.0f} rows/s)"
-
-
 @dataclass(frozen=True)
 class SyncFailure:
     """Why a sync did not do all it should: a failed run's step, or a destination's refusal.
