@@ -167,7 +167,7 @@ def _time_text(arr: pa.Array) -> pa.Array:
     micros = arr.cast(pa.time64("us")).cast(pa.int64())
     micros = pc.subtract(micros, pc.multiply(pc.divide(micros, _DAY_US), _DAY_US))  # 24:00
     seconds = pc.divide(micros, 10**6)
-    base = pc.strftime(seconds.cast(pa.timestamp("s")), format="%H:%M:%S")
+    base = seconds.cast(pa.int32()).cast(pa.time32("s")).cast(pa.string())
     return _with_fraction(base, pc.subtract(micros, pc.multiply(seconds, 10**6)))
 
 
@@ -200,10 +200,11 @@ def _check_range(micros: pa.Array, type_name: str) -> None:
 
 def _iso(micros: pa.Array) -> pa.Array:
     """``datetime.isoformat`` of naive microseconds since 1970: ``T``, and the fraction
-    only when there is one."""
+    only when there is one. (Arrow's cast writes ``2026-11-19 08:00:00``, some ten times
+    faster than its ``strftime``.)"""
     seconds = pc.floor_temporal(micros.cast(pa.timestamp("us")), unit="second")
-    base = pc.strftime(seconds.cast(pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%S")
-    return _with_fraction(base, pc.subtract(micros, seconds.cast(pa.int64())))
+    text = pc.utf8_replace_slice(seconds.cast(pa.timestamp("s")).cast(pa.string()), 10, 11, "T")
+    return _with_fraction(text, pc.subtract(micros, seconds.cast(pa.int64())))
 
 
 def _with_fraction(base: pa.Array, micros: pa.Array) -> pa.Array:
