@@ -16,8 +16,8 @@ below write them as the same text, without a Python object per value where Arrow
   text as stored, integers by SQLite in decimal, REALs by SQLite's exact text, which is
   rewritten here as Python's ``repr`` (a mask says which), bytes as stored.
 
-A column of a type not listed in ``POSTGRES_TYPES`` has no rule here: its source is read
-with SQLAlchemy (``sql_paths``).
+A column of a type ``postgres_text`` has no rule for (``jsonb``, ``interval`` ...) is read
+with SQLAlchemy (``sql_paths``), whose text for it stays as it was.
 """
 
 from __future__ import annotations
