@@ -298,3 +298,20 @@ def load_server(server: str, csv_path: Path, rows: int, seed: int = 42) -> str:
     finally:
         engine.dispose()
     return table
+
+
+def drop_server_table(server: str, rows: int, seed: int = 42) -> None:
+    """Drop the data set's cached table from ``server`` (when its URL is set)."""
+    from sqlalchemy import create_engine, text
+
+    from connector.sql_urls import with_installed_driver
+
+    url = server_url(server)
+    if url is None:
+        return
+    engine = create_engine(with_installed_driver(url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {server_table(rows, seed)}"))
+    finally:
+        engine.dispose()

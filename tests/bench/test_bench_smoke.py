@@ -30,14 +30,19 @@ def test_csv_export_reads_back_exactly(tmp_path: Path) -> None:
 
 def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(runner, "REPEATS", 2)  # alternation kept, make test kept short
-    doc, path = runner.run(
-        rows=(2_000, 5_000),
-        e2e_rows=3_000,
-        sandbox_rows=3_000,
-        copernica_profiles=200,
-        data_dir=tmp_path / "data",
-        results_dir=tmp_path / "results",
-    )
+    try:
+        doc, path = runner.run(
+            rows=(2_000, 5_000),
+            e2e_rows=3_000,
+            sandbox_rows=3_000,
+            copernica_profiles=200,
+            data_dir=tmp_path / "data",
+            results_dir=tmp_path / "results",
+        )
+    finally:  # the servers' tables are the bench's cache, as the data files in tmp_path
+        for server in data.SERVERS:
+            for rows in (2_000, 5_000):
+                data.drop_server_table(server, rows)
     assert json.loads(path.read_text()) == doc
     for size in ("2000", "5000"):
         ex = doc["extract_to_batches"][size]
