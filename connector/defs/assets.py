@@ -247,6 +247,8 @@ def build_destination_assets(
                 "changed_profiles": built.candidates,
                 "already_sent": built.unchanged,
                 "batches": len(built.batches),
+                # the ledger ids of the batches written: a sync counts what became of its own
+                "batch_ids": dg.MetadataValue.json([b.id for b in built.batches]),
                 "mappings": ", ".join(built.mappings),
                 "params": ", ".join(built.param_names),
                 "files": dg.MetadataValue.md(markdown_table(files)),

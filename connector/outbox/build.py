@@ -254,10 +254,13 @@ def build(
 
     Crash-safe and repeatable: the stores' ``built_version`` moves only after the batches
     are registered, and a build that repeats finds its rows already queued (same digest).
+    One build of an account at a time (``Ledger.exclusive``): a build that starts while
+    another runs waits for it, then finds its rows queued, so two syncs at once do not
+    queue the same profiles twice.
     Reported as the ``outbox`` stage (``connector.progress``): rows and batches written.
     """
     key = ledger_mod.destination_key(destination, settings)
-    with progress.stage("outbox", key, batches=0) as report:
+    with ledger.exclusive(f"outbox:{key}"), progress.stage("outbox", key, batches=0) as report:
         result = _build(settings, ledger, destination, key, mappings, report)
         report.conclude(result.summary().removeprefix(f"{key}: "))
     return result

@@ -59,17 +59,6 @@ class WrittenBatches:
     outcomes: dict[tuple[int, str], int]  # (batch id, row status) -> rows
 
 
-def batches_since(ledger: Ledger, first_id: int) -> WrittenBatches:
-    """Batches with ``id >= first_id`` whose retry chain starts at or after ``first_id`` (a
-    retry of an older batch and its own retries are left out), with their row outcomes."""
-    with ledger.session() as session:
-        batches: dict[int, Batch] = {}
-        for b in session.scalars(select(Batch).where(Batch.id >= first_id).order_by(Batch.id)):
-            if b.parent_id is None or b.parent_id in batches:  # parents come first
-                batches[b.id] = b
-        return WrittenBatches(list(batches.values()), _outcomes(session, list(batches)))
-
-
 def lineage(ledger: Ledger, roots: Collection[int], first_id: int) -> WrittenBatches:
     """The batches ``roots`` and their retries written from ``first_id`` on (a retry's retry
     too), oldest first, with their row outcomes."""

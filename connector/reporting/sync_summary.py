@@ -15,7 +15,7 @@ from connector.exit_codes import ExitCode, worst
 from connector.ledger import Ledger
 from connector.reporting import counts as figures
 from connector.reporting.counts import MAPPING_COUNTS, STAGE_OF_ASSET, figure
-from connector.reporting.queries import WrittenBatches, batches_since, lineage
+from connector.reporting.queries import WrittenBatches, lineage
 
 # per mapping: what became of the source rows of the synced days (``counts`` defines each)
 SUMMARY_COLUMNS = MAPPING_COUNTS
@@ -76,6 +76,8 @@ class SyncSummary:
     # destination -> why its drain stopped and what it left queued (the submissions' figures)
     drains: dict[str, dict[str, object]] = field(default_factory=dict)
     reports: dict[str, str] = field(default_factory=dict)
+    # the batches this sync's outbox builds wrote (another sync's at the same time are not)
+    own_batches: list[int] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
     failures: list[SyncFailure] = field(default_factory=list)
     dry_run: bool = False
@@ -124,6 +126,8 @@ class SyncSummary:
             account = self._account(destination)
             account["changed"] += figure(metadata, "changed_profiles")
             account["already_sent"] += figure(metadata, "already_sent")
+            ids = metadata.get("batch_ids")
+            self.own_batches += [int(i) for i in ids] if isinstance(ids, list) else []
         elif asset == "submissions":
             self._add_drain(destination, metadata)
         elif asset == "status_report" and metadata.get("report_html") is not None:
@@ -161,8 +165,10 @@ class SyncSummary:
     def add_deliveries(
         self, ledger: Ledger, first_new_batch: int, earlier: Collection[int] = ()
     ) -> None:
-        """What became of the rows of the batches this sync wrote and of ``earlier`` (the
-        batches not final when it began, which it submitted or polled), per destination.
+        """What became of the rows of the batches this sync wrote (``own_batches``, from its
+        outbox builds, with their retries) and of ``earlier`` (the batches not final when it
+        began, which it submitted or polled), per destination. Batches another sync wrote
+        meanwhile are neither.
 
         A row re-queued into a retry batch is counted once, in the batch that settled it; a
         row not re-sent because a newer batch carries its profile is superseded. So, per
@@ -171,7 +177,7 @@ class SyncSummary:
         this sync wrote of an earlier batch counts with that batch (not as queued: it is no
         change of this sync).
         """
-        own = batches_since(ledger, first_new_batch)
+        own = lineage(ledger, self.own_batches, first_new_batch)
         by_id = {b.id: b for b in own.batches}
         for batch in own.batches:
             counts = self._account(batch.destination)
