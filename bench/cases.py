@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.data import DAY, NEXT_DAY
+from bench.data import DAY, NEXT_DAY, SERVERS
 
 MAPPING_PARAMS: dict[str, Any] = {
     "email": {"column": "email", "transform": ["strip", "lower"]},
@@ -53,8 +53,18 @@ def bench_mapping(source: dict[str, Any], destination: str = "target") -> Any:
 
 
 def source_of(kind: str, path: str) -> dict[str, Any]:
+    """The mapping's source: ``csv`` and ``sqlite`` read the file ``path``; ``postgres`` and
+    ``mariadb`` the table ``path`` in the server their environment variable names (the
+    mapping expands it: the URL is in no argument and no result)."""
     if kind == "csv":
         return {"kind": "csv", "path": str(Path(path).parent / "*.csv")}
+    if kind in SERVERS:
+        return {
+            "kind": "sql",
+            "url": "${" + SERVERS[kind] + "}",
+            "table": path,
+            "cursor": "updated_at",
+        }
     return {
         "kind": "sql",
         "url": f"sqlite:///{path}",
@@ -138,6 +148,112 @@ def reference_sqlite(path: str, work: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     out.unlink()
     return {"seconds": seconds, "rows": rows}
+
+
+def reference_server(server: str, table: str, work: str) -> dict[str, Any]:
+    """A server's floor: its rows in cursor order, as it sends them, written as CSV by
+    pyarrow. PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` (CSV) read by pyarrow's streaming
+    CSV reader as the server sends it; MariaDB (no COPY): pymysql fetches every row,
+    unbuffered, pyarrow writes them, in chunks."""
+    import psycopg2  # noqa: F401  (imported before the clock starts, as the pipeline's are)
+    import pyarrow.csv  # noqa: F401
+    import pymysql  # noqa: F401
+
+    import connector.sources.sql_paths  # noqa: F401
+
+    out = Path(work) / "reference.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started, cpu, sys_s = time.perf_counter(), time.process_time(), _system_seconds()
+    rows = (_copy_out if server == "postgres" else _fetch_out)(server, table, out)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    sys_s = _system_seconds() - sys_s
+    out.unlink()
+    return {"seconds": seconds, "cpu_s": figure(cpu), "sys_s": figure(sys_s), "rows": rows}
+
+
+def _server_query(table: str) -> str:
+    from bench.data import COLUMNS
+
+    return f"SELECT {', '.join(COLUMNS)} FROM {table} ORDER BY updated_at, row_id"
+
+
+def _copy_out(server: str, table: str, out: Path) -> int:
+    import os
+    import threading
+
+    import psycopg2
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from bench.data import COLUMNS, server_url
+    from connector.sources.sql_paths import libpq_conninfo
+    from connector.sql_urls import with_installed_driver
+
+    con = psycopg2.connect(libpq_conninfo(with_installed_driver(server_url(server) or "")))
+    read_end, write_end = os.pipe()
+    failed: list[BaseException] = []
+
+    def send() -> None:  # the server's COPY into the pipe, while pyarrow reads the other end
+        try:
+            with os.fdopen(write_end, "wb") as sink, con.cursor() as cur:
+                cur.copy_expert(
+                    f"COPY ({_server_query(table)}) TO STDOUT WITH (FORMAT csv, HEADER)", sink
+                )
+        except BaseException as exc:
+            failed.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    rows = 0
+    with os.fdopen(read_end, "rb") as source:
+        reader = pacsv.open_csv(
+            source,
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(COLUMNS, pa.string())),
+        )
+        with pacsv.CSVWriter(out, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+    sender.join()
+    con.close()
+    if failed:
+        raise failed[0]
+    return rows
+
+
+def _fetch_out(server: str, table: str, out: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pymysql
+    import pymysql.cursors
+
+    from bench.data import COLUMNS, server_url
+    from connector.sql_urls import with_installed_driver
+
+    url = with_installed_driver(server_url(server) or "")
+    con = pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        database=url.database,
+        charset="utf8mb4",
+        cursorclass=pymysql.cursors.SSCursor,
+    )
+    schema = pa.schema([(c, pa.string()) for c in COLUMNS])
+    rows = 0
+    with con.cursor() as cur, pacsv.CSVWriter(out, schema) as writer:
+        cur.execute(_server_query(table))
+        while batch := cur.fetchmany(100_000):
+            cols = list(zip(*batch, strict=True))
+            stamps = COLUMNS.index("updated_at")  # a DATETIME: pymysql's datetime as text
+            cols[stamps] = tuple(str(v) for v in cols[stamps])
+            arrays = [pa.array(c, pa.string()) for c in cols]
+            writer.write_table(pa.table(arrays, schema=schema))
+            rows += len(batch)
+    con.close()
+    return rows
 
 
 def _outbox(settings: Any, ledger: Any, destination: str = "target") -> tuple[Any, float]:
@@ -453,18 +569,23 @@ def copernica(profiles: int, work: str, concurrency: int = 8) -> dict[str, Any]:
 
 
 def make_dataset(folder: str, rows: int, kind: str) -> dict[str, Any]:
-    """The cached generated data file (made here so the parent process stays small)."""
-    from bench.data import dataset
+    """The cached generated data file (made here so the parent process stays small); for a
+    server, its table, loaded from the CSV export of the same rows."""
+    from bench.data import dataset, load_server
 
     started = time.perf_counter()
-    path = dataset(Path(folder), rows, kind)
-    return {"path": str(path), "seconds": time.perf_counter() - started}
+    if kind in SERVERS:
+        path = load_server(kind, dataset(Path(folder), rows, "csv"), rows)
+    else:
+        path = str(dataset(Path(folder), rows, kind))
+    return {"path": path, "seconds": time.perf_counter() - started}
 
 
 CASES = {
     "dataset": make_dataset,
     "reference": reference,
     "reference_sqlite": reference_sqlite,
+    "reference_server": reference_server,
     "pipeline": pipeline,
     "end_to_end": end_to_end,
     "nightly": nightly,

@@ -8,6 +8,7 @@ places, some empty), timestamps ISO 8601 (some with an offset, some date-only).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -213,3 +214,104 @@ def dataset(folder: Path, rows: int, kind: str, seed: int = 42) -> Path:
         if not path.exists():
             write_sqlite(path, rows, seed)
     return path
+
+
+# -- the same rows in the local database servers -------------------------------------------
+
+SERVERS = {"postgres": "CONNECTOR_TEST_POSTGRES_URL", "mariadb": "CONNECTOR_TEST_MARIADB_URL"}
+# the servers' columns: the export's as text, the cursor a timestamp, a key in file order
+_TEXT = ", ".join(f"{c} TEXT" for c in COLUMNS if c != "updated_at")
+_DDL = {
+    "postgres": (
+        "CREATE TABLE {table} (row_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+        + _TEXT
+        + ", updated_at TIMESTAMP NOT NULL)"
+    ),
+    "mariadb": (
+        "CREATE TABLE {table} (row_id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+        + _TEXT
+        + ", updated_at DATETIME NOT NULL) DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_bin"
+    ),
+}
+
+
+def server_url(server: str) -> str | None:
+    """The server's SQLAlchemy URL from its environment variable (``SERVERS``), if set."""
+    return os.environ.get(SERVERS[server]) or None
+
+
+def server_table(rows: int, seed: int = 42) -> str:
+    return f"bench_crm_{rows}_{seed}"
+
+
+def load_server(server: str, csv_path: Path, rows: int, seed: int = 42) -> str:
+    """The data set's table in ``server`` (``customers`` of the CSV export, loaded from it in
+    file order with a ``row_id`` key and an index on the cursor), made when missing; its
+    name. Loaded under another name and renamed, so a half-made table is never used."""
+    from sqlalchemy import create_engine, inspect, text
+
+    from connector.sql_urls import with_installed_driver
+
+    url = server_url(server)
+    assert url is not None, f"{SERVERS[server]} is not set"
+    table = server_table(rows, seed)
+    # MariaDB: LOAD DATA LOCAL reads the export on this side (the server must allow it too)
+    local = {"local_infile": True} if server == "mariadb" else {}
+    engine = create_engine(with_installed_driver(url), connect_args=local)
+    try:
+        with engine.connect() as conn:
+            if inspect(conn).has_table(table):
+                count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                if count == rows:
+                    return table
+                conn.execute(text(f"DROP TABLE {table}"))
+                conn.commit()
+        loading = f"{table}_loading"
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(f"DROP TABLE IF EXISTS {loading}")
+            cur.execute(_DDL[server].format(table=loading))
+            columns = ", ".join(COLUMNS)
+            if server == "postgres":
+                with open(csv_path, "rb") as fh:
+                    cur.copy_expert(  # type: ignore[attr-defined]
+                        f"COPY {loading} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER, "
+                        f"FORCE_NOT_NULL ({columns}))",
+                        fh,
+                    )
+                cur.execute(f"CREATE INDEX {table}_cursor ON {loading} (updated_at, row_id)")
+                cur.execute(f"ANALYZE {loading}")
+                cur.execute(f"ALTER TABLE {loading} RENAME TO {table}")
+            else:
+                cur.execute(
+                    f"LOAD DATA LOCAL INFILE %s INTO TABLE {loading} CHARACTER SET utf8mb4 "
+                    "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+                    f"LINES TERMINATED BY '\\n' IGNORE 1 LINES ({columns})",
+                    (str(csv_path),),
+                )
+                cur.execute(f"CREATE INDEX {table}_cursor ON {loading} (updated_at, row_id)")
+                cur.execute(f"RENAME TABLE {loading} TO {table}")
+            raw.commit()
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    return table
+
+
+def drop_server_table(server: str, rows: int, seed: int = 42) -> None:
+    """Drop the data set's cached table from ``server`` (when its URL is set)."""
+    from sqlalchemy import create_engine, text
+
+    from connector.sql_urls import with_installed_driver
+
+    url = server_url(server)
+    if url is None:
+        return
+    engine = create_engine(with_installed_driver(url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {server_table(rows, seed)}"))
+    finally:
+        engine.dispose()

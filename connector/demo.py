@@ -23,12 +23,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from connector.exit_codes import ExitCode
 from connector.sample_data import ensure_sample_db
 from connector.sandbox.testing import running_sandbox
 from connector.settings import SettingsError, load_settings
 
 SAMPLE_DAYS = "2026-11-18..2026-11-21"
-EXIT_BAD_CONFIGURATION = 3
 
 
 def demo_environment(sandbox_url: str, state_dir: Path) -> dict[str, str]:
@@ -38,7 +38,6 @@ def demo_environment(sandbox_url: str, state_dir: Path) -> dict[str, str]:
         "CONNECTOR_TARGET__BASE_URL": sandbox_url,
         "CONNECTOR_TARGET__CLIENT_CODE": "demo",
         "CONNECTOR_TARGET__API_VERSION": "v2",
-        "CONNECTOR_TARGET__POLL_INTERVAL_S": "0.5",
         "CONNECTOR_COPERNICA__BASE_URL": f"{sandbox_url}/v3",
         "CONNECTOR_COPERNICA__DATABASE": "demo",
         "CONNECTOR_OFF_PEAK": "00:00-24:00",
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir = load_settings().state_dir.absolute()
     except SettingsError as exc:
         console.print(f"bad configuration: {escape(str(exc))}")
-        return EXIT_BAD_CONFIGURATION
+        return ExitCode.BAD_CONFIGURATION
     # Dagster is imported here, not on import: `python -m connector.demo --help` stays quick
     from connector.defs.instance import prepare_dagster_home
 
@@ -102,16 +101,18 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 return 0
         # imported only for the in-process sync: `--ui` runs Dagster in a process of its own
+        from connector.cli.progress_display import showing_progress
         from connector.cli.sync import render_summary
         from connector.defs.resources import ConnectorResource
         from connector.defs.runner import run_sync
 
         started = time.monotonic()
-        summary = run_sync(
-            ConnectorResource.from_env(force_window=True, poll_timeout_s=120.0),
-            partitions=[SAMPLE_DAYS],
-            on_event=lambda m: console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {m}"),
-        )
+        with showing_progress(sys.stdout) as display:
+            summary = run_sync(
+                ConnectorResource.from_env(force_window=True, poll_timeout_s=120.0),
+                partitions=[SAMPLE_DAYS],
+                on_event=display.message,
+            )
         render_summary(console, summary, time.monotonic() - started)
     console.print(escape(f"state (ledger, outbox, reports): {state_dir}/  runs: {home}/"))
     console.print(

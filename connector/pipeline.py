@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connector import ledger as ledger_mod
+from connector import progress
 from connector.columns import IDENTITY, REJECT_COLUMNS, SEQ, SOURCE_REF
 from connector.ledger import Ledger
 from connector.mapping import SourceMapping
@@ -193,6 +194,7 @@ def extract_stage(
     # ones (a thread) overlap: pyarrow and file writes release the GIL, so both cores work.
     # closing(chunks): a failure here stops and joins the reading thread at once
     with (
+        progress.stage(EXTRACT, f"{mapping.name} {partition}") as report,
         closing(chunks),
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-writer") as writer,
     ):
@@ -200,6 +202,7 @@ def extract_stage(
         for chunk in chunks:
             sources.add(chunk.source)
             rows_in += chunk.table.num_rows
+            report.update(done=rows_in)
             if chunk.high_water is not None and (
                 high_water is None or chunk.high_water > high_water
             ):
@@ -231,6 +234,7 @@ def extract_stage(
                     ).to_pylist()
         while staged:
             staged.popleft().result()
+        report.conclude(f"{rows_out:,} mapped, {rejected:,} rejected")
     if high_water is not None:
         record_cursor(ledger, mapping.name, partition, high_water)
     # the transform's output names rows of this extract by _seq: tie it to this run
@@ -302,12 +306,17 @@ def transform_stage(
     _reset(work)
     updates = base / UPDATES
     shutil.rmtree(updates, ignore_errors=True)
-    con = dedupe.connect(work)
-    try:
-        counts = dedupe.build_updates(con, mapped=_mapped_parts(base), names=names, out=updates)
-    finally:
-        con.close()
-        shutil.rmtree(work, ignore_errors=True)
+    with progress.stage(TRANSFORM, f"{mapping.name} {partition}") as report:
+        con = dedupe.connect(work)
+        try:
+            counts = dedupe.build_updates(con, mapped=_mapped_parts(base), names=names, out=updates)
+        finally:
+            con.close()
+            shutil.rmtree(work, ignore_errors=True)
+        report.update(done=counts.rows_in)
+        report.conclude(
+            f"{counts.identities:,} identities, {counts.duplicates_merged:,} rows merged"
+        )
     rejected = ledger_mod.replace_rejects(
         ledger, mapping.name, partition, _reject_rows(base / "rejects")
     )
@@ -364,18 +373,24 @@ def profile_stage(
         rows = dedupe.read_updates(parts, updates, names, schema=schema, batch_rows=BATCH_READ_ROWS)
         return pa.RecordBatchReader.from_batches(schema, rows)
 
-    counts = profile_store.merge_day(
-        ledger,
-        state_dir=settings.state_dir,
-        # its own folder: two merges of the same day at once must not clean up each other's
-        work_dir=base / f"profile-work-{uuid.uuid4().hex[:8]}",
-        destination_key=dest_key,
-        mapping=mapping.name,
-        identity_type=identity_type_of(mapping),
-        names=names,
-        partition=partition,
-        day_rows=day_rows,
-    )
+    with progress.stage(PROFILES, f"{mapping.name} {partition}") as report:
+        counts = profile_store.merge_day(
+            ledger,
+            state_dir=settings.state_dir,
+            # its own folder: two merges of the same day at once must not clean up each other's
+            work_dir=base / f"profile-work-{uuid.uuid4().hex[:8]}",
+            destination_key=dest_key,
+            mapping=mapping.name,
+            identity_type=identity_type_of(mapping),
+            names=names,
+            partition=partition,
+            day_rows=day_rows,
+        )
+        report.update(done=counts.identities_in)
+        report.conclude(
+            f"{counts.changed:,} changed, {counts.unchanged:,} unchanged, "
+            f"{counts.superseded:,} superseded"
+        )
     result = StageResult(mapping.name, partition, PROFILES)
     result.counts.update(
         rows_in=counts.identities_in,

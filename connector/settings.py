@@ -33,36 +33,135 @@ STATUS_WINDOW = 10  # "only the previous 10 statuses are stored"
 class TargetSettings(BaseModel):
     """Adobe Target Bulk Profile Update API."""
 
-    base_url: str = "http://127.0.0.1:8765"
-    client_code: str = "demo"
-    api_version: Literal["v1", "v2"] = "v2"
-    token: SecretStr | None = None
-    max_batch_rows: int = Field(MAX_BATCH_ROWS, gt=0, le=MAX_BATCH_ROWS)
-    max_batch_bytes: int = Field(MAX_BATCH_BYTES, gt=1024, le=MAX_BATCH_BYTES)
-    max_profile_bytes: int = Field(MAX_PROFILE_BYTES, gt=0, le=MAX_PROFILE_BYTES)
-    calls_per_minute: int = Field(CALLS_PER_MINUTE, gt=0)
-    max_in_flight: int = Field(STATUS_WINDOW, gt=0, le=STATUS_WINDOW)
-    timeout_s: float = Field(60.0, gt=0)
-    poll_interval_s: float = Field(30.0, ge=0)
-    pending_timeout_h: float = Field(24.0, gt=0)
-    verify_sample: int = Field(20, ge=0)
-    verify_tls: bool = True
+    base_url: str = Field(
+        "http://127.0.0.1:8765",
+        description="Base URL of the Adobe Target API, `https://<client code>.tt.omtrdc.net` "
+        "(the default is the local sandbox).",
+    )
+    client_code: str = Field(
+        "demo",
+        description="Adobe Target client code: the account whose batches, quota and "
+        "calls are counted.",
+    )
+    api_version: Literal["v1", "v2"] = Field(
+        "v2",
+        description="Bulk profile API version: `v1` only updates profiles Target already "
+        "has, `v2` also creates them.",
+    )
+    token: SecretStr | None = Field(
+        None,
+        description="Token sent to Target as `Authorization: Bearer` (unset: no "
+        "Authorization header).",
+    )
+    max_batch_rows: int = Field(
+        MAX_BATCH_ROWS,
+        gt=0,
+        le=MAX_BATCH_ROWS,
+        description="Rows per batch file at most (Adobe's limit is 500,000).",
+    )
+    max_batch_bytes: int = Field(
+        MAX_BATCH_BYTES,
+        gt=1024,
+        le=MAX_BATCH_BYTES,
+        description="Bytes per batch file at most (Adobe's limit is under 50 MB).",
+    )
+    max_profile_bytes: int = Field(
+        MAX_PROFILE_BYTES,
+        gt=0,
+        le=MAX_PROFILE_BYTES,
+        description="Bytes of attributes per profile at most; a larger profile is rejected "
+        "with its reason (Adobe's limit is 64 KB).",
+    )
+    calls_per_minute: int = Field(
+        CALLS_PER_MINUTE,
+        gt=0,
+        description="Target API calls per minute per client code from one process "
+        "(Adobe allows about 50).",
+    )
+    max_in_flight: int = Field(
+        STATUS_WINDOW,
+        gt=0,
+        le=STATUS_WINDOW,
+        description="Batches per client code submitted and not yet final at once (Target "
+        "keeps only the last 10 statuses).",
+    )
+    timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds one Target request may take before it counts as failed and "
+        "is retried.",
+    )
+    poll_interval_s: float = Field(
+        30.0,
+        ge=0,
+        description="The longest wait between two status polls of open batches: a waiting "
+        "poll asks at once, then after 1, 2, 4, ... seconds up to this (the status_poll "
+        "sensor launches a poll run at most this often).",
+    )
+    pending_timeout_h: float = Field(
+        24.0,
+        gt=0,
+        description="Hours a submitted batch may stay pending before it is marked stuck "
+        "and its rows are re-queued.",
+    )
+    verify_sample: int = Field(
+        20,
+        ge=0,
+        description="Profiles of each completed batch read back from Target to check that "
+        "their values landed (the `landing_rate` check); 0 turns the read-back off.",
+    )
+    verify_tls: bool = Field(
+        True,
+        description="Verify Target's TLS certificate; `false` is logged as a warning "
+        "whenever a client starts.",
+    )
 
 
 class CopernicaSettings(BaseModel):
     """Copernica REST API (bulk profile edit)."""
 
-    base_url: str = "http://127.0.0.1:8765/v3"
-    database: str = "demo"
-    access_token: SecretStr | None = None
-    api_version: Literal["v1", "v2", "v3", "v4"] = "v3"
-    concurrency: int = Field(8, gt=0, le=64)
-    timeout_s: float = Field(30.0, gt=0)
-    verify_tls: bool = True
+    base_url: str = Field(
+        "http://127.0.0.1:8765/v3",
+        description="Base URL of the Copernica REST API, e.g. `https://api.copernica.com/v3` "
+        "(the default is the local sandbox).",
+    )
+    database: str = Field(
+        "demo",
+        description="Copernica database (its id or its name) the profiles are written to.",
+    )
+    access_token: SecretStr | None = Field(
+        None,
+        description="Copernica access token (a query parameter up to API v3, a Bearer "
+        "header for v4).",
+    )
+    api_version: Literal["v1", "v2", "v3", "v4"] = Field(
+        "v3",
+        description="Copernica API version the base URL serves; it decides how the token "
+        "and the fields are sent.",
+    )
+    concurrency: int = Field(
+        8, gt=0, le=64, description="Profile PUT requests sent to Copernica at once."
+    )
+    timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds one Copernica request may take before it counts as failed and "
+        "is retried.",
+    )
+    verify_tls: bool = Field(
+        True,
+        description="Verify Copernica's TLS certificate; `false` is logged as a warning "
+        "whenever a client starts.",
+    )
 
 
 class Settings(BaseSettings):
-    """Everything the connector reads from its environment."""
+    """Everything the connector reads from its environment.
+
+    Sources, first wins: the environment, ``.env``, ``connector.toml`` (both in the working
+    directory). Every field carries a ``description``: ``connector.settings_reference``
+    turns them into the README's table of settings.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="CONNECTOR_",
@@ -72,24 +171,83 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    state_dir: Path = Path(".connector")
-    state_db_url: str | None = None
-    mappings_dir: Path = Path("mappings")
-    outbox_dir: Path | None = None
-    off_peak: str = "22:00-06:00"
-    timezone: str = "UTC"
-    daily_quota: int = Field(DAILY_QUOTA, gt=0)
-    partition_start: dt.date = dt.date(2026, 1, 1)
-    max_attempts: int = Field(3, gt=0)
-    chunk_rows: int = Field(100_000, gt=0)
-    reject_rate_warn: float = Field(0.01, ge=0, le=1)
-    reject_rate_error: float = Field(0.10, ge=0, le=1)
+    state_dir: Path = Field(
+        Path(".connector"),
+        description="Folder of the local state: the SQLite ledger (unless "
+        "CONNECTOR_STATE_DB_URL is set), outbox, stage files, reports and the CLI's "
+        "Dagster home.",
+    )
+    state_db_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the ledger, the state of record (unset: SQLite at "
+        "`<state_dir>/ledger.db`); use PostgreSQL when more than one machine runs the "
+        "connector.",
+    )
+    mappings_dir: Path = Field(
+        Path("mappings"), description="Folder of the source mapping files (`*.yaml`)."
+    )
+    outbox_dir: Path | None = Field(
+        None,
+        description="Folder of the batch files and their manifests (unset: `<state_dir>/outbox`).",
+    )
+    off_peak: str = Field(
+        "22:00-06:00",
+        description="Window in which batches are submitted, `HH:MM-HH:MM` in "
+        "CONNECTOR_TIMEZONE (it may span midnight) or `always`; outside it they wait queued.",
+    )
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone of the partition days, the off-peak window, the "
+        "schedules and naive timestamps in sources.",
+    )
+    daily_quota: int = Field(
+        DAILY_QUOTA,
+        gt=0,
+        description="Rows a Target client code may be sent in any 24 hours (a rolling "
+        "window, as Adobe counts its million a day); the rest waits queued.",
+    )
+    partition_start: dt.date = Field(
+        dt.date(2026, 1, 1),
+        description="First daily partition: earlier days cannot be synced or backfilled, "
+        "and POS files of earlier days are not picked up.",
+    )
+    max_attempts: int = Field(
+        3,
+        gt=0,
+        description="Times a profile's row is submitted (the first included) before a "
+        "failure dead-letters it with the reason.",
+    )
+    chunk_rows: int = Field(
+        100_000,
+        gt=0,
+        description="Rows read from a source at a time (memory grows with it); a "
+        "mapping's `source.chunk_rows` overrides it.",
+    )
+    reject_rate_warn: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Share of a partition's rows rejected (0 to 1) above which the "
+        "`reject_rate` asset check warns.",
+    )
+    reject_rate_error: float = Field(
+        0.10,
+        ge=0,
+        le=1,
+        description="Share of a partition's rows rejected (0 to 1) above which the "
+        "`reject_rate` asset check fails with severity ERROR.",
+    )
     claim_lease_s: float = Field(
         15 * 60,
         gt=0,
         description="Seconds a batch may stay claimed before a drain takes it back from its "
-        "owner, taken for dead. Must be longer than the longest submit (the upload with all "
-        "its retries): a batch taken back while its submit is still running is sent again.",
+        "owner, taken for dead; keep it longer than the longest submit with all its retries, "
+        "or a batch still being sent is sent again.",
+    )
+    dagster_url: str = Field(
+        "http://127.0.0.1:3000",
+        description="The Dagster UI's address: the status report links each run to "
+        "{dagster_url}/runs/{run_id}.",
     )
     target: TargetSettings = TargetSettings()
     copernica: CopernicaSettings = CopernicaSettings()
@@ -127,6 +285,13 @@ class Settings(BaseSettings):
     def _valid_window(cls, value: str) -> str:
         parse_off_peak(value)
         return value
+
+    @field_validator("dagster_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("not a web address (use http://HOST:PORT of the Dagster UI)")
+        return value.rstrip("/")
 
     @cached_property
     def tz(self) -> ZoneInfo:

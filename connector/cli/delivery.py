@@ -1,19 +1,26 @@
-"""`connector status` and `connector trace`: the ledger as tables. Never prints secrets."""
+"""`connector status` and `connector trace`: the ledger as tables or one JSON document, with
+an exit code a monitor can act on (``connector.exit_codes``). Never prints secrets."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from connector.cli.output import Column, make_console, print_json, print_table
+from connector.exit_codes import HELP, ExitCode
 from connector.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from connector.ledger import Ledger
-    from connector.reporting import AccountProfile
+    from connector.ledger import Batch, Ledger, RowOutcome
+    from connector.reporting import (
+        AccountProfile,
+        AccountState,
+        StatusView,
+        TraceRow,
+    )
 
 # The ledger and the reports (SQLAlchemy, pyarrow, DuckDB) are imported when a command
 # runs, not when `connector --help` lists it.
@@ -29,14 +36,43 @@ STATES = (
     "superseded",
     "dead",
 )
-
-
-EXIT_NO_LEDGER = 3  # as a bad configuration: the settings point where no ledger is
+BATCH_FIELDS = (
+    "batch_key",
+    "mapping",
+    "partition",
+    "destination_key",
+    "state",
+    "attempt",
+    "parent_id",
+    "row_count",
+    "byte_size",
+    "remote_batch_id",
+    "submitted_at",
+    "finished_at",
+    "poll_count",
+    "successful",
+    "not_found",
+    "failed_rows",
+    "message",
+    "path",
+)
+STATUS_MEANING = {
+    ExitCode.OK: "nothing queued or open, every row landed or was confirmed since",
+    ExitCode.NOT_FINAL: "work is queued or open (not final yet)",
+    ExitCode.ROWS_FAILED: "rows did not land and were not confirmed since",
+}
+JSON_OPTION = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document on stdout (docs/cli-json.md).",
+)
 
 
 def _ledger() -> tuple[Settings, Ledger]:
     """The settings and the existing ledger they point at (brought up to date), or one line
-    naming where it was looked for and exit 3: reading commands never create a ledger."""
+    naming where it was looked for and exit 3 (the settings point where no ledger is):
+    reading commands never create a ledger."""
     from connector.ledger import Ledger, LedgerNotFound
 
     settings = load_settings()
@@ -49,190 +85,317 @@ def _ledger() -> tuple[Settings, Ledger]:
             "prints the export line), or CONNECTOR_STATE_DB_URL at the ledger's database",
             err=True,
         )
-        raise SystemExit(EXIT_NO_LEDGER) from None
+        raise SystemExit(ExitCode.BAD_CONFIGURATION) from None
 
 
-def _t(value: object) -> Text:
-    """Cell text taken literally (no rich markup from data)."""
-    return Text("" if value is None else str(value))
+def _iso(value: Any) -> str | None:
+    return value.isoformat(timespec="seconds") if value is not None else None
 
 
-@click.command("status")
+@click.command("status", epilog=HELP)
 @click.option("--batch", "batch_id", type=int, help="Show one batch and its row outcomes.")
-def status_command(batch_id: int | None) -> None:
-    """Outbox, open batches, quota used and left."""
+@JSON_OPTION
+def status_command(batch_id: int | None, as_json: bool) -> None:
+    """Outbox, open batches, quota used and left, rows that did not land.
+
+    The exit code describes the ledger as it stands, so a monitor can call this: 5 when
+    work is queued or open, 4 when rows did not land (dead, or not found at Target v1) and
+    their profile was not confirmed since, else 0. With --batch, that batch's own state
+    (2 when there is no such batch).
+    """
     from connector.reporting import status_view
 
     settings, ledger = _ledger()
-    console = Console(highlight=False)
     try:
         if batch_id is not None:
-            _show_batch(console, ledger, batch_id)
-            return
-        view = status_view(settings, ledger)
-        if not view.destinations:
-            console.print("The outbox is empty: no batches in the ledger.")
-            return
-        counts = Table(title="Outbox by state (batches / rows)")
-        counts.add_column("destination")
-        for state in STATES:
-            counts.add_column(state, justify="right")
-        for dest in view.destinations:
-            counts.add_row(
-                _t(dest.destination_key),
-                *(
-                    _t(f"{c['batches']:,} / {c['rows']:,}")
-                    if (c := dest.by_state.get(s))
-                    else _t("")
-                    for s in STATES
-                ),
+            code = _show_batch(ledger, batch_id, as_json)
+        else:
+            view = status_view(settings, ledger)
+            code = view.exit_code
+            if as_json:
+                print_json(_status_document(settings, view))
+            else:
+                _print_status(make_console(), settings, view)
+    finally:
+        ledger.dispose()
+    raise SystemExit(int(code))
+
+
+def _print_status(console: Console, settings: Settings, view: StatusView) -> None:
+    from connector.reporting.glossary import explain
+
+    if not view.destinations:
+        console.print("The outbox is empty: no batches in the ledger.")
+        return
+    print_table(
+        console,
+        "Outbox by state",
+        ["destination", "state", Column("batches", numeric=True), Column("rows", numeric=True)],
+        [
+            [dest.destination_key if i == 0 else "", state, f"{c['batches']:,}", f"{c['rows']:,}"]
+            for dest in view.destinations
+            for i, (state, c) in enumerate(
+                (s, dest.by_state[s]) for s in STATES if s in dest.by_state
             )
-        console.print(counts)
-        quota = Table(title="Quota: rows claimed in the last 24 hours")
-        for name in (
+        ],
+    )
+    if any("superseded" in d.by_state for d in view.destinations):
+        console.print(Text(explain("superseded"), style="dim"))
+    print_table(
+        console,
+        f"Quota: rows per rolling 24 hours; calls on {view.day.isoformat()} ({settings.timezone})",
+        [
             "destination",
-            "rows used (24 h)",
-            "rows left (24 h)",
-            f"calls on {view.day.isoformat()} ({settings.timezone})",
-            "queued rows",
-            "backlog drained by",
-        ):
-            quota.add_column(name, justify="left" if name == "destination" else "right")
-        for dest in view.destinations:
-            quota.add_row(
-                _t(dest.destination_key),
-                _t(f"{dest.quota_used:,}"),
-                _t(f"{dest.quota_left:,}"),
-                _t(f"{dest.calls_today:,}"),
-                _t(f"{dest.queued_rows:,}"),
-                _t(dest.projected_drain_date.isoformat() if dest.projected_drain_date else "-"),
-            )
-        console.print(quota)
-        if view.open_batches:
-            open_ = Table(title="Open batches")
-            for name in (
+            Column("used", numeric=True),
+            Column("left", numeric=True),
+            Column("calls", numeric=True),
+            Column("queued rows", numeric=True),
+            Column("backlog drained by", numeric=True),
+        ],
+        [
+            [
+                dest.destination_key,
+                f"{dest.quota_used:,}",
+                f"{dest.quota_left:,}",
+                f"{dest.calls_today:,}",
+                f"{dest.queued_rows:,}",
+                dest.projected_drain_date.isoformat() if dest.projected_drain_date else "-",
+            ]
+            for dest in view.destinations
+        ],
+    )
+    failed = [d for d in view.destinations if d.undelivered.total]
+    if failed:
+        print_table(
+            console,
+            "Rows that did not land (profiles not confirmed since)",
+            ["destination", "outcome", Column("rows", numeric=True)],
+            [
+                [d.destination_key, status, f"{n:,}"]
+                for d in failed
+                for status, n in sorted(d.undelivered.rows.items())
+            ]
+            + [
+                [
+                    d.destination_key,
+                    f"dead batches ({d.undelivered.dead_batches})",
+                    f"{d.undelivered.dead_batch_rows:,}",
+                ]
+                for d in failed
+                if d.undelivered.dead_batches
+            ],
+        )
+    if view.open_batches:
+        print_table(
+            console,
+            "Open batches",
+            [
                 "id",
                 "destination",
                 "mapping",
                 "partition",
-                "attempt",
-                "rows",
+                Column("attempt", numeric=True),
+                Column("rows", numeric=True),
                 "state",
                 "remote batch id",
                 "submitted at",
-                "polls",
-            ):
-                open_.add_column(name)
-            for b in view.open_batches:
-                open_.add_row(
-                    _t(b.id),
-                    _t(b.destination_key),
-                    _t(b.mapping),
-                    _t(b.partition),
-                    _t(b.attempt),
-                    _t(f"{b.row_count:,}"),
-                    _t(b.state),
-                    _t(b.remote_batch_id or ""),
-                    _t(b.submitted_at.isoformat(timespec="seconds") if b.submitted_at else ""),
-                    _t(b.poll_count),
-                )
-            console.print(open_)
-        else:
-            console.print("No open batches.")
-    finally:
-        ledger.dispose()
+                Column("polls", numeric=True),
+            ],
+            [
+                [
+                    b.id,
+                    b.destination_key,
+                    b.mapping,
+                    b.partition,
+                    b.attempt,
+                    f"{b.row_count:,}",
+                    b.state,
+                    b.remote_batch_id or "",
+                    _iso(b.submitted_at) or "",
+                    b.poll_count,
+                ]
+                for b in view.open_batches
+            ],
+        )
+    else:
+        console.print("No open batches.")
+    code = view.exit_code
+    console.print(Text(f"exit code {int(code)}: {STATUS_MEANING[code]}"))
 
 
-def _show_batch(console: Console, ledger: Ledger, batch_id: int) -> None:
-    from connector.reporting import batch_detail
+def _status_document(settings: Settings, view: StatusView) -> dict[str, Any]:
+    """The ``connector.status/1`` JSON document (``docs/cli-json.md``)."""
+    code = view.exit_code
+    return {
+        "schema": "connector.status/1",
+        "exit_code": int(code),
+        "outcome": code.label,
+        "day": view.day.isoformat(),
+        "timezone": settings.timezone,
+        "daily_quota": settings.daily_quota,
+        "accounts": [
+            {
+                "account": d.destination_key,
+                "batches": {
+                    s: {"batches": c["batches"], "rows": c["rows"]}
+                    for s, c in sorted(d.by_state.items())
+                },
+                "not_final_rows": d.not_final_rows,
+                "quota_used_24h": d.quota_used,
+                "quota_left_24h": d.quota_left,
+                "calls_today": d.calls_today,
+                "queued_rows": d.queued_rows,
+                "projected_drain_date": (
+                    d.projected_drain_date.isoformat() if d.projected_drain_date else None
+                ),
+                "undelivered": {
+                    "rows": dict(sorted(d.undelivered.rows.items())),
+                    "dead_batches": d.undelivered.dead_batches,
+                    "dead_batch_rows": d.undelivered.dead_batch_rows,
+                    "total": d.undelivered.total,
+                },
+            }
+            for d in view.destinations
+        ],
+        "open_batches": [_batch_json(b) for b in view.open_batches],
+    }
+
+
+def _batch_json(b: Batch) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "account": b.destination_key,
+        "mapping": b.mapping,
+        "partition": b.partition,
+        "attempt": b.attempt,
+        "rows": b.row_count,
+        "state": b.state,
+        "remote_batch_id": b.remote_batch_id,
+        "submitted_at": _iso(b.submitted_at),
+        "polls": b.poll_count,
+    }
+
+
+def _show_batch(ledger: Ledger, batch_id: int, as_json: bool) -> ExitCode:
+    from connector.reporting import batch_detail, batch_exit_code
 
     batch, counts, outcomes = batch_detail(ledger, batch_id)
     if batch is None:
-        raise click.ClickException(f"no batch with id {batch_id}")
-    info = Table(title=f"Batch {batch.id}", show_header=False)
-    info.add_column("field")
-    info.add_column("value")
-    for name in (
-        "batch_key",
-        "mapping",
-        "partition",
-        "destination_key",
-        "state",
-        "attempt",
-        "parent_id",
-        "row_count",
-        "byte_size",
-        "remote_batch_id",
-        "submitted_at",
-        "finished_at",
-        "poll_count",
-        "successful",
-        "not_found",
-        "failed_rows",
-        "message",
-        "path",
-    ):
-        info.add_row(_t(name), _t(getattr(batch, name)))
-    console.print(info)
+        raise click.BadParameter(f"no batch with id {batch_id}", param_hint="--batch")
+    code = batch_exit_code(batch, counts)
+    if as_json:
+        print_json(_batch_document(batch, counts, outcomes, code))
+        return code
+    console = make_console()
+    print_table(
+        console,
+        f"Batch {batch.id}",
+        ["field", "value"],
+        [[name, getattr(batch, name)] for name in BATCH_FIELDS],
+        show_header=False,
+    )
     if counts:
-        rows = Table(title="Rows that were not delivered by this batch")
-        rows.add_column("identity")
-        rows.add_column("source")
-        rows.add_column("status")
-        rows.add_column("reason")
-        for o in outcomes:
-            rows.add_row(_t(o.identity), _t(o.source_ref), _t(o.status), _t(o.reason))
-        console.print(rows)
-        console.print(", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
+        print_table(
+            console,
+            "Rows that were not delivered by this batch",
+            ["identity", "source", "status", "reason"],
+            [[o.identity, o.source_ref, o.status, o.reason] for o in outcomes],
+        )
+        console.print(Text(", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items()))))
+    return code
 
 
-@click.command("trace")
+def _batch_document(
+    batch: Batch, counts: dict[str, int], outcomes: list[RowOutcome], code: ExitCode
+) -> dict[str, Any]:
+    """The ``connector.batch/1`` JSON document of ``status --batch ID``."""
+    fields = {name: getattr(batch, name) for name in BATCH_FIELDS}
+    for name in ("submitted_at", "finished_at"):
+        fields[name] = _iso(fields[name])
+    return {
+        "schema": "connector.batch/1",
+        "exit_code": int(code),
+        "outcome": code.label,
+        "batch": {"id": batch.id, **fields},
+        "row_outcomes": dict(sorted(counts.items())),
+        "rows": [
+            {
+                "identity": o.identity,
+                "source_ref": o.source_ref,
+                "status": o.status,
+                "reason": o.reason,
+            }
+            for o in outcomes
+        ],
+    }
+
+
+@click.command("trace", epilog=HELP)
 @click.argument("identity")
-def trace_command(identity: str) -> None:
+@JSON_OPTION
+def trace_command(identity: str, as_json: bool) -> None:
     """IDENTITY's profile at each account (every param, its value, mapping and source day)
-    and where its rows went."""
-    from connector.reporting import account_profiles, trace
+    and where its rows went.
+
+    The exit code is the profile's state: 0 the destination holds its current values at
+    every account; 5 on its way or not queued yet somewhere; 4 its latest row failed
+    somewhere (dead, or not found at Target v1), or every source row of it was rejected;
+    2 when the ledger knows no such identity.
+    """
+    from connector.reporting import account_profiles, account_states, trace, trace_exit_code
 
     _, ledger = _ledger()
-    console = Console(highlight=False)
     try:
         rows, delivered = trace(ledger, identity)
         profiles = account_profiles(ledger, identity)
     finally:
         ledger.dispose()
+    states = account_states(rows, profiles)
     if not rows and not delivered and not profiles:
-        console.print(Text(f"No rows for identity {identity!r} in any batch or reject."))
-        return
+        message = f"No rows for identity {identity!r} in any batch, reject or profile store."
+        if as_json:
+            print_json(_trace_document(identity, ExitCode.USAGE, [], [], [], []))
+        click.echo(message, err=True)
+        raise SystemExit(int(ExitCode.USAGE))
+    code = trace_exit_code(rows, states)
+    if as_json:
+        print_json(_trace_document(identity, code, rows, delivered, profiles, states))
+        raise SystemExit(int(code))
+    console = make_console()
+    by_key = {s.destination_key: s for s in states}
     for profile in profiles:
-        _print_profile(console, identity, profile)
-    table = Table(title=Text(f"Rows of {identity}"))
-    for name in (
-        "batch",
-        "mapping",
-        "partition",
-        "destination",
-        "attempt",
-        "source",
-        "remote batch id",
-        "batch state",
-        "outcome",
-        "reason",
-    ):
-        table.add_column(name)
-    for r in rows:
-        table.add_row(
-            _t(r.batch_id or "-"),
-            _t(r.mapping),
-            _t(r.partition),
-            _t(r.destination_key),
-            _t(r.attempt or "-"),
-            _t(r.source_ref),
-            _t(r.remote_batch_id),
-            _t(r.state),
-            _t(r.outcome),
-            _t(r.reason),
-        )
-    console.print(table)
+        _print_profile(console, identity, profile, by_key.get(profile.destination_key))
+    print_table(
+        console,
+        f"Rows of {identity}",
+        [
+            "batch",
+            "mapping",
+            "partition",
+            "destination",
+            "attempt",
+            "source",
+            "remote batch id",
+            "batch state",
+            "outcome",
+            "reason",
+        ],
+        [
+            [
+                r.batch_id or "-",
+                r.mapping,
+                r.partition,
+                r.destination_key,
+                r.attempt or "-",
+                r.source_ref,
+                r.remote_batch_id,
+                r.state,
+                r.outcome,
+                r.reason,
+            ]
+            for r in rows
+        ],
+    )
     for d in delivered:
         console.print(
             Text(
@@ -240,27 +403,106 @@ def trace_command(identity: str) -> None:
                 f"{d.delivered_at.isoformat(timespec='seconds')} (params: {d.nonempty or '-'})"
             )
         )
+    for state in states:
+        if state.destination_key not in {p.destination_key for p in profiles}:
+            console.print(Text(f"{state.destination_key}: {state.why}"))
+    if not states:
+        console.print(Text("every source row of it was rejected: nothing reached a profile"))
+    console.print(Text(f"exit code {int(code)}: {code.label.replace('_', ' ')}"))
+    raise SystemExit(int(code))
 
 
-def _print_profile(console: Console, identity: str, profile: AccountProfile) -> None:
-    table = Table(title=Text(f"Profile {identity} at {profile.destination_key}"))
-    for name in ("param", "value", "mapping", "source day"):
-        table.add_column(name)
-    for name, (value, mapping, day) in profile.params.items():
-        table.add_row(_t(name), _t("" if value is None else value), _t(mapping), _t(day or "-"))
-    console.print(table)
+def _print_profile(
+    console: Console, identity: str, profile: AccountProfile, state: AccountState | None
+) -> None:
+    print_table(
+        console,
+        f"Profile {identity} at {profile.destination_key}",
+        ["param", "value", "mapping", "source day"],
+        [
+            [name, "" if value is None else value, mapping, day or "-"]
+            for name, (value, mapping, day) in profile.params.items()
+        ],
+    )
     for mapping, source in sorted(profile.sources.items()):
         console.print(Text(f"  {mapping}: latest values from {source}"))
     if profile.current:
         assert profile.confirmed is not None
-        state = (
+        held = (
             f"the destination holds these values (confirmed by batch {profile.confirmed.batch_id})"
         )
     elif profile.confirmed is None:
-        state = "not confirmed at the destination yet"
+        held = "not confirmed at the destination yet"
     else:
-        state = (
+        held = (
             f"the last confirmed row (batch {profile.confirmed.batch_id}) differs: these values "
             "are queued, on their way, or failed (see the rows below)"
         )
-    console.print(Text(f"  {state}"))
+    console.print(Text(f"  {held}"))
+    if state is not None and not profile.current:
+        console.print(Text(f"  state: {state.why}"))
+
+
+def _trace_document(
+    identity: str,
+    code: ExitCode,
+    rows: list[TraceRow],
+    delivered: list[Any],
+    profiles: list[AccountProfile],
+    states: list[AccountState],
+) -> dict[str, Any]:
+    """The ``connector.trace/1`` JSON document (``docs/cli-json.md``)."""
+    by_key = {p.destination_key: p for p in profiles}
+    return {
+        "schema": "connector.trace/1",
+        "identity": identity,
+        "found": bool(rows or delivered or profiles),
+        "exit_code": int(code),
+        "outcome": code.label,
+        "accounts": [_account_json(s, by_key.get(s.destination_key)) for s in states],
+        "rows": [
+            {
+                "batch_id": r.batch_id or None,
+                "batch_key": r.batch_key or None,
+                "mapping": r.mapping,
+                "partition": r.partition,
+                "account": r.destination_key or None,
+                "attempt": r.attempt or None,
+                "source_ref": r.source_ref,
+                "remote_batch_id": r.remote_batch_id or None,
+                "batch_state": r.state or None,
+                "outcome": r.outcome,
+                "reason": r.reason,
+            }
+            for r in rows
+        ],
+        "delivered": [
+            {
+                "account": d.destination_key,
+                "batch_id": d.batch_id,
+                "delivered_at": _iso(d.delivered_at),
+                "params": [p for p in d.nonempty.split(",") if p],
+            }
+            for d in delivered
+        ],
+    }
+
+
+def _account_json(state: AccountState, profile: AccountProfile | None) -> dict[str, Any]:
+    return {
+        "account": state.destination_key,
+        "exit_code": int(state.code),
+        "state": state.code.label,
+        "why": state.why,
+        "current": profile.current if profile else None,
+        "confirmed_batch": profile.confirmed.batch_id if profile and profile.confirmed else None,
+        "params": (
+            {
+                name: {"value": value, "mapping": mapping, "day": day}
+                for name, (value, mapping, day) in profile.params.items()
+            }
+            if profile
+            else {}
+        ),
+        "sources": dict(sorted(profile.sources.items())) if profile else {},
+    }

@@ -10,15 +10,9 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from connector.cli.validate import validate_command
 from connector.columns import IDENTITY, SEQ, SOURCE_REF
-from connector.mapping import (
-    MappingError,
-    SourceMapping,
-    find_mapping,
-    load_mapping,
-    load_mappings,
-    mapping_json_schema,
-)
+from connector.mapping import find_mapping, mapping_json_schema
 from connector.partitions import day_window
 from connector.settings import load_settings
 
@@ -30,65 +24,7 @@ def mappings_group() -> None:
     """Validate source mappings and print their JSON Schema."""
 
 
-@mappings_group.command("validate")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Folder of mapping files (default: CONNECTOR_MAPPINGS_DIR, else mappings/).",
-)
-@click.option(
-    "--offline",
-    is_flag=True,
-    help="Check the mapping files only, not their sources (no database or export access).",
-)
-def validate_command(directory: Path | None, offline: bool) -> None:
-    """Check every mapping and, unless --offline, that its source can be read: the table or
-    query with the mapped columns, each CSV export's header. Exit 1 listing every problem,
-    one per line, starting with the mapping file."""
-    folder = directory or load_settings().mappings_dir
-    mappings, errors = load_mappings(folder)
-    found = {} if offline else _probe(mappings, folder)
-    console = Console(highlight=False)
-    for mapping in mappings:
-        if not found.get(mapping.name):
-            console.print(
-                f"ok  {mapping.name}: {mapping.source.kind} -> {mapping.destination}, "
-                f"{len(mapping.params)} params"
-            )
-    errors += [error for problems in found.values() for error in problems]
-    if errors:
-        for error in errors:
-            click.echo(str(error), err=True)
-        click.echo(f"{len(errors)} error(s) in {folder}", err=True)
-        raise SystemExit(1)
-    if not mappings:
-        click.echo(f"no mappings in {folder}", err=True)
-        raise SystemExit(1)
-
-
-def _probe(mappings: list[SourceMapping], folder: Path) -> dict[str, list[MappingError]]:
-    """Mapping name -> what stops its source from being read, each naming the mapping file."""
-    from connector.sources import probe  # imported when the command runs: keeps start-up light
-
-    settings = load_settings()
-    files = _files_by_name(folder)
-    return {
-        m.name: [MappingError(files.get(m.name, ""), "", p) for p in probe(m, settings)]
-        for m in mappings
-    }
-
-
-def _files_by_name(folder: Path) -> dict[str, str]:
-    """Mapping name -> its file, the first file of a name as ``load_mappings`` takes it."""
-    files: dict[str, str] = {}
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        try:
-            files.setdefault(load_mapping(path).name, str(path))
-        except MappingError:
-            continue
-    return files
+mappings_group.add_command(validate_command)
 
 
 @mappings_group.command("schema")
@@ -133,10 +69,8 @@ def preview_command(
     from connector.transform import ColumnMissing, map_chunk
 
     settings = load_settings()
-    try:
-        found = find_mapping(directory or settings.mappings_dir, mapping)
-    except MappingError as exc:
-        raise click.ClickException(str(exc)) from exc
+    # a mapping that is not valid is bad configuration, reported by the `connector` group
+    found = find_mapping(directory or settings.mappings_dir, mapping)
     day = partition or (dt.datetime.now(settings.tz).date() - dt.timedelta(days=1)).isoformat()
     try:
         window = day_window(day, settings.tz)

@@ -4,54 +4,140 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
+
+from connector.cli.output import Column, make_console, print_json, print_table
+from connector.cli.progress_display import showing_progress
+from connector.exit_codes import HELP, ExitCode
 
 if TYPE_CHECKING:
     from connector.reporting import SyncSummary
 
-EXIT_FAILED = 1
-EXIT_BAD_CONFIGURATION = 3  # 2 is click's usage error
+SCHEMA = "connector.sync/1"
 
 
 def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> None:
+    """The sync's figures as tables, the words defined under them, then its reports and
+    failures and what its exit code means."""
     # imported when a summary is shown: the reports import the ledger, pyarrow and DuckDB
-    from connector.reporting import DELIVERY_COLUMNS, SUMMARY_COLUMNS
+    from connector.reporting import DELIVERY_COLUMNS, EARLIER_COLUMNS, SUMMARY_COLUMNS
+    from connector.reporting.glossary import STOPPED_BECAUSE, explained
 
-    table = Table(title=f"sync of {', '.join(summary.partitions)} in {elapsed:.1f}s")
-    table.add_column("mapping")
-    for column in SUMMARY_COLUMNS:
-        table.add_column(column, justify="right")
-    for name, counts in sorted(summary.per_mapping.items()):
-        table.add_row(name, *(f"{counts[c]:,}" for c in SUMMARY_COLUMNS))
-    console.print(table)
-    console.print(
-        "[dim]read = rejected + merged (an earlier row of the same identity that day) + "
-        "unchanged + superseded (a later day holds newer values) + changed.[/dim]"
+    print_table(
+        console,
+        f"sync of {', '.join(summary.partitions)} in {elapsed:.1f}s",
+        [Column("mapping"), *(Column(c, numeric=True) for c in SUMMARY_COLUMNS)],
+        [
+            [name, *(f"{counts[c]:,}" for c in SUMMARY_COLUMNS)]
+            for name, counts in sorted(summary.per_mapping.items())
+        ],
     )
+    for line in explained(("read", "merged", "outdated")):
+        console.print(Text(line, style="dim"))
     if summary.per_account:
-        accounts = Table(title="profiles per destination account (one row each, whole)")
-        accounts.add_column("destination")
-        for column in DELIVERY_COLUMNS:
-            accounts.add_column(column.replace("_", " "), justify="right")
-        for name, counts in sorted(summary.per_account.items()):
-            accounts.add_row(name, *(f"{counts[c]:,}" for c in DELIVERY_COLUMNS))
-        console.print(accounts)
-        console.print(
-            "[dim]changed = already sent (the same values are confirmed or on their way) + "
-            "queued; queued rows are submitted inside the off-peak window and confirmed by "
-            "polling.[/dim]"
+        print_table(
+            console,
+            "profiles per destination account (one row each, whole)",
+            [
+                Column("destination"),
+                *(Column(c.replace("_", " "), numeric=True) for c in DELIVERY_COLUMNS),
+            ],
+            [
+                [summary.accounts.get(name, name), *(f"{counts[c]:,}" for c in DELIVERY_COLUMNS)]
+                for name, counts in sorted(summary.per_account.items())
+            ],
         )
+        for line in [
+            "changed = already sent + queued",
+            *explained(("queued", "failed", "superseded", "not final")),
+        ]:
+            console.print(Text(line, style="dim"))
+    if summary.earlier:
+        print_table(
+            console,
+            "rows of earlier syncs' batches this sync submitted or polled",
+            [
+                Column("destination"),
+                *(Column(c.replace("_", " "), numeric=True) for c in EARLIER_COLUMNS),
+            ],
+            [
+                [summary.accounts.get(name, name), *(f"{counts[c]:,}" for c in EARLIER_COLUMNS)]
+                for name, counts in sorted(summary.earlier.items())
+            ],
+        )
+    for destination, drain in sorted(summary.drains.items()):
+        stopped = str(drain["stopped_because"])
+        if stopped not in ("", "empty"):
+            console.print(
+                Text(
+                    f"{summary.accounts.get(destination, destination)}: submitting stopped: "
+                    f"{STOPPED_BECAUSE.get(stopped, stopped)}; {drain['queued_batches']} "
+                    f"batch(es) / {drain['queued_rows']} rows still queued"
+                )
+            )
     for destination, path in sorted(summary.reports.items()):
-        console.print(f"{destination} report: {path}")
+        console.print(Text(f"{destination} report: {path}"))
     for failure in summary.failures:
-        console.print(f"[red]FAILED[/red] {failure}")
+        console.print(Text("FAILED", style="red") + Text(f" {failure}"))
+    code = summary.exit_code
+    console.print(Text(f"exit code {int(code)}: {_meaning(code)}"))
 
 
-@click.command("sync")
+def _meaning(code: ExitCode) -> str:
+    return {
+        ExitCode.OK: "every row confirmed, or nothing to do",
+        ExitCode.RUN_FAILED: "a run failed (see FAILED above and the run in the Dagster UI)",
+        ExitCode.BAD_CONFIGURATION: "bad configuration (see FAILED above): fix the settings",
+        ExitCode.ROWS_FAILED: "rows failed or were dead-lettered (see the report)",
+        ExitCode.NOT_FINAL: "work is left queued or open (`connector status` shows it)",
+        ExitCode.USAGE: "usage error",
+    }[code]
+
+
+def summary_document(summary: SyncSummary, elapsed: float) -> dict[str, Any]:
+    """The ``connector.sync/1`` JSON document of a sync (``docs/cli-json.md``)."""
+    code = summary.exit_code
+    return {
+        "schema": SCHEMA,
+        "exit_code": int(code),
+        "outcome": code.label,
+        "partitions": summary.partitions,
+        "dry_run": summary.dry_run,
+        "elapsed_s": round(elapsed, 3),
+        "run_ids": summary.run_ids,
+        "mappings": {name: dict(c) for name, c in sorted(summary.per_mapping.items())},
+        "accounts": {
+            name: {"account": summary.accounts.get(name, name), **c}
+            for name, c in sorted(summary.per_account.items())
+        },
+        "earlier": {
+            name: {"account": summary.accounts.get(name, name), **c}
+            for name, c in sorted(summary.earlier.items())
+        },
+        "drains": {
+            name: {"account": summary.accounts.get(name, name), **d}
+            for name, d in sorted(summary.drains.items())
+        },
+        "reports": dict(sorted(summary.reports.items())),
+        "failures": [
+            {
+                "what": f.what,
+                "run_id": f.run_id or None,
+                "step": f.step,
+                "error": f.error,
+                "message": f.message,
+                "bad_configuration": f.bad_configuration,
+            }
+            for f in summary.failures
+        ],
+    }
+
+
+@click.command("sync", epilog=HELP)
 @click.option("--mapping", "mappings", multiple=True, help="Only this mapping (repeatable).")
 @click.option(
     "--partition",
@@ -71,21 +157,29 @@ def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> No
     show_default=True,
     help="Seconds to poll open batches before reporting (0: one poll).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document (connector.sync/1, docs/cli-json.md) on stdout; progress "
+    "lines go to stderr.",
+)
 def sync_command(
     mappings: tuple[str, ...],
     partitions: tuple[str, ...],
     dry_run: bool,
     force_window: bool,
     wait_s: float,
+    as_json: bool,
 ) -> None:
     """One full run, in process: extract -> batches -> submit -> status report.
 
-    Exit codes: 0 every run succeeded; 1 a run failed; 2 a usage error (a bad option or
-    partition); 3 bad configuration: settings that do not validate, or a destination that
-    refused the account's settings (a Copernica database it does not have, credentials it
-    refuses): no retry mends it, fix the settings.
+    The exit code tells what this run did: the batches it wrote, and the ones of earlier
+    syncs it submitted or polled. Bad configuration is settings that do not validate, or a
+    destination that refused the account's settings (a database it does not have,
+    credentials it refuses): no retry mends it, fix the settings.
     """
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = make_console()
     started = time.monotonic()
     # imported when a sync runs: Dagster takes seconds to import, `connector --help` none
     from connector.defs.resources import ConnectorResource
@@ -93,19 +187,20 @@ def sync_command(
 
     connector = ConnectorResource.from_env(force_window=force_window, poll_timeout_s=wait_s)
     try:
-        summary = run_sync(
-            connector,
-            mappings=mappings,
-            partitions=partitions,
-            dry_run=dry_run,
-            on_event=lambda message: console.print(
-                f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}"
-            ),
-        )
+        # progress lines: stdout, or stderr when stdout carries the JSON document
+        with showing_progress(sys.stderr if as_json else sys.stdout) as display:
+            summary = run_sync(
+                connector,
+                mappings=mappings,
+                partitions=partitions,
+                dry_run=dry_run,
+                on_event=display.message,
+            )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    render_summary(console, summary, time.monotonic() - started)
-    if summary.bad_configuration:
-        raise SystemExit(EXIT_BAD_CONFIGURATION)
-    if not summary.ok:
-        raise SystemExit(EXIT_FAILED)
+    elapsed = time.monotonic() - started
+    if as_json:
+        print_json(summary_document(summary, elapsed))
+    else:
+        render_summary(console, summary, elapsed)
+    raise SystemExit(int(summary.exit_code))

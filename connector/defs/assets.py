@@ -1,5 +1,6 @@
 """Asset factories: three daily-partitioned assets per source mapping, two per destination."""
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -13,11 +14,17 @@ from connector.defs.checks import (
     landing_check,
     reject_rate_check,
 )
-from connector.defs.metadata import markdown_table, stage_metadata, table_schema
+from connector.defs.metadata import (
+    landing_rate_pct,
+    markdown_table,
+    report_metadata,
+    stage_metadata,
+)
 from connector.defs.resources import ConnectorResource
+from connector.ledger import destination_key
 from connector.mapping import SourceMapping, SqlSource
 from connector.outbox import build as outbox_build
-from connector.reporting import OUTCOMES, write_report
+from connector.reporting import record_run, write_report
 from connector.reporting.queries import rejected_rows
 from connector.settings import Settings
 from connector.source_deletions import deleted_at_source
@@ -167,6 +174,14 @@ def build_mapping_assets(
     return [source_rows, profile_updates, profile_changes]
 
 
+def _run_started(context: dg.AssetExecutionContext) -> dt.datetime | None:
+    """When the run started, as the instance recorded it (None when it did not)."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    if record is None or record.start_time is None:
+        return None
+    return dt.datetime.fromtimestamp(record.start_time, dt.UTC)
+
+
 def destination_pool(settings: Settings, destination: str) -> str:
     """One Dagster pool per destination account: its drains and polls never overlap across runs."""
     account = (
@@ -232,6 +247,8 @@ def build_destination_assets(
                 "changed_profiles": built.candidates,
                 "already_sent": built.unchanged,
                 "batches": len(built.batches),
+                # the ledger ids of the batches written: a sync counts what became of its own
+                "batch_ids": dg.MetadataValue.json([b.id for b in built.batches]),
                 "mappings": ", ".join(built.mappings),
                 "params": ", ".join(built.param_names),
                 "files": dg.MetadataValue.md(markdown_table(files)),
@@ -270,7 +287,8 @@ def build_destination_assets(
         kinds={destination, "html"},
         pool=pool,
         description=f"Statuses of open {destination} batches polled to the end, outcomes recorded, "
-        "failures re-queued; the report as table metadata, HTML and CSV.",
+        "failures re-queued; the run recorded and the report written (HTML and CSV): this "
+        "page shows the run's figures, mapping by mapping, and links to the report.",
         check_specs=[
             dg.AssetCheckSpec(
                 "landing_rate",
@@ -291,30 +309,35 @@ def build_destination_assets(
             timeout_s=connector.poll_timeout_s or None,
         )
         context.log.info("%s poll: %s", destination, polled.summary())
-        report = write_report(
-            ledger, destination, settings.reports_dir, settings.daily_quota, mappings
+        run = record_run(
+            ledger,
+            destination=destination,
+            destination_key=destination_key(destination, settings),
+            mappings=mappings,
+            run_id=context.run.run_id,
+            started_at=_run_started(context),
         )
-        totals = report.totals
-        per_day: list[dict[str, str | int]] = [
-            {"day": day, **counts} for day, counts in report.per_day.items()
-        ]
-        metadata: dict[str, Any] = {
-            "dagster/row_count": sum(totals.values()),
-            **{f"rows_{k}": v for k, v in totals.items()},
-            "per_day": dg.MetadataValue.table(
-                records=[dg.TableRecord(r) for r in per_day],
-                schema=table_schema([("day", "string")] + [(o, "int") for o in OUTCOMES]),
-            ),
-            "profiles_preview": dg.MetadataValue.md(markdown_table(report.profiles_sample)),
-            "report_html": dg.MetadataValue.path(str(report.html_path)),
-            "failed_rows_csv": dg.MetadataValue.path(str(report.csv_path)),
-            "rejected_rows_csv": dg.MetadataValue.path(str(report.rejects_csv_path)),
-            "backlog_days": report.backlog_days,
-            **polled.metadata(),
-            "summary": polled.summary(),
+        report = write_report(
+            ledger,
+            destination,
+            settings.reports_dir,
+            settings.daily_quota,
+            mappings,
+            dagster_url=settings.dagster_url,
+        )
+        context.log.info("%s report: %s", destination, report.html_path)
+        poll = {
+            key: value
+            for key, value in polled.metadata().items()
+            if not key.startswith(("rows_", "landing_rate"))  # the run's figures say it once
         }
         return dg.MaterializeResult(
-            metadata=metadata,
+            metadata={
+                **landing_rate_pct(polled.landing_rate),
+                **report_metadata(report, run, settings.dagster_url),
+                **poll,
+                "summary": polled.summary(),
+            },
             check_results=[landing_check(polled.landing_rate, polled.verified)],
         )
 

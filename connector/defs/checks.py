@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from connector import quality
+from connector.defs.metadata import landing_rate_pct
 from connector.ledger import Batch
 from connector.settings import Settings
 from connector.source_deletions import Deletions
@@ -91,13 +92,17 @@ def identities_check(
 
 
 def landing_check(landing_rate: float | None, verified: int) -> dg.AssetCheckResult:
-    """``quality.landed_enough``: WARN when fewer read-back profiles landed than Adobe allows."""
+    """``quality.landed_enough``: WARN when fewer read-back profiles landed than Adobe allows.
+    The rate is in percent (``landing_rate_pct``), left out when nothing was read back."""
     return dg.AssetCheckResult(
         check_name="landing_rate",
         passed=quality.landed_enough(landing_rate),
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "landing_rate": -1.0 if landing_rate is None else float(landing_rate),
+            **landing_rate_pct(landing_rate),
+            "min_landing_rate_pct": dg.MetadataValue.float(
+                round(quality.LANDING_RATE_MIN * 100, 2)
+            ),
             "verified": verified,
         },
         description="Adobe allows up to 0.1% of large batches never to land.",

@@ -20,17 +20,9 @@ from connector.defs.jobs import POLL, build_jobs
 from connector.defs.resources import ConnectorResource
 from connector.defs.schedules import build_schedules
 from connector.defs.sensors import build_pos_sensor, build_status_sensor
-from connector.mapping import MappingError, SourceMapping, load_mappings
+from connector.mapping import MappingsInvalid, SourceMapping, load_mappings
 from connector.planner import parse_off_peak
 from connector.settings import Settings
-
-
-class MappingsInvalid(Exception):
-    """Raised at load time so the UI shows every mapping error instead of silently dropping one."""
-
-    def __init__(self, errors: list[MappingError]) -> None:
-        super().__init__("invalid source mappings:\n" + "\n".join(f"  {e}" for e in errors))
-        self.errors = errors
 
 
 def build_definitions(

@@ -1,4 +1,5 @@
-"""Dagster metadata built from the plain stage results: row counts, markdown previews, schemas."""
+"""Dagster metadata built from the plain results: row counts, markdown previews, schemas, and
+the status report's summary (its latest run as tables, links to the report and the run)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,18 @@ from typing import Any
 import dagster as dg
 
 from connector.pipeline import StageResult
+from connector.reporting import (
+    ACCOUNT_COUNTS,
+    DEFINITIONS,
+    MAPPING_COUNTS,
+    RunRecord,
+    StatusReport,
+    run_url,
+)
 
 PREVIEW_ROWS = 10
 CELL_CHARS = 60
+REASON_CHARS = 300  # a reason in the reasons table (the HTML report has it whole)
 
 
 def _cell(value: object) -> str:
@@ -50,3 +60,87 @@ def stage_metadata(result: StageResult) -> dict[str, Any]:
     if seconds is not None:
         metadata["seconds"] = float(seconds)
     return metadata
+
+
+def _int_columns(names: Sequence[str]) -> list[dg.TableColumn]:
+    return [dg.TableColumn(name, "int", description=DEFINITIONS[name]) for name in names]
+
+
+def run_tables(run: RunRecord) -> dict[str, dg.MetadataValue]:
+    """The run's figures as tables: mapping by mapping, at the account, reasons grouped."""
+    mappings = dg.MetadataValue.table(
+        records=[dg.TableRecord({"mapping": m, **c}) for m, c in run.mappings.items()],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn("mapping", "string"), *_int_columns(MAPPING_COUNTS)]
+        ),
+    )
+    account = dg.MetadataValue.table(
+        records=[dg.TableRecord({"account": run.destination_key, **run.account})],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn("account", "string"), *_int_columns(ACCOUNT_COUNTS)]
+        ),
+    )
+    reasons = dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {
+                    "what": r.label,
+                    "where": f"{r.mapping}.{r.param}" if r.param else r.mapping,
+                    "reason": r.reason[:REASON_CHARS],
+                    "rows": r.count,
+                    "examples": ", ".join(r.examples),
+                }
+            )
+            for r in run.reasons
+        ],
+        schema=table_schema(
+            [
+                ("what", "string"),
+                ("where", "string"),
+                ("reason", "string"),
+                ("rows", "int"),
+                ("examples", "string"),
+            ]
+        ),
+    )
+    return {"per_mapping": mappings, "at_account": account, "reasons": reasons}
+
+
+def report_metadata(report: StatusReport, run: RunRecord, dagster_url: str) -> dict[str, Any]:
+    """The status report's materialization: the latest run's figures (tables, and each
+    account figure on its own so the UI plots it across runs), the links to the HTML report
+    and to the Dagster run, the backlog, the CSVs and profiles as sent.
+    ``dagster/row_count``: the rows the run settled (confirmed + failed)."""
+    html = report.html_path
+    metadata: dict[str, Any] = {
+        "dagster/row_count": run.account["confirmed"] + run.account["failed"],
+        "dagster_run": dg.MetadataValue.url(run_url(dagster_url, run.run_id)),
+    }
+    if html is not None:
+        metadata["report_url"] = dg.MetadataValue.url(html.resolve().as_uri())
+        metadata["report_html"] = dg.MetadataValue.path(str(html))
+    metadata.update(
+        {
+            "duration_s": dg.MetadataValue.float(round(run.duration_s, 1)),
+            **run_tables(run),
+            "read": run.read,
+            "rejected": run.rejected,
+            **{name: run.account[name] for name in ACCOUNT_COUNTS},
+            "backlog_rows": report.queued_rows,
+            "backlog_days": report.backlog_days,
+            "profiles_preview": dg.MetadataValue.md(markdown_table(report.profiles_sample)),
+        }
+    )
+    if report.csv_path is not None:
+        metadata["failed_rows_csv"] = dg.MetadataValue.path(str(report.csv_path))
+    if report.rejects_csv_path is not None:
+        metadata["rejected_rows_csv"] = dg.MetadataValue.path(str(report.rejects_csv_path))
+    return metadata
+
+
+def landing_rate_pct(landing_rate: float | None) -> dict[str, Any]:
+    """``landing_rate_pct``: the read-back sample's share that landed, in percent (a float
+    the UI shows as 99.5 and plots); nothing when no profile was read back."""
+    if landing_rate is None:
+        return {}
+    return {"landing_rate_pct": dg.MetadataValue.float(round(landing_rate * 100, 2))}

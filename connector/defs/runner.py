@@ -24,18 +24,16 @@ from connector.defs.instance import instance_for
 from connector.defs.jobs import NIGHTLY
 from connector.defs.origin import job_origin
 from connector.defs.resources import ConnectorResource
+from connector.ledger import destination_key
 from connector.partitions import check_in_range, expand_partitions
-from connector.reporting.queries import next_batch_id
-from connector.reporting.sync_summary import SUMMARY_COLUMNS, SyncSummary, progress
+from connector.reporting.queries import next_batch_id, unfinished_batch_ids
+from connector.reporting.sync_summary import SUMMARY_COLUMNS, SyncFailure, SyncSummary
 
 log = logging.getLogger(__name__)
 
-# In-process runs print our own progress lines; Dagster's per-event console log would drown them.
+# In-process runs report their own progress (connector.progress); Dagster's per-event console
+# log would drown it.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-# errors no retry mends: settings that do not validate, or that a destination refused
-CONFIGURATION_ERRORS = frozenset({"ConfigurationError", "AuthError", "SettingsError"})
 
 
 def _metadata(event: dg.DagsterEvent) -> dict[str, object]:
@@ -54,7 +52,10 @@ def run_sync(
     instance: dg.DagsterInstance | None = None,
     quiet: bool = True,
 ) -> SyncSummary:
-    """Mapping assets for each partition (one run each), then one delivery run (submit + poll)."""
+    """Mapping assets for each partition (one run each), then one delivery run (submit + poll).
+
+    ``on_event`` gets a line as each run begins; the stages report their own progress as they
+    go (``connector.progress``: install a reporter to see it)."""
     settings = connector.settings()
     defs = build_definitions(settings, connector)
     job = defs.resolve_job_def(NIGHTLY)
@@ -70,10 +71,14 @@ def run_sync(
     check_in_range(days, settings.partition_start, yesterday, settings.timezone)
     instance = instance or instance_for(settings.state_dir)
     origin = job_origin(NIGHTLY)
-    summary = SyncSummary(days, {m: dict.fromkeys(SUMMARY_COLUMNS, 0) for m in chosen})
+    summary = SyncSummary(
+        days, {m: dict.fromkeys(SUMMARY_COLUMNS, 0) for m in chosen}, dry_run=dry_run
+    )
     stages = STAGES[:3] if dry_run else STAGES
     emit = on_event or (lambda message: log.info(message))
     first_new_batch = next_batch_id(connector.ledger())
+    # what the delivery will submit or poll besides this sync's own batches
+    earlier = unfinished_batch_ids(connector.ledger())
     for day in days:
         selection = [mapping_key(m, s) for m in chosen for s in stages]
         emit(f"partition {day}: {', '.join(chosen)}")
@@ -81,7 +86,6 @@ def run_sync(
         runs = _execute(job, day, selection, instance, origin, trigger, quiet, summary)
         for key, metadata in runs:
             summary.add_stage(key.path[0], key.path[-1], metadata, dry_run=dry_run)
-            emit(f"  {key.to_user_string()}: {progress(metadata)}")
     if deliver and not dry_run:
         destinations = sorted(
             {k.path[0] for k in job.asset_layer.executable_asset_keys} & {"target", "copernica"}
@@ -91,15 +95,14 @@ def run_sync(
             for d in destinations
             for s in ("outbox", "submissions", "status_report")
         ]
+        summary.accounts.update({d: destination_key(d, settings) for d in destinations})
         emit(f"delivery: {', '.join(destinations)} (outbox, submit, then poll until final)")
         events = _execute(
             job, days[-1], selection, instance, origin, "sync delivery", quiet, summary
         )
         for key, metadata in events:
-            if metadata.get("summary") is not None:
-                emit(f"  {key.to_user_string()}: {metadata['summary']}")
             summary.add_delivery_asset(key.path[0], key.path[-1], metadata)
-        summary.add_deliveries(connector.ledger(), first_new_batch)
+        summary.add_deliveries(connector.ledger(), first_new_batch, earlier)
     return summary
 
 
@@ -127,9 +130,8 @@ def _execute(
     if not result.success:
         step, error_class, message = _failure(result)
         summary.failures.append(
-            f"{trigger} {partition}: run {result.run_id} failed: {step}: {message}"
+            SyncFailure(f"{trigger} {partition}", result.run_id, step, error_class, message)
         )
-        summary.bad_configuration |= error_class in CONFIGURATION_ERRORS
     return [
         (event.asset_key, _metadata(event))
         for event in result.get_asset_materialization_events()

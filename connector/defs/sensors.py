@@ -23,7 +23,8 @@ from connector.sources.arrivals import new_source_files
 
 
 def build_status_sensor(job: Any, connector: ConnectorResource) -> dg.SensorDefinition:
-    """Requests a poll run while batches are open, at most every ``target.poll_interval_s``."""
+    """Requests a poll run while batches are open, at most every ``target.poll_interval_s``
+    (the longest wait between polls; a run that waits for its batches backs off up to it)."""
 
     @dg.sensor(
         name="status_poll",

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import duckdb
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from connector import ledger as ledger_mod
-from connector import planner
+from connector import planner, progress
 from connector.delivery.claims import (
     aware,
     claim_next,
@@ -75,8 +76,26 @@ def drain(
 ) -> DrainResult:
     """Submit queued batches of ``destination`` within window, quota and in-flight limit.
 
-    ``client``: the destination's API client to use (tests: fast retries)."""
+    ``client``: the destination's API client to use (tests: fast retries). Reported as the
+    ``submit`` stage (``connector.progress``): rows and batches submitted, what stopped it."""
     key = ledger_mod.destination_key(destination, settings)
+    with progress.stage("submit", key, batches=0) as report:
+        result = _drain(settings, ledger, key, destination, now, force, client, max_batches, report)
+        report.conclude("; ".join(filter(None, (report.note, result.summary()))))
+    return result
+
+
+def _drain(
+    settings: Settings,
+    ledger: Ledger,
+    key: str,
+    destination: str,
+    now: dt.datetime | None,
+    force: bool,
+    client: TargetClient | CopernicaClient | None,
+    max_batches: int | None,
+    report: progress.Stage,
+) -> DrainResult:
     fixed = aware(now)
 
     def clock() -> dt.datetime:
@@ -92,7 +111,10 @@ def drain(
         result.stopped_because = "window"
         _fill_backlog(ledger, settings, key, clock(), result)
         log.info("%s: outside the off-peak window; next window %s", key, result.next_window)
+        report.update(note=_window_wait(result.next_window, settings))
         return result
+    with ledger.session() as session:
+        report.update(total=_queue_totals(session, key)[1])
     dest = open_destination(settings, destination, key, client)
     owner = owner_id()
     try:
@@ -101,6 +123,7 @@ def drain(
             if not force and not planner.in_window(window, moment, settings.tz):
                 result.stopped_because = "window"
                 result.next_window = planner.next_window_start(window, moment, settings.tz)
+                report.update(note=_window_wait(result.next_window, settings))
                 break
             day = planner.quota_day(moment, settings.tz)
             batch, reason = claim_next(
@@ -115,7 +138,9 @@ def drain(
             if batch is None:
                 result.stopped_because = reason
                 if reason == "quota" and dest.limits.daily_quota is not None:
-                    _log_quota_stop(ledger, settings, key, moment, dest.limits.daily_quota)
+                    stop = _quota_stop(ledger, settings, key, moment, dest.limits.daily_quota)
+                    log.info("%s: %s", key, stop)
+                    report.update(note=stop)
                 break
             overlap = _processing_with(ledger, batch)
             if overlap is not None:
@@ -128,7 +153,9 @@ def drain(
                 result.stopped_because = "overlap"
                 break
             mark_sending(ledger, batch, moment, day)
-            if not _submit(ledger, settings, dest, batch, result):
+            going_on = _submit(ledger, settings, dest, batch, result)
+            report.update(done=result.rows_submitted, batches=len(result.submitted))
+            if not going_on:
                 break
     finally:
         dest.close()
@@ -137,9 +164,17 @@ def drain(
     return result
 
 
-def _log_quota_stop(
+def _window_wait(start: dt.datetime | None, settings: Settings) -> str:
+    """What a drain outside the off-peak window waits for, and until when."""
+    if start is None:
+        return "outside the off-peak window"
+    return f"waits for the off-peak window until {start.astimezone(settings.tz).isoformat()}"
+
+
+def _quota_stop(
     ledger: Ledger, settings: Settings, key: str, moment: dt.datetime, quota: int
-) -> None:
+) -> str:
+    """Why the quota stopped a drain, and until when it waits."""
     fits = next_fit(ledger, key, moment, quota)
     when = (
         f"the next batch fits at {fits.astimezone(settings.tz).isoformat()}, when the oldest "
@@ -147,7 +182,7 @@ def _log_quota_stop(
         if fits is not None
         else "the next batch is larger than the quota itself and never fits"
     )
-    log.info("%s: quota of %d rows per rolling 24 hours reached; %s", key, quota, when)
+    return f"quota of {quota} rows per rolling 24 hours reached; {when}"
 
 
 def _processing_with(ledger: Ledger, batch: Batch) -> int | None:
@@ -194,6 +229,7 @@ def _submit(
         return_to_queue(ledger, batch, settings.tz, f"not accepted: {exc}")
         result.returned_to_queue.append(batch.id)
         result.stopped_because = "unavailable"
+        result.stop_message = str(exc)
         log.warning("batch %s: %s", batch.id, exc)
         return False
     except AuthError as exc:
@@ -201,6 +237,7 @@ def _submit(
         return_to_queue(ledger, batch, settings.tz, str(exc))
         result.returned_to_queue.append(batch.id)
         result.stopped_because = "auth"
+        result.stop_message = str(exc)
         log.error("%s refused the credentials: %s", dest.key, exc)
         return False
     except (AmbiguousSubmitError, ProtocolError) as exc:
@@ -244,6 +281,11 @@ def _submit(
     tally = settle(ledger, settings, dest, batch, answer)
     result.rows_confirmed += tally.confirmed
     result.rows_failed += tally.failed
+    result.rows_not_found += tally.not_found
+    result.rows_requeued += tally.requeued
+    result.rows_dead += tally.dead
+    result.verified += tally.verified
+    result.verified_ok += tally.verified_ok
     return True
 
 
@@ -253,20 +295,26 @@ def _fill_backlog(
     day = planner.quota_day(moment, settings.tz)
     with ledger.session() as session:
         used = quota_used_24h(session, key, moment)  # the quota is per rolling 24 hours
-        n, rows, largest = session.execute(
-            select(
-                func.count(Batch.id),
-                func.coalesce(func.sum(Batch.row_count), 0),
-                func.coalesce(func.max(Batch.row_count), 0),
-            ).where(Batch.destination_key == key, Batch.state == QUEUED)
-        ).one()
+        n, rows, largest = _queue_totals(session, key)
     result.quota_used_today = used
     result.quota_left_today = max(settings.daily_quota - used, 0)
-    result.queued_batches, result.queued_rows = int(n), int(rows)
+    result.queued_batches, result.queued_rows = n, rows
     result.projected_drain_date = planner.project_drain_date(
-        int(rows),
+        rows,
         daily_quota=settings.daily_quota,
         used_today=used,
         today=day,
-        largest_batch=int(largest),
+        largest_batch=largest,
     )
+
+
+def _queue_totals(session: Session, key: str) -> tuple[int, int, int]:
+    """The account's queued batches: how many, their rows, the rows of the largest."""
+    n, rows, largest = session.execute(
+        select(
+            func.count(Batch.id),
+            func.coalesce(func.sum(Batch.row_count), 0),
+            func.coalesce(func.max(Batch.row_count), 0),
+        ).where(Batch.destination_key == key, Batch.state == QUEUED)
+    ).one()
+    return int(n), int(rows), int(largest)

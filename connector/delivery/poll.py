@@ -5,6 +5,11 @@ processing (marked stuck once it has been pending longer than ``pending_timeout_
 stuck (its rows re-queued), or final (``settle.settle``). A status that is gone at the
 service (Target keeps the last 10 for 24 h) is resolved by reading every row back, up to
 ``identify_limit`` rows; a larger batch is re-queued whole.
+
+Waiting for open batches, it polls at once, then after 1 s, 2 s, 4 s, ... up to
+``target.poll_interval_s`` (:func:`poll_delays`): a batch the service applies in a second is
+confirmed in about a second, one that takes an hour costs a call every ``poll_interval_s``.
+The client's call limiter and its retries with ``Retry-After`` still space every call.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from connector import ledger as ledger_mod
+from connector import progress
 from connector.delivery.claims import aware, utcnow
 from connector.delivery.requeue import retry_whole_batch
 from connector.delivery.results import PollResult
@@ -33,6 +39,20 @@ from connector.settings import Settings
 log = logging.getLogger(__name__)
 
 
+FIRST_POLL_DELAY_S = 1.0
+
+
+def poll_delays(longest: float, first: float = FIRST_POLL_DELAY_S) -> Iterator[float]:
+    """The waits between polls of open batches: ``first``, doubling, then ``longest`` on
+    (``1, 2, 4, 8, 16, 30, 30, ...`` for ``longest=30``); never more than ``longest``."""
+    delay = first
+    while delay < longest:
+        yield delay
+        delay *= 2
+    while True:
+        yield longest
+
+
 def poll(
     settings: Settings,
     ledger: Ledger,
@@ -45,39 +65,62 @@ def poll(
     sleep: Callable[[float], None] = time.sleep,
     identify_limit: int = DEFAULT_IDENTIFY_LIMIT,
 ) -> PollResult:
-    """Follow open batches of ``destination``: once, or until final/``timeout_s`` when ``wait``.
+    """Follow open batches of ``destination``: once, or until final/``timeout_s`` when ``wait``
+    (waiting :func:`poll_delays` between polls, the last one cut to end at ``timeout_s``).
 
-    ``client``: the destination's API client to use (tests: fast retries)."""
+    ``client``: the destination's API client to use (tests: fast retries); ``sleep``: how it
+    waits between polls. Reported as the ``poll`` stage (``connector.progress``): batches
+    final of those open, the next poll's time."""
     key = ledger_mod.destination_key(destination, settings)
     result = PollResult(destination=destination, destination_key=key)
-    if not _open_batches(ledger, key):
+    opened = len(_open_batches(ledger, key))
+    if not opened:
         return result  # nothing to follow (a Copernica batch settles when it is submitted)
     dest = open_destination(settings, destination, key, client)
     started = time.monotonic()
+    delays = poll_delays(settings.target.poll_interval_s)
     try:
-        while True:
-            moment = aware(now) or utcnow()
-            for batch in _open_batches(ledger, key):
-                result.polled += 1
-                _poll_one(ledger, settings, dest, batch, moment, result, identify_limit)
-            with ledger.session() as session:
-                result.still_open = int(
-                    session.scalar(
-                        select(func.count(Batch.id)).where(
-                            Batch.destination_key == key, Batch.state == SUBMITTED
-                        )
-                    )
-                    or 0
-                )
-            if not wait or result.still_open == 0:
-                break
-            if timeout_s is not None and time.monotonic() - started >= timeout_s:
-                break
-            sleep(settings.target.poll_interval_s)
+        with progress.stage("poll", key, unit="batches final", total=opened) as report:
+            while True:
+                moment = aware(now) or utcnow()
+                for batch in _open_batches(ledger, key):
+                    result.polled += 1
+                    _poll_one(ledger, settings, dest, batch, moment, result, identify_limit)
+                result.still_open = _count_open(ledger, key)
+                report.update(done=_final(result), total=_final(result) + result.still_open)
+                if not wait or result.still_open == 0:
+                    break
+                delay = next(delays)
+                if timeout_s is not None:
+                    left = timeout_s - (time.monotonic() - started)
+                    if left <= 0:
+                        break
+                    delay = min(delay, left)
+                with report.waiting("next poll", delay):
+                    sleep(delay)
+            report.conclude(result.summary())
     finally:
         dest.close()
     log.info("%s poll: %s", key, result.summary())
     return result
+
+
+def _final(result: PollResult) -> int:
+    """Batches this poll saw end: settled, stuck or expired (an expired one read back is
+    also settled: counted once)."""
+    return len({*result.completed, *result.stuck, *result.expired})
+
+
+def _count_open(ledger: Ledger, key: str) -> int:
+    with ledger.session() as session:
+        return int(
+            session.scalar(
+                select(func.count(Batch.id)).where(
+                    Batch.destination_key == key, Batch.state == SUBMITTED
+                )
+            )
+            or 0
+        )
 
 
 def _open_batches(ledger: Ledger, key: str) -> list[Batch]:

@@ -13,7 +13,13 @@ import logging
 from connector.destinations.base import Accepted, Destination, Limits, Processing, Settled, Stuck
 from connector.destinations.copernica import CopernicaClient
 from connector.destinations.copernica_fields import FieldCheck
-from connector.destinations.http import AuthError, ConfigurationError, ProtocolError
+from connector.destinations.http import (
+    AuthError,
+    ConfigurationError,
+    ProtocolError,
+    RetriesExhausted,
+    TransientError,
+)
 from connector.destinations.target import TargetClient
 from connector.destinations.target_answers import ROW_SUCCESS, STATUS_COMPLETE, STATUS_STUCK
 from connector.outbox.files import OutboxFile
@@ -77,7 +83,9 @@ class CopernicaDestination:
 
     Opening it reads the database's fields once: a database the service does not have stops
     delivery right there (``ConfigurationError``), before any batch is claimed. The first
-    batch of each param set is checked against the fields (``copernica_fields``).
+    batch of each param set is checked against the fields (``copernica_fields``). A batch
+    none of whose PUTs reached the service raises ``RetriesExhausted``: it goes back to the
+    queue with its attempt unspent, as a Target batch the service never accepted.
     """
 
     def __init__(self, settings: Settings, key: str, client: CopernicaClient | None = None) -> None:
@@ -122,6 +130,11 @@ class CopernicaDestination:
         if outcomes and not any(r.ok for r in outcomes) and any(r.auth_refused for r in outcomes):
             first = next(r.error for r in outcomes if r.auth_refused)
             raise AuthError(f"credentials refused: {first}")
+        if outcomes and all(r.unreachable for r in outcomes):
+            # nothing reached the service: the batch waits, its attempt unspent (as a
+            # Target submit that never got through)
+            reason = f"copernica {self.key} unreachable: {outcomes[0].error}"
+            raise RetriesExhausted(reason, TransientError(reason))
         return Settled(
             failed={r.identity: r.error or "not confirmed" for r in outcomes if not r.ok},
             notes=notes,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,7 @@ from connector.destinations.http import (
     DeliveryError,
     ProtocolError,
     RejectedError,
+    RetriesExhausted,
     RetryPolicy,
     TransientError,
     classify_transport_error,
@@ -97,6 +99,9 @@ class PutResult:
     error: str | None = None
     auth_refused: bool = False
     config_error: bool = False  # the database or the path does not exist: no row is to blame
+    # the PUT never reached the service (no connection after every retry, or not tried once
+    # another PUT of the batch found it so): the service is down, no row is to blame
+    unreachable: bool = False
 
 
 class CopernicaClient:
@@ -220,6 +225,14 @@ class CopernicaClient:
             return run_with_retries(
                 once, self.retry, what="copernica PUT", sleep=self._sleep, clock=self._clock
             )
+        except RetriesExhausted as exc:
+            return PutResult(
+                identity,
+                ok=False,
+                status_code=exc.status_code,
+                error=str(exc),
+                unreachable=exc.status_code is None and not exc.processed_possible,
+            )
         except DeliveryError as exc:
             return PutResult(identity, ok=False, status_code=exc.status_code, error=str(exc))
 
@@ -228,10 +241,29 @@ class CopernicaClient:
         items: Iterable[tuple[str, Mapping[str, str]]],
         on_result: Callable[[PutResult], None] | None = None,
     ) -> list[PutResult]:
-        """PUT every (identity, fields) with at most ``settings.concurrency`` requests at once."""
+        """PUT every (identity, fields) with at most ``settings.concurrency`` requests at once.
+
+        Once a PUT found the service unreachable, the ones not started yet are not tried
+        (``unreachable``): each would spend the whole retry budget on a service that is down.
+        """
         results: list[PutResult] = []
+        down = threading.Event()
+
+        def put(item: tuple[str, Mapping[str, str]]) -> PutResult:
+            if down.is_set():
+                return PutResult(
+                    item[0],
+                    ok=False,
+                    error="not sent: the service was unreachable",
+                    unreachable=True,
+                )
+            result = self.put_profile(*item)
+            if result.unreachable:
+                down.set()
+            return result
+
         with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
-            for result in pool.map(lambda item: self.put_profile(*item), items):
+            for result in pool.map(put, items):
                 results.append(result)
                 if on_result:
                     on_result(result)

@@ -23,6 +23,8 @@ from typing import TypeVar
 
 import httpx
 
+from connector import progress
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -247,7 +249,8 @@ class SlidingWindowLimiter:
                 if wait <= 0:
                     self._stamps.append(now)
                     return waited
-            self._sleep(wait)
+            with progress.waiting(f"next call (limit {self.calls} per {self.period_s:g}s)", wait):
+                self._sleep(wait)
             waited += wait
 
 
@@ -351,6 +354,12 @@ def classify_transport_error(
     )
 
 
+def _short(exc: Exception, limit: int = 80) -> str:
+    """The first line of an error's message, cut to ``limit`` characters (a progress note)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def run_with_retries(
     call: Callable[[], T],
     policy: RetryPolicy,
@@ -381,4 +390,5 @@ def run_with_retries(
                     f"{what}: gave up after {attempt} attempts in {spent:.1f}s: {exc}", exc
                 ) from None
             log.warning("%s: %s; retry %d in %.1fs", what, exc, attempt, delay)
-            sleep(delay)
+            with progress.waiting(f"{what} failed ({_short(exc)}); retry {attempt}", delay):
+                sleep(delay)

@@ -1,8 +1,8 @@
 """The ledger: the source of truth for what was extracted, queued, submitted and confirmed.
 
 ``models`` holds the tables and the batch states, ``store`` the database (``Ledger``) and its
-migrations, and ``batches``, ``delivered`` and ``stages`` the queries the stages and delivery
-share. Callers import from ``connector.ledger``.
+migrations, and ``batches``, ``builds``, ``delivered`` and ``stages`` the queries the stages,
+the outbox and delivery share. Callers import from ``connector.ledger``.
 """
 
 from connector.ledger.batches import (
@@ -11,6 +11,7 @@ from connector.ledger.batches import (
     in_flight_manifests,
     register_batch,
 )
+from connector.ledger.builds import record_outbox_build
 from connector.ledger.delivered import (
     DELIVERED_COLUMNS,
     export_delivered,
@@ -34,7 +35,9 @@ from connector.ledger.models import (
     Batch,
     Cursor,
     Delivered,
+    DeliveryRun,
     IngestedFile,
+    OutboxBuild,
     ProfileStore,
     QuotaUse,
     Reject,
@@ -75,9 +78,11 @@ __all__ = [
     "Batch",
     "Cursor",
     "Delivered",
+    "DeliveryRun",
     "IngestedFile",
     "Ledger",
     "LedgerNotFound",
+    "OutboxBuild",
     "ProfileStore",
     "QuotaUse",
     "Reject",
@@ -93,6 +98,7 @@ __all__ = [
     "ledger_location",
     "make_engine",
     "record_delivered",
+    "record_outbox_build",
     "record_stage_run",
     "register_batch",
     "replace_rejects",

@@ -242,6 +242,44 @@ class StageRun(Base):
     finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class OutboxBuild(Base):
+    """One build of an account's outbox that found changed profiles: how many, how many were
+    already sent (the same row is queued, on its way or confirmed), and of the rows written,
+    how many are ``added`` (the profile's first row at the account: none queued, on its way
+    or confirmed before); the others are updates. The delivery run records read them."""
+
+    __tablename__ = "outbox_builds"
+    __table_args__ = (Index("ix_outbox_builds_key_built", "destination_key", "built_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    destination_key: Mapped[str] = mapped_column(String(200))
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    already_sent: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    built_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeliveryRun(Base):
+    """The record of one delivery run at one account, written by its status report and kept
+    (the report's history): when it ran, and in ``figures_json`` what it counted
+    (``connector.reporting.runs`` defines every figure and writes the record)."""
+
+    __tablename__ = "delivery_runs"
+    __table_args__ = (
+        UniqueConstraint("run_id", "destination_key", name="uq_delivery_run"),
+        Index("ix_delivery_runs_destination", "destination", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    destination: Mapped[str] = mapped_column(String(16))  # target | copernica
+    destination_key: Mapped[str] = mapped_column(String(200))
+    run_id: Mapped[str] = mapped_column(String(120))  # the Dagster run's id
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    figures_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
 def destination_key(destination: str, settings: Settings) -> str:
     """``target:<client code>`` or ``copernica:<database>``: the scope of quota and digests."""
     if destination == "target":

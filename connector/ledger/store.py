@@ -8,6 +8,8 @@ turns either into a session.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from filelock import FileLock
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
@@ -27,6 +30,10 @@ _IMMEDIATE = "connector_sqlite_immediate"
 # PostgreSQL's advisory lock key for Ledger._migrating (any constant no other tool uses)
 SCHEMA_LOCK_KEY = 0x636F6E6E
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# locks of ledgers that live in this process only (SQLite in memory), by name
+_PROCESS_LOCKS: dict[str, threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
 
 # The dialect's ``insert`` construct: it has ``on_conflict_do_update`` (core's has not).
 UpsertInsert = Callable[..., postgresql.Insert | sqlite.Insert]
@@ -175,6 +182,34 @@ class Ledger:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             yield conn
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold the lock ``name`` within the block: one holder at a time among every process
+        and thread that shares this ledger; the others wait. PostgreSQL: a session-level
+        advisory lock (so across machines), held on a connection of its own and no
+        transaction; SQLite (one machine): a file lock beside the database file; SQLite in
+        memory: a lock of this process."""
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    conn.commit()
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            with _PROCESS_LOCKS_GUARD:
+                lock = _PROCESS_LOCKS.setdefault(f"{id(self)}:{name}", threading.Lock())
+            with lock:
+                yield
+            return
+        with FileLock(f"{database}.{key & 0xFFFFFFFF:08x}.lock"):
+            yield
 
     @contextmanager
     def session(self, *, immediate: bool = False) -> Iterator[Session]:

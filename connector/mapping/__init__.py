@@ -1,9 +1,19 @@
 """Source mappings: the model, loading the YAML files, the typing rules of param values."""
 
 from connector.mapping.accounts import AccountFeed, account_conflicts
-from connector.mapping.errors import MappingError
+from connector.mapping.errors import MappingError, MappingsInvalid
 from connector.mapping.file_days import DEFAULT_DATE_PATTERN, compile_date_pattern, day_from_name
-from connector.mapping.loader import find_mapping, load_mapping, load_mappings, parse_mapping
+from connector.mapping.loader import (
+    MappingFile,
+    MappingsCheck,
+    check_file,
+    check_mappings,
+    check_text,
+    find_mapping,
+    load_mapping,
+    load_mappings,
+    parse_mapping,
+)
 from connector.mapping.model import (
     TARGET_ID_HEADERS,
     CsvSource,
@@ -25,6 +35,9 @@ __all__ = [
     "CsvSource",
     "Identity",
     "MappingError",
+    "MappingFile",
+    "MappingsCheck",
+    "MappingsInvalid",
     "ParamSpec",
     "ParamType",
     "Source",
@@ -33,6 +46,9 @@ __all__ = [
     "Transform",
     "account_conflicts",
     "check_decimal_text",
+    "check_file",
+    "check_mappings",
+    "check_text",
     "compile_date_pattern",
     "day_from_name",
     "expand_env",

@@ -29,7 +29,16 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from connector.mapping.file_days import DEFAULT_DATE_PATTERN, compile_date_pattern
 from connector.mapping.values import ParamType, type_value
@@ -64,6 +73,34 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A rule across fields is a validator of the later field reading the earlier ones from
+# ``info.data`` (where a field that failed is absent), not a model validator: pydantic runs
+# those only when every field passed, and a mapping's problems are reported all at once.
+
+
+def _problem(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
+    """A problem at ``loc`` under the field being validated (pydantic prefixes its path)."""
+    return InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
+
+
+def _rule_error(title: str, problems: list[InitErrorDetails]) -> ValidationError:
+    """``problems`` as the ValidationError a validator raises."""
+    return ValidationError.from_exception_data(title, problems)
+
+
+def _with_problems(failed: ValidationError, problems: list[InitErrorDetails]) -> ValidationError:
+    """The errors of a nested validation that failed, and ``problems``, as one error."""
+    again = [
+        InitErrorDetails(
+            type=PydanticCustomError(e["type"], e["msg"], e.get("ctx")),
+            loc=e["loc"],
+            input=e["input"],
+        )
+        for e in failed.errors()
+    ]
+    return _rule_error(failed.title, again + problems)
+
+
 class SqlSource(_Model):
     """An SQL table or query behind any SQLAlchemy URL, read incrementally on ``cursor``."""
 
@@ -71,7 +108,11 @@ class SqlSource(_Model):
     url: str = Field(description="SQLAlchemy URL; ${VAR} expanded from the environment")
     table: str | None = Field(None, description="table name (reflected); or give `query`")
     schema_: str | None = Field(None, alias="schema", description="database schema of `table`")
-    query: str | None = Field(None, description="a SELECT, read as a subquery; or give `table`")
+    query: str | None = Field(
+        None,
+        validate_default=True,  # its rule runs when it is left out, too
+        description="a SELECT, read as a subquery; or give `table`",
+    )
     cursor: str = Field(description="incremental column: rows with it inside the partition day")
     key: str | list[str] | None = Field(
         None, description="primary key column(s) for source refs (default: the table's own)"
@@ -83,11 +124,12 @@ class SqlSource(_Model):
     def _expand_url(cls, value: str) -> str:
         return expand_env(value)
 
-    @model_validator(mode="after")
-    def _table_or_query(self) -> SqlSource:
-        if (self.table is None) == (self.query is None):
+    @field_validator("query")
+    @classmethod
+    def _table_or_query(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "table" in info.data and (info.data["table"] is None) == (value is None):
             raise ValueError("give exactly one of `table` or `query`")
-        return self
+        return value
 
     @property
     def key_columns(self) -> list[str]:
@@ -167,45 +209,70 @@ class ParamSpec(_Model):
     transform: Transform | list[Transform] | None = Field(
         None, description="applied in order before typing: lower, upper, strip, sha256"
     )
-    default: str | None = Field(None, description="text used when the source value is empty")
     timezone: str | None = Field(
         None,
         description="datetime: zone of naive source values and of the output (default UTC)",
     )
+    # last: its rule types it as the fields above say
+    default: str | None = Field(None, description="text used when the source value is empty")
 
     @property
     def transforms(self) -> tuple[Transform, ...]:
         return _transforms(self.transform)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ParamSpec:
-        if self.format is not None:
-            if self.type == "decimal" and not DECIMAL_FORMAT_RE.match(self.format):
-                raise ValueError(f'decimal format {self.format!r} must look like "0" or "0.00"')
-            if self.type in ("string", "int", "bool"):
-                raise ValueError(f"`format` does not apply to type {self.type}")
-            if self.type in ("date", "datetime"):
-                try:
-                    dt.datetime(2001, 2, 3, 4, 5, 6).strftime(self.format)
-                except ValueError as exc:
-                    raise ValueError(f"format {self.format!r}: {exc}") from exc
-        if self.input_format is not None and self.type not in ("date", "datetime"):
-            raise ValueError("`input_format` applies to types date and datetime only")
-        if self.timezone is not None:
-            if self.type not in ("datetime", "date"):
-                raise ValueError("`timezone` applies to types datetime and date only")
+    @field_validator("format")
+    @classmethod
+    def _format_fits_type(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if value is None or kind is None:
+            return value
+        if kind == "decimal" and not DECIMAL_FORMAT_RE.match(value):
+            raise ValueError(f'decimal format {value!r} must look like "0" or "0.00"')
+        if kind in ("string", "int", "bool"):
+            raise ValueError(f"`format` does not apply to type {kind}")
+        if kind in ("date", "datetime"):
             try:
-                ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown timezone {self.timezone!r}") from exc
-        if "sha256" in self.transforms and self.type != "string":
-            raise ValueError("the sha256 transform gives text: use it with type string")
-        if self.default is not None:
-            try:
-                type_value(self, self.default)
+                dt.datetime(2001, 2, 3, 4, 5, 6).strftime(value)
             except ValueError as exc:
-                raise ValueError(f"default {self.default!r}: {exc}") from exc
-        return self
+                raise ValueError(f"{value!r}: {exc}") from exc
+        return value
+
+    @field_validator("input_format")
+    @classmethod
+    def _input_format_fits_type(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("type", "date") not in ("date", "datetime"):
+            raise ValueError("`input_format` applies to types date and datetime only")
+        return value
+
+    @field_validator("transform")
+    @classmethod
+    def _transform_fits_type(cls, value: Any, info: ValidationInfo) -> Any:
+        if "sha256" in _transforms(value) and info.data.get("type", "string") != "string":
+            raise ValueError("the sha256 transform gives text: use it with type string")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if info.data.get("type", "date") not in ("datetime", "date"):
+            raise ValueError("`timezone` applies to types datetime and date only")
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("default")
+    @classmethod
+    def _default_types(cls, value: str | None, info: ValidationInfo) -> str | None:
+        typing = ("type", "format", "input_format", "timezone")
+        if value is None or not all(name in info.data for name in typing):
+            return value  # a field it depends on failed: that is the error to fix first
+        spec = cls.model_construct(**{name: info.data[name] for name in typing})
+        type_value(spec, value)  # its ValueError names the value and why it does not type
+        return value
 
     @property
     def decimal_places(self) -> int | None:
@@ -228,6 +295,47 @@ class Identity(_Model):
         return _transforms(self.transform)
 
 
+def _identity_type_problem(destination: str | None, id_type: str) -> str | None:
+    """What is wrong with an identity ``type`` for the destination, if anything."""
+    if destination == "target" and id_type not in ("pcId", "thirdPartyId"):
+        return f"{id_type!r} must be pcId or thirdPartyId for target"
+    if destination == "copernica" and not COPERNICA_FIELD_RE.match(id_type):
+        return f"{id_type!r} must be the Copernica match field's name"
+    return None
+
+
+def _identity_headers(destination: str | None, id_type: str | None) -> dict[str, str]:
+    """Lowered header -> the identity header a param may not be named like."""
+    if destination == "target":
+        return {h.lower(): h for h in TARGET_ID_HEADERS}
+    if destination == "copernica" and id_type:
+        return {id_type.lower(): id_type}
+    return {}
+
+
+def _param_name_problem(name: Any, lowered: dict[str, str], headers: dict[str, str]) -> str | None:
+    """What is wrong with a param name, given the names before it (lowered -> name) and the
+    identity headers it may not take."""
+    if not isinstance(name, str):
+        return f"param name {name!r} must be text"
+    if name.startswith("profile."):
+        return (
+            f"{name!r}: write the param without the `profile.` prefix "
+            f"({name.removeprefix('profile.')!r})"
+        )
+    if name.startswith("_"):
+        return f"{name!r}: param names cannot start with `_`"
+    if not PARAM_RE.match(name):
+        return (
+            f"{name!r} is not a valid param name: a letter, then letters, digits or _ (at most 128)"
+        )
+    if name.lower() in lowered:
+        return f"{name!r} and {lowered[name.lower()]!r} differ only in case"
+    if name.lower() in headers:
+        return f"param {name!r} clashes with the identity header {headers[name.lower()]!r}"
+    return None
+
+
 class SourceMapping(_Model):
     """One source mapping file."""
 
@@ -247,50 +355,40 @@ class SourceMapping(_Model):
             )
         return value
 
-    @field_validator("params", mode="before")
+    @field_validator("identity")
     @classmethod
-    def _param_names(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        lowered: dict[str, str] = {}
-        for name in value:
-            if not isinstance(name, str):
-                raise ValueError(f"param name {name!r} must be text")
-            if name.startswith("profile."):
-                raise ValueError(
-                    f"{name!r}: write the param without the `profile.` prefix "
-                    f"({name.removeprefix('profile.')!r})"
-                )
-            if name.startswith("_"):
-                raise ValueError(f"{name!r}: param names cannot start with `_`")
-            if not PARAM_RE.match(name):
-                raise ValueError(
-                    f"{name!r} is not a valid param name: a letter, then letters, digits "
-                    "or _ (at most 128)"
-                )
-            if name.lower() in lowered:
-                raise ValueError(f"{name!r} and {lowered[name.lower()]!r} differ only in case")
-            lowered[name.lower()] = name
+    def _identity_fits_destination(cls, value: Identity, info: ValidationInfo) -> Identity:
+        problem = _identity_type_problem(info.data.get("destination"), value.type)
+        if problem:
+            raise _rule_error("Identity", [_problem(("type",), problem, value.type)])
         return value
 
-    @model_validator(mode="after")
-    def _identity_fits_destination(self) -> SourceMapping:
-        id_type = self.identity.type
-        if self.destination == "target":
-            if id_type not in ("pcId", "thirdPartyId"):
-                raise ValueError(
-                    f"identity.type {id_type!r} must be pcId or thirdPartyId for target"
-                )
-            clash = [p for p in self.params if p.lower() in {h.lower() for h in TARGET_ID_HEADERS}]
-        else:
-            if not COPERNICA_FIELD_RE.match(id_type):
-                raise ValueError(
-                    f"identity.type {id_type!r} must be the Copernica match field's name"
-                )
-            clash = [p for p in self.params if p.lower() == id_type.lower()]
-        if clash:
-            raise ValueError(f"param {clash[0]!r} clashes with the identity header {id_type!r}")
-        return self
+    @field_validator("params", mode="wrap")
+    @classmethod
+    def _param_names(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        """Every param name checked (each problem at its name), and every spec."""
+        problems: list[InitErrorDetails] = []
+        if isinstance(value, dict):
+            identity = info.data.get("identity")
+            headers = _identity_headers(
+                info.data.get("destination"), identity.type if identity else None
+            )
+            lowered: dict[str, str] = {}
+            for name in value:
+                problem = _param_name_problem(name, lowered, headers)
+                if problem:
+                    problems.append(_problem((name,), problem, name))
+                if isinstance(name, str):
+                    lowered.setdefault(name.lower(), name)
+        try:
+            params = handler(value)
+        except ValidationError as exc:
+            raise _with_problems(exc, problems) from None
+        if problems:
+            raise _rule_error("params", problems)
+        return params
 
     @property
     def param_names(self) -> list[str]:

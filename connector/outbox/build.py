@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from connector import ledger as ledger_mod
+from connector import progress
 from connector.columns import DIGEST, IDENTITY, SOURCE_REF
 from connector.digests import digest_sql
 from connector.encoding import quote_ident, quote_literal
@@ -231,6 +232,7 @@ class BuildResult:
     candidates: int = 0  # identities changed in a store since the last build
     unchanged: int = 0  # their whole row is the one last sent or confirmed
     rows: int = 0  # rows written into batches
+    added: int = 0  # of those, the profile's first row (none queued, on its way or confirmed)
     batches: list[Batch] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -252,9 +254,27 @@ def build(
 
     Crash-safe and repeatable: the stores' ``built_version`` moves only after the batches
     are registered, and a build that repeats finds its rows already queued (same digest).
+    One build of an account at a time (``Ledger.exclusive``): a build that starts while
+    another runs waits for it, then finds its rows queued, so two syncs at once do not
+    queue the same profiles twice.
+    Reported as the ``outbox`` stage (``connector.progress``): rows and batches written.
     """
-    acct = account(settings, ledger, destination, mappings=mappings)
     key = ledger_mod.destination_key(destination, settings)
+    with ledger.exclusive(f"outbox:{key}"), progress.stage("outbox", key, batches=0) as report:
+        result = _build(settings, ledger, destination, key, mappings, report)
+        report.conclude(result.summary().removeprefix(f"{key}: "))
+    return result
+
+
+def _build(
+    settings: Settings,
+    ledger: Ledger,
+    destination: str,
+    key: str,
+    mappings: Collection[str] | None,
+    report: progress.Stage,
+) -> BuildResult:
+    acct = account(settings, ledger, destination, mappings=mappings)
     result = BuildResult(destination_key=key)
     if acct is None:
         return result
@@ -266,6 +286,8 @@ def build(
         ((result.candidates, newest),) = con.execute(
             f"SELECT count(*), max({PARTITION})::VARCHAR FROM ({changed})"
         ).fetchall()
+        # an upper bound: the rows already sent are left out as they stream
+        report.update(total=int(result.candidates))
         if result.candidates:
             last_sent = _last_sent_sql(con, ledger, key, work)
             # streamed from the query into the batch files: the rows are not written twice
@@ -275,14 +297,40 @@ def build(
                     WHERE l.digest IS DISTINCT FROM r.{DIGEST}"""
             ).to_arrow_reader(READ_ROWS)
             try:
-                result.batches = write_rows(settings, ledger, acct, reader, partition=newest)
+                result.batches = write_rows(
+                    settings, ledger, acct, reader, partition=newest, report=report
+                )
             finally:
                 reader.close()
             result.rows = sum(b.row_count for b in result.batches)
             result.unchanged = int(result.candidates) - result.rows
+            result.added = _first_rows(con, result.batches, last_sent)
     profile_store.mark_built(ledger, {s.mapping: (key, s.version) for s in acct.stores})
+    if result.candidates:
+        ledger_mod.record_outbox_build(
+            ledger,
+            key,
+            changed=int(result.candidates),
+            already_sent=result.unchanged,
+            added=result.added,
+            rows=result.rows,
+        )
     log.info("outbox %s", result.summary())
     return result
+
+
+def _first_rows(con: duckdb.DuckDBPyConnection, batches: Sequence[Batch], last_sent: str) -> int:
+    """Rows of ``batches`` whose profile had no row before them (``last_sent`` was read
+    before they were written): the profile's first at the account. Reads the identities of
+    the new manifests only, not the stores again."""
+    if not batches:
+        return 0
+    files = "[" + ", ".join(quote_literal(str(b.manifest_path)) for b in batches) + "]"
+    ((added,),) = con.execute(
+        f"SELECT count(*) FROM read_parquet({files}) m "
+        f"ANTI JOIN {last_sent} l ON l.{IDENTITY} = m.{IDENTITY}"
+    ).fetchall()
+    return int(added)
 
 
 def current_rows(
@@ -313,9 +361,10 @@ def write_rows(
     partition: str,
     attempt: int = 1,
     parent_id: int | None = None,
+    report: progress.Stage | None = None,
 ) -> list[Batch]:
     """Write full rows (``_identity``, ``_source_ref``, ``_digest``, the account's params) as
-    queued batches of ``attempt``."""
+    queued batches of ``attempt`` (``report``: the stage told the rows and batches)."""
     return write_batches(
         rows,
         mapping=acct.stand_in(),
@@ -324,6 +373,7 @@ def write_rows(
         ledger=ledger,
         attempt=attempt,
         parent_id=parent_id,
+        report=report,
     )
 
 

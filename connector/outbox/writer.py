@@ -20,7 +20,7 @@ import itertools
 import logging
 import re
 from collections import deque
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from connector import ledger as ledger_mod
+from connector import progress
 from connector.encoding import header_line
 from connector.ledger import Batch, Ledger
 from connector.outbox.copernica_sink import COPERNICA_ROWS_PER_FILE, CopernicaSink
@@ -88,6 +89,15 @@ def batch_key_base(mapping_name: str, partition: str, attempt: int, index: int) 
     return f"{safe_name(mapping_name)}-{safe_name(partition)}-a{attempt}-{index:05d}"
 
 
+def _counted(batches: Iterable[pa.RecordBatch], report: progress.Stage) -> Iterator[pa.RecordBatch]:
+    """``batches`` as they are, the rows taken so far told to ``report`` after each."""
+    rows = 0
+    for rb in batches:
+        yield rb
+        rows += rb.num_rows
+        report.update(done=rows)
+
+
 def write_batches(
     table: pa.Table | pa.RecordBatchReader | Iterable[pa.RecordBatch],
     *,
@@ -97,12 +107,14 @@ def write_batches(
     ledger: Ledger,
     attempt: int = 1,
     parent_id: int | None = None,
+    report: progress.Stage | None = None,
 ) -> list[Batch]:
     """Write the rows as outbox files within the caps and register each as ``queued``.
 
     Batch keys are ``<mapping>-<partition>-a<attempt>-<nnnnn>-<sha256[:12]>-<token>``: no
     two files share a name. Content already queued or on its way at the same attempt (same
-    sha256) is not registered twice.
+    sha256) is not registered twice. ``report``: the stage told the rows taken (per record
+    batch) and the batches registered (per file).
     """
     names = param_names_of(mapping)
     destination = str(mapping.destination)
@@ -139,9 +151,12 @@ def write_batches(
         batch = publish(done, outbox, base, ledger, common)
         if batch is not None:
             written.append(batch)
+            if report is not None:
+                report.update(batches=len(written))
 
     try:
-        batches_in = normalised(record_batches(table), names, con)
+        rows = record_batches(table)
+        batches_in = normalised(rows if report is None else _counted(rows, report), names, con)
         sink: _Sink
         if destination == "target":
             sink = TargetSink(

@@ -1,49 +1,37 @@
-"""What a delivery status report holds: row outcomes per partition day of one destination,
-the rows that did not land, the rejected source rows and a sample of profiles as sent.
+"""What a delivery status report holds besides its run records: the account's rows that did
+not land, the rejected source rows of its mappings, the backlog and a sample of profiles as
+sent.
 
-``collect`` reads them from the ledger (and the latest completed batch's files); writing the
-report's HTML and CSV files is ``connector.reporting.report_files``."""
+``collect`` reads them from the ledger (and the latest completed batch's files); the run
+records are ``connector.reporting.runs``; writing the report's files is
+``connector.reporting.report_files``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from connector.ledger import (
-    CLAIMED,
-    COMPLETE,
-    DEAD,
-    EXPIRED,
-    FAILED,
-    QUEUED,
-    STUCK,
-    SUBMITTED,
-    Batch,
-    Ledger,
-    Reject,
-    RowOutcome,
-)
+from connector.ledger import CLAIMED, COMPLETE, QUEUED, Batch, Ledger, Reject, RowOutcome
 from connector.outbox import build as outbox_build
+from connector.reporting.counts import NOT_LANDED
+from connector.reporting.runs import RunRecord
 
 PROFILE_SAMPLE = 20
-OUTCOMES = ("delivered", "failed", "dead", "pending", "queued", "rejected")
-# Row outcomes that mean "this row did not land" (requeued rows are counted in the retry batch).
-NOT_LANDED = ("failed", "not_found", "error")
 
 
 @dataclass
 class StatusReport:
-    """One destination's report; the paths are set once ``report_files`` wrote the files."""
+    """One destination's report; the paths are set once ``report_files`` wrote the files.
+    ``runs``: its delivery run records, newest first (``runs[0]`` is the latest run)."""
 
     destination: str
     generated_at: dt.datetime
-    per_day: dict[str, dict[str, int]] = field(default_factory=dict)
+    runs: list[RunRecord] = field(default_factory=list)
     failed_rows: list[dict[str, str]] = field(default_factory=list)
     queued_rows: int = 0
     daily_quota: int = 0
@@ -56,12 +44,8 @@ class StatusReport:
     rejects_csv_path: Path | None = None
 
     @property
-    def totals(self) -> dict[str, int]:
-        totals = dict.fromkeys(OUTCOMES, 0)
-        for counts in self.per_day.values():
-            for key, value in counts.items():
-                totals[key] += value
-        return totals
+    def latest(self) -> RunRecord | None:
+        return self.runs[0] if self.runs else None
 
     @property
     def backlog_days(self) -> int:
@@ -70,45 +54,34 @@ class StatusReport:
 
 
 def collect(
-    ledger: Ledger, destination: str, daily_quota: int, mappings: Sequence[str] = ()
+    ledger: Ledger,
+    destination: str,
+    daily_quota: int,
+    mappings: Sequence[str] = (),
+    runs: Sequence[RunRecord] = (),
 ) -> StatusReport:
-    """Row outcomes per partition day for one destination kind; `mappings` feed it (their
-    rejected source rows are counted too: a rejected row never reaches a batch)."""
-    report = StatusReport(destination, dt.datetime.now(dt.UTC), daily_quota=daily_quota)
-    per_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    """The rows of one destination kind that did not land (every one, oldest first), the
+    rejected source rows of ``mappings`` (the mappings that feed it), the rows queued now
+    and a sample of profiles as sent; ``runs``: its run records, newest first."""
+    report = StatusReport(
+        destination, dt.datetime.now(dt.UTC), runs=list(runs), daily_quota=daily_quota
+    )
     with ledger.session() as session:
-        not_landed = dict(
-            session.execute(
-                select(RowOutcome.batch_id, func.count())
-                .where(RowOutcome.status.in_((*NOT_LANDED, "dead", "requeued")))
-                .group_by(RowOutcome.batch_id)
-            ).all()
+        report.queued_rows = int(
+            session.scalar(
+                select(func.coalesce(func.sum(Batch.row_count), 0)).where(
+                    Batch.destination == destination, Batch.state.in_((QUEUED, CLAIMED))
+                )
+            )
+            or 0
         )
-        batches = session.scalars(select(Batch).where(Batch.destination == destination)).all()
-        for batch in batches:
-            day = batch.partition
-            counts = per_day[day]
-            if batch.state in (QUEUED, CLAIMED):
-                counts["queued"] += batch.row_count
-                report.queued_rows += batch.row_count
-            elif batch.state == SUBMITTED:
-                counts["pending"] += batch.row_count
-            elif batch.state == COMPLETE:
-                counts["delivered"] += batch.row_count - not_landed.get(batch.id, 0)
-            elif batch.state == DEAD:
-                counts["dead"] += batch.row_count
-            elif batch.state in (FAILED, STUCK, EXPIRED):
-                counts["failed"] += batch.row_count
         outcome_rows = session.execute(
             select(RowOutcome, Batch)
             .join(Batch, Batch.id == RowOutcome.batch_id)
-            .where(Batch.destination == destination, RowOutcome.status.in_((*NOT_LANDED, "dead")))
+            .where(Batch.destination == destination, RowOutcome.status.in_(NOT_LANDED))
             .order_by(RowOutcome.id)
         ).all()
         for outcome, batch in outcome_rows:
-            per_day[batch.partition]["dead" if outcome.status == "dead" else "failed"] += (
-                1 if batch.state == COMPLETE else 0
-            )
             report.failed_rows.append(
                 {
                     "identity": outcome.identity,
@@ -126,36 +99,33 @@ def collect(
             rejects = session.scalars(
                 select(Reject).where(Reject.mapping.in_(mappings)).order_by(Reject.id)
             ).all()
-            seen: set[tuple[str, str, str]] = set()
-            for reject in rejects:
-                row_key = (reject.mapping, reject.partition, reject.source_ref)
-                if row_key not in seen:  # one reject line per bad value; count rows once
-                    seen.add(row_key)
-                    per_day[reject.partition]["rejected"] += 1
-                report.rejected_rows.append(
-                    {
-                        "mapping": reject.mapping,
-                        "partition": reject.partition,
-                        "source_ref": reject.source_ref,
-                        "identity": reject.identity or "",
-                        "param": reject.param or "",
-                        "reason": reject.reason,
-                        "raw": reject.raw or "",
-                    }
-                )
-    report.per_day = dict(sorted(per_day.items()))
-    _sample_profiles(report, [b for b in batches if b.state == COMPLETE])
+            report.rejected_rows = [
+                {
+                    "mapping": reject.mapping,
+                    "partition": reject.partition,
+                    "source_ref": reject.source_ref,
+                    "identity": reject.identity or "",
+                    "param": reject.param or "",
+                    "reason": reject.reason,
+                    "raw": reject.raw or "",
+                }
+                for reject in rejects
+            ]
+        latest = session.scalars(
+            select(Batch)
+            .where(Batch.destination == destination, Batch.state == COMPLETE)
+            .order_by(Batch.id.desc())
+            .limit(1)
+        ).first()
+    _sample_profiles(report, latest)
     return report
 
 
-def _sample_profiles(
-    report: StatusReport, complete: Sequence[Batch], n: int = PROFILE_SAMPLE
-) -> None:
+def _sample_profiles(report: StatusReport, latest: Batch | None, n: int = PROFILE_SAMPLE) -> None:
     """One row per profile, as the latest completed batch carried it (whole: every param of
     every mapping that feeds the account)."""
-    if not complete:
+    if latest is None:
         return
-    latest = max(complete, key=lambda b: b.id)
     try:
         rows = outbox_build.preview([latest], n * 10)
     except (OSError, ValueError) as exc:  # files cleaned up or unreadable: the counts still hold

@@ -1,25 +1,29 @@
-"""The files of a delivery status report: an HTML page (a chart and tables) and CSVs of the
-rows that did not land and of the rejected source rows, written under the reports folder."""
+"""The files of a delivery status report, written under the reports folder: an HTML page
+(the latest run, mapping by mapping, with its reasons grouped; the history of runs and its
+chart; the backlog and profiles as sent) and CSVs of the rows that did not land and of the
+rejected source rows.
+
+The page is the Jinja2 template ``templates/status_report.html`` with autoescaping on:
+every value that comes from data (identities, reasons, paths, run ids) is escaped.
+"""
 
 from __future__ import annotations
 
 import csv
-import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from connector.ledger import Ledger
-from connector.reporting.outcomes import OUTCOMES, StatusReport, collect
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
-COLOURS = {
-    "rejected": "#6a1b9a",
-    "delivered": "#2e7d32",
-    "failed": "#ef6c00",
-    "dead": "#c62828",
-    "pending": "#1565c0",
-    "queued": "#9e9e9e",
-}
+from connector.ledger import Ledger
+from connector.reporting.chart import runs_chart
+from connector.reporting.counts import DEFINITIONS, MAPPING_COUNTS
+from connector.reporting.outcomes import StatusReport, collect
+from connector.reporting.runs import ACCOUNT_COUNTS, HISTORY_RUNS, run_history, run_url
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+TEMPLATE = "status_report.html"
 
 
 def safe_cell(value: object) -> str:
@@ -53,92 +57,51 @@ def write_csv(rows: Sequence[dict[str, str]], columns: Sequence[str], path: Path
     return path
 
 
-def _svg_chart(per_day: dict[str, dict[str, int]]) -> str:
-    """Stacked bars of row outcomes per day, inline SVG (no external assets)."""
-    if not per_day:
-        return "<p>No batches yet.</p>"
-    width, height, pad, bar_gap = 720, 240, 40, 8
-    days = list(per_day)
-    top = max(sum(c.values()) for c in per_day.values()) or 1
-    axis = (
-        f'<text x="0" y="{pad - 6}" font-size="11">{top:,} rows</text>'
-        f'<line x1="{pad - 4}" y1="{pad}" x2="{width - pad}" y2="{pad}" stroke="#ddd"/>'
+def duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 04 min``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("connector.reporting", "templates"),
+        autoescape=True,  # every value in the page comes from data: escape it all
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    bar_w = max(4, (width - 2 * pad) // len(days) - bar_gap)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img">',
-        axis,
-    ]
-    for i, day in enumerate(days):
-        x = pad + i * (bar_w + bar_gap)
-        y = float(height)
-        for outcome in OUTCOMES:
-            value = per_day[day][outcome]
-            if not value:
-                continue
-            h = value / top * (height - pad)
-            y -= h
-            parts.append(
-                f'<rect x="{x}" y="{y:.1f}" width="{bar_w}" height="{h:.1f}" fill="{COLOURS[outcome]}">'
-                f"<title>{html.escape(day)} {outcome}: {value}</title></rect>"
-            )
-        parts.append(
-            f'<text x="{x + bar_w / 2:.0f}" y="{height + 16}" font-size="11" text-anchor="middle">'
-            f"{html.escape(day[5:])}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    env.filters["num"] = lambda n: f"{int(n):,}"
+    env.filters["duration"] = duration
+    env.filters["when"] = lambda t: f"{t:%Y-%m-%d %H:%M:%S}"
+    return env
 
 
-def _table(rows: Sequence[dict[str, str]], columns: Sequence[str], limit: int = 200) -> str:
-    head = "".join(f"<th>{c}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(r[c])}</td>" for c in columns) + "</tr>"
-        for r in rows[:limit]
-    )
-    return f'<table class="list"><tr>{head}</tr>{body}</table>'
-
-
-def write_html(report: StatusReport, path: Path, csv_name: str, rejects_name: str) -> Path:
+def write_html(report: StatusReport, path: Path, *, dagster_url: str = DEFAULT_DAGSTER_URL) -> Path:
+    """The report's page (see the module doc), with links to its CSVs beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    legend = " ".join(f'<span style="color:{COLOURS[o]}">&#9632;</span> {o}' for o in OUTCOMES)
-    head = "".join(f"<th>{o}</th>" for o in OUTCOMES)
-    rows = "".join(
-        f"<tr><td>{html.escape(day)}</td>"
-        + "".join(f"<td>{c[o]:,}</td>" for o in OUTCOMES)
-        + "</tr>"
-        for day, c in report.per_day.items()
+    page = (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            report=report,
+            latest=report.latest,
+            chart=runs_chart(report.runs),
+            run_link=lambda run_id: run_url(dagster_url, run_id),
+            mapping_counts=MAPPING_COUNTS,
+            account_counts=ACCOUNT_COUNTS,
+            definitions=DEFINITIONS,
+            csv_name=report.csv_path.name if report.csv_path else "",
+            rejects_name=report.rejects_csv_path.name if report.rejects_csv_path else "",
+            history_runs=HISTORY_RUNS,
+        )
     )
-    totals = report.totals
-    failed = _table(report.failed_rows, ("identity", "status", "reason", "source_ref", "batch"))
-    rejected = _table(report.rejected_rows, ("source_ref", "identity", "param", "reason"))
-    sample = report.profiles_sample
-    profiles = _table(sample, list(sample[0])) if sample else "<p>No batch completed yet.</p>"
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(report.destination)} delivery status</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{text-align:left}}
-.list td,.list th{{text-align:left}}</style>
-</head><body>
-<h1>{html.escape(report.destination)}: delivery status</h1>
-<p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC. Rows by outcome per partition day.</p>
-{_svg_chart(report.per_day)}
-<p>{legend}</p>
-<table><tr><th>day</th>{head}</tr>{rows}
-<tr><th>total</th>{"".join(f"<th>{totals[o]:,}</th>" for o in OUTCOMES)}</tr></table>
-<p>Queued rows: {report.queued_rows:,}; at a daily quota of {report.daily_quota:,} rows the backlog
-drains in {report.backlog_days} day(s).</p>
-<h2>Profiles as sent (one row each, every param of every mapping that feeds the account)</h2>
-<p>{len(sample)} rows of {html.escape(report.profiles_from or "-")}, the most complete first.</p>
-{profiles}
-<h2>Rows that did not land ({len(report.failed_rows):,})</h2>
-<p>All of them: <a href="{html.escape(csv_name)}">{html.escape(csv_name)}</a></p>
-{failed}
-<h2>Source rows rejected ({len(report.rejected_rows):,} problems)</h2>
-<p>All of them: <a href="{html.escape(rejects_name)}">{html.escape(rejects_name)}</a></p>
-{rejected}
-</body></html>
-"""
     path.write_text(page, encoding="utf-8")
     return path
 
@@ -149,9 +112,14 @@ def write_report(
     reports_dir: Path,
     daily_quota: int,
     mappings: Sequence[str] = (),
+    *,
+    dagster_url: str = DEFAULT_DAGSTER_URL,
 ) -> StatusReport:
-    """Write `<destination>_status.html`, `_failed_rows.csv` and `_rejected_rows.csv`."""
-    report = collect(ledger, destination, daily_quota, mappings)
+    """Write `<destination>_status.html`, `_failed_rows.csv` and `_rejected_rows.csv`: the
+    destination's run records (``runs.record_run`` keeps them), newest first, and its rows
+    now; ``dagster_url``: the Dagster UI the run links point at."""
+    runs = run_history(ledger, destination)
+    report = collect(ledger, destination, daily_quota, mappings, runs)
     report.csv_path = write_csv(
         report.failed_rows, FAILED_COLUMNS, reports_dir / f"{destination}_failed_rows.csv"
     )
@@ -159,9 +127,6 @@ def write_report(
         report.rejected_rows, REJECTED_COLUMNS, reports_dir / f"{destination}_rejected_rows.csv"
     )
     report.html_path = write_html(
-        report,
-        reports_dir / f"{destination}_status.html",
-        report.csv_path.name,
-        report.rejects_csv_path.name,
+        report, reports_dir / f"{destination}_status.html", dagster_url=dagster_url
     )
     return report

@@ -1,5 +1,7 @@
 """What ``connector status`` shows: batches by state, the quota used and left in the rolling
-24 hours, and the backlog projection per destination account; one batch in detail."""
+24 hours, the backlog projection and the rows that did not land per destination account; one
+batch in detail. Each view knows its exit code (``connector.exit_codes``): what a monitor
+calling ``connector status`` learns from the ledger as it stands."""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ from sqlalchemy import func, select
 from connector import ledger as ledger_mod
 from connector import planner
 from connector.delivery.claims import quota_used_24h
+from connector.exit_codes import ExitCode, worst
 from connector.ledger import (
     CLAIMED,
+    DEAD,
+    FINAL_STATES,
     QUEUED,
     SUBMITTED,
     Batch,
@@ -20,6 +25,7 @@ from connector.ledger import (
     QuotaUse,
     RowOutcome,
 )
+from connector.reporting.queries import NOT_LANDED, Undelivered, undelivered
 from connector.settings import Settings
 
 
@@ -34,6 +40,13 @@ class DestinationStatus:
     calls_today: int  # submit calls started on the view's local day
     queued_rows: int
     projected_drain_date: dt.date | None
+    # rows that did not land and whose profile was not confirmed since
+    undelivered: Undelivered = field(default_factory=lambda: Undelivered({}))
+
+    @property
+    def not_final_rows(self) -> int:
+        """Rows of batches queued, on their way, or being re-queued."""
+        return sum(c["rows"] for s, c in self.by_state.items() if s not in FINAL_STATES)
 
 
 @dataclass
@@ -42,6 +55,17 @@ class StatusView:
     destinations: list[DestinationStatus] = field(default_factory=list)
     open_batches: list[Batch] = field(default_factory=list)
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """``NOT_FINAL`` when work is queued or open, ``ROWS_FAILED`` when rows did not land
+        and were not confirmed since, else ``OK`` (the most serious of them)."""
+        found = [ExitCode.OK]
+        if any(d.not_final_rows for d in self.destinations):
+            found.append(ExitCode.NOT_FINAL)
+        if any(d.undelivered.total for d in self.destinations):
+            found.append(ExitCode.ROWS_FAILED)
+        return worst(*found)
+
 
 def status_view(settings: Settings, ledger: Ledger, now: dt.datetime | None = None) -> StatusView:
     """Counts by state, quota used/left in the last 24 hours (the quota is per rolling 24
@@ -49,6 +73,7 @@ def status_view(settings: Settings, ledger: Ledger, now: dt.datetime | None = No
     now = now or dt.datetime.now(dt.UTC)
     day = planner.quota_day(now, settings.tz)
     view = StatusView(day=day)
+    not_landed = undelivered(ledger)
     with ledger.session() as session:
         keys = sorted(session.scalars(select(Batch.destination_key).distinct()))
         for key in keys:
@@ -78,6 +103,7 @@ def status_view(settings: Settings, ledger: Ledger, now: dt.datetime | None = No
                         today=day,
                         largest_batch=int(largest or 0),
                     ),
+                    undelivered=not_landed.get(key, Undelivered({})),
                 )
             )
         view.open_batches = list(
@@ -112,3 +138,14 @@ def batch_detail(
             )
         )
     return batch, {str(k): int(v) for k, v in counts.items()}, outcomes
+
+
+def batch_exit_code(batch: Batch, counts: dict[str, int]) -> ExitCode:
+    """One batch's code: ``NOT_FINAL`` while its rows are queued, on their way or being
+    re-queued; ``ROWS_FAILED`` when it died or some of its rows did not land; else ``OK``
+    (a superseded batch's rows went out again: their retry tells their fate)."""
+    if batch.state not in FINAL_STATES:
+        return ExitCode.NOT_FINAL
+    if batch.state == DEAD or any(counts.get(s) for s in NOT_LANDED):
+        return ExitCode.ROWS_FAILED
+    return ExitCode.OK

@@ -1,5 +1,7 @@
 """What ``connector trace IDENTITY`` shows: every batch row of one identity (read from the
-manifests) with its outcome, its rejected source rows, and its profile at each account."""
+manifests) with its outcome, its rejected source rows, its profile at each account, and
+where the profile stands at each account (``account_states``, which decides the command's
+exit code)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ import duckdb
 from sqlalchemy import select
 
 from connector.digests import profile_digest
+from connector.exit_codes import ExitCode, worst
 from connector.ledger import (
     CLAIMED,
     COMPLETE,
     DEAD,
+    FINAL_STATES,
     QUEUED,
     SUBMITTED,
     SUPERSEDED,
@@ -26,6 +30,7 @@ from connector.ledger import (
     RowOutcome,
 )
 from connector.profiles import store as profile_store
+from connector.reporting.queries import NOT_LANDED
 
 _OUTCOME_OF_STATE = {
     QUEUED: "queued",
@@ -189,3 +194,64 @@ def account_profiles(ledger: Ledger, identity: str) -> list[AccountProfile]:
             )
         )
     return found
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """Where one profile stands at one account, as an exit code and in words."""
+
+    destination_key: str
+    code: ExitCode  # OK: confirmed; NOT_FINAL: on its way or not queued yet; ROWS_FAILED
+    why: str
+
+
+def account_states(rows: list[TraceRow], profiles: list[AccountProfile]) -> list[AccountState]:
+    """The profile's state at every account it has a profile or a batch row at: confirmed
+    when the destination holds its current values, else decided by its latest batch row."""
+    by_key = {p.destination_key: p for p in profiles}
+    keys = sorted(set(by_key) | {r.destination_key for r in rows if r.batch_id})
+    return [
+        _state(key, by_key.get(key), [r for r in rows if r.batch_id and r.destination_key == key])
+        for key in keys
+    ]
+
+
+def _state(key: str, profile: AccountProfile | None, rows: list[TraceRow]) -> AccountState:
+    if profile is not None and profile.current:
+        assert profile.confirmed is not None
+        return AccountState(
+            key, ExitCode.OK, f"confirmed: batch {profile.confirmed.batch_id} delivered it"
+        )
+    latest = max(rows, key=lambda r: r.batch_id, default=None)
+    if latest is None:
+        return AccountState(key, ExitCode.NOT_FINAL, "changed, not queued yet")
+    if latest.state not in FINAL_STATES:
+        return AccountState(
+            key, ExitCode.NOT_FINAL, f"on its way: batch {latest.batch_id} is {latest.state}"
+        )
+    if latest.outcome in NOT_LANDED:
+        return AccountState(
+            key,
+            ExitCode.ROWS_FAILED,
+            f"{latest.outcome} in batch {latest.batch_id}: {latest.reason}".rstrip(": "),
+        )
+    if latest.outcome == "delivered" and profile is None:
+        return AccountState(key, ExitCode.OK, f"confirmed: batch {latest.batch_id} delivered it")
+    if latest.outcome == "delivered":
+        return AccountState(
+            key,
+            ExitCode.NOT_FINAL,
+            f"changed since batch {latest.batch_id} delivered it, not queued yet",
+        )
+    return AccountState(
+        key, ExitCode.NOT_FINAL, f"{latest.outcome} in batch {latest.batch_id}, not final yet"
+    )
+
+
+def trace_exit_code(rows: list[TraceRow], states: list[AccountState]) -> ExitCode:
+    """The most serious state over the accounts; ``ROWS_FAILED`` when every source row of the
+    identity was rejected (nothing of it reached a profile). The caller handles an identity
+    the ledger does not know (``USAGE``)."""
+    if not states:
+        return ExitCode.ROWS_FAILED if rows else ExitCode.OK
+    return worst(*(s.code for s in states))

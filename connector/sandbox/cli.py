@@ -45,6 +45,11 @@ def _read_schema(path: Path | None) -> dict[str, object]:
     return dict(raw)
 
 
+class CannotListen(click.ClickException):
+    """The host and port given cannot be listened on (in use, not this machine's, refused):
+    a configuration problem of the command, not a crash (``connector`` exits 3 on it)."""
+
+
 @click.group("sandbox")
 def sandbox_group() -> None:
     """A local emulator of the Adobe Target and Copernica APIs."""
@@ -166,7 +171,15 @@ def serve(
     verbose: bool,
     **options: object,
 ) -> None:
-    """Serve the sandbox until interrupted (SIGINT/SIGTERM); prints the URL it listens on."""
+    """Serve the sandbox until interrupted (SIGINT/SIGTERM); prints the URL it listens on.
+
+    \b
+    Exit codes (docs/exit-codes.md):
+      0 stopped by SIGINT/SIGTERM
+      1 crashed
+      2 usage error (a bad option or schema file)
+      3 bad configuration: it cannot listen on --host/--port (in use, not this machine's)
+    """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     opts = build_options(
         copernica_databases=_parse_databases(copernica_db),
@@ -174,7 +187,12 @@ def serve(
         copernica_autocreate=not no_copernica_autocreate,
         **options,
     )
-    server = SandboxServer(Sandbox(opts), host, port)
+    sandbox = Sandbox(opts)
+    try:
+        server = SandboxServer(sandbox, host, port)
+    except OSError as exc:
+        sandbox.close()
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     click.echo(server.url, nl=True)
     sys.stdout.flush()
     server.serve_forever()

@@ -13,8 +13,8 @@ from connector.mapping import CsvSource, SourceMapping, SqlSource
 from connector.settings import Settings
 from connector.sources.chunks import SourceError
 from connector.sources.csv import list_source_files, read_csv_file
-from connector.sources.sql import _check_sqlite_file, _Plan, masked_url
-from connector.sql_urls import with_installed_driver
+from connector.sources.sql_plan import SqlPlan, check_sqlite_file
+from connector.sql_urls import masked_url, with_installed_driver
 
 # what a probe reads of a CSV file: its first records, so its header
 PROBE_BLOCK_BYTES = 64 * 1024
@@ -40,7 +40,7 @@ def probe(mapping: SourceMapping, settings: Settings) -> list[str]:
 def _probe_sql(mapping: SourceMapping, source: SqlSource) -> list[str]:
     shown = masked_url(source.url)  # the password hidden
     try:
-        _check_sqlite_file(source.url, mapping.name)
+        check_sqlite_file(source.url, mapping.name)
         engine = create_engine(with_installed_driver(source.url))
     except SourceError as exc:
         return [str(exc)]
@@ -50,7 +50,7 @@ def _probe_sql(mapping: SourceMapping, source: SqlSource) -> list[str]:
         return [f"{mapping.name}: source.url: not a SQLAlchemy URL"]
     try:
         with engine.connect() as conn:
-            _Plan(conn, mapping, source)
+            SqlPlan(conn, mapping, source)
     except SourceError as exc:
         return [str(exc)]
     except SQLAlchemyError as exc:

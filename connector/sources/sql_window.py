@@ -39,8 +39,9 @@ offset converted by SQLite, naive text shifted by CONNECTOR_TIMEZONE's offset at
 wall-clock time (in a repeated or skipped hour, the offset before the change, as Python's
 ``fold=0`` takes it). Text SQLite cannot read as a date is compared as text against the
 local bounds. A range on the stored text two days wider than the window (more than any
-two UTC offsets differ) keeps an index on the column usable. Rows are read in the order
-of their instants (``order_key``).
+two UTC offsets differ, ``sqlite_range``) keeps an index on the column usable. Rows are
+read in the order of their instants (``sqlite_order``). The plan (``sql_plan``) computes
+each row's instant once, in a subquery, and filters and orders on it.
 """
 
 from __future__ import annotations
@@ -106,10 +107,9 @@ def kind_of_code(dialect: str, type_code: Any) -> CursorKind:
 
 def window_filter(dialect: str, kind: CursorKind, col: Any, window: Any) -> list[Any]:
     """Conditions that hold for the rows whose cursor ``col`` lies in ``window``."""
+    assert dialect != "sqlite", "SQLite: sqlite_range, sqlite_instant and sqlite_in_window"
     start, end = window.start, window.end
     local_start, local_end = _wall(start), _wall(end)
-    if dialect == "sqlite":
-        return _sqlite_filter(col, start, end)
     if kind is CursorKind.INSTANT:
         aware = type_coerce(col, DateTime(timezone=True))
         return [aware >= start, aware < end]
@@ -132,14 +132,37 @@ def window_filter(dialect: str, kind: CursorKind, col: Any, window: Any) -> list
 
 
 def order_key(dialect: str, col: Any, window: Any) -> list[Any]:
-    """What to order the window's rows by, before their keys: their cursors' instants.
+    """What to order the window's rows by, before their keys: their cursors' instants (the
+    column's own order on a server; SQLite: ``sqlite_order``)."""
+    assert dialect != "sqlite", "SQLite: sqlite_order"
+    return [col]
 
-    On SQLite to the millisecond (``SQLITE_FORMAT``); text SQLite cannot read sorts as is.
-    """
-    if dialect != "sqlite":
-        return [col]
-    raw = type_coerce(col, String())
-    return [func.coalesce(sqlite_instant(raw, window.start, window.end), raw)]
+
+def sqlite_range(raw: Any, window: Any) -> list[Any]:
+    """A range on SQLite's stored cursor text that holds every row of ``window``, for an
+    index on the column: text with an offset shows a wall-clock time at most 28 hours from
+    the local one; whole days, so every form sorts in it."""
+    return [
+        raw >= (_wall(window.start) - 2 * DAY).date().isoformat(),
+        raw < (_wall(window.end) + 3 * DAY).date().isoformat(),
+    ]
+
+
+def sqlite_in_window(instant: Any, raw: Any, window: Any) -> Any:
+    """The condition that a row of ``sqlite_range`` lies in ``window``, given its cursor's
+    ``instant`` (``sqlite_instant``, computed once) and stored text ``raw``: the instant in
+    the window, or for text SQLite cannot read, the text in the local day."""
+    exact = and_(
+        instant >= _sqlite_text(_utc(window.start)), instant < _sqlite_text(_utc(window.end))
+    )
+    as_text = and_(raw >= _iso_text(_wall(window.start)), raw < _iso_text(_wall(window.end)))
+    return case((instant.is_(None), as_text), else_=exact)
+
+
+def sqlite_order(instant: Any, raw: Any) -> Any:
+    """What to order SQLite's rows by, before their keys: their cursors' instants (to the
+    millisecond, ``SQLITE_FORMAT``); text SQLite cannot read sorts as is."""
+    return func.coalesce(instant, raw)
 
 
 def sqlite_instant(raw: Any, start: dt.datetime, end: dt.datetime) -> Any:
@@ -147,7 +170,7 @@ def sqlite_instant(raw: Any, start: dt.datetime, end: dt.datetime) -> Any:
 
     Naive text is shifted by the offset of the window's zone (CONNECTOR_TIMEZONE) at its
     wall-clock time; the zone's changes are looked up from three days before the window
-    to three days after it (the stored-text range ``window_filter`` reads lies within).
+    to three days after it (the stored-text range ``sqlite_range`` reads lies within).
     """
     wall = func.strftime(SQLITE_FORMAT, raw)
     has_offset = func.substr(raw, 11).op("GLOB")("*[Zz+-]*")
@@ -159,21 +182,6 @@ def sqlite_instant(raw: Any, start: dt.datetime, end: dt.datetime) -> Any:
         whens.append((wall < _sqlite_text(change + max(offset, after)), shifted))
     last = func.strftime(SQLITE_FORMAT, raw, _shift(segments[-1][1]))
     return case(*whens, else_=last)
-
-
-def _sqlite_filter(col: Any, start: dt.datetime, end: dt.datetime) -> list[Any]:
-    raw = type_coerce(col, String())
-    local_start, local_end = _wall(start), _wall(end)
-    instant = sqlite_instant(raw, start, end)
-    exact = and_(instant >= _sqlite_text(_utc(start)), instant < _sqlite_text(_utc(end)))
-    as_text = and_(raw >= _iso_text(local_start), raw < _iso_text(local_end))
-    return [
-        # A range on the stored text, for an index: text with an offset shows a wall-clock
-        # time at most 28 hours from the local one; whole days, so every form sorts in it.
-        raw >= (local_start - 2 * DAY).date().isoformat(),
-        raw < (local_end + 3 * DAY).date().isoformat(),
-        case((instant.is_(None), as_text), else_=exact),
-    ]
 
 
 def _offsets(

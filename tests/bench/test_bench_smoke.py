@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench import data, runner
 from bench.cases import figure
 
@@ -28,14 +30,19 @@ def test_csv_export_reads_back_exactly(tmp_path: Path) -> None:
 
 def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(runner, "REPEATS", 2)  # alternation kept, make test kept short
-    doc, path = runner.run(
-        rows=(2_000, 5_000),
-        e2e_rows=3_000,
-        sandbox_rows=3_000,
-        copernica_profiles=200,
-        data_dir=tmp_path / "data",
-        results_dir=tmp_path / "results",
-    )
+    try:
+        doc, path = runner.run(
+            rows=(2_000, 5_000),
+            e2e_rows=3_000,
+            sandbox_rows=3_000,
+            copernica_profiles=200,
+            data_dir=tmp_path / "data",
+            results_dir=tmp_path / "results",
+        )
+    finally:  # the servers' tables are the bench's cache, as the data files in tmp_path
+        for server in data.SERVERS:
+            for rows in (2_000, 5_000):
+                data.drop_server_table(server, rows)
     assert json.loads(path.read_text()) == doc
     for size in ("2000", "5000"):
         ex = doc["extract_to_batches"][size]
@@ -70,6 +77,20 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
         assert ex["reference_sqlite"]["rows"] == int(size)
         # the same rows whatever the source
         assert ex["csv"]["rows_out"] == ex["sqlite"]["rows_out"]
+        assert ex["sqlite"]["ratio_to_csv"] > 0
+        for server in data.SERVERS:  # measured where the test run has the server, else why not
+            if data.server_url(server) is None:
+                assert ex[server] == {"skipped": f"{data.SERVERS[server]} is not set"}
+                continue
+            case, floor = ex[server]["pipeline"], ex[server]["reference"]
+            assert floor["rows"] == case["rows_in"] == int(size)
+            assert case["rows_out"] == ex["csv"]["rows_out"]
+            assert case["changed"] == case["rows_out"] and case["rejected"] == ex["csv"]["rejected"]
+            assert case["ratio_to_csv"] > 0 and case["ratio_to_own_reference"] > 0
+            assert case["peak_rss_mib"] > 0 and floor["peak_rss_mib"] > 0
+            assert floor["cpu_s"] > 0 and case["cpu_s"] > 0
+            repeats = runner.server_repeats(server)
+            assert len(case["runs_s"]) == len(floor["runs_s"]) == repeats
     e2e = doc["end_to_end"]
     assert e2e["batch_states"] == ["complete"]
     assert 0 < e2e["confirmed"] <= 3_000
@@ -94,6 +115,14 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
     cop = doc["copernica"]
     assert cop["ok"] == cop["profiles"] == 200 and cop["profiles_per_s"] > 0
     assert set(doc["goals"]) >= {"csv_ratio_ok", "peak_rss_ok", "rss_growth_ok", "end_to_end_ok"}
+    assert (
+        doc["goals"]["sqlite_ratio_to_csv"]
+        == doc["extract_to_batches"]["5000"]["sqlite"]["ratio_to_csv"]
+    )
+    if data.server_url("postgres") is not None:
+        assert set(doc["goals"]["peak_rss_mib"]) >= {"csv", "sqlite", "postgres"}
+        assert doc["goals"]["postgres_ratio_to_reference"] > 0
+        assert "postgres -> batch files" in runner.table(doc)
     assert doc["commit"] is None or len(doc["commit"]) >= 7  # the measured code, when in git
     assert "csv -> batch files" in runner.table(doc)
     assert "median" in runner.table(doc)
@@ -136,3 +165,42 @@ def test_a_tiny_runs_figures_do_not_round_to_zero() -> None:
         "cpu_ratio_to_reference": 1.0,
     }
     assert figure(13.2871) == 13.29 and figure(0.0) == 0.0
+
+
+def test_a_server_case_without_its_url_is_skipped_and_says_why(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("CONNECTOR_TEST_MARIADB_URL", raising=False)
+    got = runner.measure_server("mariadb", tmp_path, tmp_path, 100, {}, 1)
+    assert got == {"skipped": "CONNECTOR_TEST_MARIADB_URL is not set"}
+    assert "bench: mariadb case skipped: CONNECTOR_TEST_MARIADB_URL is not set" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("server", ["postgres", "mariadb"])
+def test_a_servers_table_holds_the_exports_rows(
+    server: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The bench loads the generated export into the server: the same text, row for row."""
+    from sqlalchemy import create_engine, text
+
+    url = request.getfixturevalue(f"{server}_url")  # skips, as every server test, when unset
+    path = tmp_path / "x.csv"
+    data.write_csv(path, 2_500, seed=11)
+    table = data.load_server(server, path, 2_500, seed=11)
+    assert data.load_server(server, path, 2_500, seed=11) == table  # made once
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT {', '.join(data.COLUMNS)} FROM {table} ORDER BY row_id")
+            ).all()
+            conn.execute(text(f"DROP TABLE {table}"))
+            conn.commit()
+    finally:
+        engine.dispose()
+    expected = data.make_rows(2_500, seed=11)
+    for i, name in enumerate(data.COLUMNS):
+        got = [str(row[i]) if name == "updated_at" else row[i] for row in rows]
+        assert got == expected.column(name).to_pylist(), name

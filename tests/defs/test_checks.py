@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connector.defs.checks import caps_check, identities_check, reject_rate_check
+from connector.defs.checks import caps_check, identities_check, landing_check, reject_rate_check
 from connector.ledger import Batch
 from connector.settings import load_settings
 
@@ -142,3 +142,18 @@ def test_reject_rate_of_a_real_materialization_counts_each_row_read_once(
     assert metadata["reject_rate"] == 0.5
     assert (metadata["rows_read"], metadata["rejected"]) == (100, 50)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+
+
+@pytest.mark.parametrize(
+    ("rate", "passed", "shown"), [(1.0, True, 100.0), (0.995, False, 99.5), (None, True, None)]
+)
+def test_landing_check_shows_the_rate_in_percent(
+    rate: float | None, passed: bool, shown: float | None
+) -> None:
+    result = landing_check(rate, verified=200 if rate is not None else 0)
+    assert result.passed is passed
+    if shown is None:  # nothing read back: no rate to show, rather than a made-up -1
+        assert "landing_rate_pct" not in result.metadata
+    else:
+        assert result.metadata["landing_rate_pct"] == dg.MetadataValue.float(shown)
+    assert result.metadata["min_landing_rate_pct"] == dg.MetadataValue.float(99.9)

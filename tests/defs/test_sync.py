@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from connector.cli import main
 from connector.defs.resources import ConnectorResource
 from connector.defs.runner import run_sync
+from connector.exit_codes import ExitCode
 from connector.ledger import IN_FLIGHT_STATES, Batch, Delivered, RowOutcome, destination_key
 from connector.partitions import check_in_range, expand_partitions
 from connector.profiles import store as profile_store
@@ -159,12 +160,12 @@ def test_dry_run_writes_no_batches(workdir: Path, sandbox) -> None:
 
 
 def _check_identities(connector: ConnectorResource, summary: SyncSummary, first_id: int) -> None:
-    """per mapping: read = rejected + merged + unchanged + superseded + changed;
+    """per mapping: read = rejected + merged + unchanged + outdated + changed;
     per account: changed = already_sent + queued, queued = confirmed + failed + superseded +
-    still pending, over the rows this sync queued (from the ledger: the batches it wrote and
+    not final, over the rows this sync queued (from the ledger: the batches it wrote and
     their retries, not retries of an earlier sync's batches)."""
     for name, c in summary.per_mapping.items():
-        accounted = c["rejected"] + c["merged"] + c["unchanged"] + c["superseded"] + c["changed"]
+        accounted = c["rejected"] + c["merged"] + c["unchanged"] + c["outdated"] + c["changed"]
         assert c["read"] == accounted, (name, c)
     own: dict[int, Batch] = {}
     for b in sorted(_new_batches(connector, first_id), key=lambda b: b.id):
@@ -187,6 +188,7 @@ def _check_identities(connector: ConnectorResource, summary: SyncSummary, first_
             if b.destination == destination and b.state in IN_FLIGHT_STATES
         )
         superseded = superseded_rows.get(destination, 0)
+        assert (c["superseded"], c["not_final"]) == (superseded, pending), (destination, c)
         assert c["queued"] == c["confirmed"] + c["failed"] + superseded + pending, (destination, c)
 
 
@@ -217,7 +219,7 @@ def test_summary_accounts_for_every_row_read(workdir: Path, sandbox) -> None:
 
         # a customer's receipt of the 21st is overridden on the 22nd and back on the 23rd; a
         # new customer buys on the 23rd. Days 19-21 run again: their rows are unchanged or
-        # superseded by later days, the store changes three times, the account by one profile
+        # outdated by later days, the store changes three times, the account by one profile
         # (the other one's row is the one already confirmed).
         header, (line,) = _receipt_of_one(pos / "pos_2026-11-21.csv")
         row = next(csv.reader([line]))
@@ -245,7 +247,7 @@ def test_summary_accounts_for_every_row_read(workdir: Path, sandbox) -> None:
         _check_identities(connector, second, second_id)
         pos_counts = second.per_mapping["pos_purchases"]
         assert pos_counts["changed"] == 3, pos_counts  # 22nd, back on the 23rd, the new one
-        assert pos_counts["superseded"] > 0, pos_counts  # the 19th and 20th after the 21st
+        assert pos_counts["outdated"] > 0, pos_counts  # the 19th and 20th after the 21st
         assert second.per_mapping["crm_customers"]["changed"] == 0
         target = second.per_account["target"]
         assert (target["changed"], target["already_sent"], target["queued"]) == (2, 1, 1)
@@ -279,6 +281,10 @@ def test_a_retry_of_an_earlier_syncs_batch_is_not_counted_as_this_syncs_rows(
             assert retries and all(b.state == "queued" for b in retries)
             _check_identities(connector, second, second_id)
             assert second.per_account["target"] == dict.fromkeys(second.per_account["target"], 0)
+            # they are the earlier sync's rows this one polled: not final, so exit code 5
+            earlier = second.earlier["target"]
+            assert earlier["rows"] == earlier["not_final"] == sum(b.row_count for b in retries)
+            assert second.exit_code == ExitCode.NOT_FINAL
 
 
 def test_materialize_one_mapping_partition_with_the_resource_handed_in(

@@ -22,7 +22,7 @@ PROCESSES = 2
 
 def _summary_rows(output: str) -> dict[str, list[int]]:
     """The mapping rows of `connector sync`'s summary table: read, rejected, merged,
-    unchanged, superseded, changed."""
+    unchanged, outdated, changed."""
     rows = {}
     table = output.split("┃ mapping", 1)[-1].split("└", 1)[0]  # the first table only
     for line in table.splitlines():

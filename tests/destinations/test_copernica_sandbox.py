@@ -199,3 +199,33 @@ def test_error_shapes_the_client_reads(tmp_path: Path) -> None:
         with fast_client(good) as client:
             assert client.database_fields() == ["CustomerID", "Tier", "City", "Points"]
             assert client.put_profile("c1", {"tier": "gold"}).ok
+
+
+def test_an_unreachable_service_leaves_the_batch_queued_with_its_attempt(tmp_path: Path) -> None:
+    """No PUT reaches the service: no row is to blame, so none is failed or re-queued (which
+    would spend its attempts and dead-letter it while the service is down). The batch goes
+    back to the queue, attempt 1, and the drain stops as unavailable; the PUTs not started
+    when the first found the service down are not tried."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{sock.getsockname()[1]}/v3"
+    with running_sandbox() as sb:  # the outbox is built while the service is up
+        settings = make_settings(tmp_path, sb.url, copernica={"database": "Shop"})
+        ledger = make_ledger(settings)
+        queue(settings, ledger, table(10), destination="copernica", identity_type="customerid")
+    settings = make_settings(
+        tmp_path, sb.url, copernica={"base_url": down, "database": "Shop", "concurrency": 1}
+    )
+    with fast_client(settings) as client:
+        results = client.put_many([(f"c{i}", {"tier": "x"}) for i in range(5)])
+        assert all(r.unreachable and not r.ok for r in results)
+        assert "ConnectError" in (results[0].error or "")
+        assert {r.error for r in results[1:]} == {"not sent: the service was unreachable"}
+        drained = delivery.drain(settings, ledger, destination="copernica", client=client)
+    assert drained.stopped_because == "unavailable" and drained.returned_to_queue
+    assert "unreachable" in drained.stop_message
+    with ledger.session() as s:
+        assert [(b.state, b.attempt) for b in s.scalars(select(Batch))] == [(QUEUED, 1)]
+        assert not list(s.scalars(select(RowOutcome)))

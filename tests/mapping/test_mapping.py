@@ -52,30 +52,33 @@ def test_good_mapping_loads_with_param_order(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("change", "expected"),
+    ("change", "line", "expected"),
     [
-        (("type: decimal", "type: datee"), "params.amount.type: 'datee' is not one of string, int"),
-        (("kind: csv", "kind: xls"), "source: kind 'xls' is not one of sql, csv"),
-        (("destination: target", "destination: adobe"), "destination: 'adobe' is not one of"),
-        (("  path: exports/*.csv", "  path: x\n  colour: red"), "source.colour: unknown key"),
-        (("email: email", "profile.email: email"), "without the `profile.` prefix"),
-        (("email: email", "_email: email"), "cannot start with `_`"),
-        (("email: email", "e mail: email"), "'e mail' is not a valid param name"),
-        (("email: email", "thirdPartyId: email"), "clashes with the identity header"),
-        (("email: email", "Amount: email"), "differ only in case"),
-        (("type: thirdPartyId", "type: mcid"), "identity.type 'mcid' must be pcId or thirdPartyId"),
-        (('format: "0.00"', 'format: "#,##0"'), "decimal format"),
-        (("name: pos", "name: ../etc"), "name: '../etc' is not a safe name"),
-        (("name: pos", "name: pos-1"), "is not a safe name"),
+        (("type: decimal", "type: datee"), 10, "params.amount.type: 'datee' is not one of string"),
+        (("kind: csv", "kind: xls"), 3, "source: kind 'xls' is not one of sql, csv"),
+        (("destination: target", "destination: adobe"), 5, "destination: 'adobe' is not one of"),
+        (("  path: exports/*.csv", "  path: x\n  colour: red"), 5, "source.colour: unknown key"),
+        (("email: email", "profile.email: email"), 8, "without the `profile.` prefix"),
+        (("email: email", "_email: email"), 8, "params._email: '_email': param names cannot"),
+        (("email: email", "e mail: email"), 8, "'e mail' is not a valid param name"),
+        (("email: email", "thirdPartyId: email"), 8, "clashes with the identity header"),
+        (("email: email", "Amount: email"), 10, "params.amount: 'amount' and 'Amount' differ"),
+        (("type: thirdPartyId", "type: mcid"), 6, "identity.type: 'mcid' must be pcId or thirdP"),
+        (('format: "0.00"', 'format: "#,##0"'), 10, "params.amount.format: decimal format"),
+        (("name: pos", "name: ../etc"), 1, "name: '../etc' is not a safe name"),
+        (("name: pos", "name: pos-1"), 1, "is not a safe name"),
     ],
 )
-def test_errors_name_file_and_field(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
+def test_errors_name_file_line_and_field(
+    tmp_path: Path, change: tuple[str, str], line: int, expected: str
+) -> None:
     path = write(tmp_path, "pos.yaml", GOOD.replace(*change))
     with pytest.raises(MappingError) as info:
         load_mapping(path)
     message = str(info.value)
-    assert message.startswith(f"{path}: ") or message.startswith("pos.yaml")
+    assert message.startswith(f"{path}:{line}: "), message
     assert expected in message
+    assert info.value.line == line
 
 
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
@@ -140,7 +143,7 @@ def test_copernica_identity_is_a_field_name() -> None:
         ("{column: d, type: int, format: '0'}", "does not apply"),
         ("{column: d, type: datetime, timezone: Mars/Base}", "unknown timezone"),
         ("{column: d, type: int, transform: sha256}", "sha256"),
-        ("{column: d, type: int, default: abc}", "default 'abc'"),
+        ("{column: d, type: int, default: abc}", "default: 'abc' is not an integer"),
     ],
 )
 def test_param_spec_rules(spec: str, message: str) -> None:
@@ -180,9 +183,9 @@ def test_load_mappings_collects_all_errors_and_duplicate_names(tmp_path: Path) -
     mappings, errors = load_mappings(tmp_path)
     assert [m.name for m in mappings] == ["pos"]
     text = [str(e) for e in errors]
-    assert any("b.yaml: name: 'pos' is already used by" in t for t in text)
-    assert any("c.yaml: params.amount.type:" in t for t in text)
-    assert any("d.yml:" in t and "YAML syntax" in t for t in text)
+    assert any("b.yaml:1: name: 'pos' is already used by" in t for t in text)
+    assert any("c.yaml:10: params.amount.type:" in t for t in text)
+    assert any("d.yml:1: YAML syntax" in t for t in text)
     assert len(errors) == 3
 
 
@@ -216,8 +219,8 @@ def test_cli_validate_exit_codes(tmp_path: Path) -> None:
     )
     bad = runner.invoke(mappings_group, ["validate", "--dir", str(tmp_path)])
     assert bad.exit_code == 1
-    assert "a.yaml: params.amount.type: 'datee' is not one of" in bad.output
-    assert "b.yaml: params: '_e': param names cannot start with `_`" in bad.output
+    assert "a.yaml:10: params.amount.type: 'datee' is not one of" in bad.output
+    assert "b.yaml:8: params._e: '_e': param names cannot start with `_`" in bad.output
     empty = tmp_path / "empty"
     empty.mkdir()
     assert runner.invoke(mappings_group, ["validate", "--dir", str(empty)]).exit_code == 1

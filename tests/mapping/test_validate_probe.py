@@ -263,9 +263,9 @@ def test_problems_of_every_mapping_and_file_errors_are_listed_together(tmp_path:
     assert result.exit_code == 1
     lines = _problems(result)
     assert [line.split(": ", 1)[0] for line in lines] == [
-        str(maps / "c.yaml:2"),
         str(maps / "a.yaml"),
         str(maps / "b.yaml"),
+        str(maps / "c.yaml:2"),
     ], lines
     assert "3 error(s) in" in result.stderr
 

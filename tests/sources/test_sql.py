@@ -31,7 +31,7 @@ from connector.ledger import Ledger
 from connector.mapping import parse_mapping
 from connector.partitions import day_window
 from connector.sources import SourceError, high_water_mark, iter_source_chunks, record_cursor
-from connector.sources.sql import masked_url
+from connector.sql_urls import masked_url
 from connector.transform import map_chunk
 
 TZ = ZoneInfo("Europe/Amsterdam")
@@ -303,7 +303,7 @@ def test_password_is_masked() -> None:
     st.sampled_from(["int", "mixed"]),
 )
 def test_column_array_writes_every_value_as_value_text(values, shape) -> None:  # type: ignore[no-untyped-def]
-    from connector.sources.sql import column_array, value_text
+    from connector.sources.sql_text import column_array, value_text
 
     if shape == "int":  # the fast path: integers (and nulls) only
         values = [v for v in values if v is None or type(v) is int]

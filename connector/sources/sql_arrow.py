@@ -1,0 +1,376 @@
+"""The Arrow reader of a SQL source: the window's rows as record batches from ADBC, streamed.
+
+The same rows, in the same order, as the SQLAlchemy reader (both select what ``SqlPlan``
+plans), written as the same text (``sql_text``); only the way there differs:
+
+- PostgreSQL: the driver streams a statement without parameters through binary
+  ``COPY (...) TO STDOUT``, in batches of about 16 MB; a statement with parameters it reads
+  whole into memory. So the window's bounds are bound in a statement of their own,
+  ``SELECT set_config($1, $2, false), ...`` (session settings ``connector.p1``, ...), and the
+  streamed query reads them back typed, ``CAST(current_setting('connector.p1') AS
+  timestamptz)``: the values never enter the SQL text, and an index on the cursor column
+  is used as with parameters (the planner sees a stable expression).
+- SQLite: the driver guesses each column's Arrow type from its first batch, which SQLite's
+  typing defeats (a column NULL in the first rows becomes ``int64`` and the first text
+  after them fails the read; integers and reals in a text column are written as
+  ``2.990000e+03``). So every value is selected as text: text-affinity columns as they
+  are (they hold no numbers), the others through ``CAST(... AS TEXT)``, with a mask of
+  the values that were REALs (``sql_text.sqlite_text`` writes those as ``repr``), and a
+  first row of empty strings, ordered before all others and dropped here, makes every
+  column ``string`` from the first batch on.
+
+``ArrowUnavailable`` is raised before any row is read when a column has no exact text rule
+(a PostgreSQL ``jsonb``, a SQLite column SQLAlchemy converts, a session time zone Arrow does
+not know): ``sql.py`` then reads the source with SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import operator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import (
+    BIGINT,
+    DATE,
+    NUMERIC,
+    TEXT,
+    TIMESTAMP,
+    Boolean,
+    LargeBinary,
+    Select,
+    case,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import replacement_traverse
+
+from connector.buffers import one_array
+from connector.partitions import Window
+from connector.sources.chunks import SourceError
+from connector.sources.sql_paths import ArrowDriver
+from connector.sources.sql_plan import SqlPlan
+from connector.sources.sql_text import (
+    POSTGRES_TYPE_KEY,
+    OutOfRange,
+    TextRule,
+    postgres_text,
+    sqlite_text,
+)
+
+SETTING = "connector.p{}"  # the session settings that carry a PostgreSQL read's bounds
+ORDER = "_connector_order"  # SQLite: the rows' order key (the sentinel's is NULL: first)
+REALS = "_connector_reals_{}"  # SQLite: bit i set = the row's i-th maskable value is a REAL
+MASK_BITS = 62  # values per mask column (a signed 64-bit integer)
+SQLITE_BATCH_ROWS = 65_536
+
+
+class ArrowUnavailable(Exception):
+    """The source's columns cannot all be read exactly as Arrow; the message says why."""
+
+
+class StreamError(RuntimeError):
+    """The driver failed while streaming the rows (the database's error, as its text)."""
+
+
+@dataclass(frozen=True)
+class ArrowRead:
+    """An open read: the driver's record batches, and how a table of them becomes the
+    columns' text (in ``SqlPlan.names`` order)."""
+
+    batches: Iterator[pa.RecordBatch]
+    texts: Callable[[pa.Table], list[pa.Array]]
+
+
+def iter_arrow_tables(
+    driver: ArrowDriver,
+    url: str,
+    plan: SqlPlan,
+    window: Window,
+    *,
+    chunk_rows: int,
+) -> Generator[pa.Table, None, None]:
+    """The window's rows as raw chunk tables (``SqlPlan.chunk``) of ``chunk_rows`` rows
+    (the last fewer), read through ``driver``; never more than one chunk and one batch
+    held. Raises ``ArrowUnavailable`` before reading when the columns do not allow it."""
+    with (
+        contextlib.closing(driver.connect(url)) as conn,
+        open_read(driver, conn, plan, window) as read,
+    ):
+        seq = 0
+        for table in rechunk(read.batches, chunk_rows):
+            try:
+                arrays = read.texts(table)
+            except OutOfRange as exc:
+                raise SourceError(f"{plan.label}: {exc}") from exc
+            yield plan.chunk(arrays, seq)
+            seq += table.num_rows
+
+
+def open_read(
+    driver: ArrowDriver, conn: Any, plan: SqlPlan, window: Window
+) -> contextlib.AbstractContextManager[ArrowRead]:
+    """The window's rows opened on ``conn`` (a connection of ``driver``), batches as the
+    driver streams them."""
+    return (
+        _postgres(conn, plan, window)
+        if driver.dialect == "postgresql"
+        else _sqlite(conn, plan, window)
+    )
+
+
+def _streamed(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The reader's batches; an error of the database mid-stream as a ``StreamError`` (Arrow
+    raises it as an ``OSError``, like a file's)."""
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException) as exc:
+            raise StreamError(str(exc)) from exc
+        yield batch
+
+
+def rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Tables of exactly ``rows`` rows from a stream of batches (the last one fewer);
+    holds no more than ``rows`` rows besides the batch being read."""
+    pending: list[pa.RecordBatch] = []
+    have = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(rows - have, batch.num_rows)
+            pending.append(batch.slice(0, take))
+            have += take
+            batch = batch.slice(take)
+            if have == rows:
+                yield pa.Table.from_batches(pending)
+                pending, have = [], 0
+    if have:
+        yield pa.Table.from_batches(pending)
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _postgres(conn: Any, plan: SqlPlan, window: Window) -> Iterator[ArrowRead]:
+    with contextlib.closing(conn.cursor()) as cur:
+        cur.execute("SELECT current_setting('TimeZone')")
+        zone = str(cur.fetchone()[0])
+        sql, settings = postgres_query(plan, window)
+        if settings:
+            calls = ", ".join(
+                f"set_config(${2 * i + 1}, ${2 * i + 2}, false)" for i in range(len(settings))
+            )
+            cur.execute(f"SELECT {calls}", [part for pair in settings for part in pair])
+            cur.fetchall()
+        rules: list[TextRule] = []
+        for field in cur.adbc_execute_schema(sql):
+            type_name = (field.metadata or {}).get(POSTGRES_TYPE_KEY, b"").decode()
+            rule = postgres_text(type_name, zone)
+            if rule is None:
+                where = f" in TimeZone {zone!r}" if type_name == "timestamptz" else ""
+                raise ArrowUnavailable(
+                    f"column {field.name!r} is a PostgreSQL {type_name or field.type}{where}, "
+                    f"which has no exact Arrow text rule"
+                )
+            rules.append(rule)
+        cur.execute(sql)
+
+        def texts(table: pa.Table) -> list[pa.Array]:
+            return [
+                _text(rule, name, table.column(name))
+                for name, rule in zip(plan.names, rules, strict=True)
+            ]
+
+        with contextlib.closing(cur.fetch_record_batch()) as reader:
+            yield ArrowRead(_streamed(reader), texts)
+
+
+def _text(rule: TextRule, name: str, column: pa.ChunkedArray) -> pa.Array:
+    try:
+        return rule(one_array(column))
+    except OutOfRange as exc:
+        raise OutOfRange(f"column {name!r} holds {exc}") from exc
+
+
+def postgres_query(plan: SqlPlan, window: Window) -> tuple[str, list[tuple[str, str]]]:
+    """The window's statement as the PostgreSQL reader streams it (no parameters), and the
+    session settings it reads its bounds from (name, value)."""
+    statement, settings = bound_to_settings(plan.statement(window))
+    compiled = statement.compile(dialect=PGDialect(paramstyle="numeric_dollar"))
+    if compiled.params:
+        raise ArrowUnavailable(f"parameters left in the statement: {sorted(compiled.params)}")
+    return str(compiled), settings
+
+
+def bound_to_settings(statement: Select[Any]) -> tuple[Select[Any], list[tuple[str, str]]]:
+    """``statement`` with each bound value replaced by a typed read of a session setting,
+    and the settings' names and values (``SETTING``; the module doc says why)."""
+    settings: list[tuple[str, str]] = []
+    done: dict[int, Any] = {}
+
+    def replace(element: Any, **_: Any) -> Any:
+        if not isinstance(element, BindParameter):
+            return None
+        if id(element) not in done:
+            name = SETTING.format(len(settings) + 1)
+            value, sqltype = _setting(element)
+            settings.append((name, value))
+            done[id(element)] = cast(func.current_setting(literal_column(f"'{name}'")), sqltype)
+        return done[id(element)]
+
+    traversable: Any = statement  # its overloads know Select as a traversible only
+    options: dict[str, Any] = {}
+    return replacement_traverse(traversable, options, replace), settings
+
+
+def _setting(bind: BindParameter[Any]) -> tuple[str, Any]:
+    """A bound value as setting text PostgreSQL reads back exactly, and its type."""
+    value = bind.effective_value
+    if isinstance(value, dt.datetime):
+        aware = value.tzinfo is not None and value.utcoffset() is not None
+        return value.isoformat(), TIMESTAMP(timezone=aware)
+    if isinstance(value, dt.date):
+        return value.isoformat(), DATE()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value), BIGINT()
+    if isinstance(value, Decimal):
+        return format(value, "f"), NUMERIC()
+    if isinstance(value, str):
+        return value, TEXT()
+    raise ArrowUnavailable(f"a bound value of type {type(value).__name__} ({bind.key})")
+
+
+# -- SQLite --------------------------------------------------------------------------------
+
+TEXT_AFFINITY, ANY_VALUE, BOOLEAN = "text", "any", "boolean"
+
+
+def sqlite_affinity(declared: str) -> str:
+    """SQLite's type affinity of a declared column type (sqlite.org/datatype3.html 3.1)."""
+    upper = declared.upper()
+    if "INT" in upper:
+        return "INTEGER"
+    if any(part in upper for part in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if "BLOB" in upper or not upper:
+        return "BLOB"
+    if any(part in upper for part in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"
+
+
+def sqlite_kinds(plan: SqlPlan) -> list[str]:
+    """How each column is selected: ``TEXT_AFFINITY`` (as stored: text, NULL or bytes),
+    ``BOOLEAN`` (SQLAlchemy reads it as a bool) or ``ANY_VALUE`` (any storage class)."""
+    dialect = sqlite.dialect()
+    kinds = []
+    for name, expr in zip(
+        plan.names, plan.selected({c.name: c for c in plan.columns}), strict=True
+    ):
+        impl = expr.type.dialect_impl(dialect)
+        if isinstance(impl, Boolean):
+            kinds.append(BOOLEAN)
+            continue
+        if impl.result_processor(dialect, None) is not None and not isinstance(impl, LargeBinary):
+            raise ArrowUnavailable(
+                f"column {name!r} ({expr.type}) is converted by SQLAlchemy on reading"
+            )
+        declared = (plan.declared or {}).get(name)
+        text_only = declared is not None and sqlite_affinity(declared) == "TEXT"
+        kinds.append(TEXT_AFFINITY if text_only else ANY_VALUE)
+    return kinds
+
+
+def sqlite_statement(plan: SqlPlan, window: Window, kinds: list[str]) -> Select[Any]:
+    """The window's rows with every value as text, a sentinel row of empty strings first,
+    and the REAL masks (the module doc says why)."""
+    rows = plan.window_rows(window)
+    body = (
+        select(*(c.label(n) for n, c in rows.columns.items()), rows.order_by[0].label(ORDER))
+        .select_from(rows.from_)
+        .where(*rows.where)
+    )
+    sentinel: Any = select(
+        *(literal_column("''").label(n) for n in plan.names), null().label(ORDER)
+    )
+    both = union_all(sentinel, body).subquery("u")
+    values: list[Any] = []
+    masks: list[list[Any]] = []
+    maskable = 0
+    for name, kind in zip(plan.names, kinds, strict=True):
+        value = both.c[name]
+        if kind == TEXT_AFFINITY:
+            values.append(value.label(name))
+            continue
+        if kind == BOOLEAN:  # as Python's bool() reads the stored value, written 1/0
+            truth = case(
+                (value.is_(None), null()),
+                (or_(func.typeof(value) == "integer", func.typeof(value) == "real"), value != 0),
+                else_=func.length(value) > 0,
+            )
+            values.append(cast(truth, TEXT).label(name))
+            continue
+        values.append(cast(value, TEXT).label(name))
+        mask, bit = divmod(maskable, MASK_BITS)
+        maskable += 1
+        if mask == len(masks):
+            masks.append([])
+        masks[mask].append(case((func.typeof(value) == "real", 1 << bit), else_=0))
+    mask_columns = [
+        functools.reduce(operator.add, terms).label(REALS.format(m))
+        for m, terms in enumerate(masks)
+    ]
+    order = [both.c[ORDER], *(both.c[k.name] for k in plan.keys)]
+    return select(*values, *mask_columns).order_by(*order)
+
+
+@contextlib.contextmanager
+def _sqlite(conn: Any, plan: SqlPlan, window: Window) -> Iterator[ArrowRead]:
+    kinds = sqlite_kinds(plan)
+    compiled = sqlite_statement(plan, window, kinds).compile(dialect=sqlite.dialect())
+    params = [compiled.params[key] for key in compiled.positiontup or ()]
+    masked = [i for i, kind in enumerate(kinds) if kind == ANY_VALUE]
+    width = len(plan.names)
+
+    def texts(table: pa.Table) -> list[pa.Array]:
+        arrays = [one_array(table.column(i)) for i in range(table.num_columns)]
+        reals: dict[int, pa.Array] = {}
+        for n, i in enumerate(masked):
+            mask, bit = divmod(n, MASK_BITS)
+            reals[i] = pc.not_equal(pc.bit_wise_and(arrays[width + mask], 1 << bit), 0)
+        return [
+            sqlite_text(arrays[i], reals.get(i), boolean=kinds[i] == BOOLEAN) for i in range(width)
+        ]
+
+    with contextlib.closing(conn.cursor()) as cur:
+        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(SQLITE_BATCH_ROWS)})
+        cur.execute(str(compiled), params)
+        with contextlib.closing(cur.fetch_record_batch()) as reader:
+            yield ArrowRead(_after_first_row(_streamed(reader)), texts)
+
+
+def _after_first_row(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches without the stream's first row (the sentinel)."""
+    first = True
+    for batch in batches:
+        if first and batch.num_rows:
+            batch, first = batch.slice(1), False
+        yield batch

@@ -1,0 +1,225 @@
+"""What a SQL source reads: its columns, the window's rows and their order, and its chunks.
+
+``SqlPlan`` is made on a SQLAlchemy connection (a ``table`` reflected, a ``query``'s result
+columns and their types asked of the database) and checks that the mapping's columns are
+there. Both readers (``sql.py`` with SQLAlchemy, ``sql_arrow.py`` with ADBC) select the
+same rows in the same order from it, and build their chunks with ``SqlPlan.chunk``.
+
+The window's rows (``SqlPlan.window_rows``): the cursor inside the partition window
+(``sql_window``), in cursor order then by key. On SQLite each row's instant is computed
+once, in a subquery that SQLite must not merge into the outer query (``LIMIT -1 OFFSET 0``:
+it merges none with an OFFSET), and the outer query filters and orders on it; merged,
+SQLite would compute it four times a row (two bounds, the NULL test and the order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import (
+    Date,
+    DateTime,
+    MetaData,
+    Select,
+    String,
+    Table,
+    column,
+    inspect,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+
+from connector.columns import SEQ, SOURCE_REF
+from connector.mapping import SourceMapping, SqlSource
+from connector.partitions import Window
+from connector.sources.chunks import SourceError
+from connector.sources.sql_window import (
+    CursorKind,
+    kind_of_code,
+    kind_of_type,
+    order_key,
+    sqlite_in_window,
+    sqlite_instant,
+    sqlite_order,
+    sqlite_range,
+    window_filter,
+)
+
+# the fenced subquery's column holding each row's cursor instant (SQLite)
+INSTANT = "_connector_instant"
+
+
+def check_sqlite_file(url: str, mapping: str) -> None:
+    """A SQLite URL must name a file that exists (SQLite would create an empty one)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    is_file_db = bool(database) and database != ":memory:" and not database.startswith("file:")
+    if is_file_db and not Path(database).is_file():
+        raise SourceError(
+            f"{mapping}: SQLite database {database!r} does not exist "
+            f"(relative paths resolve against {Path.cwd()})"
+        )
+
+
+@dataclass(frozen=True)
+class WindowRows:
+    """The rows of one window: their columns by name (from ``from_``), the conditions
+    that select them, and what they are ordered by (the cursor's instant, then the key)."""
+
+    columns: dict[str, Any]
+    from_: Any
+    where: list[Any]
+    order_by: list[Any]
+
+
+class SqlPlan:
+    """What to select from a table or query, and how to filter on its cursor."""
+
+    def __init__(self, conn: Connection, mapping: SourceMapping, source: SqlSource) -> None:
+        self.dialect = conn.dialect.name
+        self.label: str
+        # SQLite: each column's declared type (a ``table``), for its type affinity
+        self.declared: dict[str, str] | None = None
+        codes: dict[str, Any] = {}  # a query's result columns: the database's type codes
+        if source.table is not None:
+            self.label = source.table
+            try:
+                table = Table(source.table, MetaData(), schema=source.schema_, autoload_with=conn)
+            except NoSuchTableError as exc:
+                have = inspect(conn).get_table_names(schema=source.schema_)
+                raise SourceError(
+                    f"{mapping.name}: table {source.table!r} not found "
+                    f"(have: {', '.join(sorted(have)) or 'no tables'})"
+                ) from exc
+            self.columns: list[Any] = list(table.columns)
+            self.from_: Any = table
+            declared = source.key_columns or [c.name for c in table.primary_key.columns]
+            if self.dialect == "sqlite":
+                self.declared = _sqlite_declared_types(conn, source.table, source.schema_)
+        else:
+            self.label = mapping.name
+            probe = text(source.query or "").columns().subquery("q")
+            try:
+                result: Any = conn.execute(select(literal_column("*")).select_from(probe).limit(0))
+                names = list(result.keys())
+                codes = {d[0]: d[1] for d in result.cursor.description or ()}
+                result.close()
+            except SQLAlchemyError as exc:
+                detail = getattr(exc, "orig", None) or exc
+                raise SourceError(
+                    f"{mapping.name}: query failed: {detail.__class__.__name__}: {detail}"
+                ) from exc
+            sub = text(source.query or "").columns(*[column(n) for n in names]).subquery("q")
+            self.columns = list(sub.c)
+            self.from_ = sub
+            declared = source.key_columns
+        self.names = [c.name for c in self.columns]
+        by_name = {c.name: c for c in self.columns}
+        where = f"table {source.table!r}" if source.table else "the query"
+        needed = [("source.cursor", source.cursor)]
+        needed += [("source.key", k) for k in declared]
+        needed += [("identity.column", mapping.identity.column)]
+        needed += [(f"params.{p}", s.column) for p, s in mapping.param_specs.items()]
+        for field, name in needed:
+            if name not in by_name:
+                raise SourceError(
+                    f"{mapping.name}: {field}: column {name!r} not in {where} "
+                    f"(have: {', '.join(self.names)})"
+                )
+        self.cursor = by_name[source.cursor]
+        self.keys = [by_name[k] for k in declared]
+        self.kind: CursorKind = (
+            kind_of_type(self.dialect, self.cursor.type)
+            if source.table is not None
+            else kind_of_code(self.dialect, codes.get(source.cursor))
+        )
+
+    def window_rows(self, window: Window) -> WindowRows:
+        """The rows whose cursor lies in ``window`` (``sql_window``), and their order."""
+        if self.dialect != "sqlite":
+            columns = {c.name: c for c in self.columns}
+            where = window_filter(self.dialect, self.kind, self.cursor, window)
+            order = [*order_key(self.dialect, self.cursor, window), *self.keys]
+            return WindowRows(columns, self.from_, where, order)
+        raw = type_coerce(self.cursor, String())
+        instant = sqlite_instant(raw, window.start, window.end).label(INSTANT)
+        fenced = (
+            select(*self.columns, instant)
+            .select_from(self.from_)
+            .where(*sqlite_range(raw, window))
+            .limit(-1)
+            .offset(0)
+            .subquery("w")
+        )
+        columns = {n: fenced.c[n] for n in self.names}
+        fenced_raw = type_coerce(columns[self.cursor.name], String())
+        return WindowRows(
+            columns,
+            fenced,
+            [sqlite_in_window(fenced.c[INSTANT], fenced_raw, window)],
+            [sqlite_order(fenced.c[INSTANT], fenced_raw), *(columns[k.name] for k in self.keys)],
+        )
+
+    def selected(self, columns: dict[str, Any]) -> list[Any]:
+        """The columns as SQLAlchemy reads them: on SQLite the stored value as is (no
+        datetime/Decimal conversion that could fail or round)."""
+        if self.dialect != "sqlite":
+            return list(columns.values())
+        return [
+            type_coerce(c, String()).label(name)
+            if isinstance(c.type, DateTime | Date)
+            or c.type.__class__.__name__ in ("NUMERIC", "Numeric", "DECIMAL")
+            else c
+            for name, c in columns.items()
+        ]
+
+    def statement(self, window: Window) -> Select[Any]:
+        """The window's rows, every column as ``selected``, in order."""
+        rows = self.window_rows(window)
+        return (
+            select(*self.selected(rows.columns))
+            .select_from(rows.from_)
+            .where(*rows.where)
+            .order_by(*rows.order_by)
+        )
+
+    def chunk(self, arrays: list[pa.Array], seq: int) -> pa.Table:
+        """A raw chunk's table: the columns' text ``arrays`` (in ``names`` order), then
+        ``_source_ref`` and ``_seq`` from ``seq`` on."""
+        rows = len(arrays[0]) if arrays else 0
+        cursor_at = self.names.index(self.cursor.name)
+        # "<label>:<key>[/<key>...]" (a NULL key part reads "None"), else "<label>:<cursor>#<seq>"
+        join = {"null_handling": "replace", "null_replacement": "None"}
+        seqs = pa.array(range(seq, seq + rows), pa.int64())
+        if self.keys:
+            keys = [arrays[self.names.index(k.name)] for k in self.keys]
+            refs = pc.binary_join_element_wise(
+                f"{self.label}:", pc.binary_join_element_wise(*keys, "/", **join), "", **join
+            )
+        else:
+            refs = pc.binary_join_element_wise(
+                pc.binary_join_element_wise(f"{self.label}:", arrays[cursor_at], "", **join),
+                seqs.cast(pa.string()),
+                "#",
+            )
+        return pa.table({**dict(zip(self.names, arrays, strict=True)), SOURCE_REF: refs, SEQ: seqs})
+
+
+def _sqlite_declared_types(conn: Connection, table: str, schema: str | None) -> dict[str, str]:
+    quote = conn.dialect.identifier_preparer.quote
+    pragma = (
+        f"PRAGMA {quote(schema)}.table_xinfo({quote(table)})"
+        if schema
+        else (f"PRAGMA table_xinfo({quote(table)})")
+    )
+    return {row[1]: row[2] or "" for row in conn.exec_driver_sql(pragma)}
