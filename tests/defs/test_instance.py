@@ -83,6 +83,6 @@ def test_a_sync_prints_no_telemetry_banner_nor_instance_warning(workdir: Path) -
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     output = done.stdout + done.stderr
-    assert "crm_customers/source_rows: 50 rows" in output
+    assert "partition 2026-11-19: crm_copernica, crm_customers, pos_purchases" in output
     assert BANNER not in output and NO_CONFIG_WARNING not in output, output[-2000:]
     assert (workdir / ".connector" / "dagster_home" / "dagster.yaml").is_file()
