@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# demo and ui use the state every command reads: $CONNECTOR_STATE_DIR, default .connector
+# (docs/state.md); the demo prints the export line for another shell or folder
 demo: $(STAMP)
 	$(BIN)/python -m connector.demo
 

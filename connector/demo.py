@@ -1,32 +1,40 @@
 """`make demo` / `make ui`: the sample exports synced end to end against the local sandbox.
 
 Starts the sandbox on a free port, runs one full sync of the sample days (extract -> batches ->
-submit -> poll -> status report) with state under `.connector/demo/`, prints where the report
-is, and stops the sandbox. `--ui` instead keeps the sandbox up and starts `dagster dev` on it.
+submit -> poll -> status report), prints where the report is, and stops the sandbox. `--ui`
+instead keeps the sandbox up and starts `dagster dev` on it.
+
+The state is the one every command reads (``docs/state.md``): ``CONNECTOR_STATE_DIR``
+(default ``.connector``) and its ``dagster_home`` (or ``$DAGSTER_HOME``), so `connector status`,
+`connector trace` and `make ui` in the same folder see the demo's ledger, outbox and runs; the
+demo prints the ``export`` line that points another shell or folder at it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
+from connector.exit_codes import ExitCode
 from connector.sample_data import ensure_sample_db
 from connector.sandbox.testing import running_sandbox
+from connector.settings import SettingsError, load_settings
 
 SAMPLE_DAYS = "2026-11-18..2026-11-21"
-STATE_DIR = Path(".connector/demo")
 
 
-def demo_environment(sandbox_url: str) -> dict[str, str]:
-    """Settings for a demo run: sandbox endpoints, a private state folder, any time of day."""
+def demo_environment(sandbox_url: str, state_dir: Path) -> dict[str, str]:
+    """Settings for a demo run: sandbox endpoints, the state folder, any time of day."""
     return {
-        "CONNECTOR_STATE_DIR": str(STATE_DIR),
+        "CONNECTOR_STATE_DIR": str(state_dir),
         "CONNECTOR_TARGET__BASE_URL": sandbox_url,
         "CONNECTOR_TARGET__CLIENT_CODE": "demo",
         "CONNECTOR_TARGET__API_VERSION": "v2",
@@ -34,8 +42,15 @@ def demo_environment(sandbox_url: str) -> dict[str, str]:
         "CONNECTOR_COPERNICA__DATABASE": "demo",
         "CONNECTOR_OFF_PEAK": "00:00-24:00",
         "CONNECTOR_PARTITION_START": "2026-11-01",
-        "DAGSTER_HOME": str((STATE_DIR / "dagster_home").resolve()),
     }
+
+
+def export_line(state_dir: Path, dagster_home: Path) -> str:
+    """The shell line that points `connector status/trace/sync` and `dagster dev` at this state."""
+    return (
+        f"export CONNECTOR_STATE_DIR={shlex.quote(str(state_dir))} "
+        f"DAGSTER_HOME={shlex.quote(str(dagster_home))}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,22 +58,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ui", action="store_true", help="start `dagster dev` against the sandbox")
     parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (--ui)")
     args = parser.parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 120, highlight=False)
+    try:
+        # CONNECTOR_STATE_DIR, .env or connector.toml, else .connector: the state every command reads
+        state_dir = load_settings().state_dir.absolute()
+    except SettingsError as exc:
+        console.print(f"bad configuration: {escape(str(exc))}")
+        return ExitCode.BAD_CONFIGURATION
+    # Dagster is imported here, not on import: `python -m connector.demo --help` stays quick
+    from connector.defs.instance import prepare_dagster_home
 
     ensure_sample_db()
+    home = prepare_dagster_home(state_dir)
+    export = export_line(state_dir, home)
     # the sandbox keeps its profiles beside the ledger, so a second demo (or `make ui`) sees a
     # consistent world: what the ledger says was delivered is there to read back
-    sandbox_data = STATE_DIR / "sandbox"
+    sandbox_data = state_dir / "sandbox"
     sandbox_data.mkdir(parents=True, exist_ok=True)
     with running_sandbox(data_dir=str(sandbox_data), processing_delay_s=0.2) as sandbox:
-        env = demo_environment(sandbox.url)
-        os.environ.update(env)
-        Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        os.environ.update(demo_environment(sandbox.url, state_dir))
         console.print(f"sandbox (Adobe Target + Copernica emulator) at {sandbox.url}")
+        console.print(escape(f"state: {state_dir}  runs: {home}"))
         if args.ui:
             console.print(
-                f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and the sandbox)"
+                f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it and the sandbox); "
+                "`connector status` on this state from another shell or folder, first:"
             )
+            console.print(f"  {escape(export)}", soft_wrap=True)  # one line, to copy
             try:
                 return subprocess.call(  # noqa: S603 - our own interpreter and fixed arguments
                     [
@@ -88,17 +114,14 @@ def main(argv: list[str] | None = None) -> int:
                 on_event=display.message,
             )
         render_summary(console, summary, time.monotonic() - started)
+    console.print(escape(f"state (ledger, outbox, reports): {state_dir}/  runs: {home}/"))
     console.print(
-        f"state, outbox and reports: {STATE_DIR}/  (runs recorded in {env['DAGSTER_HOME']})"
+        "`connector status`, `connector trace C00015` (one profile at each account, every "
+        "param of every mapping that feeds it) and `make ui` (these runs in the Dagster UI) "
+        "in this folder read this state; from another shell or folder, first:"
     )
-    console.print(
-        "open the UI on these runs: make ui   (a second `make demo` finds nothing changed;"
-    )
-    console.print("`make clean` starts over)")
-    console.print(
-        "one profile at each account, every param of every mapping that feeds it: "
-        f"CONNECTOR_STATE_DIR={STATE_DIR} .venv/bin/connector trace C00015"
-    )
+    console.print(f"  {escape(export)}", soft_wrap=True)  # one line, to copy
+    console.print("a second `make demo` finds nothing changed; `make clean` starts over")
     return 0 if summary.ok else 1
 
 

@@ -1,4 +1,11 @@
-"""The sample CRM database: ``sample_exports/crm.db`` built from the committed ``crm.sql``."""
+"""The sample CRM database: ``sample_exports/crm.db``, built from ``crm.sql`` beside it.
+
+Both are in the repository, so the shipped mappings work right after a clone (`connector
+preview crm_copernica`, `connector mappings validate`, `dagster dev`): ``crm.sql`` is the
+readable source, ``crm.db`` (53 KB) what it builds, byte for byte the same on every build with
+one SQLite version; a test holds that they hold the same rows. ``ensure_sample_db`` builds the
+database again when it is missing (deleted, or a copy of the SQL alone).
+"""
 
 from __future__ import annotations
 

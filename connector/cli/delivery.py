@@ -70,14 +70,22 @@ JSON_OPTION = click.option(
 
 
 def _ledger() -> tuple[Settings, Ledger]:
-    from connector.ledger import Ledger
+    """The settings and the existing ledger they point at (brought up to date), or one line
+    naming where it was looked for and exit 3 (the settings point where no ledger is):
+    reading commands never create a ledger."""
+    from connector.ledger import Ledger, LedgerNotFound
 
     settings = load_settings()
-    ledger = Ledger(settings.ledger_url)
-    # Alembic, as every run does: a ledger of an earlier release is brought up to date
-    # (create_all would add new tables but leave old ones without their new columns)
-    ledger.upgrade()
-    return settings, ledger
+    try:
+        return settings, Ledger.open_existing(settings.ledger_url)
+    except LedgerNotFound as missing:
+        click.echo(
+            f"no ledger at {missing} (a sync creates it; this command only reads it): point "
+            "CONNECTOR_STATE_DIR at the state folder a sync or `make demo` used (the demo "
+            "prints the export line), or CONNECTOR_STATE_DB_URL at the ledger's database",
+            err=True,
+        )
+        raise SystemExit(ExitCode.BAD_CONFIGURATION) from None
 
 
 def _iso(value: Any) -> str | None:

@@ -1,22 +1,28 @@
 """In-process runs of the code location's jobs, recorded in a persistent Dagster instance.
 
-`connector sync` and `make demo` go through here, so their runs show up in the UI afterwards.
+`connector sync` and `make demo` go through here. Their runs carry the code location's origin
+(``origin.job_origin``), so the UI lists them under their job and can re-execute them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 
 import dagster as dg
-from filelock import FileLock
+
+# `execute_in_process`'s own parts, to create the run with an origin (see `_run_in_process`)
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.execution.api import execute_run
+from dagster._core.execution.execute_in_process import merge_run_tags
+from dagster._core.remote_origin import RemoteJobOrigin
 
 from connector.defs.assets import STAGES, mapping_key
 from connector.defs.definitions import build_definitions
+from connector.defs.instance import instance_for
 from connector.defs.jobs import NIGHTLY
+from connector.defs.origin import job_origin
 from connector.defs.resources import ConnectorResource
 from connector.ledger import destination_key
 from connector.partitions import check_in_range, expand_partitions
@@ -28,31 +34,6 @@ log = logging.getLogger(__name__)
 # In-process runs report their own progress (connector.progress); Dagster's per-event console
 # log would drown it.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-INSTANCE_LOCK = ".connector-instance.lock"
-
-
-def instance_for(state_dir: Path) -> dg.DagsterInstance:
-    """The DAGSTER_HOME instance, or a persistent SQLite one under the state folder.
-
-    Opened under a file lock in DAGSTER_HOME: Dagster creates its SQLite storages on first
-    use, and two processes creating them at once (two syncs on a fresh install) leave its
-    migration table with two heads, after which no run starts."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        home = str((state_dir / "dagster_home").resolve())
-        os.environ["DAGSTER_HOME"] = home
-    Path(home).mkdir(parents=True, exist_ok=True)
-    with FileLock(str(Path(home) / INSTANCE_LOCK)):
-        instance = dg.DagsterInstance.get()
-        # the storages are created when first touched: touch them inside the lock
-        instance.run_storage.has_run("none")
-        instance.event_log_storage.get_event_records(
-            dg.EventRecordsFilter(dg.DagsterEventType.RUN_SUCCESS), limit=1
-        )
-        instance.schedule_storage  # noqa: B018
-    return instance
 
 
 def _metadata(event: dg.DagsterEvent) -> dict[str, object]:
@@ -89,6 +70,7 @@ def run_sync(
     days = expand_partitions(partitions, yesterday.isoformat())
     check_in_range(days, settings.partition_start, yesterday, settings.timezone)
     instance = instance or instance_for(settings.state_dir)
+    origin = job_origin(NIGHTLY)
     summary = SyncSummary(
         days, {m: dict.fromkeys(SUMMARY_COLUMNS, 0) for m in chosen}, dry_run=dry_run
     )
@@ -101,7 +83,8 @@ def run_sync(
         selection = [mapping_key(m, s) for m in chosen for s in stages]
         emit(f"partition {day}: {', '.join(chosen)}")
         trigger = "sync dry-run" if dry_run else "sync"
-        for key, metadata in _execute(job, day, selection, instance, trigger, quiet, summary):
+        runs = _execute(job, day, selection, instance, origin, trigger, quiet, summary)
+        for key, metadata in runs:
             summary.add_stage(key.path[0], key.path[-1], metadata, dry_run=dry_run)
     if deliver and not dry_run:
         destinations = sorted(
@@ -114,7 +97,9 @@ def run_sync(
         ]
         summary.accounts.update({d: destination_key(d, settings) for d in destinations})
         emit(f"delivery: {', '.join(destinations)} (outbox, submit, then poll until final)")
-        events = _execute(job, days[-1], selection, instance, "sync delivery", quiet, summary)
+        events = _execute(
+            job, days[-1], selection, instance, origin, "sync delivery", quiet, summary
+        )
         for key, metadata in events:
             summary.add_delivery_asset(key.path[0], key.path[-1], metadata)
         summary.add_deliveries(connector.ledger(), first_new_batch, earlier)
@@ -126,17 +111,19 @@ def _execute(
     partition: str,
     selection: list[dg.AssetKey],
     instance: dg.DagsterInstance,
+    origin: RemoteJobOrigin | None,
     trigger: str,
     quiet: bool,
     summary: SyncSummary,
 ) -> list[tuple[dg.AssetKey, dict[str, object]]]:
     """One in-process run; a failure is noted in the summary. Returns its materializations."""
-    result = job.execute_in_process(
-        partition_key=partition,
+    result = _run_in_process(
+        job,
+        partition=partition,
+        selection=selection,
         instance=instance,
-        asset_selection=selection,
-        run_config=QUIET if quiet else None,
-        raise_on_error=False,
+        origin=origin,
+        run_config=QUIET if quiet else {},
         tags={"connector/trigger": trigger},
     )
     summary.run_ids.append(result.run_id)
@@ -152,7 +139,42 @@ def _execute(
     ]
 
 
-def _failure(result: dg.ExecuteInProcessResult) -> tuple[str, str, str]:
+def _run_in_process(
+    job: dg.JobDefinition,
+    *,
+    partition: str,
+    selection: Sequence[dg.AssetKey],
+    instance: dg.DagsterInstance,
+    origin: RemoteJobOrigin | None,
+    run_config: Mapping[str, object],
+    tags: Mapping[str, str],
+) -> dg.JobExecutionResult:
+    """``job.execute_in_process(partition_key=..., asset_selection=..., raise_on_error=False)``,
+    with the run created under ``origin``: `execute_in_process` creates its run without one.
+
+    The same steps as `execute_in_process`: the job with the in-process executor and an
+    in-memory IO manager, the partition's tags, then the run executed in this process."""
+    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={}, asset_selection=selection)
+    if not run_config and ephemeral.partitioned_config:
+        run_config = ephemeral.partitioned_config.get_run_config_for_partition_key(partition)
+    run = instance.create_run_for_job(
+        job_def=ephemeral,
+        run_config=run_config,
+        tags=merge_run_tags(
+            job_def=job,
+            partition_key=partition,
+            tags=tags,
+            asset_selection=selection,
+            instance=instance,
+            run_config=run_config,
+        ),
+        asset_selection=frozenset(selection),
+        remote_job_origin=origin,
+    )
+    return execute_run(InMemoryJob(ephemeral), run, instance, raise_on_error=False)
+
+
+def _failure(result: dg.JobExecutionResult) -> tuple[str, str, str]:
     """The first failed step: its key, the class name of its own error and the message."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:

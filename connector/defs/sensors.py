@@ -53,7 +53,9 @@ def build_status_sensor(job: Any, connector: ConnectorResource) -> dg.SensorDefi
 def build_pos_sensor(
     mappings: Sequence[SourceMapping], connector: ConnectorResource
 ) -> dg.SensorDefinition | None:
-    """A run per (mapping, partition day) when a CSV file appears or changes; run keys are checksums."""
+    """A run per (mapping, partition day) when a CSV file appears or changes; run keys are
+    checksums. Files the ledger's file registry already holds with their checksum launch
+    nothing (``new_source_files``): starting the sensor on a state that has run re-runs no day."""
     csv_mappings = [m for m in mappings if m.source.kind == "csv"]
     if not csv_mappings:
         return None
@@ -68,13 +70,16 @@ def build_pos_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="New or changed POS export files launch their mapping's partition.",
     )
-    def pos_files(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    def pos_files(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        found = new_source_files(csv_mappings, connector.settings(), seen, dt.datetime.now(dt.UTC))
+        found = new_source_files(
+            csv_mappings, connector.settings(), seen, dt.datetime.now(dt.UTC), connector.ledger()
+        )
         for path, day in found.not_yet:
             context.log.info("%s: day %s is not a partition (yet); not launched", path, day)
-        if not found.runs:
-            return dg.SkipReason("no new or changed files")
+        cursor = json.dumps(found.seen, sort_keys=True)
+        if not found.runs:  # the cursor may still learn files the ledger had ingested
+            return dg.SensorResult(skip_reason="no new or changed files", cursor=cursor)
         runs = [
             dg.RunRequest(
                 run_key=f"{name}:{day}:" + ",".join(files),
@@ -84,6 +89,6 @@ def build_pos_sensor(
             )
             for (name, day), files in sorted(found.runs.items())
         ]
-        return dg.SensorResult(run_requests=runs, cursor=json.dumps(found.seen, sort_keys=True))
+        return dg.SensorResult(run_requests=runs, cursor=cursor)
 
     return pos_files

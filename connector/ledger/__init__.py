@@ -50,7 +50,10 @@ from connector.ledger.stages import record_stage_run, replace_rejects
 from connector.ledger.store import (
     MIGRATIONS_DIR,
     Ledger,
+    LedgerNotFound,
     alembic_config,
+    ledger_exists,
+    ledger_location,
     make_engine,
     unit_of_work,
 )
@@ -78,6 +81,7 @@ __all__ = [
     "DeliveryRun",
     "IngestedFile",
     "Ledger",
+    "LedgerNotFound",
     "OutboxBuild",
     "ProfileStore",
     "QuotaUse",
@@ -90,6 +94,8 @@ __all__ = [
     "destination_key",
     "export_delivered",
     "in_flight_manifests",
+    "ledger_exists",
+    "ledger_location",
     "make_engine",
     "record_delivered",
     "record_outbox_build",

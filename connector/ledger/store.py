@@ -20,10 +20,10 @@ from alembic.config import Config
 from filelock import FileLock
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from connector.ledger.models import Base
+from connector.ledger.models import Base, Batch
 from connector.sql_urls import with_installed_driver
 
 _IMMEDIATE = "connector_sqlite_immediate"
@@ -73,6 +73,48 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
     return engine
 
 
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL (``None`` for an in-memory database)."""
+    database = url.database or ""
+    if database.startswith("file:"):  # a URI filename: its path, without ``?mode=...``
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return None if database in ("", ":memory:") else Path(database)
+
+
+def ledger_location(url: str) -> str:
+    """Where the ledger at ``url`` is, for people: a SQLite file's absolute path, else the URL
+    with its password hidden."""
+    parsed = with_installed_driver(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = _sqlite_file(parsed)
+        return str(path.absolute()) if path is not None else "an in-memory SQLite database"
+    return parsed.render_as_string(hide_password=True)
+
+
+def ledger_exists(url: str) -> bool:
+    """Whether a ledger is at ``url``, found without creating anything.
+
+    A SQLite ledger exists when its file does (the file is not opened otherwise: opening
+    creates it) and holds the ledger's tables; a server database (PostgreSQL, ...) when it
+    holds them. A server that cannot be reached raises SQLAlchemy's error.
+    """
+    parsed = with_installed_driver(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = _sqlite_file(parsed)
+        if path is None or not path.is_file():
+            return False
+    engine = create_engine(parsed)
+    try:
+        with engine.connect() as conn:
+            return inspect(conn).has_table(Batch.__tablename__)
+    finally:
+        engine.dispose()
+
+
+class LedgerNotFound(Exception):
+    """No ledger where the settings point: commands that only read it do not create one."""
+
+
 def alembic_config(url: str) -> Config:
     """An Alembic ``Config`` for the ledger at ``url`` (no alembic.ini needed)."""
     cfg = Config()
@@ -92,6 +134,17 @@ class Ledger:
         self._write_sessions = sessionmaker(
             self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
         )
+
+    @classmethod
+    def open_existing(cls, url: str) -> Ledger:
+        """The ledger at ``url`` brought up to date (Alembic), or ``LedgerNotFound`` naming
+        where it was looked for when there is none: never creates one."""
+        if not ledger_exists(url):
+            raise LedgerNotFound(ledger_location(url))
+        ledger = cls(url)
+        # a ledger of an earlier release gets the new columns (create_all would not add them)
+        ledger.upgrade()
+        return ledger
 
     @property
     def is_sqlite(self) -> bool:

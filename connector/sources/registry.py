@@ -153,6 +153,19 @@ class FileRegistry:
                 found.size = size
         log.debug("recorded %s (%s rows) for %s/%s", path, rows, self.mapping, partition)
 
+    def checksums(self) -> dict[Path, set[str]]:
+        """Every path of this mapping ingested so far, with the checksums it was ingested at."""
+        with self.ledger.session() as session:
+            rows = session.execute(
+                select(IngestedFile.path, IngestedFile.sha256).where(
+                    IngestedFile.mapping == self.mapping
+                )
+            ).all()
+        known: dict[Path, set[str]] = {}
+        for path, sha256 in rows:
+            known.setdefault(Path(path), set()).add(sha256)
+        return known
+
     def files(self, partition: str | None = None) -> list[IngestedFile]:
         """Recorded files of this mapping (of one partition when given)."""
         query = select(IngestedFile).where(IngestedFile.mapping == self.mapping)

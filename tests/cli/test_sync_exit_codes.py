@@ -231,6 +231,9 @@ def test_a_failed_run_is_1(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_trace_of_an_unknown_identity_is_a_usage_error(workdir: Path) -> None:
+    ledger = _ledger(workdir)  # a ledger without that identity (where none is: exit 3)
+    ledger.upgrade()
+    ledger.dispose()
     shown = run("trace", "nobody")
     assert shown.exit_code == 2
     assert shown.stdout == "" and "No rows for identity 'nobody'" in shown.stderr

@@ -42,8 +42,14 @@ def test_nightly_schedule_requests_yesterday_in_configured_timezone(connector_de
     schedule = defs.resolve_schedule_def("nightly")
     # 00:15 on 22 Nov in Amsterdam is still 21 Nov in UTC: the partition must follow Amsterdam.
     when = dt.datetime(2026, 11, 22, 0, 15, tzinfo=dt.timezone(dt.timedelta(hours=1)))
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    # the context opens an instance of its own from the ref and sets Dagster's current
+    # defs-state storage to it: closed here, or a later garbage collection of the context
+    # restores the storage of the instance below, dead by then, and a later test's
+    # Definitions fail with "Attempted to resolve undefined DagsterInstance weakref"
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=when) as context,
+    ):
         result = schedule.evaluate_tick(context)
     keys = [r.partition_key for r in result.run_requests or []]
     assert keys == ["2026-11-21"]
