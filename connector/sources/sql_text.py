@@ -45,12 +45,18 @@ def value_text(value: Any) -> str | None:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, float):
-        return repr(value)
+        return float_text(value)
     if isinstance(value, dt.date | dt.time):  # datetime is a date
         return value.isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).decode("utf-8", "backslashreplace")
     return str(value)
+
+
+def float_text(value: float) -> str:
+    """A float's text: its shortest repr, but a zero is ``0.0`` whatever its sign (SQLite
+    cannot report the sign of a zero, so no reader could keep it alike)."""
+    return "0.0" if value == 0 else repr(value)
 
 
 def column_array(values: Sequence[Any]) -> pa.Array:
@@ -148,7 +154,7 @@ def _numeric_text(arr: pa.Array) -> pa.Array:
 
 def _float_text(arr: pa.Array) -> pa.Array:
     # Arrow writes 3.0 as "3" and 1e-05 as "1e-5": repr, value by value
-    return pa.array([None if v is None else repr(v) for v in arr.to_pylist()], pa.string())
+    return pa.array([None if v is None else float_text(v) for v in arr.to_pylist()], pa.string())
 
 
 def _date_text(arr: pa.Array) -> pa.Array:
@@ -267,7 +273,7 @@ def sqlite_text(text: pa.Array, reals: pa.Array | None, *, boolean: bool = False
         return text
     values = text.to_pylist()
     for i in np.flatnonzero(reals.fill_null(False).to_numpy(zero_copy_only=False)):
-        values[i] = repr(float(values[i]))
+        values[i] = float_text(float(values[i]))
     return pa.array(values, pa.string())
 
 
