@@ -7,9 +7,10 @@ import traceback
 
 import click
 
-from connector.cli.delivery import status_command, trace_command
 from connector.cli.mappings import mappings_group, preview_command
+from connector.cli.status import status_command
 from connector.cli.sync import sync_command
+from connector.cli.trace import trace_command
 from connector.exit_codes import ExitCode
 from connector.mapping import MappingError, MappingsInvalid
 from connector.sandbox.cli import CannotListen, sandbox_group

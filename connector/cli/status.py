@@ -1,5 +1,6 @@
-"""`connector status` and `connector trace`: the ledger as tables or one JSON document, with
-an exit code a monitor can act on (``connector.exit_codes``). Never prints secrets."""
+"""`connector status`: the outbox, open batches, quota used and left, or one batch and its
+row outcomes, as tables or one JSON document, with an exit code a monitor can act on
+(``connector.exit_codes``). Never prints secrets."""
 
 from __future__ import annotations
 
@@ -10,17 +11,13 @@ from rich.console import Console
 from rich.text import Text
 
 from connector.cli.output import Column, make_console, print_json, print_table
+from connector.cli.reading import JSON_OPTION, iso, open_ledger
 from connector.exit_codes import HELP, ExitCode
-from connector.settings import Settings, load_settings
+from connector.settings import Settings
 
 if TYPE_CHECKING:
     from connector.ledger import Batch, Ledger, RowOutcome
-    from connector.reporting import (
-        AccountProfile,
-        AccountState,
-        StatusView,
-        TraceRow,
-    )
+    from connector.reporting import StatusView
 
 # The ledger and the reports (SQLAlchemy, pyarrow, DuckDB) are imported when a command
 # runs, not when `connector --help` lists it.
@@ -61,35 +58,6 @@ STATUS_MEANING = {
     ExitCode.NOT_FINAL: "work is queued or open (not final yet)",
     ExitCode.ROWS_FAILED: "rows did not land and were not confirmed since",
 }
-JSON_OPTION = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print one JSON document on stdout (docs/cli-json.md).",
-)
-
-
-def _ledger() -> tuple[Settings, Ledger]:
-    """The settings and the existing ledger they point at (brought up to date), or one line
-    naming where it was looked for and exit 3 (the settings point where no ledger is):
-    reading commands never create a ledger."""
-    from connector.ledger import Ledger, LedgerNotFound
-
-    settings = load_settings()
-    try:
-        return settings, Ledger.open_existing(settings.ledger_url)
-    except LedgerNotFound as missing:
-        click.echo(
-            f"no ledger at {missing} (a sync creates it; this command only reads it): point "
-            "CONNECTOR_STATE_DIR at the state folder a sync or `make demo` used (the demo "
-            "prints the export line), or CONNECTOR_STATE_DB_URL at the ledger's database",
-            err=True,
-        )
-        raise SystemExit(ExitCode.BAD_CONFIGURATION) from None
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat(timespec="seconds") if value is not None else None
 
 
 @click.command("status", epilog=HELP)
@@ -105,7 +73,7 @@ def status_command(batch_id: int | None, as_json: bool) -> None:
     """
     from connector.reporting import status_view
 
-    settings, ledger = _ledger()
+    settings, ledger = open_ledger()
     try:
         if batch_id is not None:
             code = _show_batch(ledger, batch_id, as_json)
@@ -211,7 +179,7 @@ def _print_status(console: Console, settings: Settings, view: StatusView) -> Non
                     f"{b.row_count:,}",
                     b.state,
                     b.remote_batch_id or "",
-                    _iso(b.submitted_at) or "",
+                    iso(b.submitted_at) or "",
                     b.poll_count,
                 ]
                 for b in view.open_batches
@@ -271,7 +239,7 @@ def _batch_json(b: Batch) -> dict[str, Any]:
         "rows": b.row_count,
         "state": b.state,
         "remote_batch_id": b.remote_batch_id,
-        "submitted_at": _iso(b.submitted_at),
+        "submitted_at": iso(b.submitted_at),
         "polls": b.poll_count,
     }
 
@@ -311,7 +279,7 @@ def _batch_document(
     """The ``connector.batch/1`` JSON document of ``status --batch ID``."""
     fields = {name: getattr(batch, name) for name in BATCH_FIELDS}
     for name in ("submitted_at", "finished_at"):
-        fields[name] = _iso(fields[name])
+        fields[name] = iso(fields[name])
     return {
         "schema": "connector.batch/1",
         "exit_code": int(code),
@@ -327,182 +295,4 @@ def _batch_document(
             }
             for o in outcomes
         ],
-    }
-
-
-@click.command("trace", epilog=HELP)
-@click.argument("identity")
-@JSON_OPTION
-def trace_command(identity: str, as_json: bool) -> None:
-    """IDENTITY's profile at each account (every param, its value, mapping and source day)
-    and where its rows went.
-
-    The exit code is the profile's state: 0 the destination holds its current values at
-    every account; 5 on its way or not queued yet somewhere; 4 its latest row failed
-    somewhere (dead, or not found at Target v1), or every source row of it was rejected;
-    2 when the ledger knows no such identity.
-    """
-    from connector.reporting import account_profiles, account_states, trace, trace_exit_code
-
-    _, ledger = _ledger()
-    try:
-        rows, delivered = trace(ledger, identity)
-        profiles = account_profiles(ledger, identity)
-    finally:
-        ledger.dispose()
-    states = account_states(rows, profiles)
-    if not rows and not delivered and not profiles:
-        message = f"No rows for identity {identity!r} in any batch, reject or profile store."
-        if as_json:
-            print_json(_trace_document(identity, ExitCode.USAGE, [], [], [], []))
-        click.echo(message, err=True)
-        raise SystemExit(int(ExitCode.USAGE))
-    code = trace_exit_code(rows, states)
-    if as_json:
-        print_json(_trace_document(identity, code, rows, delivered, profiles, states))
-        raise SystemExit(int(code))
-    console = make_console()
-    by_key = {s.destination_key: s for s in states}
-    for profile in profiles:
-        _print_profile(console, identity, profile, by_key.get(profile.destination_key))
-    print_table(
-        console,
-        f"Rows of {identity}",
-        [
-            "batch",
-            "mapping",
-            "partition",
-            "destination",
-            "attempt",
-            "source",
-            "remote batch id",
-            "batch state",
-            "outcome",
-            "reason",
-        ],
-        [
-            [
-                r.batch_id or "-",
-                r.mapping,
-                r.partition,
-                r.destination_key,
-                r.attempt or "-",
-                r.source_ref,
-                r.remote_batch_id,
-                r.state,
-                r.outcome,
-                r.reason,
-            ]
-            for r in rows
-        ],
-    )
-    for d in delivered:
-        console.print(
-            Text(
-                f"confirmed delivered to {d.destination_key} by batch {d.batch_id} at "
-                f"{d.delivered_at.isoformat(timespec='seconds')} (params: {d.nonempty or '-'})"
-            )
-        )
-    for state in states:
-        if state.destination_key not in {p.destination_key for p in profiles}:
-            console.print(Text(f"{state.destination_key}: {state.why}"))
-    if not states:
-        console.print(Text("every source row of it was rejected: nothing reached a profile"))
-    console.print(Text(f"exit code {int(code)}: {code.label.replace('_', ' ')}"))
-    raise SystemExit(int(code))
-
-
-def _print_profile(
-    console: Console, identity: str, profile: AccountProfile, state: AccountState | None
-) -> None:
-    print_table(
-        console,
-        f"Profile {identity} at {profile.destination_key}",
-        ["param", "value", "mapping", "source day"],
-        [
-            [name, "" if value is None else value, mapping, day or "-"]
-            for name, (value, mapping, day) in profile.params.items()
-        ],
-    )
-    for mapping, source in sorted(profile.sources.items()):
-        console.print(Text(f"  {mapping}: latest values from {source}"))
-    if profile.current:
-        assert profile.confirmed is not None
-        held = (
-            f"the destination holds these values (confirmed by batch {profile.confirmed.batch_id})"
-        )
-    elif profile.confirmed is None:
-        held = "not confirmed at the destination yet"
-    else:
-        held = (
-            f"the last confirmed row (batch {profile.confirmed.batch_id}) differs: these values "
-            "are queued, on their way, or failed (see the rows below)"
-        )
-    console.print(Text(f"  {held}"))
-    if state is not None and not profile.current:
-        console.print(Text(f"  state: {state.why}"))
-
-
-def _trace_document(
-    identity: str,
-    code: ExitCode,
-    rows: list[TraceRow],
-    delivered: list[Any],
-    profiles: list[AccountProfile],
-    states: list[AccountState],
-) -> dict[str, Any]:
-    """The ``connector.trace/1`` JSON document (``docs/cli-json.md``)."""
-    by_key = {p.destination_key: p for p in profiles}
-    return {
-        "schema": "connector.trace/1",
-        "identity": identity,
-        "found": bool(rows or delivered or profiles),
-        "exit_code": int(code),
-        "outcome": code.label,
-        "accounts": [_account_json(s, by_key.get(s.destination_key)) for s in states],
-        "rows": [
-            {
-                "batch_id": r.batch_id or None,
-                "batch_key": r.batch_key or None,
-                "mapping": r.mapping,
-                "partition": r.partition,
-                "account": r.destination_key or None,
-                "attempt": r.attempt or None,
-                "source_ref": r.source_ref,
-                "remote_batch_id": r.remote_batch_id or None,
-                "batch_state": r.state or None,
-                "outcome": r.outcome,
-                "reason": r.reason,
-            }
-            for r in rows
-        ],
-        "delivered": [
-            {
-                "account": d.destination_key,
-                "batch_id": d.batch_id,
-                "delivered_at": _iso(d.delivered_at),
-                "params": [p for p in d.nonempty.split(",") if p],
-            }
-            for d in delivered
-        ],
-    }
-
-
-def _account_json(state: AccountState, profile: AccountProfile | None) -> dict[str, Any]:
-    return {
-        "account": state.destination_key,
-        "exit_code": int(state.code),
-        "state": state.code.label,
-        "why": state.why,
-        "current": profile.current if profile else None,
-        "confirmed_batch": profile.confirmed.batch_id if profile and profile.confirmed else None,
-        "params": (
-            {
-                name: {"value": value, "mapping": mapping, "day": day}
-                for name, (value, mapping, day) in profile.params.items()
-            }
-            if profile
-            else {}
-        ),
-        "sources": dict(sorted(profile.sources.items())) if profile else {},
     }
