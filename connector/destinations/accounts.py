@@ -52,9 +52,11 @@ class TargetDestination:
             return Stuck("the service reports the batch stuck")
         if status.status != STATUS_COMPLETE:
             return Processing()
-        # v2 lists failed rows (only those, since May 2020); v1 gives counts only
+        # v2 lists failed rows (only those, since May 2020); v1 gives counts only. The
+        # reason does not name the batch (the row outcome belongs to it, and its remote id
+        # is the batch's): one failure in several batches is one reason in the report
         failed = {
-            ident: f"row status {word} in batch {status.batch_id}"
+            ident: f"Target's row status: {word}"
             for ident, word in status.rows.items()
             if word != ROW_SUCCESS
         }

@@ -130,6 +130,8 @@ def test_records_of_two_real_deliveries_match_the_ledger(tmp_path: Path) -> None
     assert first.account["failed"] == first.account["dead"] == after_first["dead"] == 1
     (dead,) = [r for r in first.reasons if r.kind == "dead"]
     assert dead.count == 1 and dead.examples == ("c11",)
+    # no batch named in the reason: the same failure in two batches is one group
+    assert dead.reason == "attempts exhausted (1/1): Target's row status: failed"
 
     crm = second.mappings["crm"]
     assert (
