@@ -387,9 +387,10 @@ def profile_stage(
             day_rows=day_rows,
         )
         report.update(done=counts.identities_in)
+        # the store's "superseded" is what the CLI and the report call outdated (glossary)
         report.conclude(
             f"{counts.changed:,} changed, {counts.unchanged:,} unchanged, "
-            f"{counts.superseded:,} superseded"
+            f"{counts.superseded:,} outdated"
         )
     result = StageResult(mapping.name, partition, PROFILES)
     result.counts.update(
