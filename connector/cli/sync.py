@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -20,6 +21,27 @@ if TYPE_CHECKING:
 SCHEMA = "connector.sync/1"
 
 
+def _counts_table(
+    console: Console,
+    title: str,
+    first: str,
+    columns: Sequence[str],
+    counts_by_name: Mapping[str, Mapping[str, int]],
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """One row of ``columns`` counts per name (sorted), the name shown as ``labels`` gives it."""
+    shown = labels or {}
+    print_table(
+        console,
+        title,
+        [Column(first), *(Column(c.replace("_", " "), numeric=True) for c in columns)],
+        [
+            [shown.get(name, name), *(f"{counts[c]:,}" for c in columns)]
+            for name, counts in sorted(counts_by_name.items())
+        ],
+    )
+
+
 def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> None:
     """The sync's figures as tables, the words defined under them, then its reports and
     failures and what its exit code means."""
@@ -27,29 +49,23 @@ def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> No
     from connector.reporting import DELIVERY_COLUMNS, EARLIER_COLUMNS, SUMMARY_COLUMNS
     from connector.reporting.glossary import STOPPED_BECAUSE, explained
 
-    print_table(
+    _counts_table(
         console,
         f"sync of {', '.join(summary.partitions)} in {elapsed:.1f}s",
-        [Column("mapping"), *(Column(c, numeric=True) for c in SUMMARY_COLUMNS)],
-        [
-            [name, *(f"{counts[c]:,}" for c in SUMMARY_COLUMNS)]
-            for name, counts in sorted(summary.per_mapping.items())
-        ],
+        "mapping",
+        SUMMARY_COLUMNS,
+        summary.per_mapping,
     )
     for line in explained(("read", "merged", "outdated")):
         console.print(Text(line, style="dim"))
     if summary.per_account:
-        print_table(
+        _counts_table(
             console,
             "profiles per destination account (one row each, whole)",
-            [
-                Column("destination"),
-                *(Column(c.replace("_", " "), numeric=True) for c in DELIVERY_COLUMNS),
-            ],
-            [
-                [summary.accounts.get(name, name), *(f"{counts[c]:,}" for c in DELIVERY_COLUMNS)]
-                for name, counts in sorted(summary.per_account.items())
-            ],
+            "destination",
+            DELIVERY_COLUMNS,
+            summary.per_account,
+            summary.accounts,
         )
         for line in [
             "changed = already sent + queued",
@@ -57,17 +73,13 @@ def render_summary(console: Console, summary: SyncSummary, elapsed: float) -> No
         ]:
             console.print(Text(line, style="dim"))
     if summary.earlier:
-        print_table(
+        _counts_table(
             console,
             "rows of earlier syncs' batches this sync submitted or polled",
-            [
-                Column("destination"),
-                *(Column(c.replace("_", " "), numeric=True) for c in EARLIER_COLUMNS),
-            ],
-            [
-                [summary.accounts.get(name, name), *(f"{counts[c]:,}" for c in EARLIER_COLUMNS)]
-                for name, counts in sorted(summary.earlier.items())
-            ],
+            "destination",
+            EARLIER_COLUMNS,
+            summary.earlier,
+            summary.accounts,
         )
     for destination, drain in sorted(summary.drains.items()):
         stopped = str(drain["stopped_because"])
