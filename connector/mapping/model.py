@@ -118,6 +118,14 @@ class SqlSource(_Model):
         None, description="primary key column(s) for source refs (default: the table's own)"
     )
     chunk_rows: int | None = Field(None, gt=0, description="rows per chunk (default: settings)")
+    reader: Literal["auto", "arrow", "sqlalchemy"] = Field(
+        "auto",
+        description=(
+            "how rows travel from the database: `auto` (Arrow where the dialect has an ADBC "
+            "driver and the columns an exact text rule, else SQLAlchemy), `arrow` (Arrow or an "
+            "error saying why not), `sqlalchemy` (always SQLAlchemy)"
+        ),
+    )
 
     @field_validator("url")
     @classmethod

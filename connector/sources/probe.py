@@ -13,6 +13,7 @@ from connector.mapping import CsvSource, SourceMapping, SqlSource
 from connector.settings import Settings
 from connector.sources.chunks import SourceError
 from connector.sources.csv import list_source_files, read_csv_file
+from connector.sources.sql_paths import NoArrowReader, driver_for
 from connector.sources.sql_plan import SqlPlan, check_sqlite_file
 from connector.sql_urls import masked_url, with_installed_driver
 
@@ -48,6 +49,11 @@ def _probe_sql(mapping: SourceMapping, source: SqlSource) -> list[str]:
         return [f"{mapping.name}: source.url: no driver for {shown}: {exc}"]
     except (ArgumentError, ValueError):  # their text may show the URL, password included
         return [f"{mapping.name}: source.url: not a SQLAlchemy URL"]
+    try:
+        driver_for(source.url, source.reader)
+    except NoArrowReader as exc:
+        engine.dispose()
+        return [f"{mapping.name}: {exc}"]
     try:
         with engine.connect() as conn:
             SqlPlan(conn, mapping, source)

@@ -46,7 +46,7 @@ from connector.partitions import Window
 from connector.rejects import empty_rejects
 from connector.sources.chunks import RawChunk, SourceError
 from connector.sources.sql_arrow import ArrowUnavailable, StreamError, iter_arrow_tables
-from connector.sources.sql_paths import ArrowDriver, arrow_driver
+from connector.sources.sql_paths import ArrowDriver, NoArrowReader, driver_for
 from connector.sources.sql_plan import SqlPlan, check_sqlite_file
 from connector.sources.sql_text import column_array
 from connector.sql_urls import masked_url, with_installed_driver, without_password
@@ -67,15 +67,16 @@ def iter_sql_chunks(
     source = mapping.source
     assert isinstance(source, SqlSource)
     check_sqlite_file(source.url, mapping.name)
-    driver = arrow_driver(source.url)
+    try:
+        driver = driver_for(source.url, source.reader)
+    except NoArrowReader as exc:
+        raise SourceError(f"{mapping.name}: {exc}") from None
     rows, reader = 0, SQLALCHEMY
     with _source_errors(mapping.name, source.url, "reading"):
         with _connection(source.url) as conn:
             plan = SqlPlan(conn, mapping, source)
         opened = (
-            _open_arrow(driver, mapping.name, plan, source.url, window, chunk_rows)
-            if driver
-            else None
+            _open_arrow(driver, mapping.name, plan, source, window, chunk_rows) if driver else None
         )
         if opened is not None and driver is not None:
             first, rest = opened
@@ -94,14 +95,22 @@ def iter_sql_chunks(
 
 
 def _open_arrow(
-    driver: ArrowDriver, name: str, plan: SqlPlan, url: str, window: Window, chunk_rows: int
+    driver: ArrowDriver,
+    name: str,
+    plan: SqlPlan,
+    source: SqlSource,
+    window: Window,
+    chunk_rows: int,
 ) -> tuple[list[pa.Table], Generator[pa.Table, None, None]] | None:
     """The Arrow reader opened on the window: the first chunk's table (none for no rows)
-    and the rest; None when the columns do not allow it (logged: why)."""
-    tables = iter_arrow_tables(driver, url, plan, window, chunk_rows=chunk_rows)
+    and the rest; None when the columns do not allow it (logged: why), or a
+    ``SourceError`` saying why when the source asks for ``reader: arrow``."""
+    tables = iter_arrow_tables(driver, source.url, plan, window, chunk_rows=chunk_rows)
     try:
         first = next(tables, None)
     except ArrowUnavailable as exc:
+        if source.reader == "arrow":
+            raise SourceError(f"{name}: source.reader: arrow, but {exc}") from None
         log.info("%s: read with SQLAlchemy: %s", name, exc)
         return None
     return ([] if first is None else [first]), tables

@@ -92,3 +92,22 @@ ARROW_DRIVERS = {
 def arrow_driver(url: str | URL) -> ArrowDriver | None:
     """The ADBC driver that reads ``url``'s rows as Arrow, or None: SQLAlchemy reads them."""
     return ARROW_DRIVERS.get(with_installed_driver(url).get_backend_name())
+
+
+class NoArrowReader(ValueError):
+    """A source asks for the Arrow reader (``reader: arrow``) on a dialect without one."""
+
+
+def driver_for(url: str | URL, reader: str) -> ArrowDriver | None:
+    """The ADBC driver a source's ``reader`` setting chooses: ``auto`` the dialect's if it
+    has one, ``sqlalchemy`` none, ``arrow`` the dialect's or :class:`NoArrowReader`."""
+    if reader == "sqlalchemy":
+        return None
+    driver = arrow_driver(url)
+    if driver is None and reader == "arrow":
+        dialect = with_installed_driver(url).get_backend_name()
+        raise NoArrowReader(
+            f"source.reader: arrow, but {dialect} has no Arrow (ADBC) reader; "
+            f"those that do: {', '.join(sorted(ARROW_DRIVERS))} (use reader: auto or sqlalchemy)"
+        )
+    return driver
