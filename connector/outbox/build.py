@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 
 LABEL_MAX = 120  # Batch.mapping's width
 READ_ROWS = 25_000
+# up to this many changed profiles, a build looks their confirmed digests up in the ledger
+# (and keeps the changed rows in DuckDB); beyond it, it exports every digest of the account
+# in one stream, cheaper per row (docs/ledger.md: the nightly case)
+LOOKUP_MAX = 500_000
 
 
 class OutboxError(ValueError):
@@ -187,11 +191,18 @@ def _work_dir(settings: Settings, key: str) -> Path:
     return Path(settings.stage_dir) / "_outbox" / safe_name(key) / uuid.uuid4().hex[:12]
 
 
-def _last_sent_sql(con: duckdb.DuckDBPyConnection, ledger: Ledger, key: str, work: Path) -> str:
+def _last_sent_sql(
+    con: duckdb.DuckDBPyConnection,
+    ledger: Ledger,
+    key: str,
+    work: Path,
+    identities: pa.Array | None = None,
+) -> str:
     """A relation ``(_identity, digest)``: per profile, the digest of the latest row queued or
-    on its way, or, with none, of the last row confirmed."""
+    on its way, or, with none, of the last row confirmed; of ``identities`` only, when given
+    (the others' confirmed digests are not read)."""
     delivered = work / "delivered.parquet"
-    ledger_mod.export_delivered(ledger, key, delivered)
+    ledger_mod.export_delivered(ledger, key, delivered, identities=identities)
     flights = [
         (batch_id, path)
         for batch_id, _state, path in ledger_mod.in_flight_manifests(ledger, key)
@@ -289,7 +300,13 @@ def _build(
         # an upper bound: the rows already sent are left out as they stream
         report.update(total=int(result.candidates))
         if result.candidates:
-            last_sent = _last_sent_sql(con, ledger, key, work)
+            identities = None
+            if result.candidates <= LOOKUP_MAX:  # a night's changes: few among many
+                con.execute(f"CREATE TEMP TABLE changed_rows AS {changed}")
+                changed = "SELECT * FROM changed_rows"
+                ids = con.sql(f"SELECT {IDENTITY} FROM changed_rows").to_arrow_table()
+                identities = ids.column(0).combine_chunks()
+            last_sent = _last_sent_sql(con, ledger, key, work, identities)
             # streamed from the query into the batch files: the rows are not written twice
             reader = con.sql(
                 f"""SELECT r.* EXCLUDE ({PARTITION}) FROM ({changed}) r

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -24,6 +25,7 @@ from connector.ledger import (
     record_stage_run,
     replace_rejects,
 )
+from connector.ledger import delivered as delivered_mod
 from connector.outbox.manifests import delivered_records
 
 
@@ -61,7 +63,9 @@ def _batches(ledger: Ledger, n: int) -> list[int]:
         return [r.id for r in rows]
 
 
-def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -> None:
+def test_record_delivered_upserts_and_exports(
+    ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ledger = Ledger(ledger_url)
     ledger.upgrade()
     older, newer = _batches(ledger, 2)
@@ -134,6 +138,16 @@ def test_record_delivered_upserts_and_exports(ledger_url: str, tmp_path: Path) -
     expected = sorted((i, d.digest) for (k, i), d in got.items() if k == "target:demo")
     # every row, whole, across chunk boundaries (SQLite: read from the driver's cursor)
     assert sorted(zip(*(table.column(c).to_pylist() for c in table.column_names))) == expected
+    # only the identities asked for (a night's changes), across lookup statements; an
+    # identity with no confirmed row, a repeat and a null are no trouble
+    some = pa.array(["id0", 'a,"b"\nc', "never-sent", "id0", None, "id9"])
+    monkeypatch.setattr(delivered_mod, "LOOKUP_CHUNK", 2)
+    assert export_delivered(ledger, "target:demo", out, identities=some) == 3
+    table = pq.read_table(out)
+    assert sorted(zip(*(table.column(c).to_pylist() for c in table.column_names))) == [
+        row for row in expected if row[0] in {"id0", 'a,"b"\nc', "id9"}
+    ]
+    assert export_delivered(ledger, "target:demo", out, identities=pa.array([], pa.string())) == 0
     assert export_delivered(ledger, "nowhere", tmp_path / "none.parquet") == 0
     assert pq.read_table(tmp_path / "none.parquet").num_rows == 0
     ledger.dispose()

@@ -22,6 +22,15 @@ ALL = CRM + POS  # the account's params: the stores' in mapping order
 D1, D2, D3, D4, D5 = (f"2026-01-0{i}" for i in range(1, 6))
 
 
+@pytest.fixture(autouse=True, params=["looked_up", "exported"])
+def last_sent_digests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test both ways: the changed profiles' confirmed digests looked up in the ledger
+    (a night's few changes), or every digest of the account exported (LOOKUP_MAX 0)."""
+    if request.param == "exported":
+        monkeypatch.setattr(outbox, "LOOKUP_MAX", 0)
+    return str(request.param)
+
+
 def _crm(ledger: Ledger, settings: Settings, day: str, rows: list[tuple[str | None, ...]]) -> None:
     merge(ledger, settings.state_dir, day, rows, names=CRM, mapping="crm")
 
