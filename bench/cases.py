@@ -444,6 +444,124 @@ def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
     }
 
 
+def _table_reads(server: str, table: str) -> dict[str, int]:
+    """PostgreSQL's own count of the rows it read from ``table`` so far: by sequential scans
+    and fetched through an index (``pg_stat_user_tables``; a backend reports its counts
+    when its transaction ends, so the caller waits a moment after a read)."""
+    from sqlalchemy import create_engine, text
+
+    from bench.data import server_url
+    from connector.sql_urls import with_installed_driver
+
+    engine = create_engine(with_installed_driver(server_url(server) or ""))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+            seq, idx = conn.execute(
+                text(
+                    "SELECT coalesce(seq_tup_read, 0), coalesce(idx_tup_fetch, 0) "
+                    "FROM pg_stat_user_tables WHERE relname = :t"
+                ),
+                {"t": table},
+            ).one()
+    finally:
+        engine.dispose()
+    return {"seq_tup_read": int(seq), "idx_tup_fetch": int(idx)}
+
+
+def _night_run(mapping: Any, day: str, settings: Any, ledger: Any, table: str) -> dict[str, Any]:
+    """One night of the SQL mapping: prepare + outbox, timed, with the rows the connector
+    received and those PostgreSQL read from the table for it."""
+    from connector import pipeline as pl
+
+    before = _table_reads("postgres", table)
+    started, cpu = time.perf_counter(), time.process_time()
+    results = pl.prepare(mapping, day, settings, ledger)
+    built, outbox_s = _outbox(settings, ledger)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    time.sleep(1.5)  # the reading backends' statistics reach the collector
+    after = _table_reads("postgres", table)
+    extract, _, profiles = results
+    return {
+        "seconds": figure(seconds),
+        "cpu_s": figure(cpu),
+        "rows_read": extract.counts["rows_in"],  # rows the connector received
+        "server_rows_read": {k: after[k] - before[k] for k in after},
+        "changed": profiles.counts["rows_out"],
+        "rows_out": built.rows,
+        "stages": _stages(results, outbox_s),
+    }
+
+
+def sql_nightly(table: str, work: str, every: int = 100) -> dict[str, Any]:
+    """The nightly cost of a PostgreSQL table (issue 22): the bench table copied (so the
+    cached one stays as loaded), a full first run of its day (every row) into batch files,
+    that night confirmed delivered, then one row in ``every`` updated in the database (a new
+    tier, its cursor moved into the next day) and the next night's run. Each night: wall
+    and CPU seconds, the rows the connector received, and the table rows PostgreSQL read
+    for it (sequential scans vs index fetches)."""
+    import pyarrow.parquet as pq
+    from sqlalchemy import create_engine, text
+
+    from bench.data import server_url
+    from connector import ledger as ledger_mod
+    from connector.ledger import COMPLETE, Batch
+    from connector.outbox.manifests import delivered_records
+    from connector.sql_urls import with_installed_driver
+
+    night = f"{table}_night"
+    engine = create_engine(with_installed_driver(server_url("postgres") or ""))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {night}"))
+            conn.execute(text(f"CREATE TABLE {night} AS SELECT * FROM {table}"))
+            conn.execute(text(f"ALTER TABLE {night} ADD PRIMARY KEY (row_id)"))
+            conn.execute(text(f"CREATE INDEX {night}_cursor ON {night} (updated_at, row_id)"))
+        with engine.connect() as conn:
+            conn.execute(text(f"ANALYZE {night}"))
+            table_rows = conn.execute(text(f"SELECT count(*) FROM {night}")).scalar_one()
+        settings = _settings(Path(work), timezone="UTC")
+        ledger = _ledger(settings)
+        mapping = bench_mapping(source_of("postgres", night))
+        first = _night_run(mapping, DAY, settings, ledger, night)
+        key = ledger_mod.destination_key("target", settings)
+        with ledger.session() as session:  # the first night confirmed: digests delivered
+            for batch in session.query(Batch).all():
+                ledger_mod.record_delivered(
+                    session,
+                    key,
+                    delivered_records(pq.read_table(batch.manifest_path)),
+                    partition=batch.partition,
+                    batch_id=batch.id,
+                )
+                batch.state = COMPLETE
+        with engine.begin() as conn:
+            updated = conn.execute(
+                text(
+                    f"UPDATE {night} SET tier = 'Diamond', updated_at = "
+                    f"TIMESTAMP '{NEXT_DAY}' + (row_id % 86400) * INTERVAL '1 second' "
+                    f"WHERE row_id % {every} = 0"
+                )
+            ).rowcount
+        with engine.connect() as conn:
+            conn.execute(text(f"ANALYZE {night}"))
+        second = _night_run(mapping, NEXT_DAY, settings, ledger, night)
+        ledger.dispose()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {night}"))
+        engine.dispose()
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "table_rows": table_rows,
+        "updated": updated,
+        "first_night": first,
+        "next_night": second,
+        "time_ratio": figure(second["seconds"] / first["seconds"]),
+        "read_share": figure(second["rows_read"] / table_rows),
+    }
+
+
 POS_PARAMS: dict[str, Any] = {
     "lastStore": "store",
     "lastPurchaseAmount": {"column": "amount", "type": "decimal", "format": "0.00"},
@@ -589,6 +707,7 @@ CASES = {
     "pipeline": pipeline,
     "end_to_end": end_to_end,
     "nightly": nightly,
+    "sql_nightly": sql_nightly,
     "two_mappings": two_mappings,
     "sandbox": sandbox,
     "copernica": copernica,

@@ -163,12 +163,24 @@ def measure_server(
     return {"table": table, "reference": ref, "pipeline": case}
 
 
+def measure_sql_nightly(data_dir: Path, work: Path, rows: int) -> dict[str, Any]:
+    """The nightly case on PostgreSQL (issue 22): a ``rows``-row table, a full first night,
+    then one row in a hundred updated and the next night; or why it was skipped."""
+    if server_url("postgres") is None or not rows:
+        reason = f"{SERVERS['postgres']} is not set" if rows else "--sql-nightly-rows 0"
+        print(f"bench: sql_nightly case skipped: {reason}", file=sys.stderr)
+        return {"skipped": reason}
+    table = run_case("dataset", folder=str(data_dir), rows=rows, kind="postgres")["path"]
+    return run_case("sql_nightly", table=table, work=str(work / "sql_nightly"))
+
+
 def run(
     *,
     rows: tuple[int, ...] = DEFAULT_ROWS,
     e2e_rows: int = 1_000_000,
     sandbox_rows: int = 500_000,
     copernica_profiles: int = 5_000,
+    sql_nightly_rows: int = 10_000_000,
     data_dir: Path | None = None,
     results_dir: Path = RESULTS,
     label: str | None = None,
@@ -193,6 +205,7 @@ def run(
         copernica = run_case("copernica", profiles=copernica_profiles, work=str(work / "cop"))
         copernica["profiles_per_s"] = round(copernica["profiles_per_s"])
         copernica["seconds"] = round(copernica["seconds"], 2)
+        sql_night = measure_sql_nightly(data_dir, work, sql_nightly_rows)
     doc: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "label": label,
@@ -208,6 +221,7 @@ def run(
         "two_mappings": pair,
         "sandbox": sandbox,
         "copernica": copernica,
+        "sql_nightly": sql_night,
         "goals": goals(extract, e2e),
         "bench_seconds": round(time.perf_counter() - started, 1),
     }
@@ -245,6 +259,18 @@ def goals(extract: dict[str, Any], e2e: dict[str, Any]) -> dict[str, Any]:
         kind: round(large[kind]["peak_rss_mib"] / small[kind]["peak_rss_mib"], 2)
         for kind in ("csv", "sqlite")
     }
+    # issue 22: a SQL source's memory from the smallest size to the largest, under 1.2x
+    sql_growth = {
+        kind: round(large[kind]["peak_rss_mib"] / small[kind]["peak_rss_mib"], 2)
+        for kind in ("sqlite",)
+    }
+    sql_growth.update(
+        {
+            s: round(large[s]["pipeline"]["peak_rss_mib"] / small[s]["pipeline"]["peak_rss_mib"], 2)
+            for s in SERVERS
+            if _measured(large, s) and _measured(small, s)
+        }
+    )
     postgres = large.get("postgres", {}).get("pipeline")  # None: skipped
     rss = {k: large[k]["peak_rss_mib"] for k in ("csv", "sqlite")}
     rss.update({s: large[s]["pipeline"]["peak_rss_mib"] for s in SERVERS if _measured(large, s)})
@@ -267,6 +293,8 @@ def goals(extract: dict[str, Any], e2e: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_ok": all(mib < 1024 for mib in rss.values()),
         "rss_growth": growth,
         "rss_growth_ok": all(g < 1.5 for g in growth.values()),
+        "sql_rss_growth": sql_growth,
+        "sql_rss_growth_ok": all(g < 1.2 for g in sql_growth.values()),
         "end_to_end_s": e2e["seconds"],
         "end_to_end_ok": e2e["seconds"] < 120,
     }
@@ -362,6 +390,25 @@ def table(doc: dict[str, Any]) -> str:
         f"{'copernica PUTs':<28}{cop['profiles']:>10}{cop['seconds']:>10}"
         f"{cop['profiles_per_s']:>12}{'':>8}{cop['peak_rss_mib']:>10}   concurrency {cop['concurrency']}"
     )
+    sql_night = doc.get("sql_nightly", {"skipped": "not measured"})
+    if "skipped" in sql_night:
+        lines.append(f"    postgres nightly: skipped, {sql_night['skipped']}")
+    else:
+        for label, key in (
+            ("postgres first night", "first_night"),
+            ("postgres next night", "next_night"),
+        ):
+            r = sql_night[key]
+            lines.append(
+                f"{label:<28}{r['rows_read']:>10}{r['seconds']:>10}{'':>12}{'':>8}{'':>10}"
+                f"{'':>8}{r['cpu_s']:>8}   of {sql_night['table_rows']} rows; server read "
+                f"{r['server_rows_read']['seq_tup_read']} by scan, "
+                f"{r['server_rows_read']['idx_tup_fetch']} by index; {r['rows_out']} sent"
+            )
+        lines.append(
+            f"    postgres next night: {sql_night['read_share']:.2%} of the table read, "
+            f"{sql_night['time_ratio']}x the first night's time"
+        )
     lines.append("goals: " + json.dumps(doc["goals"]))
     return "\n".join(lines)
 
@@ -372,6 +419,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-rows", type=int, default=1_000_000)
     parser.add_argument("--sandbox-rows", type=int, default=500_000)
     parser.add_argument("--copernica-profiles", type=int, default=5_000)
+    parser.add_argument(
+        "--sql-nightly-rows",
+        type=int,
+        default=10_000_000,
+        help="rows of the PostgreSQL nightly case's table (0: skip it)",
+    )
     parser.add_argument("--data-dir", type=Path, help="where generated data is cached")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--label")
@@ -381,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         e2e_rows=args.e2e_rows,
         sandbox_rows=args.sandbox_rows,
         copernica_profiles=args.copernica_profiles,
+        sql_nightly_rows=args.sql_nightly_rows,
         data_dir=args.data_dir,
         results_dir=args.results_dir,
         label=args.label,

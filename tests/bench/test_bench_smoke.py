@@ -28,6 +28,7 @@ def test_csv_export_reads_back_exactly(tmp_path: Path) -> None:
     assert data.read_csv(path).equals(data.make_rows(3_000, seed=3))
 
 
+@pytest.mark.timeout(900)  # every case in its own process: minutes on a busy machine
 def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(runner, "REPEATS", 2)  # alternation kept, make test kept short
     try:
@@ -36,6 +37,7 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
             e2e_rows=3_000,
             sandbox_rows=3_000,
             copernica_profiles=200,
+            sql_nightly_rows=5_000,  # the 5,000-row table of the extract cases
             data_dir=tmp_path / "data",
             results_dir=tmp_path / "results",
         )
@@ -123,6 +125,18 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
         assert set(doc["goals"]["peak_rss_mib"]) >= {"csv", "sqlite", "postgres"}
         assert doc["goals"]["postgres_ratio_to_reference"] > 0
         assert "postgres -> batch files" in runner.table(doc)
+    sql_night = doc["sql_nightly"]
+    if data.server_url("postgres") is None:
+        assert sql_night == {"skipped": "CONNECTOR_TEST_POSTGRES_URL is not set"}
+    else:  # a full first night, then only the rows updated since (one in a hundred)
+        first, nxt = sql_night["first_night"], sql_night["next_night"]
+        assert sql_night["table_rows"] == first["rows_read"] == 5_000
+        assert sql_night["updated"] == 50 and nxt["rows_read"] == 50
+        assert first["rows_out"] == doc["extract_to_batches"]["5000"]["csv"]["rows_out"]
+        assert 0 < nxt["rows_out"] <= 50 and nxt["changed"] == nxt["rows_out"]
+        assert sum(first["server_rows_read"].values()) >= 5_000  # the server read them all
+        assert sql_night["read_share"] == 0.01
+        assert "postgres next night" in runner.table(doc)
     assert doc["commit"] is None or len(doc["commit"]) >= 7  # the measured code, when in git
     assert "csv -> batch files" in runner.table(doc)
     assert "median" in runner.table(doc)
