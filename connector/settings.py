@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from connector.planner import parse_off_peak
+from connector.storage import Location
 
 # Documented limits (shared/api/PROTOCOLS.md). Defaults stay strictly within them.
 MAX_BATCH_BYTES = 50 * 1000 * 1000 - 1  # "< 50 MB"
@@ -190,6 +191,17 @@ class Settings(BaseSettings):
         None,
         description="Folder of the batch files and their manifests (unset: `<state_dir>/outbox`).",
     )
+    profiles_url: str | None = Field(
+        None,
+        description="Where the profile stores' snapshots live: a folder or an object-store "
+        "URL (`s3://bucket/prefix`, `gs://`, `az://`) that every run of a deployment reaches "
+        "(unset: `<state_dir>/profiles`); with a URL, `<state_dir>/profiles` is a cache.",
+    )
+    reports_url: str | None = Field(
+        None,
+        description="Where the status reports (HTML, CSV) are written: a folder or an "
+        "object-store URL (unset: `<state_dir>/reports`).",
+    )
     off_peak: str = Field(
         "22:00-06:00",
         description="Window in which batches are submitted, `HH:MM-HH:MM` in "
@@ -293,6 +305,11 @@ class Settings(BaseSettings):
             raise ValueError("not a web address (use http://HOST:PORT of the Dagster UI)")
         return value.rstrip("/")
 
+    @field_validator("profiles_url", "reports_url")
+    @classmethod
+    def _storage_location(cls, value: str | None) -> str | None:
+        return None if value is None else str(Location.parse(value))
+
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -310,7 +327,25 @@ class Settings(BaseSettings):
         return self.state_dir / "stage"
 
     @property
+    def profiles(self) -> Location:
+        """Where the profile store snapshots live (``profiles_url``, else a local folder)."""
+        return Location.parse(self.profiles_url or self.profiles_cache)
+
+    @property
+    def profiles_cache(self) -> Path:
+        """The local folder of the profile snapshots: the store itself when ``profiles_url``
+        is unset; with an object-store URL, where snapshots are written before they are
+        uploaded and where copies of the objects are read from (a cache)."""
+        return self.state_dir / "profiles"
+
+    @property
+    def reports(self) -> Location:
+        """Where the status reports are written (``reports_url``, else ``reports_dir``)."""
+        return Location.parse(self.reports_url or self.reports_dir)
+
+    @property
     def reports_dir(self) -> Path:
+        """The local reports folder (the reports themselves unless ``reports_url`` is set)."""
         return self.state_dir / "reports"
 
 
