@@ -88,7 +88,9 @@ def account(
     (only ``mappings``, when given: the mappings configured today). None: no store yet."""
     key = ledger_mod.destination_key(destination, settings)
     refs = tuple(
-        r for r in profile_store.stores(ledger, key) if mappings is None or r.mapping in mappings
+        r
+        for r in profile_store.stores(ledger, key, cache_dir=settings.profiles_cache)
+        if mappings is None or r.mapping in mappings
     )
     if not refs:
         return None

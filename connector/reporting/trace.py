@@ -162,8 +162,11 @@ class AccountProfile:
         return self.confirmed is not None and self.confirmed.digest == self.digest
 
 
-def account_profiles(ledger: Ledger, identity: str) -> list[AccountProfile]:
-    """``identity``'s profile at every account whose profile stores hold it."""
+def account_profiles(
+    ledger: Ledger, identity: str, *, cache_dir: Path | None = None
+) -> list[AccountProfile]:
+    """``identity``'s profile at every account whose profile stores hold it; ``cache_dir``:
+    where snapshots in an object store are copied to be read (``Settings.profiles_cache``)."""
     with ledger.session() as session:
         keys = sorted(set(session.scalars(select(ProfileStore.destination_key))))
         confirmed = {
@@ -174,7 +177,7 @@ def account_profiles(ledger: Ledger, identity: str) -> list[AccountProfile]:
     for key in keys:
         params: dict[str, tuple[str | None, str, str | None]] = {}
         sources: dict[str, str] = {}
-        for ref in profile_store.stores(ledger, key):
+        for ref in profile_store.stores(ledger, key, cache_dir=cache_dir):
             row = profile_store.profile_values(ref, identity)
             for name in ref.param_names:
                 value, day = row["params"][name] if row else (None, None)
