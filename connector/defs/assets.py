@@ -320,10 +320,11 @@ def build_destination_assets(
         report = write_report(
             ledger,
             destination,
-            settings.reports_dir,
+            settings.reports,
             settings.daily_quota,
             mappings,
             dagster_url=settings.dagster_url,
+            work_dir=settings.state_dir,
         )
         context.log.info("%s report: %s", destination, report.html_path)
         poll = {

@@ -12,7 +12,6 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -26,7 +25,8 @@ PROFILE_SAMPLE = 20
 
 @dataclass
 class StatusReport:
-    """One destination's report; the paths are set once ``report_files`` wrote the files.
+    """One destination's report; the paths are set once ``report_files`` wrote the files
+    (each a local path or an object URL, as ``storage`` names it).
     ``runs``: its delivery run records, newest first (``runs[0]`` is the latest run)."""
 
     destination: str
@@ -39,9 +39,9 @@ class StatusReport:
     # the profile as sent: the first rows of the latest completed batch, every param
     profiles_from: str = ""  # that batch's key and the mappings that fed it
     profiles_sample: list[dict[str, str]] = field(default_factory=list)
-    html_path: Path | None = None
-    csv_path: Path | None = None
-    rejects_csv_path: Path | None = None
+    html_path: str | None = None
+    csv_path: str | None = None
+    rejects_csv_path: str | None = None
 
     @property
     def latest(self) -> RunRecord | None:
