@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -187,9 +194,17 @@ class Settings(BaseSettings):
     mappings_dir: Path = Field(
         Path("mappings"), description="Folder of the source mapping files (`*.yaml`)."
     )
+    outbox_url: str | None = Field(
+        None,
+        description="Where the batch files and their manifests live: a folder, or an object "
+        "store URL (`s3://bucket/prefix`, `gs://...`, `az://...`; credentials from the "
+        "environment, `AWS_*` / `GOOGLE_*` / `AZURE_*`) that every process of a deployment "
+        "reads (unset: CONNECTOR_OUTBOX_DIR, else `<state_dir>/outbox`).",
+    )
     outbox_dir: Path | None = Field(
         None,
-        description="Folder of the batch files and their manifests (unset: `<state_dir>/outbox`).",
+        description="The outbox as a local folder (the older name; CONNECTOR_OUTBOX_URL "
+        "takes a folder too, and the two may not both be set).",
     )
     profiles_url: str | None = Field(
         None,
@@ -298,17 +313,29 @@ class Settings(BaseSettings):
         parse_off_peak(value)
         return value
 
+    @field_validator("outbox_url", "profiles_url", "reports_url")
+    @classmethod
+    def _storage_location(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return str(Location.parse(value))
+
+    @field_validator("outbox_dir")
+    @classmethod
+    def _one_outbox(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and info.data.get("outbox_url") is not None:
+            raise ValueError(
+                "CONNECTOR_OUTBOX_URL is set too: set only one of the two (OUTBOX_URL also "
+                "takes a folder)"
+            )
+        return value
+
     @field_validator("dagster_url")
     @classmethod
     def _web_address(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("not a web address (use http://HOST:PORT of the Dagster UI)")
         return value.rstrip("/")
-
-    @field_validator("profiles_url", "reports_url")
-    @classmethod
-    def _storage_location(cls, value: str | None) -> str | None:
-        return None if value is None else str(Location.parse(value))
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -319,8 +346,20 @@ class Settings(BaseSettings):
         return self.state_db_url or f"sqlite:///{self.state_dir / 'ledger.db'}"
 
     @property
-    def outbox(self) -> Path:
-        return self.outbox_dir or self.state_dir / "outbox"
+    def outbox(self) -> Location:
+        """Where batch files and manifests live (CONNECTOR_OUTBOX_URL, CONNECTOR_OUTBOX_DIR or
+        ``<state_dir>/outbox``)."""
+        return Location.parse(self.outbox_url or self.outbox_dir or self.state_dir / "outbox")
+
+    @property
+    def work_dir(self) -> Path:
+        """This machine's working area: files being written before they are published."""
+        return self.state_dir / "work"
+
+    @property
+    def cache_dir(self) -> Path:
+        """This machine's cache of objects read from a store (each use removes its copies)."""
+        return self.state_dir / "cache"
 
     @property
     def stage_dir(self) -> Path:

@@ -27,6 +27,7 @@ import errno
 import hashlib
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -285,6 +286,19 @@ def fetch(url: str | os.PathLike[str], cache_dir: Path) -> Path:
         raise
     stamp.write_text(info.etag or "", encoding="utf-8")
     return target
+
+
+@contextmanager
+def scratch(root: Path | None = None) -> Iterator[Path]:
+    """A new, empty folder under ``root`` (None: the system's temporary folder), removed
+    with everything in it when the block ends: where :func:`fetch` copies go."""
+    if root is not None:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="fetch-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def delete(url: str | os.PathLike[str]) -> None:

@@ -19,6 +19,7 @@ from connector.ledger import CLAIMED, COMPLETE, QUEUED, Batch, Ledger, Reject, R
 from connector.outbox import build as outbox_build
 from connector.reporting.counts import NOT_LANDED
 from connector.reporting.runs import RunRecord
+from connector.storage import StorageError
 
 PROFILE_SAMPLE = 20
 
@@ -128,7 +129,7 @@ def _sample_profiles(report: StatusReport, latest: Batch | None, n: int = PROFIL
         return
     try:
         rows = outbox_build.preview([latest], n * 10)
-    except (OSError, ValueError) as exc:  # files cleaned up or unreadable: the counts still hold
+    except (OSError, ValueError, StorageError) as exc:  # files gone: the counts still hold
         report.profiles_from = f"{latest.batch_key}: not readable ({exc})"
         return
     report.profiles_from = f"batch {latest.id} ({latest.batch_key}), mappings {latest.mapping}"
