@@ -97,13 +97,27 @@ class Utf8Reader:
         return joined
 
 
+class _OwnedGzip(gzip.GzipFile):
+    """A gzip stream that closes the stream it decompresses when it is closed."""
+
+    def __init__(self, source: io.BufferedReader) -> None:
+        super().__init__(fileobj=source, mode="rb")
+        self._source = source
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._source.close()
+
+
 def open_file(path: str, checksum: ChecksumWhileReading | None = None) -> IO[bytes]:
-    """The file for reading: through ``checksum`` when given (gzip: the bytes on disk)."""
+    """The file (or object, streamed) for reading: through ``checksum`` when given (gzip:
+    the stored bytes)."""
     gz = path.lower().endswith(".gz")
     if checksum is None:
-        if gz:
-            return gzip.open(path, "rb")  # type: ignore[return-value]
-        return io.BufferedReader(ReadOnce(path), buffer_size=READ_BUFFER)
+        buffered = io.BufferedReader(ReadOnce(path), buffer_size=READ_BUFFER)
+        return _OwnedGzip(buffered) if gz else buffered  # type: ignore[return-value]
     buffered = io.BufferedReader(checksum, buffer_size=READ_BUFFER)
     if gz:
         # closing the GzipFile leaves `buffered` open: the caller closes the checksum
