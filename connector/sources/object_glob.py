@@ -25,11 +25,11 @@ class ObjectGlob:
 
     @property
     def prefix(self) -> str:
-        """The URL to list: the pattern up to the last ``/`` before its first wildcard (the
-        whole pattern when it has none)."""
-        first = min((i for i, c in enumerate(self.pattern) if c in WILDCARDS), default=None)
-        if first is None:
-            return self.pattern
+        """The URL to list: the pattern up to the last ``/`` before its first wildcard (a
+        pattern without one: its folder, where the one object it names is)."""
+        first = min(
+            (i for i, c in enumerate(self.pattern) if c in WILDCARDS), default=len(self.pattern)
+        )
         return self.pattern[: self.pattern.rfind("/", 0, first) + 1]
 
     @cached_property
@@ -38,10 +38,7 @@ class ObjectGlob:
 
     def matches(self, url: str) -> bool:
         """Whether the object ``url`` (under :attr:`prefix`) is one the pattern names."""
-        if not url.startswith(self.prefix):
-            return False
-        rest = url[len(self.prefix) :]
-        return bool(self._regex.fullmatch(rest)) if rest else url == self.pattern
+        return url.startswith(self.prefix) and bool(self._regex.fullmatch(url[len(self.prefix) :]))
 
 
 def _translate(pattern: str) -> str:

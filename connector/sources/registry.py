@@ -62,6 +62,7 @@ class ReadOnce(io.RawIOBase):
         super().__init__()
         self._file = open_raw(str(path))
         self._read = 0
+        self._at_end = False  # a read found the end: every byte went through readinto
 
     def readable(self) -> bool:
         return True
@@ -69,6 +70,8 @@ class ReadOnce(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         got = self._file.readinto(buffer) or 0
         self._read += got
+        if not got and len(buffer):
+            self._at_end = True
         return got
 
     def close(self) -> None:
@@ -81,8 +84,9 @@ class ChecksumWhileReading(ReadOnce):
     """A source file read once that hashes its bytes as they are read (sha256).
 
     The reader parses the bytes this checksum covers, so the file is read once instead of
-    twice (once to hash, once to parse). :meth:`result` adds the bytes not read (a read that stopped early), so it is
-    always the whole file's :func:`file_sha256`, also after the file was closed.
+    twice (once to hash, once to parse). :meth:`result` adds the bytes not read (a read that
+    stopped early: an object is then streamed again past them), so it is always the whole
+    file's :func:`file_sha256`, also after the file was closed.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -99,6 +103,8 @@ class ChecksumWhileReading(ReadOnce):
 
     def result(self) -> tuple[str, int]:
         """(sha256 hex, size in bytes) of the whole file."""
+        if self._at_end:  # nothing left to add (an object is not downloaded again)
+            return self._digest.hexdigest(), self._read
         digest = self._digest.copy()
         size = _hash_from(self.path, self._read, digest)
         return digest.hexdigest(), size

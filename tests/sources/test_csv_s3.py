@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import io
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from connector.settings import Settings
 from connector.sources import FileRegistry, iter_source_chunks, probe
 from connector.sources.arrivals import new_source_files
 from connector.sources.object_glob import ObjectGlob
+from connector.sources.registry import ChecksumWhileReading, file_sha256
 from connector.sources.source_files import list_files
 from connector.storage import Location, delete
 from tests.conftest import S3Server
@@ -94,7 +97,7 @@ def test_an_object_glob_means_what_a_folder_glob_means(
     pattern: str, key: str, matches: bool
 ) -> None:
     assert ObjectGlob(pattern).matches(key) is matches
-    assert ObjectGlob(pattern).prefix == "s3://b/pos/" or "*" not in pattern
+    assert ObjectGlob(pattern).prefix == "s3://b/pos/"  # what is listed: the folder
 
 
 def test_a_bucket_glob_lists_the_csv_exports_it_names(exports: Location, tmp_path: Path) -> None:
@@ -196,3 +199,22 @@ def test_validate_probes_an_objects_header(exports: Location, tmp_path: Path) ->
     assert problem == (
         f"pos: {exports}/pos_2026-11-19.csv: column(s) 'v' not in the header (have: id, w)"
     )
+
+
+def test_an_objects_checksum_is_taken_from_the_one_download_it_is_parsed_from(
+    exports: Location, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    url = _put(exports, "pos_2026-11-19.csv", data, tmp_path)
+    whole = ChecksumWhileReading(url)
+    with io.BufferedReader(whole, buffer_size=1 << 20) as reader:
+        assert reader.read() == data
+    delete(url)  # read to its end: the checksum needs no second download
+    assert whole.result() == (hashlib.sha256(data).hexdigest(), len(data))
+
+    url = _put(exports, "pos_2026-11-19.csv", data, tmp_path)
+    early = ChecksumWhileReading(url)
+    with io.BufferedReader(early, buffer_size=1 << 20) as reader:
+        reader.read(1000)  # a read that stops early: the rest is streamed again past them
+    assert early.result() == (hashlib.sha256(data).hexdigest(), len(data))
+    assert file_sha256(url) == early.result()
