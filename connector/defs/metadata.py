@@ -121,7 +121,9 @@ def report_metadata(report: StatusReport, run: RunRecord, dagster_url: str) -> d
     if html is not None:
         # a local page opens by its file:// URL; an object is named by its own URL
         local = not is_object_url(html)
-        metadata["report_url"] = dg.MetadataValue.url(Path(html).as_uri() if local else html)
+        metadata["report_url"] = dg.MetadataValue.url(
+            Path(html).resolve().as_uri() if local else html
+        )
         metadata["report_html"] = dg.MetadataValue.path(html)
     metadata.update(
         {
