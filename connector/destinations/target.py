@@ -76,6 +76,8 @@ from connector.settings import TargetSettings
 
 log = logging.getLogger(__name__)
 
+SUBMIT_CHUNK = 1 << 20  # bytes of a batch file read at a time while its POST body is sent
+
 
 def _is_ip(host: str) -> bool:
     try:
@@ -193,7 +195,7 @@ class TargetClient:
 
     def _submit_once(self, file: str, name: str) -> SubmitResult:
         size = storage.head(file).size  # before a call is spent: a missing file sends nothing
-        body = storage.open_stream(file)
+        body = storage.open_stream(file, SUBMIT_CHUNK)
         self.limiter.acquire()
         url = self.update_url
         headers = {

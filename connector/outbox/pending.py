@@ -129,6 +129,28 @@ def discard(done: FinishedFile, synced: Future[None]) -> None:
     remove(done.tmp_path, done.tmp_manifest)
 
 
+def remove_leftovers(folder: Path) -> int:
+    """Remove the temporary files of writers that are gone (a process killed mid-write)
+    from ``folder``; a live process's files stay. Returns how many were removed."""
+    removed = 0
+    for path in folder.glob(".tmp-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def remove(*paths: Path) -> None:
     """Remove files that may or may not exist."""
     for path in paths:

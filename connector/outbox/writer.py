@@ -36,7 +36,7 @@ from connector.encoding import header_line
 from connector.ledger import Batch, Ledger
 from connector.outbox.copernica_sink import COPERNICA_ROWS_PER_FILE, CopernicaSink
 from connector.outbox.normalise import normalised, record_batches
-from connector.outbox.pending import FinishedFile, discard, sync_files
+from connector.outbox.pending import FinishedFile, discard, remove_leftovers, sync_files
 from connector.outbox.publish import BatchFields, publish
 from connector.outbox.target_sink import ENCODE_THREADS, TargetSink
 from connector.settings import Settings
@@ -97,9 +97,13 @@ def working_folder(outbox: Location, settings: Settings) -> Path:
     itself (publishing is a rename), else a folder in the state folder's working area."""
     if outbox.is_local:
         folder = outbox.local_path
-    else:
-        folder = settings.work_dir / "outbox" / outbox.url.rsplit("/", 1)[-1]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    folder = settings.work_dir / "outbox" / outbox.url.rsplit("/", 1)[-1]
     folder.mkdir(parents=True, exist_ok=True)
+    # this machine's own folder: what a writer killed mid-write left is of no use to anyone
+    if removed := remove_leftovers(folder):
+        log.info("%s: removed %d file(s) a stopped writer left", folder, removed)
     return folder
 
 

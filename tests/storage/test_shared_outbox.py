@@ -120,8 +120,9 @@ def _copernica_profiles(sb: SandboxHandle) -> dict[str, dict[str, str]]:
 
 @pytest.mark.postgres
 def test_write_drain_and_poll_in_three_processes_share_only_ledger_and_bucket(
-    tmp_path: Path, s3_server: S3Server, storage_pg_url: str
+    tmp_path: Path, s3_env: S3Server, storage_pg_url: str
 ) -> None:
+    s3_server = s3_env  # its environment is set here too: this process lists the bucket
     outbox = f"s3://{s3_server.new_bucket('outbox')}/connector/outbox"
     target_rows, copernica_rows = profiles(250), profiles(120, prefix="shop")
     with running_sandbox(calls_per_minute=100_000, processing_delay_s=0.05) as sb:
@@ -186,8 +187,9 @@ def test_write_drain_and_poll_in_three_processes_share_only_ledger_and_bucket(
 
 @pytest.mark.postgres
 def test_a_writer_killed_mid_upload_leaves_no_queued_batch_without_its_object(
-    tmp_path: Path, s3_server: S3Server, storage_pg_url: str
+    tmp_path: Path, s3_env: S3Server, storage_pg_url: str
 ) -> None:
+    s3_server = s3_env  # its environment is set here too: this process reads the bucket
     bucket = s3_server.new_bucket("killed")
     outbox = f"s3://{bucket}/outbox"
     n = 100_000
@@ -243,6 +245,8 @@ def test_a_writer_killed_mid_upload_leaves_no_queued_batch_without_its_object(
         finally:
             ledger.dispose()
     assert [b.id for b in batches] == written["target"]
+    # the killed writer's half-written files in the working area went with the next writer
+    assert _files(tmp_path / "write-state" / "work") == []
     assert {b.state for b in batches} == {QUEUED} and sum(b.row_count for b in batches) == n
     for batch in batches:
         assert storage.head(batch.path).size == batch.byte_size
