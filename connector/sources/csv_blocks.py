@@ -100,7 +100,7 @@ class Utf8Reader:
 class _OwnedGzip(gzip.GzipFile):
     """A gzip stream that closes the stream it decompresses when it is closed."""
 
-    def __init__(self, source: io.BufferedReader) -> None:
+    def __init__(self, source: IO[bytes]) -> None:
         super().__init__(fileobj=source, mode="rb")
         self._source = source
 
@@ -116,8 +116,10 @@ def open_file(path: str, checksum: ChecksumWhileReading | None = None) -> IO[byt
     the stored bytes)."""
     gz = path.lower().endswith(".gz")
     if checksum is None:
-        buffered = io.BufferedReader(ReadOnce(path), buffer_size=READ_BUFFER)
-        return _OwnedGzip(buffered) if gz else buffered  # type: ignore[return-value]
+        plain = io.BufferedReader(ReadOnce(path), buffer_size=READ_BUFFER)
+        if gz:
+            return _OwnedGzip(plain)  # type: ignore[return-value]
+        return plain
     buffered = io.BufferedReader(checksum, buffer_size=READ_BUFFER)
     if gz:
         # closing the GzipFile leaves `buffered` open: the caller closes the checksum
