@@ -270,12 +270,13 @@ def _stages(results: list[Any], outbox_s: float) -> dict[str, float]:
     return {**{r.stage: r.stats["seconds"] for r in results}, "outbox": figure(outbox_s)}
 
 
-def pipeline(kind: str, path: str, work: str) -> dict[str, Any]:
+def pipeline(kind: str, path: str, work: str, outbox_url: str | None = None) -> dict[str, Any]:
     """extract -> transform -> profile store -> batch files (the account's outbox) of one
-    partition, with the stage times."""
+    partition, with the stage times. ``outbox_url``: the outbox in an object store (the
+    batch files uploaded as they are finished; the case removes them at the end)."""
     from connector import pipeline as pl
 
-    settings = _settings(Path(work), timezone="UTC")
+    settings = _settings(Path(work), timezone="UTC", outbox_url=outbox_url)
     ledger = _ledger(settings)
     mapping = bench_mapping(source_of(kind, path))
     started, cpu, sys_s = time.perf_counter(), time.process_time(), _system_seconds()
@@ -299,7 +300,17 @@ def pipeline(kind: str, path: str, work: str) -> dict[str, Any]:
     }
     ledger.dispose()
     shutil.rmtree(work, ignore_errors=True)
+    if outbox_url is not None:
+        _empty(outbox_url)
     return out
+
+
+def _empty(url: str) -> None:
+    """Remove every object under ``url`` (the next run starts from an empty outbox)."""
+    from connector import storage
+
+    for info in storage.location(url).list():
+        storage.delete(info.url)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.cases import figure
 from bench.data import SERVERS, server_url
+from bench.s3 import LocalS3, local_s3
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_ROWS = (1_000_000, 5_000_000)
@@ -25,13 +26,15 @@ MIB = 1024 * 1024
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 
 
-def run_case(name: str, **args: Any) -> dict[str, Any]:
-    """One case in a child process: its JSON result, with its own peak RSS in MiB."""
+def run_case(name: str, env: dict[str, str] | None = None, **args: Any) -> dict[str, Any]:
+    """One case in a child process: its JSON result, with its own peak RSS in MiB.
+    ``env``: variables added to the child's environment (the local S3 server's)."""
     proc = subprocess.run(
         [sys.executable, "-m", "bench.cases", name, json.dumps(args)],
         stdout=subprocess.PIPE,
         text=True,
         check=False,
+        env={**os.environ, **env} if env else None,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"bench case {name} {args} failed (exit {proc.returncode})")
@@ -86,8 +89,9 @@ def _spread(case: dict[str, Any], reference: dict[str, Any]) -> dict[str, float 
     }
 
 
-def measure_extract(data_dir: Path, work: Path, rows: int) -> dict[str, Any]:
-    """Sections 1 and 2 at one size: the pipeline from CSV and SQLite, and the references."""
+def measure_extract(data_dir: Path, work: Path, rows: int, s3: LocalS3) -> dict[str, Any]:
+    """Sections 1 and 2 at one size: the pipeline from CSV and SQLite, and the references;
+    the CSV pipeline once more with its outbox on the local S3 server (``csv_s3``)."""
     out: dict[str, Any] = {}
     csv_path = Path(run_case("dataset", folder=str(data_dir), rows=rows, kind="csv")["path"])
     db_path = Path(run_case("dataset", folder=str(data_dir), rows=rows, kind="sqlite")["path"])
@@ -104,6 +108,20 @@ def measure_extract(data_dir: Path, work: Path, rows: int) -> dict[str, Any]:
         csvs.append(run_case("pipeline", kind="csv", path=str(csv_path), work=str(work / "csv")))
     ref = _rates(_best(refs), rows, csv_size)
     csv = _rates(_best(csvs), rows, csv_size)
+    warm(csv_path)
+    csv_s3 = _rates(
+        run_case(
+            "pipeline",
+            env=s3.env,
+            kind="csv",
+            path=str(csv_path),
+            work=str(work / "csv_s3"),
+            outbox_url=s3.url(f"outbox-{rows}"),
+        ),
+        rows,
+        csv_size,
+    )
+    csv_s3["ratio_to_csv"] = _ratio(csv_s3, csv)
     warm(db_path)
     ref_sql = _rates(
         run_case("reference_sqlite", path=str(db_path), work=str(work / "refsql")), rows, db_size
@@ -126,6 +144,7 @@ def measure_extract(data_dir: Path, work: Path, rows: int) -> dict[str, Any]:
         reference=ref,
         reference_sqlite=ref_sql,
         csv=csv,
+        csv_s3=csv_s3,
         sqlite=sql,
     )
     for server in SERVERS:
@@ -193,7 +212,8 @@ def run(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-work-", dir=data_dir) as tmp:
         work = Path(tmp)
-        extract = {str(n): measure_extract(data_dir, work, n) for n in rows}
+        with local_s3() as s3:
+            extract = {str(n): measure_extract(data_dir, work, n, s3) for n in rows}
         e2e_csv = run_case("dataset", folder=str(data_dir), rows=e2e_rows, kind="csv")["path"]
         e2e = run_case("end_to_end", path=str(e2e_csv), work=str(work / "e2e"))
         e2e.update(rows=e2e_rows, seconds=round(e2e["seconds"], 2))
@@ -326,6 +346,7 @@ def table(doc: dict[str, Any]) -> str:
         n = int(size)
         row("pyarrow csv read+write", n, ex["reference"], "1.0")
         row("csv -> batch files", n, ex["csv"], ex["csv"]["ratio_to_reference"])
+        row("csv -> batch files in S3", n, ex["csv_s3"], f"{ex['csv_s3']['ratio_to_csv']}xcsv")
         row("sqlite3 fetch+csv write", n, ex["reference_sqlite"])
         row("sqlite -> batch files", n, ex["sqlite"], ex["sqlite"]["ratio_to_reference"])
         runs = {"csv": ex["csv"], "sqlite": ex["sqlite"]}
@@ -350,7 +371,7 @@ def table(doc: dict[str, Any]) -> str:
                 if _measured(ex, s)
             )
         )
-        for kind, run in runs.items():
+        for kind, run in {**runs, "csv_s3": ex["csv_s3"]}.items():
             stages = ", ".join(f"{k} {v:.1f}s" for k, v in run["stages"].items())
             lines.append(f"    {kind} stages: {stages}")
         csv = ex["csv"]

@@ -376,7 +376,8 @@ def profile_stage(
     with progress.stage(PROFILES, f"{mapping.name} {partition}") as report:
         counts = profile_store.merge_day(
             ledger,
-            state_dir=settings.state_dir,
+            location=settings.profiles,
+            cache_dir=settings.profiles_cache,
             # its own folder: two merges of the same day at once must not clean up each other's
             work_dir=base / f"profile-work-{uuid.uuid4().hex[:8]}",
             destination_key=dest_key,

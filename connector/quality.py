@@ -2,7 +2,7 @@
 
 Each rule returns its findings (what was checked, what failed, the evidence); the asset
 checks (``defs/checks.py``) only turn them into check results. The outbox rules read
-the files on disk, not only the ledger's word about them.
+the files in the outbox (a folder or an object store), not only the ledger's word about them.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
+from connector import storage
 from connector.columns import IDENTITY
 from connector.ledger import Batch
+from connector.outbox import manifests
 from connector.settings import Settings
 from connector.transform.identities import invalid_identity_reasons
 
@@ -43,15 +43,15 @@ def within_caps(batches: Sequence[Batch], settings: Settings, destination: str) 
     file must hold at most ``max_batch_rows`` rows and ``max_batch_bytes`` bytes."""
     problems: list[str] = []
     for batch in batches:
-        path = Path(batch.path)
-        if not path.exists():
+        try:
+            size = storage.head(batch.path).size
+        except storage.ObjectMissing:
             if batch.state == "queued":
-                problems.append(f"{batch.batch_key}: file missing ({path})")
+                problems.append(f"{batch.batch_key}: file missing ({batch.path})")
             continue
-        size = path.stat().st_size
         if size != batch.byte_size:
             problems.append(
-                f"{batch.batch_key}: {size} bytes on disk, ledger says {batch.byte_size}"
+                f"{batch.batch_key}: {size} bytes in the outbox, ledger says {batch.byte_size}"
             )
         if destination == "target":
             if batch.row_count > settings.target.max_batch_rows:
@@ -85,17 +85,22 @@ class IdentityFindings:
 
 
 def identities_valid(
-    batches: Sequence[Batch], destination: str, identity_type: str
+    batches: Sequence[Batch],
+    destination: str,
+    identity_type: str,
+    cache_dir: Path | None = None,
 ) -> IdentityFindings:
     """Every identity in the batches' manifests against the identity rules the transform
-    applies (``connector.transform.identities``); a missing manifest is skipped."""
+    applies (``connector.transform.identities``); a missing manifest is skipped. Manifests
+    in an object store are read through ``cache_dir``."""
     invalid: list[str] = []
     checked = 0
     for batch in batches:
-        manifest = Path(batch.manifest_path)
-        if not manifest.exists():
+        try:
+            table = manifests.read(batch.manifest_path, cache_dir, columns=[IDENTITY])
+        except storage.ObjectMissing:
             continue
-        ids = pq.read_table(manifest, columns=[IDENTITY]).column(IDENTITY)
+        ids = table.column(IDENTITY)
         checked += len(ids)
         reasons = invalid_identity_reasons(ids, destination, identity_type)
         invalid += [

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +27,7 @@ from pydantic_settings import (
 )
 
 from connector.planner import parse_off_peak
+from connector.storage import Location
 
 # Documented limits (shared/api/PROTOCOLS.md). Defaults stay strictly within them.
 MAX_BATCH_BYTES = 50 * 1000 * 1000 - 1  # "< 50 MB"
@@ -186,9 +194,28 @@ class Settings(BaseSettings):
     mappings_dir: Path = Field(
         Path("mappings"), description="Folder of the source mapping files (`*.yaml`)."
     )
+    outbox_url: str | None = Field(
+        None,
+        description="Where the batch files and their manifests live: a folder, or an object "
+        "store URL (`s3://bucket/prefix`, `gs://...`, `az://...`; credentials from the "
+        "environment, `AWS_*` / `GOOGLE_*` / `AZURE_*`) that every process of a deployment "
+        "reads (unset: CONNECTOR_OUTBOX_DIR, else `<state_dir>/outbox`).",
+    )
     outbox_dir: Path | None = Field(
         None,
-        description="Folder of the batch files and their manifests (unset: `<state_dir>/outbox`).",
+        description="The outbox as a local folder (the older name; CONNECTOR_OUTBOX_URL "
+        "takes a folder too, and the two may not both be set).",
+    )
+    profiles_url: str | None = Field(
+        None,
+        description="Where the profile stores' snapshots live: a folder or an object-store "
+        "URL (`s3://bucket/prefix`, `gs://`, `az://`) that every run of a deployment reaches "
+        "(unset: `<state_dir>/profiles`); with a URL, `<state_dir>/profiles` is a cache.",
+    )
+    reports_url: str | None = Field(
+        None,
+        description="Where the status reports (HTML, CSV) are written: a folder or an "
+        "object-store URL (unset: `<state_dir>/reports`).",
     )
     off_peak: str = Field(
         "22:00-06:00",
@@ -286,6 +313,23 @@ class Settings(BaseSettings):
         parse_off_peak(value)
         return value
 
+    @field_validator("outbox_url", "profiles_url", "reports_url")
+    @classmethod
+    def _storage_location(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return str(Location.parse(value))
+
+    @field_validator("outbox_dir")
+    @classmethod
+    def _one_outbox(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and info.data.get("outbox_url") is not None:
+            raise ValueError(
+                "CONNECTOR_OUTBOX_URL is set too: set only one of the two (OUTBOX_URL also "
+                "takes a folder)"
+            )
+        return value
+
     @field_validator("dagster_url")
     @classmethod
     def _web_address(cls, value: str) -> str:
@@ -302,15 +346,45 @@ class Settings(BaseSettings):
         return self.state_db_url or f"sqlite:///{self.state_dir / 'ledger.db'}"
 
     @property
-    def outbox(self) -> Path:
-        return self.outbox_dir or self.state_dir / "outbox"
+    def outbox(self) -> Location:
+        """Where batch files and manifests live (CONNECTOR_OUTBOX_URL, CONNECTOR_OUTBOX_DIR or
+        ``<state_dir>/outbox``)."""
+        return Location.parse(self.outbox_url or self.outbox_dir or self.state_dir / "outbox")
+
+    @property
+    def work_dir(self) -> Path:
+        """This machine's working area: files being written before they are published."""
+        return self.state_dir / "work"
+
+    @property
+    def cache_dir(self) -> Path:
+        """This machine's cache of objects read from a store (each use removes its copies)."""
+        return self.state_dir / "cache"
 
     @property
     def stage_dir(self) -> Path:
         return self.state_dir / "stage"
 
     @property
+    def profiles(self) -> Location:
+        """Where the profile store snapshots live (``profiles_url``, else a local folder)."""
+        return Location.parse(self.profiles_url or self.profiles_cache)
+
+    @property
+    def profiles_cache(self) -> Path:
+        """The local folder of the profile snapshots: the store itself when ``profiles_url``
+        is unset; with an object-store URL, where snapshots are written before they are
+        uploaded and where copies of the objects are read from (a cache)."""
+        return self.state_dir / "profiles"
+
+    @property
+    def reports(self) -> Location:
+        """Where the status reports are written (``reports_url``, else ``reports_dir``)."""
+        return Location.parse(self.reports_url or self.reports_dir)
+
+    @property
     def reports_dir(self) -> Path:
+        """The local reports folder (the reports themselves unless ``reports_url`` is set)."""
         return self.state_dir / "reports"
 
 

@@ -49,7 +49,7 @@ def deleted_at_source(
     if not isinstance(mapping.source, SqlSource):
         return None
     key = destination_key(str(mapping.destination), settings)
-    ref = profile_store.find_store(ledger, key, mapping.name)
+    ref = profile_store.find_store(ledger, key, mapping.name, cache_dir=settings.profiles_cache)
     if ref is None:
         return Deletions()
     schema = pa.schema([(IDENTITY, pa.string())])

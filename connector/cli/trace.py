@@ -35,10 +35,10 @@ def trace_command(identity: str, as_json: bool) -> None:
     """
     from connector.reporting import account_profiles, account_states, trace, trace_exit_code
 
-    _, ledger = open_ledger()
+    settings, ledger = open_ledger()
     try:
         rows, delivered = trace(ledger, identity)
-        profiles = account_profiles(ledger, identity)
+        profiles = account_profiles(ledger, identity, cache_dir=settings.profiles_cache)
     finally:
         ledger.dispose()
     states = account_states(rows, profiles)

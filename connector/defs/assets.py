@@ -240,7 +240,7 @@ def build_destination_assets(
             }
             for b in built.batches
         ]
-        preview = outbox_build.preview(built.batches)
+        preview = outbox_build.preview(built.batches, cache_dir=settings.cache_dir)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": built.rows,
@@ -257,7 +257,7 @@ def build_destination_assets(
             },
             check_results=[
                 caps_check(built.batches, settings, destination),
-                identities_check(built.batches, destination, identity_type),
+                identities_check(built.batches, destination, identity_type, settings.cache_dir),
             ],
         )
 
@@ -320,10 +320,11 @@ def build_destination_assets(
         report = write_report(
             ledger,
             destination,
-            settings.reports_dir,
+            settings.reports,
             settings.daily_quota,
             mappings,
             dagster_url=settings.dagster_url,
+            work_dir=settings.work_dir,
         )
         context.log.info("%s report: %s", destination, report.html_path)
         poll = {

@@ -5,6 +5,7 @@ names, severities and metadata keys are what the UI, the alerts and the tests re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import dagster as dg
 
@@ -59,7 +60,7 @@ def reject_rate_check(
 def caps_check(
     batches: Sequence[Batch], settings: Settings, destination: str
 ) -> dg.AssetCheckResult:
-    """``quality.within_caps``: row and byte caps, checked against the files on disk."""
+    """``quality.within_caps``: row and byte caps, checked against the files in the outbox."""
     found = quality.within_caps(batches, settings, destination)
     return dg.AssetCheckResult(
         check_name="within_caps",
@@ -76,10 +77,13 @@ def caps_check(
 
 
 def identities_check(
-    batches: Sequence[Batch], destination: str, identity_type: str
+    batches: Sequence[Batch],
+    destination: str,
+    identity_type: str,
+    cache_dir: Path | None = None,
 ) -> dg.AssetCheckResult:
     """``quality.identities_valid``: every identity in the manifests is one the API accepts."""
-    found = quality.identities_valid(batches, destination, identity_type)
+    found = quality.identities_valid(batches, destination, identity_type, cache_dir)
     return dg.AssetCheckResult(
         check_name="identities_valid",
         passed=found.passed,

@@ -4,6 +4,7 @@ the status report's summary (its latest run as tables, links to the report and t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,6 +18,7 @@ from connector.reporting import (
     StatusReport,
     run_url,
 )
+from connector.storage import is_object_url
 
 PREVIEW_ROWS = 10
 CELL_CHARS = 60
@@ -117,8 +119,12 @@ def report_metadata(report: StatusReport, run: RunRecord, dagster_url: str) -> d
         "dagster_run": dg.MetadataValue.url(run_url(dagster_url, run.run_id)),
     }
     if html is not None:
-        metadata["report_url"] = dg.MetadataValue.url(html.resolve().as_uri())
-        metadata["report_html"] = dg.MetadataValue.path(str(html))
+        # a local page opens by its file:// URL; an object is named by its own URL
+        local = not is_object_url(html)
+        metadata["report_url"] = dg.MetadataValue.url(
+            Path(html).resolve().as_uri() if local else html
+        )
+        metadata["report_html"] = dg.MetadataValue.path(html)
     metadata.update(
         {
             "duration_s": dg.MetadataValue.float(round(run.duration_s, 1)),
@@ -132,9 +138,9 @@ def report_metadata(report: StatusReport, run: RunRecord, dagster_url: str) -> d
         }
     )
     if report.csv_path is not None:
-        metadata["failed_rows_csv"] = dg.MetadataValue.path(str(report.csv_path))
+        metadata["failed_rows_csv"] = dg.MetadataValue.path(report.csv_path)
     if report.rejects_csv_path is not None:
-        metadata["rejected_rows_csv"] = dg.MetadataValue.path(str(report.rejects_csv_path))
+        metadata["rejected_rows_csv"] = dg.MetadataValue.path(report.rejects_csv_path)
     return metadata
 
 

@@ -9,7 +9,10 @@ at once (Copernica) is settled here. What the destination raises decides the bat
   the queue with the same attempt, and the drain stops;
 * ``AmbiguousSubmitError``, ``ProtocolError``, ``RejectedError``: the batch failed; its rows
   go out again as the profiles' current rows (``requeue``), a new attempt;
-* a batch file gone from the outbox: dead, with the reason.
+* a batch file (or manifest) not in the outbox: the batch goes back to the queue and the
+  drain raises ``BatchFileMissing`` naming the batch and the URL; the run fails loudly,
+  because the file may well exist on another machine's disk (an outbox that is not shared)
+  and dead-lettering its rows would lose them quietly.
 
 A profile is on its way in at most one batch at a time: a batch that shares a profile with a
 batch the service is still processing waits until that one is final, so a destination that
@@ -27,7 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from connector import ledger as ledger_mod
-from connector import planner, progress
+from connector import planner, progress, storage
 from connector.delivery.claims import (
     aware,
     claim_next,
@@ -57,8 +60,8 @@ from connector.destinations.http import (
 )
 from connector.destinations.target import TargetClient
 from connector.encoding import quote_literal
-from connector.ledger import DEAD, FAILED, QUEUED, SUBMITTED, Batch, Ledger
-from connector.outbox.files import OutboxFile
+from connector.ledger import FAILED, QUEUED, SUBMITTED, Batch, Ledger
+from connector.outbox.files import BatchFileMissing, OutboxFile
 from connector.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,18 +145,21 @@ def _drain(
                     log.info("%s: %s", key, stop)
                     report.update(note=stop)
                 break
-            overlap = _processing_with(ledger, batch)
-            if overlap is not None:
-                return_to_queue(
-                    ledger,
-                    batch,
-                    settings.tz,
-                    f"waits for batch {overlap}: it carries the same profiles",
-                )
-                result.stopped_because = "overlap"
-                break
-            mark_sending(ledger, batch, moment, day)
-            going_on = _submit(ledger, settings, dest, batch, result)
+            try:
+                overlap = _processing_with(ledger, settings, batch)
+                if overlap is not None:
+                    return_to_queue(
+                        ledger,
+                        batch,
+                        settings.tz,
+                        f"waits for batch {overlap}: it carries the same profiles",
+                    )
+                    result.stopped_because = "overlap"
+                    break
+                mark_sending(ledger, batch, moment, day)
+                going_on = _submit(ledger, settings, dest, batch, result)
+            except storage.StorageError as exc:
+                _unreadable(ledger, settings, batch, exc)
             report.update(done=result.rows_submitted, batches=len(result.submitted))
             if not going_on:
                 break
@@ -185,11 +191,25 @@ def _quota_stop(
     return f"quota of {quota} rows per rolling 24 hours reached; {when}"
 
 
-def _processing_with(ledger: Ledger, batch: Batch) -> int | None:
+def _unreadable(
+    ledger: Ledger, settings: Settings, batch: Batch, exc: storage.StorageError
+) -> None:
+    """A claimed batch whose file or manifest cannot be read: back to the queue (its attempt
+    and quota unspent), then the run fails naming it (``BatchFileMissing`` when not there)."""
+    return_to_queue(ledger, batch, settings.tz, f"could not be read: {exc}")
+    log.error("batch %s: %s", batch.id, exc)
+    if isinstance(exc, storage.ObjectMissing):
+        raise BatchFileMissing(int(batch.id), str(batch.batch_key), exc.url) from None
+    raise exc
+
+
+def _processing_with(ledger: Ledger, settings: Settings, batch: Batch) -> int | None:
     """The id of a batch the service is still processing that carries one of ``batch``'s
-    profiles, if any (its manifests' identities joined in DuckDB)."""
+    profiles, if any (its manifests' identities joined in DuckDB, read through copies in the
+    cache folder; a processing batch whose manifest is gone is left out, as it cannot be
+    compared). ``storage.ObjectMissing`` when ``batch``'s own manifest is not there."""
     with ledger.session() as session:
-        others = [
+        submitted = [
             (int(i), str(p))
             for i, p in session.execute(
                 select(Batch.id, Batch.manifest_path).where(
@@ -198,23 +218,30 @@ def _processing_with(ledger: Ledger, batch: Batch) -> int | None:
                     Batch.id != batch.id,
                 )
             )
-            if Path(p).exists()
         ]
-    if not others:
-        return None
-    files = "[" + ", ".join(quote_literal(p) for _, p in others) + "]"
-    con = duckdb.connect()
-    try:
-        found = con.execute(
-            f"SELECT o.filename FROM read_parquet({files}, filename = true) o "
-            f"SEMI JOIN read_parquet({quote_literal(batch.manifest_path)}) b "
-            "ON b._identity = o._identity LIMIT 1"
-        ).fetchall()
-    finally:
-        con.close()
+    with storage.scratch(settings.cache_dir) as folder:
+        own = storage.fetch(batch.manifest_path, folder / "own")
+        others: list[tuple[int, Path]] = []
+        for batch_id, url in submitted:
+            try:
+                others.append((batch_id, storage.fetch(url, folder / str(batch_id))))
+            except storage.ObjectMissing:
+                continue
+        if not others:
+            return None
+        files = "[" + ", ".join(quote_literal(str(p)) for _, p in others) + "]"
+        con = duckdb.connect()
+        try:
+            found = con.execute(
+                f"SELECT o.filename FROM read_parquet({files}, filename = true) o "
+                f"SEMI JOIN read_parquet({quote_literal(str(own))}) b "
+                "ON b._identity = o._identity LIMIT 1"
+            ).fetchall()
+        finally:
+            con.close()
     if not found:
         return None
-    by_path = {p: i for i, p in others}
+    by_path = {str(p): i for i, p in others}
     return by_path.get(found[0][0], others[0][0])
 
 
@@ -223,7 +250,7 @@ def _submit(
 ) -> bool:
     """Submit one claimed batch; False when draining should stop (unavailable, credentials)."""
     try:
-        answer = dest.submit(OutboxFile.of(batch))
+        answer = dest.submit(OutboxFile.of(batch, settings.cache_dir))
     except RetriesExhausted as exc:
         # every failure proved the request was not processed: same attempt, later
         return_to_queue(ledger, batch, settings.tz, f"not accepted: {exc}")
@@ -248,14 +275,6 @@ def _submit(
     except RejectedError as exc:
         result.rejected.append(batch.id)
         retry_whole_batch(ledger, settings, batch, str(exc), state=FAILED)
-        return True
-    except FileNotFoundError as exc:
-        with ledger.session(immediate=True) as session:
-            session.execute(
-                update(Batch)
-                .where(Batch.id == batch.id)
-                .values(state=DEAD, message=f"batch file missing: {exc.filename}")
-            )
         return True
     result.submitted.append(batch.id)
     result.rows_submitted += batch.row_count

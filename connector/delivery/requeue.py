@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -22,8 +22,10 @@ from connector.columns import IDENTITY, SOURCE_REF
 from connector.delivery.claims import utcnow
 from connector.ledger import DEAD, SUPERSEDED, Batch, Ledger, RowOutcome
 from connector.outbox import build as outbox_build
-from connector.outbox.files import OutboxFile
+from connector.outbox import manifests
+from connector.outbox.files import BatchFileMissing, OutboxFile
 from connector.settings import Settings
+from connector.storage import ObjectMissing, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +64,16 @@ def write_outcomes(
         outcome.reason = reason[:2000]
 
 
-def newer_batches_with(ledger: Ledger, batch: Batch, identities: list[str]) -> dict[str, str]:
+def newer_batches_with(
+    ledger: Ledger, batch: Batch, identities: list[str], cache_dir: Path | None = None
+) -> dict[str, str]:
     """identity -> key of a newer batch of the same account that carries it.
 
     Newer means written later (a higher id) outside ``batch``'s own retry lineage: its row
     holds the profile's values as they stood then, which are at least as current as
     ``batch``'s. So a read-back that differs from ``batch`` is no sign of loss, and re-sending
     ``batch``'s rows would tell the destination nothing the newer batch does not.
+    Manifests in an object store are read through ``cache_dir``.
     """
     if not identities:
         return {}
@@ -88,20 +93,24 @@ def newer_batches_with(ledger: Ledger, batch: Batch, identities: list[str]) -> d
     for other in sorted(candidates, key=lambda b: b.id):  # children come after their parents
         if other.parent_id in lineage:
             lineage.add(other.id)
-    return _carried_by([b for b in candidates if b.id not in lineage], identities)
+    return _carried_by([b for b in candidates if b.id not in lineage], identities, cache_dir)
 
 
-def _carried_by(batches: list[Batch], identities: list[str]) -> dict[str, str]:
-    """identity -> key of the first of ``batches`` whose manifest lists it."""
+def _carried_by(
+    batches: list[Batch], identities: list[str], cache_dir: Path | None
+) -> dict[str, str]:
+    """identity -> key of the first of ``batches`` whose manifest lists it (a manifest that
+    cannot be read is left out)."""
     wanted = pa.array(identities, pa.string())
     found: dict[str, str] = {}
     for other in batches:
         if len(found) == len(identities):
             break
         try:
-            ids = pq.read_table(other.manifest_path, columns=[IDENTITY]).column(IDENTITY)
-        except (OSError, pa.ArrowException):
+            table = manifests.read(other.manifest_path, cache_dir, columns=[IDENTITY])
+        except (StorageError, OSError, pa.ArrowException):
             continue
+        ids = table.column(IDENTITY)
         for ident in pc.filter(
             wanted, pc.is_in(wanted, value_set=ids.combine_chunks())
         ).to_pylist():
@@ -129,7 +138,7 @@ def requeue_or_dead(
     """
     if rows.num_rows == 0:
         return 0, 0
-    carried = requeued_already(ledger, batch, rows.column(IDENTITY).to_pylist())
+    carried = requeued_already(ledger, batch, rows.column(IDENTITY).to_pylist(), settings.cache_dir)
     rows = _record_named(
         ledger,
         batch,
@@ -169,13 +178,15 @@ def _record_named(
     return rows.filter(pc.invert(hit))
 
 
-def requeued_already(ledger: Ledger, batch: Batch, identities: list[str]) -> dict[str, str]:
+def requeued_already(
+    ledger: Ledger, batch: Batch, identities: list[str], cache_dir: Path | None = None
+) -> dict[str, str]:
     """identity -> key of a retry batch of ``batch`` (its child) that already carries it."""
     with ledger.session() as session:
         children = list(
             session.scalars(select(Batch).where(Batch.parent_id == batch.id).order_by(Batch.id))
         )
-    return _carried_by(children, identities) if identities else {}
+    return _carried_by(children, identities, cache_dir) if identities else {}
 
 
 def _requeue_or_dead(
@@ -185,7 +196,7 @@ def _requeue_or_dead(
     rows: pa.Table,
     reasons: dict[str, str],
 ) -> tuple[int, int]:
-    newer = newer_batches_with(ledger, batch, rows.column(IDENTITY).to_pylist())
+    newer = newer_batches_with(ledger, batch, rows.column(IDENTITY).to_pylist(), settings.cache_dir)
     rows = _record_named(
         ledger,
         batch,
@@ -242,8 +253,12 @@ def retry_whole_batch(
             .values(state=state, message=reason[:2000], updated_at=utcnow())
         )
     try:
-        table = OutboxFile.of(batch).manifest()
-    except (OSError, pa.ArrowException) as exc:
+        table = OutboxFile.of(batch, settings.cache_dir).manifest()
+    except ObjectMissing as exc:
+        # the run fails naming it; the batch keeps ``state`` and the next drain, once the
+        # lease has passed, tries again (``resume_interrupted_retries``): nothing is lost
+        raise BatchFileMissing(int(batch.id), str(batch.batch_key), exc.url) from None
+    except (StorageError, OSError, pa.ArrowException) as exc:
         with ledger.session(immediate=True) as session:
             session.execute(
                 update(Batch)

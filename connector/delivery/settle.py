@@ -115,7 +115,7 @@ def settle(
     identify_limit: int = DEFAULT_IDENTIFY_LIMIT,
 ) -> Tally:
     """Record ``settled`` for ``batch`` (see the module doc); the batch becomes complete."""
-    file = OutboxFile.of(batch)
+    file = OutboxFile.of(batch, settings.cache_dir)
     table = file.manifest()
     ids = table.column(IDENTITY).to_pylist()
     failed, not_found = dict(settled.failed), dict(settled.not_found)
@@ -125,7 +125,7 @@ def settle(
     confirmed_ids = [i for i in ids if i not in failed and i not in not_found]
     if destination.verify_sample and confirmed_ids:
         # a profile that a newer batch has updated since cannot show this batch's values
-        newer = newer_batches_with(ledger, batch, confirmed_ids)
+        newer = newer_batches_with(ledger, batch, confirmed_ids, settings.cache_dir)
         verifiable = [i for i in confirmed_ids if i not in newer]
         sample = _sample(verifiable, destination.verify_sample, seed=batch.id)
         if sample:
@@ -149,7 +149,7 @@ def settle_by_read_back(
 ) -> Tally:
     """A batch whose status is gone: every row read back decides (the caller checked that
     the batch is small enough)."""
-    file = OutboxFile.of(batch)
+    file = OutboxFile.of(batch, settings.cache_dir)
     table = file.manifest()
     failed: dict[str, str] = {}
     not_found: dict[str, str] = {}

@@ -1,7 +1,8 @@
 """Adobe Target Bulk Profile Update API client (v1 and v2), batch status and Profile Fetch.
 
 One ``httpx.Client`` per destination, an explicit ``httpx.Timeout``, TLS verification on unless
-``verify_tls`` is turned off (which logs a warning). Batch files are streamed from disk. Every
+``verify_tls`` is turned off (which logs a warning). Batch files are streamed from the outbox (a folder or an object store, ``connector.storage``),
+never held whole in memory. Every
 answer is read with a size bound and XML is parsed with ``defusedxml``.
 
 Retry and duplicate policy for ``submit``
@@ -37,14 +38,15 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from connector import storage
 from connector.destinations.http import (
     AmbiguousSubmitError,
     AuthError,
@@ -73,6 +75,8 @@ from connector.destinations.target_answers import (
 from connector.settings import TargetSettings
 
 log = logging.getLogger(__name__)
+
+SUBMIT_CHUNK = 1 << 20  # bytes of a batch file read at a time while its POST body is sent
 
 
 def _is_ip(host: str) -> bool:
@@ -177,40 +181,50 @@ class TargetClient:
 
     # -- batchUpdate ----------------------------------------------------------------------
 
-    def submit(self, path: Path) -> SubmitResult:
-        """POST one batch file (streamed); see the module docstring for what is retried."""
+    def submit(self, file: str | os.PathLike[str]) -> SubmitResult:
+        """POST one batch file, streamed from its URL or path (``connector.storage``); see the
+        module docstring for what is retried. ``storage.ObjectMissing`` when the file is not
+        there (before anything is sent)."""
+        url = os.fspath(file)
+        name = url.rstrip("/").rsplit("/", 1)[-1]
         return self._retrying(
-            lambda: self._submit_once(path),
-            f"submit {path.name}",
+            lambda: self._submit_once(url, name),
+            f"submit {name}",
             retry_if=lambda e: not e.processed_possible,
         )
 
-    def _submit_once(self, path: Path) -> SubmitResult:
+    def _submit_once(self, file: str, name: str) -> SubmitResult:
+        size = storage.head(file).size  # before a call is spent: a missing file sends nothing
+        body = storage.open_stream(file, SUBMIT_CHUNK)
         self.limiter.acquire()
         url = self.update_url
-        headers = {"Content-Type": "application/x-www-form-urlencoded", **self._auth_headers(url)}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Length": str(size),
+            **self._auth_headers(url),
+        }
         try:
-            with path.open("rb") as body:
-                headers["Content-Length"] = str(path.stat().st_size)
-                with self._http.stream("POST", url, content=body, headers=headers) as resp:
-                    payload = read_bounded(resp, max_seconds=self.settings.timeout_s)
-                    status = resp.status_code
-                    retry_after = resp.headers.get("retry-after")
+            with self._http.stream("POST", url, content=body, headers=headers) as resp:
+                payload = read_bounded(resp, max_seconds=self.settings.timeout_s)
+                status = resp.status_code
+                retry_after = resp.headers.get("retry-after")
         except httpx.TransportError as exc:
             err = classify_transport_error(exc, self._secrets)
             if err.processed_possible:
-                raise AmbiguousSubmitError(
-                    f"submit {path.name}: outcome unknown after {err}"
-                ) from None
+                raise AmbiguousSubmitError(f"submit {name}: outcome unknown after {err}") from None
             raise err from None
-        return self._submit_answer(path, status, payload, retry_after)
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+        return self._submit_answer(name, status, payload, retry_after)
 
     def _submit_answer(
-        self, path: Path, status: int, payload: bytes, retry_after: str | None
+        self, name: str, status: int, payload: bytes, retry_after: str | None
     ) -> SubmitResult:
         if status in (429, 503):
             raise TransientError(
-                f"submit {path.name}: throttled (HTTP {status})",
+                f"submit {name}: throttled (HTTP {status})",
                 status_code=status,
                 retry_after=parse_retry_after(retry_after),
             )
@@ -218,21 +232,21 @@ class TargetClient:
             carries_id = b"batchId=" in payload or b"<batchId" in payload
             if status == 504 or carries_id:
                 raise AmbiguousSubmitError(
-                    f"submit {path.name}: HTTP {status}, the batch may have been accepted",
+                    f"submit {name}: HTTP {status}, the batch may have been accepted",
                     status_code=status,
                 )
             raise TransientError(
-                f"submit {path.name}: HTTP {status}",
+                f"submit {name}: HTTP {status}",
                 status_code=status,
                 retry_after=parse_retry_after(retry_after),
             )
         if status in (401, 403):
             raise AuthError(
-                f"submit {path.name}: HTTP {status}: credentials refused", status_code=status
+                f"submit {name}: HTTP {status}: credentials refused", status_code=status
             )
         if status != 200:
             raise RejectedError(
-                f"submit {path.name}: HTTP {status}: {scrub(payload[:200], self._secrets)}",
+                f"submit {name}: HTTP {status}: {scrub(payload[:200], self._secrets)}",
                 status_code=status,
             )
         return parse_submit_response(payload)

@@ -187,7 +187,8 @@ class QuotaUse(Base):
 
 
 class IngestedFile(Base):
-    """A source file (POS export) read for a mapping, by checksum: ingested once, changes seen."""
+    """A source file (POS export) read for a mapping, by checksum: ingested once, changes seen.
+    ``path`` is the file's path or the object's URL."""
 
     __tablename__ = "ingested_files"
     __table_args__ = (UniqueConstraint("mapping", "path", "sha256", name="uq_ingested_file"),)
@@ -200,6 +201,8 @@ class IngestedFile(Base):
     partition: Mapped[str] = mapped_column(String(32))
     rows: Mapped[int] = mapped_column(Integer, default=0)
     ingested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # an object's ETag when it was read (an object store's export); null for a local file
+    etag: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Cursor(Base):

@@ -42,6 +42,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from connector.mapping.file_days import DEFAULT_DATE_PATTERN, compile_date_pattern
 from connector.mapping.values import ParamType, type_value
+from connector.storage import is_object_url
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,120}$")
 PARAM_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
@@ -150,7 +151,10 @@ class CsvSource(_Model):
     """CSV exports (``.csv`` / ``.csv.gz``) matched by a glob; one day per file."""
 
     kind: Literal["csv"]
-    path: str = Field(description="glob of the files; ${VAR} expanded; relative to the cwd")
+    path: str = Field(
+        description="glob of the files; ${VAR} expanded; relative to the cwd; or the same "
+        "glob in an object store: `s3://bucket/prefix/*.csv` (`gs://`, `az://`)"
+    )
     encoding: str = Field("utf-8", description="text encoding; a BOM is tolerated")
     delimiter: str = Field(",", min_length=1, max_length=1)
     date_from: Literal["filename", "mtime"] = "filename"
@@ -164,7 +168,19 @@ class CsvSource(_Model):
     @field_validator("path")
     @classmethod
     def _expand_path(cls, value: str) -> str:
-        return expand_env(value)
+        expanded = expand_env(value)
+        if "://" not in expanded:
+            return expanded
+        # a URL: an object store's (kept), file:// (its path); any other scheme is a mistake
+        scheme, _, rest = expanded.partition("://")
+        if scheme.lower() == "file":
+            return rest
+        if not is_object_url(expanded):
+            raise ValueError(
+                f"{scheme}://...: not a folder or object-store URL (use a path, or s3://, "
+                "gs://, az://)"
+            )
+        return expanded
 
     @field_validator("encoding")
     @classmethod

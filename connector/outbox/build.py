@@ -44,6 +44,7 @@ from connector.profiles import store as profile_store
 from connector.profiles.merge import PARTITION, VERSION
 from connector.profiles.store import StoreRef
 from connector.settings import Settings
+from connector.storage import ObjectMissing, fetch
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ def account(
     (only ``mappings``, when given: the mappings configured today). None: no store yet."""
     key = ledger_mod.destination_key(destination, settings)
     refs = tuple(
-        r for r in profile_store.stores(ledger, key) if mappings is None or r.mapping in mappings
+        r
+        for r in profile_store.stores(ledger, key, cache_dir=settings.profiles_cache)
+        if mappings is None or r.mapping in mappings
     )
     if not refs:
         return None
@@ -203,11 +206,7 @@ def _last_sent_sql(
     (the others' confirmed digests are not read)."""
     delivered = work / "delivered.parquet"
     ledger_mod.export_delivered(ledger, key, delivered, identities=identities)
-    flights = [
-        (batch_id, path)
-        for batch_id, _state, path in ledger_mod.in_flight_manifests(ledger, key)
-        if Path(path).exists()
-    ]
+    flights = _local_manifests(ledger_mod.in_flight_manifests(ledger, key), work / "in_flight")
     confirmed = (
         f"SELECT identity AS {IDENTITY}, digest FROM read_parquet({quote_literal(str(delivered))})"
     )
@@ -231,6 +230,21 @@ def _last_sent_sql(
         f"(SELECT {IDENTITY}, digest FROM in_flight UNION ALL "
         f"SELECT d.* FROM ({confirmed}) d ANTI JOIN in_flight f ON f.{IDENTITY} = d.{IDENTITY})"
     )
+
+
+def _local_manifests(
+    in_flight: Sequence[tuple[int, str, str]], folder: Path
+) -> list[tuple[int, Path]]:
+    """``(batch id, local manifest)`` of in-flight batches: a local outbox's files as they
+    are, an object store's copied under ``folder`` (the build's work folder, removed with
+    it). A manifest that is not there is left out, as its batch's rows cannot be known."""
+    found: list[tuple[int, Path]] = []
+    for batch_id, _state, url in in_flight:
+        try:
+            found.append((batch_id, fetch(url, folder / str(batch_id))))
+        except ObjectMissing:
+            log.warning("batch %s: manifest %s not in the outbox; left out", batch_id, url)
+    return found
 
 
 @dataclass
@@ -321,7 +335,7 @@ def _build(
                 reader.close()
             result.rows = sum(b.row_count for b in result.batches)
             result.unchanged = int(result.candidates) - result.rows
-            result.added = _first_rows(con, result.batches, last_sent)
+            result.added = _first_rows(con, result.batches, last_sent, work / "new")
     profile_store.mark_built(ledger, {s.mapping: (key, s.version) for s in acct.stores})
     if result.candidates:
         ledger_mod.record_outbox_build(
@@ -336,13 +350,16 @@ def _build(
     return result
 
 
-def _first_rows(con: duckdb.DuckDBPyConnection, batches: Sequence[Batch], last_sent: str) -> int:
+def _first_rows(
+    con: duckdb.DuckDBPyConnection, batches: Sequence[Batch], last_sent: str, folder: Path
+) -> int:
     """Rows of ``batches`` whose profile had no row before them (``last_sent`` was read
     before they were written): the profile's first at the account. Reads the identities of
-    the new manifests only, not the stores again."""
+    the new manifests only (copies under ``folder`` when in a store), not the stores again."""
     if not batches:
         return 0
-    files = "[" + ", ".join(quote_literal(str(b.manifest_path)) for b in batches) + "]"
+    local = [fetch(str(b.manifest_path), folder / str(b.id)) for b in batches]
+    files = "[" + ", ".join(quote_literal(str(p)) for p in local) + "]"
     ((added,),) = con.execute(
         f"SELECT count(*) FROM read_parquet({files}) m "
         f"ANTI JOIN {last_sent} l ON l.{IDENTITY} = m.{IDENTITY}"
@@ -394,9 +411,11 @@ def write_rows(
     )
 
 
-def preview(batches: Sequence[Batch], n: int = 10) -> list[dict[str, Any]]:
+def preview(
+    batches: Sequence[Batch], n: int = 10, cache_dir: Path | None = None
+) -> list[dict[str, Any]]:
     """The first rows of the first batch with their values (decoded from the file, as sent)."""
     if not batches:
         return []
-    rows = manifests.read(batches[0].manifest_path).slice(0, n)
+    rows = manifests.read(batches[0].manifest_path, cache_dir).slice(0, n)
     return manifests.drop_bookkeeping(manifests.with_values(batches[0].path, rows)).to_pylist()

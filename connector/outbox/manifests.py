@@ -8,7 +8,8 @@ for the rows it handles, and only their lines are decoded (URL-decoding in DuckD
 Target file, JSON for a Copernica one).
 
 Manifests written before this layout hold the values as columns: every function here reads
-both.
+both. Both files are named by URL (``connector.storage``): a manifest is read through a copy
+in a scratch folder removed right after, a batch file's lines are streamed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from connector.buffers import one_array
 from connector.columns import FILLED, IDENTITY
 from connector.encoding import quote_ident
 from connector.outbox.manifest_schema import PARAMS_KEY
+from connector.storage import fetch, is_object_url, open_stream, scratch
 
 ROW = "_row"  # the row's position in the manifest = its line in the batch file (0 = first)
 
@@ -36,9 +38,20 @@ class ManifestMismatch(ValueError):
     """A batch file does not hold the lines its manifest lists."""
 
 
-def read(manifest_path: str | Path) -> pa.Table:
-    """The manifest's rows, with ``_row`` (each row's line in the batch file) appended."""
-    table = pq.read_table(manifest_path)
+def read(
+    manifest_path: str | Path, cache_dir: Path | None = None, columns: list[str] | None = None
+) -> pa.Table:
+    """The manifest's rows, with ``_row`` (each row's line in the batch file) appended.
+
+    An object in a store is copied into a scratch folder under ``cache_dir`` (None: the
+    temporary folder) and read from there; the copy is gone when this returns.
+    ``storage.ObjectMissing`` when there is no such manifest. ``columns``: only these.
+    """
+    if is_object_url(manifest_path):
+        with scratch(cache_dir) as folder:
+            table = pq.read_table(fetch(manifest_path, folder), columns=columns)
+    else:
+        table = pq.read_table(manifest_path, columns=columns)
     return table.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
 
 
@@ -71,8 +84,8 @@ def with_values(batch_path: str | Path, rows: pa.Table) -> pa.Table:
     if ROW not in rows.column_names:
         raise ValueError(f"rows of {batch_path} have no {ROW} column: read them with read()")
     positions = rows.column(ROW).to_numpy()
-    path = Path(batch_path)
-    if path.suffix == ".jsonl":
+    path = str(batch_path)
+    if path.endswith(".jsonl"):
         identities, columns = _jsonl_values(path, positions, names)
         first_line = 1
     else:
@@ -98,21 +111,26 @@ def drop_bookkeeping(rows: pa.Table) -> pa.Table:
 READ_BLOCK = 1 << 20
 
 
-def _head(path: Path, line_ends: int) -> bytes:
+def _head(path: str, line_ends: int) -> bytes:
     """The start of ``path`` up to at least ``line_ends`` ``\\n``, or the whole file (a
-    preview of ten rows does not read a 50 MB batch file)."""
+    preview of ten rows does not read a 50 MB batch file); streamed from its store."""
     blocks: list[bytes] = []
     seen = 0
-    with open(path, "rb") as fh:
-        while block := fh.read(READ_BLOCK):
+    chunks = open_stream(path, READ_BLOCK)
+    try:
+        for block in chunks:
             blocks.append(block)
             seen += block.count(b"\n")
             if seen >= line_ends:
                 break
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
     return b"".join(blocks)
 
 
-def _lines(path: Path, positions: np.ndarray, skip: int) -> pa.Array:
+def _lines(path: str, positions: np.ndarray, skip: int) -> pa.Array:
     """The lines of ``path`` (split on ``\\n``, the first ``skip`` left out) at ``positions``."""
     last = int(positions.max()) + skip if len(positions) else 0
     data = _head(path, last + 1)
@@ -129,7 +147,7 @@ def _lines(path: Path, positions: np.ndarray, skip: int) -> pa.Array:
 
 
 def _target_values(
-    path: Path, positions: np.ndarray, names: Sequence[str]
+    path: str, positions: np.ndarray, names: Sequence[str]
 ) -> tuple[list[Any], list[pa.Array]]:
     """(identities, param columns) of a Target batch file's lines: ``batch=`` + header, then
     per profile ``\\n`` + identity and values URL-encoded, joined by ``,``."""
@@ -164,7 +182,7 @@ def _target_values(
 
 
 def _jsonl_values(
-    path: Path, positions: np.ndarray, names: Sequence[str]
+    path: str, positions: np.ndarray, names: Sequence[str]
 ) -> tuple[list[Any], list[pa.Array]]:
     """(identities, param columns) of a Copernica file's lines: one JSON object a line,
     ``{"identity": ..., "fields": {...}}``, empty values left out."""

@@ -1,10 +1,10 @@
 """A batch file and its manifest while they are written: temporary names, then durable.
 
-Both files are written under ``.tmp-<pid>-<token>`` names in the outbox with plain buffered
-writes. :meth:`PendingFile.finish` closes them; :func:`sync_files` fsyncs both, so that
-``connector.outbox.publish`` can rename them to their final names and fsync the folder. A
-crash at any point leaves at worst temporary files, never a partial file under a final
-name; :meth:`PendingFile.abort` and :func:`discard` remove the temporary files of a run
+Both files are written under ``.tmp-<pid>-<token>`` names in a local folder (a local
+outbox itself, else the state folder's working area) with plain buffered writes.
+:meth:`PendingFile.finish` closes them; :func:`sync_files` fsyncs both, so that
+``connector.outbox.publish`` can publish them under their final names. A crash at any point
+leaves at worst temporary files, never a partial file under a final name; :meth:`PendingFile.abort` and :func:`discard` remove the temporary files of a run
 that failed.
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from connector.outbox.manifest_schema import manifest_rows, manifest_writer, stored_manifest_schema
+from connector.storage import fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +114,6 @@ class PendingFile:
             path.unlink(missing_ok=True)
 
 
-def fsync_path(path: Path) -> None:
-    """Flush a file's (or a folder's) data and metadata to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def sync_files(done: FinishedFile) -> None:
     """A finished batch file and its manifest on disk (before either is renamed)."""
     fsync_path(done.tmp_path)
@@ -135,6 +127,28 @@ def discard(done: FinishedFile, synced: Future[None]) -> None:
     except BaseException:
         log.debug("syncing a batch file that is discarded failed", exc_info=True)
     remove(done.tmp_path, done.tmp_manifest)
+
+
+def remove_leftovers(folder: Path) -> int:
+    """Remove the temporary files of writers that are gone (a process killed mid-write)
+    from ``folder``; a live process's files stay. Returns how many were removed."""
+    removed = 0
+    for path in folder.glob(".tmp-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove(*paths: Path) -> None:

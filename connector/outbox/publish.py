@@ -1,25 +1,27 @@
 """A finished batch file published: its final name in the outbox, then its ledger row.
 
-The manifest is renamed first, then the batch file, then the folder is fsynced: a batch
-file under its final name always has its manifest beside it. Only then is the batch
-registered as ``queued``; if that fails both files are removed, so the outbox never holds a
-final-named file the ledger does not know for long. Content already queued or on its way
-at the same attempt (the same sha256) is not registered twice.
+The outbox is a folder or an object store (``connector.storage``). The manifest is
+published first, then the batch file (a local outbox: renamed and the folder fsynced; an
+object store: uploaded in parts, the object visible only once complete), and the local
+copies are gone: a batch file under its final name always has its manifest beside it.
+Only then is the batch registered as ``queued``, with the objects' URLs: no queued batch
+ever lacks its file, on any machine. If registering fails both objects are removed, so the
+outbox never holds a final-named file the ledger does not know for long. Content already
+queued or on its way at the same attempt (the same sha256) is not registered twice.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import uuid
-from pathlib import Path
 from typing import TypedDict
 
 from sqlalchemy import select
 
 from connector import ledger as ledger_mod
 from connector.ledger import QUEUED, Batch, Ledger
-from connector.outbox.pending import FinishedFile, fsync_path, remove
+from connector.outbox.pending import FinishedFile, remove
+from connector.storage import Location, delete
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,11 @@ class BatchFields(TypedDict):
 
 
 def publish(
-    done: FinishedFile, outbox: Path, base: str, ledger: Ledger, common: BatchFields
+    done: FinishedFile, outbox: Location, base: str, ledger: Ledger, common: BatchFields
 ) -> Batch | None:
-    """Give a finished file its final name and register it, unless the same content is
-    already queued or on its way at the same attempt (a repeated build or re-queue)."""
+    """Publish a finished file under its final name in ``outbox`` and register it, unless
+    the same content is already queued or on its way at the same attempt (a repeated build
+    or re-queue). The local files are gone afterwards either way."""
     with ledger.session() as session:
         existing = session.scalar(
             select(Batch).where(
@@ -62,18 +65,21 @@ def publish(
         return None
     # a token: the same content queued again later (values that changed back) is a new file
     key = f"{base}-{done.sha256[:12]}-{uuid.uuid4().hex[:6]}"
-    path = outbox / f"{key}{done.suffix}"
-    manifest = outbox / f"{key}.manifest.parquet"
-    # manifest first: a batch file under its final name always has its manifest beside it
-    os.replace(done.tmp_manifest, manifest)
-    os.replace(done.tmp_path, path)
-    fsync_path(outbox)
+    path = manifest = ""
+    try:
+        # manifest first: a batch file under its final name always has its manifest beside it
+        manifest = outbox.put_file(done.tmp_manifest, f"{key}.manifest.parquet", move=True)
+        path = outbox.put_file(done.tmp_path, f"{key}{done.suffix}", move=True)
+    except BaseException:
+        remove(done.tmp_path, done.tmp_manifest)
+        _forget(manifest)
+        raise
     try:
         return ledger_mod.register_batch(
             ledger,
             batch_key=key,
-            path=str(path),
-            manifest_path=str(manifest),
+            path=path,
+            manifest_path=manifest,
             sha256=done.sha256,
             row_count=done.rows,
             byte_size=done.size,
@@ -81,5 +87,15 @@ def publish(
             **common,
         )
     except BaseException:
-        remove(path, manifest)
+        _forget(path, manifest)
         raise
+
+
+def _forget(*urls: str) -> None:
+    """Remove published objects no ledger row will name (a failure is logged, not raised:
+    the error that got here is the one to report)."""
+    for url in filter(None, urls):
+        try:
+            delete(url)
+        except Exception as exc:
+            log.warning("could not remove %s, which no batch names: %s", url, exc)

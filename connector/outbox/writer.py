@@ -7,7 +7,9 @@ absent), then one string column per param, unencoded, null = empty
 ``connector.outbox.copernica_sink``) and its manifest ``<batch_key>.manifest.parquet``
 (``connector.outbox.manifest_schema``).
 
-A file is written under a temporary name, fsynced and renamed, and only then registered
+A file is written under a temporary name on local disk, fsynced, published to the outbox
+(``settings.outbox``: a folder, where publishing is a rename, or an object store, where it is
+an upload and the local copy is then removed), and only then registered
 (``connector.outbox.pending``, ``connector.outbox.publish``): a crash leaves at worst an
 unregistered file, never a registered partial one. Rows are streamed record batch by record
 batch, so memory does not grow with rows or files. A finished file is fsynced in a thread
@@ -34,10 +36,11 @@ from connector.encoding import header_line
 from connector.ledger import Batch, Ledger
 from connector.outbox.copernica_sink import COPERNICA_ROWS_PER_FILE, CopernicaSink
 from connector.outbox.normalise import normalised, record_batches
-from connector.outbox.pending import FinishedFile, discard, sync_files
+from connector.outbox.pending import FinishedFile, discard, remove_leftovers, sync_files
 from connector.outbox.publish import BatchFields, publish
 from connector.outbox.target_sink import ENCODE_THREADS, TargetSink
 from connector.settings import Settings
+from connector.storage import Location
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,21 @@ def batch_key_base(mapping_name: str, partition: str, attempt: int, index: int) 
     return f"{safe_name(mapping_name)}-{safe_name(partition)}-a{attempt}-{index:05d}"
 
 
+def working_folder(outbox: Location, settings: Settings) -> Path:
+    """Where the files of ``outbox`` are written before they are published: a local outbox
+    itself (publishing is a rename), else a folder in the state folder's working area."""
+    if outbox.is_local:
+        folder = outbox.local_path
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    folder = settings.work_dir / "outbox" / outbox.url.rsplit("/", 1)[-1]
+    folder.mkdir(parents=True, exist_ok=True)
+    # this machine's own folder: what a writer killed mid-write left is of no use to anyone
+    if removed := remove_leftovers(folder):
+        log.info("%s: removed %d file(s) a stopped writer left", folder, removed)
+    return folder
+
+
 def _counted(batches: Iterable[pa.RecordBatch], report: progress.Stage) -> Iterator[pa.RecordBatch]:
     """``batches`` as they are, the rows taken so far told to ``report`` after each."""
     rows = 0
@@ -118,8 +136,8 @@ def write_batches(
     """
     names = param_names_of(mapping)
     destination = str(mapping.destination)
-    outbox = (Path(settings.outbox) / safe_name(mapping.name)).resolve()
-    outbox.mkdir(parents=True, exist_ok=True)
+    outbox = settings.outbox.join(safe_name(mapping.name))
+    work = working_folder(outbox, settings)
     common = BatchFields(
         mapping=mapping.name,
         partition=partition,
@@ -160,7 +178,7 @@ def write_batches(
         sink: _Sink
         if destination == "target":
             sink = TargetSink(
-                outbox,
+                work,
                 header=BATCH_PREFIX + header_line(identity_type_of(mapping), names),
                 max_rows=settings.target.max_batch_rows,
                 max_bytes=settings.target.max_batch_bytes,
@@ -170,7 +188,7 @@ def write_batches(
             )
         elif destination == "copernica":
             rows_per_file = getattr(settings.copernica, "rows_per_file", COPERNICA_ROWS_PER_FILE)
-            sink = CopernicaSink(outbox, max_rows=rows_per_file, names=names, writer=writer)
+            sink = CopernicaSink(work, max_rows=rows_per_file, names=names, writer=writer)
         else:
             raise ValueError(f"unknown destination {destination!r} (use target or copernica)")
         files = sink.files(batches_in)

@@ -17,6 +17,14 @@ winner. A crash leaves at worst an unreferenced file. Rows a merge changed carry
 version in ``_version``: the outbox takes the identities whose ``_version`` is past the
 store's ``built_version``.
 
+Where the snapshots live is a location (``Settings.profiles``): a local folder, or an object
+store (``s3://...``) that the runs of a deployment share whatever their disk. With an object
+store a snapshot is written to the local folder first, uploaded (visible only complete), and
+only then named in the ledger, so the ledger never names a partial snapshot; the ledger holds
+its URL. A reader on another machine streams the object into its local folder, which is then
+a cache: a snapshot never changes once written (a new version is a new name), so a copy is
+good as long as it is there.
+
 Snapshot columns: ``_identity``, ``_source_ref`` and ``_partition`` (the latest row merged
 for it, and its day), ``_version``, ``_last`` (what the latest merge did: changed, unchanged,
 superseded; null when the day did not hold the identity), ``_cleared`` (params the latest
@@ -29,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import shutil
 import time
@@ -62,6 +71,7 @@ from connector.profiles.merge import (
     merge_sql,
     snapshot_select,
 )
+from connector.storage import TMP_PREFIX, Location, delete, is_object_url, open_stream
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +88,35 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 @dataclass(frozen=True)
 class StoreRef:
-    """A mapping's store at an account as the ledger names it (one version of it)."""
+    """A mapping's store at an account as the ledger names it (one version of it).
+
+    ``url`` is where the snapshot lives (a local path, or an object URL); :attr:`path` is a
+    local file with its rows, the snapshot itself or a copy in ``cache_dir``."""
 
     destination_key: str
     mapping: str
     version: int
-    path: Path
+    url: str
     identity_type: str
     param_names: tuple[str, ...]
     identities: int
     built_version: int
+    # the local folder of the profile stores (``Settings.profiles_cache``): where a snapshot in
+    # an object store is copied to be read
+    cache_dir: Path | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def path(self) -> Path:
+        """The snapshot as a local file: the file itself, or a copy of the object streamed
+        into the cache on first use (``storage.ObjectMissing`` when the object is gone)."""
+        if not is_object_url(self.url):
+            return Path(self.url)
+        if self.cache_dir is None:
+            raise ValueError(
+                f"{self.url}: a snapshot in an object store is read from a local copy; "
+                "no cache folder was given (Settings.profiles_cache)"
+            )
+        return local_copy(self.url, store_dir(self.cache_dir, self.destination_key, self.mapping))
 
 
 @dataclass
@@ -108,38 +137,69 @@ class StoreConflict(RuntimeError):
     """Another merge kept winning the compare-and-set (``MERGE_TRIES`` times in a row)."""
 
 
-def store_dir(state_dir: Path, destination_key: str, mapping: str) -> Path:
-    return Path(state_dir) / "profiles" / _SAFE.sub("_", destination_key) / _SAFE.sub("_", mapping)
+def store_key(destination_key: str, mapping: str) -> str:
+    """The store's folder (or key prefix) under the profiles location: ``<account>/<mapping>``."""
+    return f"{_SAFE.sub('_', destination_key)}/{_SAFE.sub('_', mapping)}"
 
 
-def _ref(row: ProfileStore) -> StoreRef:
+def store_dir(root: Path, destination_key: str, mapping: str) -> Path:
+    """The store's local folder under ``root`` (the profiles folder, or its cache)."""
+    return Path(root) / store_key(destination_key, mapping)
+
+
+def local_copy(url: str, folder: Path) -> Path:
+    """The snapshot object ``url`` as a file in ``folder``: the copy already there, else the
+    object streamed to a temporary name and renamed (a copy is never seen half written)."""
+    target = folder / url.rsplit("/", 1)[-1]
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-{target.name}"
+    try:
+        with open(tmp, "wb") as fh:
+            for chunk in open_stream(url):
+                fh.write(chunk)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _ref(row: ProfileStore, cache_dir: Path | None) -> StoreRef:
     return StoreRef(
         destination_key=row.destination_key,
         mapping=row.mapping,
         version=int(row.version),
-        path=Path(row.path),
+        url=row.path,
         identity_type=row.identity_type,
         param_names=tuple(json.loads(row.param_names)),
         identities=int(row.identities),
         built_version=int(row.built_version),
+        cache_dir=cache_dir,
     )
 
 
-def stores(ledger: Ledger, destination_key: str) -> list[StoreRef]:
-    """Every mapping's store at ``destination_key``, by mapping name."""
+def stores(
+    ledger: Ledger, destination_key: str, *, cache_dir: Path | None = None
+) -> list[StoreRef]:
+    """Every mapping's store at ``destination_key``, by mapping name; ``cache_dir``: where
+    snapshots in an object store are copied to be read (``Settings.profiles_cache``)."""
     with ledger.session() as session:
         rows = session.scalars(
             select(ProfileStore)
             .where(ProfileStore.destination_key == destination_key)
             .order_by(ProfileStore.mapping)
         ).all()
-        return [_ref(r) for r in rows if r.version > 0]
+        return [_ref(r, cache_dir) for r in rows if r.version > 0]
 
 
-def find_store(ledger: Ledger, destination_key: str, mapping: str) -> StoreRef | None:
+def find_store(
+    ledger: Ledger, destination_key: str, mapping: str, *, cache_dir: Path | None = None
+) -> StoreRef | None:
+    """``mapping``'s store at ``destination_key`` (see :func:`stores`); None: none yet."""
     with ledger.session() as session:
         row = session.get(ProfileStore, (destination_key, mapping))
-        return _ref(row) if row is not None and row.version > 0 else None
+        return _ref(row, cache_dir) if row is not None and row.version > 0 else None
 
 
 def mark_built(ledger: Ledger, built: dict[str, tuple[str, int]]) -> None:
@@ -180,7 +240,8 @@ def _write_snapshot(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> N
 def merge_day(
     ledger: Ledger,
     *,
-    state_dir: Path,
+    location: Location,
+    cache_dir: Path,
     work_dir: Path,
     destination_key: str,
     mapping: str,
@@ -193,14 +254,20 @@ def merge_day(
     ``_source_ref``, the params) into ``mapping``'s store at ``destination_key``; returns
     what the day changed.
 
+    ``location``: where the snapshots live (``Settings.profiles``); ``cache_dir``: the local
+    folder a snapshot is written in before it is uploaded, and copies are read from, when
+    ``location`` is an object store (``Settings.profiles_cache``).
+
     Safe to call twice for the same day, and at once from several processes: the second
     merge of identical rows changes nothing (and writes no new version); a lost
     compare-and-set is merged again on top of the winner (``day_rows`` is called again).
     """
-    folder = store_dir(state_dir, destination_key, mapping)
+    key = store_key(destination_key, mapping)
+    root = location.local_path if location.is_local else Path(cache_dir)
+    folder = store_dir(root, destination_key, mapping)
     folder.mkdir(parents=True, exist_ok=True)
     for _ in range(MERGE_TRIES):
-        current = find_store(ledger, destination_key, mapping)
+        current = find_store(ledger, destination_key, mapping, cache_dir=cache_dir)
         version = (current.version if current else 0) + 1
         target = folder / f"v{version:010d}-{uuid.uuid4().hex[:8]}.parquet"
         con = dedupe.connect(work_dir)
@@ -237,16 +304,30 @@ def merge_day(
             counts.version = current.version
             return counts
         counts.version = version
-        if _publish(
-            ledger, current, target, destination_key, mapping, identity_type, names, counts
-        ):
+        url = str(target) if location.is_local else _upload(location, target, key)
+        if _publish(ledger, current, url, destination_key, mapping, identity_type, names, counts):
             _remove_old(folder, keep_from=version - 1)
+            if not location.is_local:
+                _remove_old_objects(location, key, keep_from=version - 1)
             return counts
         target.unlink(missing_ok=True)
+        if url != str(target):
+            delete(url)
         log.info(
             "%s/%s: another merge moved the store first; merging again", destination_key, mapping
         )
     raise StoreConflict(f"{destination_key}/{mapping}: {MERGE_TRIES} merges in a row lost the race")
+
+
+def _upload(location: Location, target: Path, key: str) -> str:
+    """Upload the snapshot ``target`` under ``key``; its URL once the object is complete (so
+    the ledger never names a partial one). The local file stays as the cache's copy; one
+    that could not be uploaded is removed."""
+    try:
+        return location.put_file(target, f"{key}/{target.name}")
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
 
 
 def _moved(
@@ -299,17 +380,18 @@ def _counts(con: duckdb.DuckDBPyConnection, path: Path) -> MergeCounts:
 def _publish(
     ledger: Ledger,
     current: StoreRef | None,
-    target: Path,
+    url: str,
     destination_key: str,
     mapping: str,
     identity_type: str,
     names: Sequence[str],
     counts: MergeCounts,
 ) -> bool:
-    """Move the store from ``current`` to ``target`` (compare-and-set); False if it moved."""
+    """Move the store from ``current`` to the snapshot at ``url`` (compare-and-set); False
+    if another merge moved it first."""
     values = {
         "version": counts.version,
-        "path": str(target),
+        "path": url,
         "identity_type": identity_type,
         "param_names": json.dumps(list(names)),
         "identities": counts.identities,
@@ -346,19 +428,39 @@ def _publish(
         return False
 
 
+def _version_of(name: str) -> int | None:
+    """The version a snapshot's file name carries (``v0000000042-<id>.parquet``)."""
+    if not (name.startswith("v") and name.endswith(".parquet")):
+        return None
+    try:
+        return int(name[1:11])
+    except ValueError:
+        return None
+
+
 def _remove_old(folder: Path, *, keep_from: int) -> None:
     """Delete snapshots older than ``keep_from`` that no reader can still be using: an outbox
     build or a trace opened the version the ledger named then, so older files are kept for
     ``READER_GRACE_S`` after they were replaced (files are named by version, not by time)."""
     cutoff = time.time() - READER_GRACE_S
     for path in folder.glob("v*.parquet"):
+        number = _version_of(path.name)
         try:
-            number = int(path.name[1:11])
-            old = number < keep_from and path.stat().st_mtime < cutoff
-        except (ValueError, OSError):
+            old = number is not None and number < keep_from and path.stat().st_mtime < cutoff
+        except OSError:
             continue
         if old:
             path.unlink(missing_ok=True)
+
+
+def _remove_old_objects(location: Location, key: str, *, keep_from: int) -> None:
+    """:func:`_remove_old` for the store's objects: a reader in another container may have
+    opened an older version, so the same grace applies (the object's mtime is its upload)."""
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=READER_GRACE_S)
+    for info in location.list(f"{key}/"):
+        number = _version_of(info.name.rsplit("/", 1)[-1])
+        if number is not None and number < keep_from and info.mtime < cutoff:
+            delete(info.url)
 
 
 def snapshot_rows(ref: StoreRef, filters: Any = None) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -20,13 +19,15 @@ from connector.ledger import CLAIMED, COMPLETE, QUEUED, Batch, Ledger, Reject, R
 from connector.outbox import build as outbox_build
 from connector.reporting.counts import NOT_LANDED
 from connector.reporting.runs import RunRecord
+from connector.storage import StorageError
 
 PROFILE_SAMPLE = 20
 
 
 @dataclass
 class StatusReport:
-    """One destination's report; the paths are set once ``report_files`` wrote the files.
+    """One destination's report; the paths are set once ``report_files`` wrote the files
+    (each a local path or an object URL, as ``storage`` names it).
     ``runs``: its delivery run records, newest first (``runs[0]`` is the latest run)."""
 
     destination: str
@@ -39,9 +40,9 @@ class StatusReport:
     # the profile as sent: the first rows of the latest completed batch, every param
     profiles_from: str = ""  # that batch's key and the mappings that fed it
     profiles_sample: list[dict[str, str]] = field(default_factory=list)
-    html_path: Path | None = None
-    csv_path: Path | None = None
-    rejects_csv_path: Path | None = None
+    html_path: str | None = None
+    csv_path: str | None = None
+    rejects_csv_path: str | None = None
 
     @property
     def latest(self) -> RunRecord | None:
@@ -128,7 +129,7 @@ def _sample_profiles(report: StatusReport, latest: Batch | None, n: int = PROFIL
         return
     try:
         rows = outbox_build.preview([latest], n * 10)
-    except (OSError, ValueError) as exc:  # files cleaned up or unreadable: the counts still hold
+    except (OSError, ValueError, StorageError) as exc:  # files gone: the counts still hold
         report.profiles_from = f"{latest.batch_key}: not readable ({exc})"
         return
     report.profiles_from = f"batch {latest.id} ({latest.batch_key}), mappings {latest.mapping}"

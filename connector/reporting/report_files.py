@@ -1,7 +1,11 @@
-"""The files of a delivery status report, written under the reports folder: an HTML page
+"""The files of a delivery status report, written to the reports location: an HTML page
 (the latest run, mapping by mapping, with its reasons grouped; the history of runs and its
 chart; the backlog and profiles as sent) and CSVs of the rows that did not land and of the
 rejected source rows.
+
+The location is a folder or an object store (``Settings.reports``): the files are written
+in a local working folder and uploaded, each replacing the one before whole (an object is
+visible only complete), then the local copies are removed.
 
 The page is the Jinja2 template ``templates/status_report.html`` with autoescaping on:
 every value that comes from data (identities, reasons, paths, run ids) is escaped.
@@ -10,7 +14,9 @@ every value that comes from data (identities, reasons, paths, run ids) is escape
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -20,6 +26,7 @@ from connector.reporting.chart import runs_chart
 from connector.reporting.counts import DEFINITIONS, MAPPING_COUNTS
 from connector.reporting.outcomes import StatusReport, collect
 from connector.reporting.runs import ACCOUNT_COUNTS, HISTORY_RUNS, run_history, run_url
+from connector.storage import Location
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
@@ -97,8 +104,8 @@ def write_html(report: StatusReport, path: Path, *, dagster_url: str = DEFAULT_D
             mapping_counts=MAPPING_COUNTS,
             account_counts=ACCOUNT_COUNTS,
             definitions=DEFINITIONS,
-            csv_name=report.csv_path.name if report.csv_path else "",
-            rejects_name=report.rejects_csv_path.name if report.rejects_csv_path else "",
+            csv_name=_name(report.csv_path),
+            rejects_name=_name(report.rejects_csv_path),
             history_runs=HISTORY_RUNS,
         )
     )
@@ -106,27 +113,57 @@ def write_html(report: StatusReport, path: Path, *, dagster_url: str = DEFAULT_D
     return path
 
 
+def _name(location: str | None) -> str:
+    """The file name of a report file's path or URL (the page links its CSVs beside it)."""
+    return location.rsplit("/", 1)[-1] if location else ""
+
+
+@contextmanager
+def _writing_folder(where: Location, work_dir: Path | None) -> Iterator[Path]:
+    """The folder the files are written in: the reports folder itself, or for an object store
+    a temporary folder (in ``work_dir``) removed once they are uploaded."""
+    if where.is_local:
+        yield where.local_path
+        return
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="report-", dir=work_dir) as tmp:
+        yield Path(tmp)
+
+
 def write_report(
     ledger: Ledger,
     destination: str,
-    reports_dir: Path,
+    reports: Location | Path,
     daily_quota: int,
     mappings: Sequence[str] = (),
     *,
     dagster_url: str = DEFAULT_DAGSTER_URL,
+    work_dir: Path | None = None,
 ) -> StatusReport:
-    """Write `<destination>_status.html`, `_failed_rows.csv` and `_rejected_rows.csv`: the
-    destination's run records (``runs.record_run`` keeps them), newest first, and its rows
-    now; ``dagster_url``: the Dagster UI the run links point at."""
+    """Write `<destination>_status.html`, `_failed_rows.csv` and `_rejected_rows.csv` to
+    ``reports`` (a folder, or a location in an object store): the destination's run records
+    (``runs.record_run`` keeps them), newest first, and its rows now; ``dagster_url``: the
+    Dagster UI the run links point at. ``work_dir``: where the files are written before
+    they are uploaded to an object store (a temporary folder in it, removed after)."""
+    where = reports if isinstance(reports, Location) else Location.parse(reports)
     runs = run_history(ledger, destination)
     report = collect(ledger, destination, daily_quota, mappings, runs)
-    report.csv_path = write_csv(
-        report.failed_rows, FAILED_COLUMNS, reports_dir / f"{destination}_failed_rows.csv"
-    )
-    report.rejects_csv_path = write_csv(
-        report.rejected_rows, REJECTED_COLUMNS, reports_dir / f"{destination}_rejected_rows.csv"
-    )
-    report.html_path = write_html(
-        report, reports_dir / f"{destination}_status.html", dagster_url=dagster_url
-    )
+    with _writing_folder(where, work_dir) as folder:
+        failed = write_csv(
+            report.failed_rows, FAILED_COLUMNS, folder / f"{destination}_failed_rows.csv"
+        )
+        rejected = write_csv(
+            report.rejected_rows, REJECTED_COLUMNS, folder / f"{destination}_rejected_rows.csv"
+        )
+        # the page links its CSVs by name: they sit beside it wherever it is
+        report.csv_path, report.rejects_csv_path = (
+            where.url_of(failed.name),
+            where.url_of(rejected.name),
+        )
+        page = write_html(report, folder / f"{destination}_status.html", dagster_url=dagster_url)
+        if not where.is_local:  # the CSVs first: the page links them
+            for written in (failed, rejected, page):
+                where.put_file(written, written.name, move=True)
+        report.html_path = where.url_of(page.name)
     return report

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 from sqlalchemy import select
 
+from connector import storage
 from connector.digests import profile_digest
 from connector.exit_codes import ExitCode, worst
 from connector.ledger import (
@@ -40,6 +41,19 @@ _OUTCOME_OF_STATE = {
     SUPERSEDED: "retried in a later batch",
     DEAD: "dead",
 }
+
+
+def _local_manifests(batches: Any, folder: Path) -> dict[str, Batch]:
+    """local manifest path -> its batch: a local outbox's files as they are, an object
+    store's copied under ``folder``; missing manifests left out."""
+    found: dict[str, Batch] = {}
+    for batch in batches:
+        try:
+            local = storage.fetch(batch.manifest_path, folder / str(batch.id))
+        except storage.ObjectMissing:
+            continue
+        found[str(local)] = batch
+    return found
 
 
 @dataclass
@@ -75,8 +89,13 @@ def _trace_row(batch: Batch, source_ref: str | None, outcome: str, reason: str |
     )
 
 
-def trace(ledger: Ledger, identity: str) -> tuple[list[TraceRow], list[Delivered]]:
-    """Every batch row of ``identity`` (from the manifests) with its outcome, and its digests."""
+def trace(
+    ledger: Ledger, identity: str, cache_dir: Path | None = None
+) -> tuple[list[TraceRow], list[Delivered]]:
+    """Every batch row of ``identity`` (from the manifests) with its outcome, and its digests.
+
+    Manifests in an object store are read through copies under ``cache_dir``, removed before
+    this returns; a batch whose manifest is gone shows through its outcome row only."""
     with ledger.session() as session:
         batches = {b.id: b for b in session.scalars(select(Batch).order_by(Batch.id))}
         outcomes = {
@@ -87,19 +106,21 @@ def trace(ledger: Ledger, identity: str) -> tuple[list[TraceRow], list[Delivered
         rejects = list(
             session.scalars(select(Reject).where(Reject.identity == identity).order_by(Reject.id))
         )
-    by_path = {b.manifest_path: b for b in batches.values() if Path(b.manifest_path).is_file()}
     rows: list[TraceRow] = []
-    if by_path:
-        con = duckdb.connect()
-        try:
-            found: list[Any] = con.execute(
-                "select filename, _source_ref "
-                "from read_parquet(?, filename = true, union_by_name = true) "
-                "where _identity = ?",
-                [sorted(by_path), identity],
-            ).fetchall()
-        finally:
-            con.close()
+    with storage.scratch(cache_dir) as folder:
+        by_path = _local_manifests(batches.values(), folder)
+        found: list[Any] = []
+        if by_path:
+            con = duckdb.connect()
+            try:
+                found = con.execute(
+                    "select filename, _source_ref "
+                    "from read_parquet(?, filename = true, union_by_name = true) "
+                    "where _identity = ?",
+                    [sorted(by_path), identity],
+                ).fetchall()
+            finally:
+                con.close()
         for filename, source_ref in found:
             batch = by_path.get(filename) or by_path.get(str(Path(filename)))
             if batch is None:
@@ -162,8 +183,11 @@ class AccountProfile:
         return self.confirmed is not None and self.confirmed.digest == self.digest
 
 
-def account_profiles(ledger: Ledger, identity: str) -> list[AccountProfile]:
-    """``identity``'s profile at every account whose profile stores hold it."""
+def account_profiles(
+    ledger: Ledger, identity: str, *, cache_dir: Path | None = None
+) -> list[AccountProfile]:
+    """``identity``'s profile at every account whose profile stores hold it; ``cache_dir``:
+    where snapshots in an object store are copied to be read (``Settings.profiles_cache``)."""
     with ledger.session() as session:
         keys = sorted(set(session.scalars(select(ProfileStore.destination_key))))
         confirmed = {
@@ -174,7 +198,7 @@ def account_profiles(ledger: Ledger, identity: str) -> list[AccountProfile]:
     for key in keys:
         params: dict[str, tuple[str | None, str, str | None]] = {}
         sources: dict[str, str] = {}
-        for ref in profile_store.stores(ledger, key):
+        for ref in profile_store.stores(ledger, key, cache_dir=cache_dir):
             row = profile_store.profile_values(ref, identity)
             for name in ref.param_names:
                 value, day = row["params"][name] if row else (None, None)

@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import csv as pycsv
 import datetime as dt
-import glob
 import gzip
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -56,6 +53,7 @@ from connector.sources.csv_parse import (
     reject_row,
 )
 from connector.sources.registry import ChecksumWhileReading, file_sha256
+from connector.sources.source_files import SourceFile, list_files
 
 log = logging.getLogger(__name__)
 
@@ -65,40 +63,40 @@ BLOCK_BYTES = 8 * 1024 * 1024
 class Registry(Protocol):
     def decide(self, path: str, sha256: str, partition: str) -> Any: ...
 
-    def record(self, path: str, sha256: str, size: int, partition: str, rows: int) -> None: ...
+    def checksum_of(self, path: str, etag: str, size: int) -> str | None: ...
+
+    def record(
+        self, path: str, sha256: str, size: int, partition: str, rows: int, etag: str | None = None
+    ) -> None: ...
 
 
 # -- files of a partition --------------------------------------------------------------------
 
 
-def is_csv_name(name: str) -> bool:
-    lower = name.lower()
-    return lower.endswith(".csv") or lower.endswith(".csv.gz")
-
-
-def file_day(source: CsvSource, path: str, tz: dt.tzinfo) -> dt.date | None:
-    """The partition day of a file: from its name (``date_pattern``) or its mtime in ``tz``."""
+def file_day(source: CsvSource, file: SourceFile, tz: dt.tzinfo) -> dt.date | None:
+    """The partition day of a file: from its name (``date_pattern``) or its mtime in ``tz``
+    (an object's: the time it was uploaded)."""
     if source.date_from == "mtime":
-        return dt.datetime.fromtimestamp(os.path.getmtime(path), tz).date()
-    return day_from_name(source.date_regex, os.path.basename(path))
+        return file.mtime.astimezone(tz).date()
+    return day_from_name(source.date_regex, file.name)
 
 
-def partition_files(source: CsvSource, window: Window) -> list[str]:
-    """The CSV files whose day lies in ``window``, in (day, path) order."""
+def partition_files(source: CsvSource, window: Window) -> list[SourceFile]:
+    """The CSV files (or objects) whose day lies in ``window``, in (day, path) order."""
     tz = window.start.tzinfo or dt.UTC
-    found: list[tuple[dt.date, str]] = []
-    for path in glob.glob(source.path, recursive=True):
-        if not is_csv_name(path) or not os.path.isfile(path):
-            continue
-        day = file_day(source, path, tz)
+    found: list[tuple[dt.date, SourceFile]] = []
+    for file in list_files(source.path):
+        day = file_day(source, file, tz)
         if day is None:
             log.warning(
-                "%s: no day in the file name (date_pattern %r); skipped", path, source.date_pattern
+                "%s: no day in the file name (date_pattern %r); skipped",
+                file.path,
+                source.date_pattern,
             )
             continue
         if window.contains(dt.datetime.combine(day, dt.time(0), tzinfo=tz)):
-            found.append((day, path))
-    return [path for _, path in sorted(found)]
+            found.append((day, file))
+    return [file for _, file in sorted(found, key=lambda pair: (pair[0], pair[1].path))]
 
 
 def empty_raw_table(names: Sequence[str]) -> pa.Table:
@@ -322,8 +320,9 @@ def iter_csv_chunks(
     if not files:
         log.info("%s/%s: no CSV files match %s for this day", mapping.name, partition, source.path)
     seq = 0
-    for path in files:
-        read, known = _read_plan(registry, path, partition)
+    for file in files:
+        path = file.path
+        read, known = _read_plan(registry, file, partition)
         if not read:
             continue
         result = FileResult()
@@ -349,40 +348,43 @@ def iter_csv_chunks(
                 sha, size = result.checksum.result()
             else:  # could not be opened (a reject says so): recorded once it can be read
                 continue
-            registry.record(path, sha, size, partition, result.rows)
+            registry.record(path, sha, size, partition, result.rows, etag=file.etag)
         finally:
             if result.checksum is not None:
                 result.checksum.close()
 
 
 def _read_plan(
-    registry: Registry | None, path: str, partition: str
+    registry: Registry | None, file: SourceFile, partition: str
 ) -> tuple[bool, tuple[str, int] | None]:
     """(read the file?, its (sha256, size) when it had to be known before reading).
 
     A path the registry has never seen is read whatever its content, so its bytes are
     hashed as they are parsed (one read of the file); a known path needs its checksum
     first, to tell a rerun or a changed file from one ingested under another partition.
+    An object whose ETag and size the registry recorded with a checksum has that checksum:
+    it is not downloaded to be hashed again.
     """
+    path = file.path
     if registry is None or registry.decide(path, "", partition).reason == "new":
         return True, None
-    sha, size = file_sha256(path)
+    known = registry.checksum_of(path, file.etag, file.size) if file.etag else None
+    sha, size = (known, file.size) if known else file_sha256(path)
     decision = registry.decide(path, sha, partition)
     if not decision.read:
         log.info("%s: skipped (%s)", path, decision.reason)
     return decision.read, (sha, size)
 
 
-def list_source_files(mapping: SourceMapping, settings: Settings) -> list[tuple[Path, str]]:
-    """Every CSV file of a csv mapping with its partition day (``YYYY-MM-DD``), for sensors."""
+def list_source_files(mapping: SourceMapping, settings: Settings) -> list[tuple[SourceFile, str]]:
+    """Every CSV file (or object) of a csv mapping with its partition day (``YYYY-MM-DD``),
+    for sensors."""
     source = mapping.source
     if not isinstance(source, CsvSource):
         return []
-    out: list[tuple[Path, str]] = []
-    for path in sorted(glob.glob(source.path, recursive=True)):
-        if not is_csv_name(path) or not os.path.isfile(path):
-            continue
-        day = file_day(source, path, settings.tz)
+    out: list[tuple[SourceFile, str]] = []
+    for file in list_files(source.path):
+        day = file_day(source, file, settings.tz)
         if day is not None:
-            out.append((Path(path), day.isoformat()))
+            out.append((file, day.isoformat()))
     return out

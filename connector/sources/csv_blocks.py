@@ -97,13 +97,29 @@ class Utf8Reader:
         return joined
 
 
+class _OwnedGzip(gzip.GzipFile):
+    """A gzip stream that closes the stream it decompresses when it is closed."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        super().__init__(fileobj=source, mode="rb")
+        self._source = source
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._source.close()
+
+
 def open_file(path: str, checksum: ChecksumWhileReading | None = None) -> IO[bytes]:
-    """The file for reading: through ``checksum`` when given (gzip: the bytes on disk)."""
+    """The file (or object, streamed) for reading: through ``checksum`` when given (gzip:
+    the stored bytes)."""
     gz = path.lower().endswith(".gz")
     if checksum is None:
+        plain = io.BufferedReader(ReadOnce(path), buffer_size=READ_BUFFER)
         if gz:
-            return gzip.open(path, "rb")  # type: ignore[return-value]
-        return io.BufferedReader(ReadOnce(path), buffer_size=READ_BUFFER)
+            return _OwnedGzip(plain)  # type: ignore[return-value]
+        return plain
     buffered = io.BufferedReader(checksum, buffer_size=READ_BUFFER)
     if gz:
         # closing the GzipFile leaves `buffered` open: the caller closes the checksum

@@ -69,11 +69,12 @@ def _probe_sql(mapping: SourceMapping, source: SqlSource) -> list[str]:
 
 def _probe_csv(mapping: SourceMapping, source: CsvSource, settings: Settings) -> list[str]:
     problems: list[str] = []
-    for path, _day in list_source_files(mapping, settings):
+    for file, _day in list_source_files(mapping, settings):
+        path = file.path
         # the first chunk only (the file is closed as its reader is let go): once the header
         # passed it holds the mapped columns; else its reject says why not
         for table, rejects in read_csv_file(
-            str(path),
+            path,
             encoding=source.encoding,
             delimiter=source.delimiter,
             required=mapping.columns,

@@ -264,7 +264,7 @@ def test_the_report_shows_one_row_per_profile_with_both_mappings_params(tmp_path
         "12.50",
     )
     assert report.html_path is not None
-    page = report.html_path.read_text(encoding="utf-8")
+    page = Path(report.html_path).read_text(encoding="utf-8")
     assert "mappings crm+pos" in page and "Zürich HB" in page and "x1@example.com" in page
 
 

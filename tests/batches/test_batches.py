@@ -257,7 +257,7 @@ def test_crash_mid_write_leaves_no_partial_file_and_no_record(
         write_batches(
             iter(batches), mapping=FakeMapping(), partition="2026-01-02", settings=s, ledger=ledger
         )
-    outbox = s.outbox / "crm"
+    outbox = s.outbox.local_path / "crm"
     assert not [p for p in outbox.iterdir() if p.name.startswith(".tmp")]
     with ledger.session() as session:
         registered = list(session.query(Batch))
@@ -285,7 +285,7 @@ def test_crash_in_registration_removes_the_file(
             settings=s,
             ledger=ledger,
         )
-    assert list((s.outbox / "crm").iterdir()) == []
+    assert list((s.outbox.local_path / "crm").iterdir()) == []
 
 
 def test_a_failed_sync_publishes_nothing_of_that_file_or_the_next(
@@ -313,7 +313,7 @@ def test_a_failed_sync_publishes_nothing_of_that_file_or_the_next(
     with ledger.session() as session:
         registered = list(session.query(Batch))
     assert [b.row_count for b in registered] == [2]
-    outbox = s.outbox / "crm"
+    outbox = s.outbox.local_path / "crm"
     assert sorted(p.name for p in outbox.iterdir()) == sorted(
         [Path(registered[0].path).name, Path(registered[0].manifest_path).name]
     )
@@ -364,7 +364,7 @@ def test_profile_too_large_is_refused(tmp_path: Path, ledger: Ledger) -> None:
             settings=s,
             ledger=ledger,
         )
-    assert not list((s.outbox / "crm").glob("*.batch"))
+    assert not list((s.outbox.local_path / "crm").glob("*.batch"))
     # the failure stopped and joined the threads that worked for it
     assert not [t for t in threading.enumerate() if t.name in ("batch-encode", "batch-read")]
     assert not [t for t in threading.enumerate() if t.name.startswith("manifest-writer")]

@@ -79,6 +79,14 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
         assert ex["reference_sqlite"]["rows"] == int(size)
         # the same rows whatever the source
         assert ex["csv"]["rows_out"] == ex["sqlite"]["rows_out"]
+        # the same batch files, written to the local S3 server instead of the local disk
+        s3 = ex["csv_s3"]
+        assert (s3["rows_out"], s3["batches"], s3["batch_bytes"]) == (
+            ex["csv"]["rows_out"],
+            ex["csv"]["batches"],
+            ex["csv"]["batch_bytes"],
+        )
+        assert s3["ratio_to_csv"] > 0 and s3["stages"]["outbox"] > 0
         assert ex["sqlite"]["ratio_to_csv"] > 0
         for server in data.SERVERS:  # measured where the test run has the server, else why not
             if data.server_url(server) is None:
@@ -139,6 +147,7 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
         assert "postgres next night" in runner.table(doc)
     assert doc["commit"] is None or len(doc["commit"]) >= 7  # the measured code, when in git
     assert "csv -> batch files" in runner.table(doc)
+    assert "csv -> batch files in S3" in runner.table(doc)
     assert "median" in runner.table(doc)
     assert "next night" in runner.table(doc)
 

@@ -42,7 +42,7 @@ def test_caps_check_fails_on_rows_bytes_and_a_file_changed_on_disk(tmp_path: Pat
     problems = result.metadata["problems"].value
     assert "rows: 3 rows > 2" in problems
     assert "bytes: 3006 bytes > 2000" in problems
-    assert "tampered: 32 bytes on disk, ledger says 24" in problems
+    assert "tampered: 32 bytes in the outbox, ledger says 24" in problems
 
 
 def test_identities_check_flags_what_target_refuses(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_a_rerun_never_duplicates_rows_queued_or_in_flight(env) -> None:  # type
     assert (profiles.counts["rows_out"], profiles.counts["unchanged"]) == (0, 2)
     assert (again.candidates, again.batches) == (0, [])
     assert counts_by_state(ledger) == first
-    assert len(list((settings.outbox / "pos").glob("*.batch"))) == 1
+    assert len(list((settings.outbox.local_path / "pos").glob("*.batch"))) == 1
 
     claimed = claim_batches(ledger, "target:demo", 10, "delivery")
     assert claimed

@@ -13,6 +13,7 @@ from connector.ledger import Ledger
 from connector.profiles import store as profile_store
 from connector.profiles.merge import PARTITION, day_column
 from connector.profiles.store import MergeCounts, StoreRef
+from connector.storage import Location
 
 KEY = "target:demo"  # make_settings' account: client code demo
 
@@ -47,11 +48,15 @@ def merge(
     key: str = KEY,
     identity_type: str = "thirdPartyId",
     rows_fn: Callable[[], Any] | None = None,
+    location: Location | None = None,
 ) -> MergeCounts:
-    """Merge ``rows`` as ``partition`` into ``mapping``'s store at ``key``."""
+    """Merge ``rows`` as ``partition`` into ``mapping``'s store at ``key``; the snapshots in
+    ``location`` (default: ``<state_dir>/profiles``), ``<state_dir>/profiles`` their cache."""
+    cache = state_dir / "profiles"
     return profile_store.merge_day(
         ledger,
-        state_dir=state_dir,
+        location=location or Location.parse(cache),
+        cache_dir=cache,
         # a work folder per merge, as the profile stage's per partition
         work_dir=state_dir / "work" / uuid.uuid4().hex,
         destination_key=key,
@@ -63,8 +68,10 @@ def merge(
     )
 
 
-def store(ledger: Ledger, mapping: str = "crm", key: str = KEY) -> StoreRef:
-    ref = profile_store.find_store(ledger, key, mapping)
+def store(
+    ledger: Ledger, mapping: str = "crm", key: str = KEY, cache_dir: Path | None = None
+) -> StoreRef:
+    ref = profile_store.find_store(ledger, key, mapping, cache_dir=cache_dir)
     assert ref is not None, f"no store for {mapping} at {key}"
     return ref
 

@@ -24,7 +24,7 @@ D1, D2, D3, D4 = "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"
 
 
 def _files(state_dir: Path, mapping: str = "crm") -> list[str]:
-    folder = profile_store.store_dir(state_dir, KEY, mapping)
+    folder = profile_store.store_dir(state_dir / "profiles", KEY, mapping)
     return sorted(p.name[:11] for p in folder.glob("*.parquet"))
 
 

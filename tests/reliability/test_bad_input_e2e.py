@@ -137,13 +137,14 @@ def test_bad_input_corpus_end_to_end(tmp_path: Path, figures_recorder) -> None: 
     formula_rejects = [r for r in rejects if r[0] == "formula_rejects"]
     assert {r[1].rsplit(":", 1)[1] for r in formula_rejects} >= {"2", "4"}, formula_rejects
     assert all(r[3] for r in rejects), "a reject without a reason"
-    for path in (status.csv_path, status.rejects_csv_path):
-        assert path is not None and path.exists()
-        with path.open(newline="", encoding="utf-8") as fh:
+    for written in (status.csv_path, status.rejects_csv_path):
+        assert written is not None and Path(written).exists()
+        with Path(written).open(newline="", encoding="utf-8") as fh:
             for row in csv.reader(fh):
                 for cell in row:
-                    assert not cell.startswith(("=", "+", "-", "@")), f"{path.name}: {cell!r}"
-    assert "'=cmd|' /C calc'!A0" in status.rejects_csv_path.read_text(encoding="utf-8")
+                    assert not cell.startswith(("=", "+", "-", "@")), f"{written}: {cell!r}"
+    rejects_csv = Path(str(status.rejects_csv_path)).read_text(encoding="utf-8")
+    assert "'=cmd|' /C calc'!A0" in rejects_csv
     assert not problems, "\n".join(problems)
     figures_recorder(
         "bad_input_e2e",

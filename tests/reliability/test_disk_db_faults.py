@@ -159,7 +159,7 @@ def ledger_locked_while_registering(tmp_path: Path) -> None:
     got = queued(ledger)
     assert len(got) == 1, "only the batch registered before the lock may be queued"
     registered_files_are_whole(ledger)
-    assert leftovers(Path(settings.outbox)) == sorted(
+    assert leftovers(settings.outbox.local_path) == sorted(
         Path(p).name for b in got for p in (b.path, b.manifest_path)
     ), "the file whose registration failed was left behind"
     ledger_mod.register_batch = real  # type: ignore[assignment]
@@ -173,7 +173,7 @@ def ledger_unreachable(tmp_path: Path) -> None:
     with pytest.raises(OperationalError, match=r"127\.0\.0\.1") as info:
         build(settings, gone)
     assert "password" not in str(info.value).lower()
-    assert leftovers(Path(settings.outbox)) == [], "files written for a ledger never reached"
+    assert leftovers(settings.outbox.local_path) == [], "files written for a ledger never reached"
     gone.dispose()
     assert batches_mod  # the writer under test
 

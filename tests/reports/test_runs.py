@@ -109,7 +109,7 @@ def test_two_runs_keep_both_in_the_history_each_with_its_own_window(
     report = write_report(ledger, "target", tmp_path / "reports", 1000, ["crm"])
     assert [r.run_id for r in report.runs] == ["run-2", "run-1"]
     assert report.runs[1].mappings == one.mappings  # the first run is kept as it was
-    page = report.html_path.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    page = Path(str(report.html_path)).read_text(encoding="utf-8")
     assert page.index('href="http://127.0.0.1:3000/runs/run-2"') < page.index(
         'href="http://127.0.0.1:3000/runs/run-1"'
     )
@@ -224,7 +224,7 @@ def test_every_value_from_data_is_escaped_in_the_page(
         run_id='"><script>run</script>',
     )
     report = write_report(ledger, "target", tmp_path / "r", 1000, ["pos"])
-    page = report.html_path.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    page = Path(str(report.html_path)).read_text(encoding="utf-8")
     assert "<script" not in page and "<img" not in page and "<b>p" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
