@@ -8,6 +8,7 @@ import traceback
 import click
 
 from connector.cli.db import db_group
+from connector.cli.deploy import deploy_group
 from connector.cli.mappings import mappings_group, preview_command
 from connector.cli.status import status_command
 from connector.cli.sync import sync_command
@@ -67,3 +68,4 @@ main.add_command(status_command)
 main.add_command(trace_command)
 main.add_command(sandbox_group)
 main.add_command(db_group)
+main.add_command(deploy_group)
