@@ -7,6 +7,8 @@ import traceback
 
 import click
 
+from connector.cli.db import db_group
+from connector.cli.deploy import deploy_group
 from connector.cli.mappings import mappings_group, preview_command
 from connector.cli.status import status_command
 from connector.cli.sync import sync_command
@@ -65,3 +67,5 @@ main.add_command(sync_command)
 main.add_command(status_command)
 main.add_command(trace_command)
 main.add_command(sandbox_group)
+main.add_command(db_group)
+main.add_command(deploy_group)

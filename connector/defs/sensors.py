@@ -1,6 +1,6 @@
-"""Sensors: poll statuses while batches are open; launch a partition when a POS file lands.
+"""Sensors: poll statuses while batches await them; launch a partition when a POS file lands.
 
-What to launch is decided by plain functions (``reporting.queries.open_batch_count``,
+What to launch is decided by plain functions (``delivery.poll.pollable_batch_count``,
 ``sources.arrivals.new_source_files``); the sensors keep the cursor and build the requests.
 """
 
@@ -15,33 +15,77 @@ from typing import Any
 import dagster as dg
 
 from connector.defs.assets import STAGES, mapping_key
-from connector.defs.jobs import POLL
+from connector.defs.jobs import DRAIN, NIGHTLY, POLL
 from connector.defs.resources import ConnectorResource
+from connector.delivery.poll import pollable_batch_count
 from connector.mapping import SourceMapping
-from connector.reporting.queries import open_batch_count
 from connector.sources.arrivals import new_source_files
+
+# The accounts' status_report assets poll every batch awaiting a status (then record the run
+# and write the report): while a run that materializes one is on its way, another poll run
+# would find nothing left to ask, or wait for the same destination pool.
+REPORT_ASSET = "status_report"
+# The jobs whose whole selection holds the status_report assets (jobs.build_jobs).
+POLLING_JOBS = (POLL, NIGHTLY, DRAIN)
+# A run on its way: created, waiting in the run queue, being launched, or running.
+ON_ITS_WAY = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def polls(run: dg.DagsterRun) -> bool:
+    """Whether ``run`` materializes a status_report: a run of a polling job (``POLLING_JOBS``)
+    on its whole selection, or any run whose asset selection holds one (a backfill or a
+    *Materialize* that took the delivery assets along)."""
+    if run.asset_selection is None:
+        return run.job_name in POLLING_JOBS
+    return any(key.path[-1] == REPORT_ASSET for key in run.asset_selection)
+
+
+def polling_run_on_its_way(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
+    """A run that polls (``polls``) and is queued, starting or running, if any. The instance
+    is asked for the runs on their way (a few: the queue and the runs in progress); which of
+    them poll depends on their asset selection, so that is looked at here."""
+    on_its_way = instance.get_runs(filters=dg.RunsFilter(statuses=ON_ITS_WAY))
+    return next((run for run in on_its_way if polls(run)), None)
 
 
 def build_status_sensor(job: Any, connector: ConnectorResource) -> dg.SensorDefinition:
-    """Requests a poll run while batches are open, at most every ``target.poll_interval_s``
-    (the longest wait between polls; a run that waits for its batches backs off up to it)."""
+    """Requests a poll run when batches await a status (``pollable_batch_count``: submitted,
+    not claimed nor queued) and no run that polls is on its way (``polling_run_on_its_way``),
+    at most every ``target.poll_interval_s`` (the longest wait between polls; a run that
+    waits for its batches backs off up to it)."""
 
     @dg.sensor(
         name="status_poll",
         job=job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Launches a status poll while submitted batches are open.",
+        description="Launches a status poll while submitted batches await their status and "
+        "no run that polls is queued or running.",
     )
     def status_poll(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         settings = connector.settings()
-        open_batches = open_batch_count(connector.ledger())
-        if not open_batches:
-            return dg.SkipReason("no open batches")
+        # runs first: a run that polled and ended before this read has committed what it
+        # settled, so the count below cannot see batches it already took care of
+        busy = polling_run_on_its_way(context.instance)
+        pollable = pollable_batch_count(connector.ledger())
+        if not pollable:
+            return dg.SkipReason("no batch awaits a status")
+        if busy is not None:
+            return dg.SkipReason(
+                f"{pollable} batches await a status; run {busy.run_id} of {busy.job_name} "
+                f"({busy.status.value}) polls them"
+            )
         last = float(context.cursor or 0)
         current = time.time()
         if current - last < settings.target.poll_interval_s:
-            return dg.SkipReason(f"{open_batches} open batches; polled {current - last:.0f}s ago")
+            return dg.SkipReason(
+                f"{pollable} batches await a status; polled {current - last:.0f}s ago"
+            )
         return dg.SensorResult(
             run_requests=[dg.RunRequest(run_key=f"{POLL}-{int(current)}")],
             cursor=str(current),

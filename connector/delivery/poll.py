@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 
 from connector import ledger as ledger_mod
 from connector import progress
@@ -111,25 +111,31 @@ def _final(result: PollResult) -> int:
     return len({*result.completed, *result.stuck, *result.expired})
 
 
+def awaiting_status(key: str | None = None) -> ColumnElement[bool]:
+    """The batches a poll can advance (of the account ``key``, else of every account): those
+    submitted to the service and waiting for their final status. Not a ``claimed`` batch (its
+    submit is under way, or its process died: the drain recovers it) nor a ``queued`` one
+    (not sent yet): polling them would ask nothing."""
+    submitted = Batch.state == SUBMITTED
+    return submitted if key is None else and_(Batch.destination_key == key, submitted)
+
+
+def pollable_batch_count(ledger: Ledger) -> int:
+    """How many batches a poll can advance now (``awaiting_status``), over every account."""
+    with ledger.session() as session:
+        return int(session.scalar(select(func.count(Batch.id)).where(awaiting_status())) or 0)
+
+
 def _count_open(ledger: Ledger, key: str) -> int:
     with ledger.session() as session:
-        return int(
-            session.scalar(
-                select(func.count(Batch.id)).where(
-                    Batch.destination_key == key, Batch.state == SUBMITTED
-                )
-            )
-            or 0
-        )
+        return int(session.scalar(select(func.count(Batch.id)).where(awaiting_status(key))) or 0)
 
 
 def _open_batches(ledger: Ledger, key: str) -> list[Batch]:
     with ledger.session() as session:
         return list(
             session.scalars(
-                select(Batch)
-                .where(Batch.destination_key == key, Batch.state == SUBMITTED)
-                .order_by(Batch.submitted_at, Batch.id)
+                select(Batch).where(awaiting_status(key)).order_by(Batch.submitted_at, Batch.id)
             )
         )
 

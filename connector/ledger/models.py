@@ -54,8 +54,6 @@ SUPERSEDED = "superseded"
 DEAD = "dead"
 # every state of the diagram above (a batch enters each by a committed write of the ledger)
 BATCH_STATES = (QUEUED, CLAIMED, SUBMITTED, COMPLETE, FAILED, STUCK, EXPIRED, SUPERSEDED, DEAD)
-# States a delivery run is still working on (the status sensor polls while any is open).
-OPEN_STATES = (CLAIMED, SUBMITTED)
 # States whose rows are on their way (or about to be): a rerun must not queue them again.
 IN_FLIGHT_STATES = (QUEUED, CLAIMED, SUBMITTED)
 # The end states of the diagram above.

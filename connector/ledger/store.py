@@ -12,11 +12,14 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from filelock import FileLock
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -123,6 +126,26 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@cache
+def _migrations() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS_DIR))
+
+
+def head_revision() -> str:
+    """This release's schema: the newest migration under ``ledger/migrations/versions``."""
+    head = _migrations().get_current_head()
+    assert head is not None  # the first migration ships with the package
+    return head
+
+
+def _revisions_between(before: str | None, after: str | None) -> list[str]:
+    """The migrations that take the schema from ``before`` to ``after``, oldest first."""
+    if after is None or before == after:
+        return []
+    steps = _migrations().iterate_revisions(after, before or "base")
+    return [script.revision for script in reversed(list(steps))]
+
+
 class Ledger:
     """Engine + session factory for one ledger database."""
 
@@ -163,12 +186,32 @@ class Ledger:
                 cfg.attributes["connection"] = conn
                 command.stamp(cfg, "head")
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` with Alembic (``connector/ledger/migrations``)."""
+    def revision(self) -> str | None:
+        """The schema's Alembic revision: ``None`` before any (a new, empty database)."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def upgrade(self, revision: str = "head") -> list[str]:
+        """Bring the schema to ``revision`` with Alembic (``connector/ledger/migrations``);
+        the migrations applied, oldest first, none when the schema was there already.
+
+        Every process calls it when it opens the ledger (each run, each sensor tick), so a
+        schema already at ``revision`` costs one read of ``alembic_version``: no lock, no
+        Alembic run. Otherwise it runs under the schema lock (``_migrating``): of processes
+        starting together after a release, one applies the migrations and the others, once
+        the lock is theirs, find them applied and apply nothing."""
+        target = head_revision() if revision == "head" else revision
+        if self.revision() == target:
+            return []
         with self._migrating() as conn:
+            before = MigrationContext.configure(conn).get_current_revision()
+            if before == target:
+                return []  # another process applied them while this one waited for the lock
             cfg = alembic_config(self.url)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+            after = MigrationContext.configure(conn).get_current_revision()
+        return _revisions_between(before, after)
 
     @contextmanager
     def _migrating(self) -> Iterator[Connection]:

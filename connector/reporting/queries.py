@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, aliased
 from connector.ledger import (
     DEAD,
     FINAL_STATES,
-    OPEN_STATES,
     Batch,
     Delivered,
     Ledger,
@@ -32,15 +31,6 @@ def rejected_rows(ledger: Ledger, mapping: str, partition: str) -> int:
             select(func.count(distinct(Reject.source_ref))).where(
                 Reject.mapping == mapping, Reject.partition == partition
             )
-        )
-    return int(count or 0)
-
-
-def open_batch_count(ledger: Ledger) -> int:
-    """Batches submitted (or being submitted) whose final status is not known yet."""
-    with ledger.session() as session:
-        count = session.scalar(
-            select(func.count()).select_from(Batch).where(Batch.state.in_(OPEN_STATES))
         )
     return int(count or 0)
 

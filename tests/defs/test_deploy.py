@@ -113,16 +113,3 @@ def test_definitions_run_on_postgres_storage(workdir: Path, dagster_pg_url: str)
             dg.AssetKey(["crm_customers", "source_rows"])
         )
         assert record is not None
-
-
-def test_the_deploy_instance_config_loads(tmp_path: Path) -> None:
-    """deploy/dagster.yaml as the webserver and the daemon load it (its storage swapped for
-    SQLite): Dagster refuses run-queue limits under run_coordinator once `concurrency` is set."""
-    config = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
-    config["storage"] = {"sqlite": {"base_dir": str(tmp_path / "storage")}}
-    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))
-    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-        queue = instance.get_concurrency_config().run_queue_config
-        assert queue is not None and queue.max_concurrent_runs == 4
-        assert [limit["key"] for limit in queue.tag_concurrency_limits] == ["dagster/backfill"]
-        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1

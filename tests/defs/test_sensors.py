@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from connector.defs import build_definitions
+from connector.defs.jobs import NIGHTLY, POLL
 from connector.ledger import Batch
 from tests.defs.conftest import make_connector
 
@@ -52,29 +54,85 @@ def test_pos_sensor_launches_new_and_changed_files_once(workdir: Path) -> None:
         assert any(key.endswith("pos_2026-11-17.csv") for key in seen)
 
 
-def test_status_sensor_requests_polls_only_while_batches_are_open(workdir: Path) -> None:
+def _batch(key: str, state: str) -> Batch:
+    return Batch(
+        batch_key=key,
+        mapping="crm_customers",
+        partition="2026-11-21",
+        destination="target",
+        destination_key="target:demo",
+        path="/x",
+        manifest_path="/y",
+        sha256=key.ljust(64, "0"),
+        row_count=3,
+        byte_size=10,
+        state=state,
+    )
+
+
+def test_status_sensor_requests_a_poll_only_for_batches_a_poll_can_advance(workdir: Path) -> None:
     connector = make_connector(workdir)
     defs = build_definitions(connector.settings(), connector)
     with dg.instance_for_test() as instance:
         idle = _tick(defs, "status_poll", None, instance)
-        assert not idle.run_requests and idle.skip_message == "no open batches"
+        assert not idle.run_requests and idle.skip_message == "no batch awaits a status"
         with connector.ledger().session() as session:
-            session.add(
-                Batch(
-                    batch_key="b1",
-                    mapping="crm_customers",
-                    partition="2026-11-21",
-                    destination="target",
-                    destination_key="target:demo",
-                    path="/x",
-                    manifest_path="/y",
-                    sha256="0" * 64,
-                    row_count=3,
-                    byte_size=10,
-                    state="submitted",
-                )
-            )
+            session.add_all([_batch("b1", "queued"), _batch("b2", "claimed")])
+        # queued (not sent) and claimed (being sent, or left by a dead process: the drain's)
+        waiting = _tick(defs, "status_poll", None, instance)
+        assert not waiting.run_requests and waiting.skip_message == "no batch awaits a status"
+        with connector.ledger().session() as session:
+            session.add(_batch("b3", "submitted"))
         busy = _tick(defs, "status_poll", None, instance)
         assert len(busy.run_requests) == 1
         soon = _tick(defs, "status_poll", busy.cursor, instance)
         assert not soon.run_requests, "polled less than poll_interval_s ago"
+
+
+STARTED = dg.DagsterRunStatus.STARTED
+REPORT = dg.AssetKey(["target", "status_report"])
+STAGE = dg.AssetKey(["pos_purchases", "profile_changes"])
+
+
+@pytest.mark.parametrize(
+    ("job_name", "status", "selection"),
+    [
+        (POLL, dg.DagsterRunStatus.NOT_STARTED, None),
+        (POLL, dg.DagsterRunStatus.STARTING, None),
+        (POLL, STARTED, None),
+        (NIGHTLY, STARTED, None),
+        ("__ASSET_JOB", STARTED, frozenset({STAGE, REPORT})),  # a backfill taking delivery along
+    ],
+)
+def test_status_sensor_waits_while_a_run_that_polls_is_on_its_way(
+    workdir: Path,
+    job_name: str,
+    status: dg.DagsterRunStatus,
+    selection: frozenset[dg.AssetKey] | None,
+) -> None:
+    """A run on its way (created, starting, waiting for its pool or polling) that
+    materializes a status_report polls what the sensor sees; another run would poll nothing.
+    (A queued run needs a code location's origin: the deployment test has real ones.)"""
+    connector = make_connector(workdir)
+    defs = build_definitions(connector.settings(), connector)
+    with connector.ledger().session() as session:
+        session.add(_batch("b1", "submitted"))
+    with dg.instance_for_test() as instance:
+        going = instance.add_run(
+            dg.DagsterRun(job_name=job_name, status=status, asset_selection=selection)
+        )
+        held = _tick(defs, "status_poll", None, instance)
+        assert not held.run_requests
+        assert held.skip_message == (
+            f"1 batches await a status; run {going.run_id} of {job_name} ({status.value}) "
+            "polls them"
+        )
+        instance.report_run_failed(going)
+        # runs that do not poll: another job, a backfill of a mapping's stages only
+        instance.add_run(dg.DagsterRun(job_name="other_job", status=STARTED))
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="__ASSET_JOB", status=STARTED, asset_selection=frozenset({STAGE})
+            )
+        )
+        assert len(_tick(defs, "status_poll", None, instance).run_requests) == 1
