@@ -4,8 +4,9 @@ Both files are written under ``.tmp-<pid>-<token>`` names in a local folder (a l
 outbox itself, else the state folder's working area) with plain buffered writes.
 :meth:`PendingFile.finish` closes them; :func:`sync_files` fsyncs both, so that
 ``connector.outbox.publish`` can publish them under their final names. A crash at any point
-leaves at worst temporary files, never a partial file under a final name; :meth:`PendingFile.abort` and :func:`discard` remove the temporary files of a run
-that failed.
+leaves at worst temporary files, never a partial file under a final name;
+:meth:`PendingFile.abort` and ``publish.abandon`` remove the temporary files of a run that
+failed.
 """
 
 from __future__ import annotations
@@ -118,15 +119,6 @@ def sync_files(done: FinishedFile) -> None:
     """A finished batch file and its manifest on disk (before either is renamed)."""
     fsync_path(done.tmp_path)
     fsync_path(done.tmp_manifest)
-
-
-def discard(done: FinishedFile, synced: Future[None]) -> None:
-    """Remove a finished file that will not be published (once its sync has ended)."""
-    try:
-        synced.result()
-    except BaseException:
-        log.debug("syncing a batch file that is discarded failed", exc_info=True)
-    remove(done.tmp_path, done.tmp_manifest)
 
 
 def remove_leftovers(folder: Path) -> int:

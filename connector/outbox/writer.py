@@ -7,13 +7,14 @@ absent), then one string column per param, unencoded, null = empty
 ``connector.outbox.copernica_sink``) and its manifest ``<batch_key>.manifest.parquet``
 (``connector.outbox.manifest_schema``).
 
-A file is written under a temporary name on local disk, fsynced, published to the outbox
-(``settings.outbox``: a folder, where publishing is a rename, or an object store, where it is
-an upload and the local copy is then removed), and only then registered
+A file is written under a temporary name on local disk, published to the outbox
+(``settings.outbox``: a folder, where publishing is an fsync and a rename, or an object
+store, where it is an upload and the local copy is then removed), and only then registered
 (``connector.outbox.pending``, ``connector.outbox.publish``): a crash leaves at worst an
 unregistered file, never a registered partial one. Rows are streamed record batch by record
-batch, so memory does not grow with rows or files. A finished file is fsynced in a thread
-while the next one is written, and files are published in the order they were finished.
+batch, so memory does not grow with rows or files. A finished file is fsynced and published
+(renamed or uploaded) in a thread while the next one is written, and files are registered in
+the order they were finished.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from connector.encoding import header_line
 from connector.ledger import Batch, Ledger
 from connector.outbox.copernica_sink import COPERNICA_ROWS_PER_FILE, CopernicaSink
 from connector.outbox.normalise import normalised, record_batches
-from connector.outbox.pending import FinishedFile, discard, remove_leftovers, sync_files
-from connector.outbox.publish import BatchFields, publish
+from connector.outbox.pending import FinishedFile, remove_leftovers, sync_files
+from connector.outbox.publish import BatchFields, Published, abandon, put, register
 from connector.outbox.target_sink import ENCODE_THREADS, TargetSink
 from connector.settings import Settings
 from connector.storage import Location
@@ -153,20 +154,26 @@ def write_batches(
     con.execute("set preserve_insertion_order = true")  # normalised rows in order
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-writer")
     encoders = ThreadPoolExecutor(max_workers=ENCODE_THREADS, thread_name_prefix="batch-encode")
-    syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-sync")
-    finished: deque[tuple[int, FinishedFile, Future[None]]] = deque()
+    publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-publish")
+    finished: deque[tuple[FinishedFile, Future[Published]]] = deque()
     files: Generator[FinishedFile, None, None] | None = None
     written: list[Batch] = []
 
+    def stage(done: FinishedFile, base: str) -> Published:
+        # in the publishing thread, while the next file is written: a local outbox's file
+        # made durable, then renamed; an object store's uploaded (the local copy is transient)
+        if outbox.is_local:
+            sync_files(done)
+        return put(done, outbox, base)
+
     def publish_next() -> None:
-        index, done, synced = finished.popleft()
+        done, staged = finished.popleft()
         try:
-            synced.result()
+            published = staged.result()
         except BaseException:
-            discard(done, synced)
+            abandon(done, staged)
             raise
-        base = batch_key_base(mapping.name, partition, attempt, index)
-        batch = publish(done, outbox, base, ledger, common)
+        batch = register(published, done, ledger, common)
         if batch is not None:
             written.append(batch)
             if report is not None:
@@ -203,7 +210,8 @@ def write_batches(
                 while finished:
                     publish_next()
                 raise
-            finished.append((index, done, syncer.submit(sync_files, done)))
+            base = batch_key_base(mapping.name, partition, attempt, index)
+            finished.append((done, publisher.submit(stage, done, base)))
             while len(finished) > 1:
                 publish_next()
         while finished:
@@ -212,9 +220,9 @@ def write_batches(
         if files is not None:
             # aborts a file being written and joins the encoding thread
             files.close()
-        while finished:  # a failure stopped the run before these were published
-            discard(*finished.popleft()[1:])
-        syncer.shutdown(wait=True)
+        while finished:  # a failure stopped the run before these were registered
+            abandon(*finished.popleft())
+        publisher.shutdown(wait=True)
         writer.shutdown(wait=True)
         encoders.shutdown(wait=True)
         con.close()
