@@ -132,7 +132,7 @@ def test_sigkill_at_every_state_change_then_rerun(
 ) -> None:
     world = World(tmp_path / "world", seed=4, customers=12)
     day0 = world.night(0, crm_changes=12, pos_rows=6)
-    faults = STATE_FAULTS.get(state, {}) if kind == "update" else {}
+    faults = dict(STATE_FAULTS.get(state, {})) if kind == "update" else {}  # a copy: popped below
     ttl = faults.pop("status_ttl_s", None)
     options = {"status_ttl_s": ttl} if ttl else {}
     settings = {
