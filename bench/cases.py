@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -697,6 +698,58 @@ def copernica(profiles: int, work: str, concurrency: int = 8) -> dict[str, Any]:
     }
 
 
+def call_limit(ledger: str, work: str, calls: int = 2_000) -> dict[str, Any]:
+    """What the account's calls-per-minute limit (``delivery.call_limit``) adds to each call:
+    ``calls`` slots granted and answered in a row, the limit never reached (nothing waits).
+    ``ledger``: ``sqlite`` (a file under ``work``) or ``postgres`` (a database of its own on
+    the server CONNECTOR_TEST_POSTGRES_URL names, dropped afterwards)."""
+    from connector.delivery.call_limit import LedgerCallLimiter
+    from connector.ledger import Ledger
+
+    with _bench_ledger(ledger, Path(work)) as url:
+        led = Ledger(url)
+        led.upgrade()
+        limiter = LedgerCallLimiter(led, "target:bench", calls + 1)
+        started = time.perf_counter()
+        for _ in range(calls):
+            with limiter.call():
+                pass
+        seconds = time.perf_counter() - started
+        led.dispose()
+    return {
+        "ledger": ledger,
+        "calls": calls,
+        "seconds": figure(seconds),
+        "calls_per_s": round(calls / seconds),
+        "ms_per_call": figure(1000 * seconds / calls),
+    }
+
+
+@contextlib.contextmanager
+def _bench_ledger(kind: str, work: Path) -> Iterator[str]:
+    """A ledger URL of ``kind`` that only this case uses."""
+    if kind == "sqlite":
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        yield f"sqlite:///{work / 'ledger.db'}"
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = os.environ[SERVERS[kind]]
+    name = f"bench_call_limit_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def make_dataset(folder: str, rows: int, kind: str) -> dict[str, Any]:
     """The cached generated data file (made here so the parent process stays small); for a
     server, its table, loaded from the CSV export of the same rows."""
@@ -722,6 +775,7 @@ CASES = {
     "two_mappings": two_mappings,
     "sandbox": sandbox,
     "copernica": copernica,
+    "call_limit": call_limit,
 }
 
 

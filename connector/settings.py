@@ -83,8 +83,8 @@ class TargetSettings(BaseModel):
     calls_per_minute: int = Field(
         CALLS_PER_MINUTE,
         gt=0,
-        description="Target API calls per minute per client code from one process "
-        "(Adobe allows about 50).",
+        description="Target API calls per minute per client code, counted in the ledger "
+        "across every process and container that shares it (Adobe allows about 50).",
     )
     max_in_flight: int = Field(
         STATUS_WINDOW,

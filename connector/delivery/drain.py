@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from connector import ledger as ledger_mod
 from connector import planner, progress, storage
+from connector.delivery.call_limit import ledger_call_limits
 from connector.delivery.claims import (
     aware,
     claim_next,
@@ -79,7 +80,8 @@ def drain(
 ) -> DrainResult:
     """Submit queued batches of ``destination`` within window, quota and in-flight limit.
 
-    ``client``: the destination's API client to use (tests: fast retries). Reported as the
+    ``client``: the destination's API client to use (tests: fast retries; it keeps its own
+    call limiter, else the account's in the ledger spaces the calls). Reported as the
     ``submit`` stage (``connector.progress``): rows and batches submitted, what stopped it."""
     key = ledger_mod.destination_key(destination, settings)
     with progress.stage("submit", key, batches=0) as report:
@@ -118,7 +120,9 @@ def _drain(
         return result
     with ledger.session() as session:
         report.update(total=_queue_totals(session, key)[1])
-    dest = open_destination(settings, destination, key, client)
+    dest = open_destination(
+        settings, destination, key, client, call_limits=ledger_call_limits(ledger)
+    )
     owner = owner_id()
     try:
         while max_batches is None or len(result.submitted) < max_batches:

@@ -9,7 +9,8 @@ service (Target keeps the last 10 for 24 h) is resolved by reading every row bac
 Waiting for open batches, it polls at once, then after 1 s, 2 s, 4 s, ... up to
 ``target.poll_interval_s`` (:func:`poll_delays`): a batch the service applies in a second is
 confirmed in about a second, one that takes an hour costs a call every ``poll_interval_s``.
-The client's call limiter and its retries with ``Retry-After`` still space every call.
+Every status call also takes its place in the account's calls per minute, shared with the
+drains through the ledger (``call_limit``); the client's retries honour ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 
 from connector import ledger as ledger_mod
 from connector import progress
+from connector.delivery.call_limit import ledger_call_limits
 from connector.delivery.claims import aware, utcnow
 from connector.delivery.requeue import retry_whole_batch
 from connector.delivery.results import PollResult
@@ -76,7 +78,9 @@ def poll(
     opened = len(_open_batches(ledger, key))
     if not opened:
         return result  # nothing to follow (a Copernica batch settles when it is submitted)
-    dest = open_destination(settings, destination, key, client)
+    dest = open_destination(
+        settings, destination, key, client, call_limits=ledger_call_limits(ledger)
+    )
     started = time.monotonic()
     delays = poll_delays(settings.target.poll_interval_s)
     try:

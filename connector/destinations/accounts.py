@@ -3,14 +3,23 @@
 Each wraps its API client (``target.TargetClient``, ``copernica.CopernicaClient``) and says
 what the delivery engine needs to know of the account in the engine's terms
 (``destinations.base``). :func:`open_destination` builds the one a destination name stands
-for; tests hand in a client of their own (fast retries, another transport).
+for, its client spacing calls with the account's limiter (``base.CallLimits``); tests hand in
+a client of their own (fast retries, another transport), which keeps its own limiter.
 """
 
 from __future__ import annotations
 
 import logging
 
-from connector.destinations.base import Accepted, Destination, Limits, Processing, Settled, Stuck
+from connector.destinations.base import (
+    Accepted,
+    CallLimits,
+    Destination,
+    Limits,
+    Processing,
+    Settled,
+    Stuck,
+)
 from connector.destinations.copernica import CopernicaClient
 from connector.destinations.copernica_fields import FieldCheck
 from connector.destinations.http import (
@@ -31,7 +40,14 @@ log = logging.getLogger(__name__)
 class TargetDestination:
     """A Target client code: batches accepted, then followed through ``batchStatus``."""
 
-    def __init__(self, settings: Settings, key: str, client: TargetClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        key: str,
+        client: TargetClient | None = None,
+        *,
+        call_limits: CallLimits | None = None,
+    ) -> None:
         self.key = key
         self.limits = Limits(
             daily_quota=settings.daily_quota, max_in_flight=settings.target.max_in_flight
@@ -40,7 +56,11 @@ class TargetDestination:
         self.creates_profiles = settings.target.api_version != "v1"
         self.verify_sample = int(settings.target.verify_sample)
         self._own = client is None
-        self.client = client or TargetClient(settings.target)
+        if client is None:
+            # one limit per client code, for every API of the account (PROTOCOLS.md)
+            limiter = call_limits(key, settings.target.calls_per_minute) if call_limits else None
+            client = TargetClient(settings.target, limiter=limiter)
+        self.client = client
 
     def submit(self, batch: OutboxFile) -> Accepted:
         answer = self.client.submit(batch.path)
@@ -161,14 +181,21 @@ def open_destination(
     name: str,
     key: str,
     client: TargetClient | CopernicaClient | None = None,
+    *,
+    call_limits: CallLimits | None = None,
 ) -> Destination:
-    """The destination ``name`` (target | copernica) stands for, at account ``key``."""
+    """The destination ``name`` (target | copernica) stands for, at account ``key``.
+
+    ``call_limits``: where the client built here gets the account's calls-per-minute limiter
+    (Target's batchUpdate and batchStatus calls; Copernica has no call limit); None: calls
+    are not spaced (delivery always gives one; a read-back alone needs none). A given
+    ``client`` keeps its own limiter."""
     if name == "target":
         if client is not None and not isinstance(client, TargetClient):
             raise TypeError(
                 f"a Target destination takes a TargetClient, not {type(client).__name__}"
             )
-        return TargetDestination(settings, key, client)
+        return TargetDestination(settings, key, client, call_limits=call_limits)
     if name == "copernica":
         if client is not None and not isinstance(client, CopernicaClient):
             raise TypeError(

@@ -23,14 +23,36 @@ What a call can end in, and who handles it::
      |    +-- AuthError                   refused for the credentials: stop, keep the attempt
      |         +-- ConfigurationError    a database (or path) the service lacks: stop the run
      +-- NotFoundError                    a status that is gone: settle by read-back
+
+The engine tells a destination where its account's :class:`CallLimiter` comes from
+(:data:`CallLimits`; ``delivery.call_limit`` keeps the limit in the ledger, so every process
+of a deployment shares it); the client makes each call to a metered API, every retry
+included, inside ``limiter.call()``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from connector.outbox.files import OutboxFile
+
+
+class CallLimiter(Protocol):
+    """The calls-per-minute limit of one destination account, shared by all its callers."""
+
+    def call(self) -> AbstractContextManager[float]:
+        """Wait (sleeping) until the account may make one more call, and hold that call's
+        place in the limit while the block runs: the block makes exactly one request. The
+        context's value is the seconds waited."""
+        ...
+
+
+CallLimits = Callable[[str, int], CallLimiter]
+"""Where a destination gets its account's limiter: ``(account key, calls per minute)`` ->
+the ``CallLimiter`` every caller of that account shares (delivery: ``call_limit``)."""
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,18 @@
 """HTTP plumbing shared by the destination clients.
 
-Typed errors, a sliding-window call limiter (one per account in a process: ``shared_limiter``),
-retry timing with exponential backoff, jitter and ``Retry-After``, bounded response reads, and
-scrubbing of secrets out of any text that may reach a log line or an exception message (httpx
-puts the full URL, query string included, into its exception messages).
+Typed errors, retry timing with exponential backoff, jitter and ``Retry-After``, bounded
+response reads, and scrubbing of secrets out of any text that may reach a log line or an
+exception message (httpx puts the full URL, query string included, into its exception
+messages). The calls-per-minute limit is the ledger's (``connector.delivery.call_limit``).
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import email.utils
 import logging
 import random
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -197,114 +195,6 @@ class RetryPolicy:
         if retry_after is not None:
             return max(backoff, min(retry_after, self.max_total_s))
         return backoff
-
-
-class SlidingWindowLimiter:
-    """At most ``calls`` calls in any ``period_s`` window; thread-safe, clock/sleep injectable."""
-
-    def __init__(
-        self,
-        calls: int,
-        period_s: float = 60.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if calls <= 0:
-            raise ValueError("calls must be positive")
-        self.calls = calls
-        self.period_s = period_s
-        self._clock = clock
-        self._sleep = sleep
-        self._stamps: collections.deque[float] = collections.deque()
-        self._lock = threading.Lock()
-
-    def reconfigure(self, calls: int, period_s: float) -> None:
-        """A new limit; the calls already made keep counting against it."""
-        if calls <= 0:
-            raise ValueError("calls must be positive")
-        with self._lock:
-            self.calls, self.period_s = calls, period_s
-
-    def wait_time(self) -> float:
-        """Seconds until a call would be allowed (0 when one is allowed now)."""
-        with self._lock:
-            return self._wait_locked(self._clock())
-
-    def _wait_locked(self, now: float) -> float:
-        while self._stamps and now - self._stamps[0] >= self.period_s:
-            self._stamps.popleft()
-        if len(self._stamps) < self.calls:
-            return 0.0
-        # a call is allowed once all but calls - 1 of the stamps have left the window
-        return self._stamps[len(self._stamps) - self.calls] + self.period_s - now
-
-    def acquire(self) -> float:
-        """Block until a call is allowed, record it, and return the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                wait = self._wait_locked(now)
-                if wait <= 0:
-                    self._stamps.append(now)
-                    return waited
-            with progress.waiting(f"next call (limit {self.calls} per {self.period_s:g}s)", wait):
-                self._sleep(wait)
-            waited += wait
-
-
-_SHARED: dict[
-    tuple[str, str, Callable[[], float], Callable[[float], None]], SlidingWindowLimiter
-] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_limiter(
-    kind: str,
-    account: str,
-    calls: int,
-    period_s: float = 60.0,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> SlidingWindowLimiter:
-    """The process's one limiter for ``account`` of destination ``kind``.
-
-    A service's call limit is per account (Target: about 50 calls a minute per client code,
-    shared by every API of the account), so every client of the account in this process (two
-    drains, a drain and a poll) takes its calls from the same window: together they stay
-    within ``calls`` per ``period_s``. The limiter lives as long as the process (its window
-    must outlast the client that made the calls). When a client asks with another
-    ``calls``/``period_s`` than the limiter has, the newer setting applies to all of them.
-    A limiter keeps time with ``clock`` and waits with ``sleep``: clients on the real clock (all
-    of them outside tests) share one; clients on another clock or sleep (a test's fake clock)
-    share one of their own.
-
-    The limit is per process. Processes do not see each other's calls (nor the account's other
-    users: Admin and Reporting API calls count too), so several processes delivering to one
-    account at once can go over it; the service then answers 429/503 before processing, which
-    the clients retry with backoff and ``Retry-After``: it costs time, never a batch. (Counting
-    calls in the ledger would put a database write before every call, status polls included,
-    and still not see the account's other users.)
-    """
-    key = (kind, account, clock, sleep)
-    with _SHARED_LOCK:
-        limiter = _SHARED.get(key)
-        if limiter is None:
-            limiter = SlidingWindowLimiter(calls, period_s, clock=clock, sleep=sleep)
-            _SHARED[key] = limiter
-        elif (limiter.calls, limiter.period_s) != (calls, period_s):
-            log.info(
-                "%s %s: call limit changed from %d to %d per %gs",
-                kind,
-                account,
-                limiter.calls,
-                calls,
-                period_s,
-            )
-            limiter.reconfigure(calls, period_s)
-        return limiter
 
 
 def read_bounded(

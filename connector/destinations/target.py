@@ -8,8 +8,8 @@ answer is read with a size bound and XML is parsed with ``defusedxml``.
 Retry and duplicate policy for ``submit``
 -----------------------------------------
 A submit is retried (backoff with jitter, ``Retry-After`` honoured, bounded attempts and total
-time, every attempt through the shared 50 calls/minute limiter) only when the failure proves the
-service did not process the request:
+time, every attempt through the account's calls-per-minute limiter) only when the failure proves
+the service did not process the request:
 
 * connect errors, connect/pool timeouts (the request never left this machine);
 * HTTP 429 and 503 (throttled: refused before processing);
@@ -41,12 +41,14 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from connector import storage
+from connector.destinations.base import CallLimiter
 from connector.destinations.http import (
     AmbiguousSubmitError,
     AuthError,
@@ -54,7 +56,6 @@ from connector.destinations.http import (
     ProtocolError,
     RejectedError,
     RetryPolicy,
-    SlidingWindowLimiter,
     TransientError,
     classify_transport_error,
     open_client,
@@ -62,7 +63,6 @@ from connector.destinations.http import (
     read_bounded,
     run_with_retries,
     scrub,
-    shared_limiter,
 )
 from connector.destinations.target_answers import (
     BatchStatus,
@@ -112,13 +112,18 @@ def token_may_go_to(url: str, base_url: str) -> bool:
 
 
 class TargetClient:
-    """Bulk Profile Update (v1/v2), batchStatus and Profile Fetch for one Target client code."""
+    """Bulk Profile Update (v1/v2), batchStatus and Profile Fetch for one Target client code.
+
+    ``limiter``: the account's calls-per-minute limit, which every batchUpdate and batchStatus
+    request (each retry too) goes through; delivery hands in the one kept in the ledger
+    (``delivery.call_limit``). None: the calls are not spaced (a client used outside delivery).
+    """
 
     def __init__(
         self,
         settings: TargetSettings,
         *,
-        limiter: SlidingWindowLimiter | None = None,
+        limiter: CallLimiter | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -129,11 +134,7 @@ class TargetClient:
         self.api_version = settings.api_version
         self._token = settings.token.get_secret_value() if settings.token else None
         self._secrets = (self._token,) if self._token else ()
-        # one limiter per account in the process; the account: the client code at its base URL
-        account = f"{self.client_code}@{self.base_url}"
-        self.limiter = limiter or shared_limiter(
-            "target", account, settings.calls_per_minute, clock=clock, sleep=sleep
-        )
+        self.limiter = limiter
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
@@ -167,6 +168,10 @@ class TargetClient:
         )
         return {}
 
+    def _metered(self) -> AbstractContextManager[float]:
+        """The place of one batchUpdate or batchStatus request in the account's call limit."""
+        return self.limiter.call() if self.limiter is not None else nullcontext(0.0)
+
     def _retrying(self, call: Callable[[], Any], what: str, **kw: Any) -> Any:
         return run_with_retries(
             call, self.retry, what=what, sleep=self._sleep, clock=self._clock, **kw
@@ -195,28 +200,30 @@ class TargetClient:
 
     def _submit_once(self, file: str, name: str) -> SubmitResult:
         size = storage.head(file).size  # before a call is spent: a missing file sends nothing
-        body = storage.open_stream(file, SUBMIT_CHUNK)
-        self.limiter.acquire()
         url = self.update_url
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "Content-Length": str(size),
             **self._auth_headers(url),
         }
-        try:
-            with self._http.stream("POST", url, content=body, headers=headers) as resp:
-                payload = read_bounded(resp, max_seconds=self.settings.timeout_s)
-                status = resp.status_code
-                retry_after = resp.headers.get("retry-after")
-        except httpx.TransportError as exc:
-            err = classify_transport_error(exc, self._secrets)
-            if err.processed_possible:
-                raise AmbiguousSubmitError(f"submit {name}: outcome unknown after {err}") from None
-            raise err from None
-        finally:
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
+        with self._metered():  # the stream opens once the call may go, not while it waits
+            body = storage.open_stream(file, SUBMIT_CHUNK)
+            try:
+                with self._http.stream("POST", url, content=body, headers=headers) as resp:
+                    payload = read_bounded(resp, max_seconds=self.settings.timeout_s)
+                    status = resp.status_code
+                    retry_after = resp.headers.get("retry-after")
+            except httpx.TransportError as exc:
+                err = classify_transport_error(exc, self._secrets)
+                if err.processed_possible:
+                    raise AmbiguousSubmitError(
+                        f"submit {name}: outcome unknown after {err}"
+                    ) from None
+                raise err from None
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
         return self._submit_answer(name, status, payload, retry_after)
 
     def _submit_answer(
@@ -275,10 +282,11 @@ class TargetClient:
         return parse_status_response(payload)
 
     def _get(self, url: str, *, limited: bool) -> tuple[bytes, int, str | None]:
-        if limited:
-            self.limiter.acquire()
         try:
-            with self._http.stream("GET", url, headers=self._auth_headers(url)) as resp:
+            with (
+                self._metered() if limited else nullcontext(0.0),
+                self._http.stream("GET", url, headers=self._auth_headers(url)) as resp,
+            ):
                 payload = read_bounded(resp, max_seconds=self.settings.timeout_s)
                 status = resp.status_code
                 retry_after = resp.headers.get("retry-after")

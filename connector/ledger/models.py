@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -182,6 +183,31 @@ class QuotaUse(Base):
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     rows: Mapped[int] = mapped_column(BigInteger, default=0)
     calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CallSlot(Base):
+    """One API call to an account, counted against the account's calls per minute
+    (``connector.delivery.call_limit`` grants and frees slots; it defines the rule).
+
+    Times are seconds since the epoch by the ledger's clock (PostgreSQL's, so hosts whose
+    clocks differ share one timeline). A slot counts until ``free_at``: a minute after its call
+    was answered (``answered_at``), or, while no answer is recorded, a minute after its grant
+    plus the longest a call may take to reach the service (a process that died mid-call).
+    Slots that stopped counting are deleted by the next grant of the account."""
+
+    __tablename__ = "call_slots"
+    __table_args__ = (
+        Index("ix_call_slots_key_free", "destination_key", "free_at"),
+        # a slot's id is never reused (SQLite would reuse a deleted one's): a late answer
+        # recorded by the call of a deleted slot can only miss, never land on another's
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    destination_key: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[float] = mapped_column(Float)
+    answered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    free_at: Mapped[float] = mapped_column(Float)
 
 
 class IngestedFile(Base):

@@ -233,7 +233,7 @@ class Ledger:
         advisory lock (so across machines), held on a connection of its own and no
         transaction; SQLite (one machine): a file lock beside the database file; SQLite in
         memory: a lock of this process."""
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        key = advisory_key(name)
         if self.engine.dialect.name == "postgresql":
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
@@ -268,6 +268,22 @@ class Ledger:
     def dispose(self) -> None:
         """Close the engine's pooled connections."""
         self.engine.dispose()
+
+
+def advisory_key(name: str) -> int:
+    """The PostgreSQL advisory lock key of the lock ``name`` (64 bits of its SHA-256)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def lock_for_transaction(session: Session, name: str) -> None:
+    """Hold the lock ``name`` until the session's transaction ends: one holder at a time among
+    every process sharing the ledger. PostgreSQL: a transaction-scoped advisory lock (no row
+    to create first); SQLite: the database's write lock, which a session opened with
+    ``immediate=True`` takes as it begins (begun here)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name)})
+    else:
+        session.connection()
 
 
 @contextmanager

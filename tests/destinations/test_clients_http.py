@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from connector.delivery.call_limit import LedgerCallLimiter
 from connector.destinations.copernica import CopernicaClient
 from connector.destinations.http import (
     AmbiguousSubmitError,
@@ -17,9 +18,9 @@ from connector.destinations.http import (
     RejectedError,
     RetriesExhausted,
     RetryPolicy,
-    SlidingWindowLimiter,
 )
 from connector.destinations.target import TargetClient
+from connector.ledger import Ledger
 from connector.settings import CopernicaSettings, TargetSettings
 
 from .conftest import drop, huge, reply, slow
@@ -189,7 +190,7 @@ def test_status_404_is_not_found(canned) -> None:
         client.batch_status(f"{canned.url}/s?batchId=1")
 
 
-def test_limiter_is_shared_by_submit_and_status(canned, batch_file: Path) -> None:
+def test_limiter_is_shared_by_submit_and_status(canned, batch_file: Path, tmp_path: Path) -> None:
     canned.add(reply(200, ok_body(canned)))
     now = [0.0]
     waits: list[float] = []
@@ -198,7 +199,9 @@ def test_limiter_is_shared_by_submit_and_status(canned, batch_file: Path) -> Non
         waits.append(s)
         now[0] += s
 
-    limiter = SlidingWindowLimiter(2, 60, clock=lambda: now[0], sleep=sleep)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.upgrade()
+    limiter = LedgerCallLimiter(ledger, "target:demo", 2, clock=lambda: now[0], sleep=sleep)
     settings = TargetSettings(base_url=canned.url, timeout_s=2)
     with TargetClient(settings, limiter=limiter, retry=fast_retry()) as client:
         client.submit(batch_file)

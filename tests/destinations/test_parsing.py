@@ -1,4 +1,5 @@
-"""Pure parsing, retry timing, the limiter, scrubbing and selectors (no network)."""
+"""Pure parsing, retry timing, scrubbing and selectors (no network; the call limit:
+``tests/delivery/test_call_limit.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from connector.destinations.http import (
     ProtocolError,
     RejectedError,
     RetryPolicy,
-    SlidingWindowLimiter,
     parse_retry_after,
     scrub,
 )
@@ -192,34 +192,6 @@ def test_backoff_grows_is_capped_and_honours_retry_after() -> None:
     assert all(0.5 <= d <= 8 for d in delays)
     assert max(delays[4:]) <= 8 and delays[0] <= 1
     assert policy.delay(1, retry_after=30) == 30
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def test_sliding_window_limiter() -> None:
-    clock = FakeClock()
-    limiter = SlidingWindowLimiter(50, 60, clock=clock, sleep=clock.sleep)
-    stamps = []
-    for _ in range(120):
-        limiter.acquire()
-        stamps.append(clock.now)
-        clock.now += 0.1
-    # never more than 50 calls in any 60 s window
-    for i, start in enumerate(stamps):
-        assert sum(1 for s in stamps[i:] if s < start + 60) <= 50
-    assert clock.slept  # it had to wait
-    assert stamps[50] >= stamps[0] + 60
 
 
 def test_scrub_masks_tokens() -> None:

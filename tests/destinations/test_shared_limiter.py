@@ -1,5 +1,7 @@
-"""The call limit is the account's: every Target client of one client code in a process (two
-drains, a drain and a poll) takes its calls from one window, against the real sandbox."""
+"""The call limit is the account's: every Target client of one client code (two drains, a drain
+and a poll, in one process or several: each has a limiter of its own on the one ledger) takes
+its calls from one limit, against the real sandbox. Two processes at once:
+``tests/delivery/test_call_limit_processes.py``."""
 
 from __future__ import annotations
 
@@ -7,10 +9,10 @@ import random
 import threading
 from pathlib import Path
 
-import pytest
-
-from connector.destinations.http import RetryPolicy, SlidingWindowLimiter
+from connector.delivery.call_limit import LedgerCallLimiter
+from connector.destinations.http import RetryPolicy
 from connector.destinations.target import TargetClient
+from connector.ledger import Ledger
 from connector.sandbox.testing import running_sandbox
 from connector.settings import TargetSettings
 
@@ -35,10 +37,8 @@ class FakeClock:
             self.now += max(seconds, 0.0)
 
 
-def settings(url: str, client_code: str = "demo", calls: int = CALLS) -> TargetSettings:
-    return TargetSettings(
-        base_url=url, client_code=client_code, calls_per_minute=calls, timeout_s=10
-    )
+def settings(url: str) -> TargetSettings:
+    return TargetSettings(base_url=url, client_code="demo", calls_per_minute=CALLS, timeout_s=10)
 
 
 def batch_file(tmp_path: Path, n: int) -> Path:
@@ -51,31 +51,21 @@ def retry() -> RetryPolicy:
     return RetryPolicy(max_attempts=8, base_delay_s=1, max_delay_s=30, rng=random.Random(1))
 
 
-def test_clients_of_one_account_share_one_limiter() -> None:
-    url = "http://127.0.0.1:9"  # never called
-    a, b = TargetClient(settings(url)), TargetClient(settings(url))
-    other_code = TargetClient(settings(url, client_code="other"))
-    other_host = TargetClient(settings("http://127.0.0.2:9"))
-    own = SlidingWindowLimiter(5, 60)
-    given = TargetClient(settings(url), limiter=own)  # the reliability harness passes its own
-    try:
-        assert a.limiter is b.limiter
-        assert other_code.limiter is not a.limiter and other_host.limiter is not a.limiter
-        assert given.limiter is own
-    finally:
-        for client in (a, b, other_code, other_host, given):
-            client.close()
-
-
 def test_a_drain_and_a_poll_together_stay_within_the_accounts_calls(tmp_path: Path) -> None:
     """Before: each client allowed CALLS a minute, so together they made 2 x CALLS and the
     service throttled the extra calls (HTTP 503)."""
     clock = FakeClock()
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.upgrade()
+
+    def limiter() -> LedgerCallLimiter:  # each client its own, as in two processes
+        return LedgerCallLimiter(ledger, "target:demo", CALLS, clock=clock, sleep=clock.sleep)
+
     with running_sandbox(clock=clock, calls_per_minute=CALLS, processing_delay_s=0.0) as sb:
         kw = dict(retry=retry(), clock=clock, sleep=clock.sleep)
         with (
-            TargetClient(settings(sb.url), **kw) as drain,  # type: ignore[arg-type]
-            TargetClient(settings(sb.url), **kw) as poll,  # type: ignore[arg-type]
+            TargetClient(settings(sb.url), limiter=limiter(), **kw) as drain,  # type: ignore[arg-type]
+            TargetClient(settings(sb.url), limiter=limiter(), **kw) as poll,  # type: ignore[arg-type]
         ):
             first = drain.submit(batch_file(tmp_path, 1))
             second = drain.submit(batch_file(tmp_path, 2))
@@ -88,21 +78,3 @@ def test_a_drain_and_a_poll_together_stay_within_the_accounts_calls(tmp_path: Pa
         assert (
             clock.slept == [60.0] and sum(v for k, v in calls.items() if k != "rate_limited") == 5
         )
-
-
-def test_the_latest_setting_is_the_accounts_limit() -> None:
-    from connector.destinations.http import shared_limiter
-
-    clock = FakeClock()
-    first = shared_limiter("target", "demo@test-latest", 2, clock=clock, sleep=clock.sleep)
-    for _ in range(2):
-        first.acquire()
-    assert first.wait_time() == 60.0
-    again = shared_limiter("target", "demo@test-latest", 4, clock=clock, sleep=clock.sleep)
-    assert again is first and again.wait_time() == 0.0
-    # lowered below the calls already made: the next waits until all but one have left
-    shared_limiter("target", "demo@test-latest", 1, clock=clock, sleep=clock.sleep)
-    clock.sleep(10)
-    assert first.wait_time() == 50.0
-    with pytest.raises(ValueError):
-        shared_limiter("target", "demo@test-latest", 0, clock=clock, sleep=clock.sleep)

@@ -4,16 +4,18 @@ a reporter that fails never fails the work; waits reach the stage at work, from 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
 from connector import progress
+from connector.delivery.call_limit import LedgerCallLimiter
 from connector.destinations.http import (
     RetryPolicy,
-    SlidingWindowLimiter,
     TransientError,
     run_with_retries,
 )
+from connector.ledger import Ledger
 from connector.progress import Event
 from tests.progress.recording import Recording
 
@@ -97,7 +99,9 @@ def test_a_wait_shows_what_and_until_when_and_ends_with_its_block() -> None:
     assert (after.waits_for, after.until) == ("", None)
 
 
-def test_retries_and_the_call_limiter_tell_the_stage_at_work_what_they_wait_for() -> None:
+def test_retries_and_the_call_limiter_tell_the_stage_at_work_what_they_wait_for(
+    tmp_path: Path,
+) -> None:
     recording = Recording()
     calls = iter([TransientError("HTTP 503", status_code=503), "ok"])
 
@@ -115,12 +119,16 @@ def test_retries_and_the_call_limiter_tell_the_stage_at_work_what_they_wait_for(
     def sleep(seconds: float) -> None:
         now[0] += seconds
 
-    limiter = SlidingWindowLimiter(1, 60.0, clock=clock, sleep=sleep)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.upgrade()
+    limiter = LedgerCallLimiter(ledger, "target:demo", 1, clock=clock, sleep=sleep)
     with progress.reporting_to(recording), progress.stage("submit", "target:demo"):
         policy = RetryPolicy(base_delay_s=2.0)
         assert run_with_retries(flaky, policy, what="target POST", sleep=sleep, clock=clock) == "ok"
-        limiter.acquire()
-        limiter.acquire()  # the second call of the minute waits for the window
+        with limiter.call():
+            pass
+        with limiter.call():  # the second call of the minute waits for the window
+            pass
     waits = [e.waits_for for e in recording.events if e.until is not None]
     assert waits == ["target POST failed (HTTP 503); retry 1", "next call (limit 1 per 60s)"]
 

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import event, func, select
 
 from connector import delivery, pipeline
+from connector.delivery.call_limit import LedgerCallLimiter
 from connector.destinations.copernica import CopernicaClient
-from connector.destinations.http import RetryPolicy, SlidingWindowLimiter
+from connector.destinations.http import RetryPolicy
 from connector.destinations.target import TargetClient
 from connector.ledger import Batch, Ledger
 from connector.outbox import build as outbox_build
@@ -154,12 +155,18 @@ class Clients:
         self.copernica.close()
 
 
-def make_clients(settings: Settings, clock: FakeClock, seed: int = 7) -> Clients:
+def make_clients(settings: Settings, clock: FakeClock, ledger: Ledger, seed: int = 7) -> Clients:
+    """The destinations' clients on ``clock``; Target's calls spaced by the account's limit in
+    ``ledger`` (read on ``clock`` too)."""
     policy = RetryPolicy(
         max_attempts=6, base_delay_s=0.5, max_delay_s=30, max_total_s=300, rng=random.Random(seed)
     )
-    limiter = SlidingWindowLimiter(
-        settings.target.calls_per_minute, 60.0, clock=clock, sleep=clock.sleep
+    limiter = LedgerCallLimiter(
+        ledger,
+        f"target:{settings.target.client_code}",
+        settings.target.calls_per_minute,
+        clock=clock,
+        sleep=clock.sleep,
     )
     target = TargetClient(
         settings.target, limiter=limiter, retry=policy, sleep=clock.sleep, clock=clock

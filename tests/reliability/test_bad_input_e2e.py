@@ -81,7 +81,7 @@ def test_bad_input_corpus_end_to_end(tmp_path: Path, figures_recorder) -> None: 
         settings = make_settings(tmp_path, sb.url, mappings_dir=maps)
         ledger = Ledger(settings.ledger_url)
         ledger.create_all()
-        clients = make_clients(settings, clock)
+        clients = make_clients(settings, clock, ledger)
         try:
             mappings = [load_mapping(maps / f"{name}.yaml") for name in names]
             for mapping in mappings:
@@ -226,7 +226,7 @@ def test_missing_table_or_column_fails_that_mapping_only(tmp_path: Path) -> None
         settings = make_settings(tmp_path, sb.url, mappings_dir=maps)
         ledger = Ledger(settings.ledger_url)
         ledger.create_all()
-        clients = make_clients(settings, clock)
+        clients = make_clients(settings, clock, ledger)
         try:
             for name, table, column, words in (
                 ("nocol", "customers", "e_mail", ("nocol", "e_mail", "email", "customer_id")),

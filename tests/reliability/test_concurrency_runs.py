@@ -360,7 +360,7 @@ def test_backfill_after_the_nightly_run_does_not_overwrite_newer_values(tmp_path
         settings = make_settings(tmp_path, sb.url, mappings_dir=world.root / "mappings")
         ledger = Ledger(settings.ledger_url)
         ledger.create_all()
-        clients = make_clients(settings, clock)
+        clients = make_clients(settings, clock, ledger)
         figures = Figures()
         try:
             pos = world.mapping(POS)  # one file per day: every day can be backfilled

@@ -66,7 +66,7 @@ def test_rerun_of_a_day_keeps_its_retries(tmp_path: Path, fault: str) -> None:
         )
         ledger = Ledger(settings.ledger_url)
         ledger.create_all()
-        clients = make_clients(settings, clock)
+        clients = make_clients(settings, clock, ledger)
         try:
             prepare_all(world, settings, ledger, day)
             if fault == "per-row":  # one batch: its failed rows wait as the next attempt

@@ -56,7 +56,8 @@ def _restart(
     clients.close()
     gc.collect()  # the crashed unit of work's connection goes back to the pool
     ledger.dispose()
-    return Ledger(settings.ledger_url), make_clients(settings, clock, seed=seed)
+    ledger = Ledger(settings.ledger_url)
+    return ledger, make_clients(settings, clock, ledger, seed=seed)
 
 
 def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> None:  # type: ignore[no-untyped-def]
@@ -71,7 +72,7 @@ def soak(tmp_path: Path, nights: int, customers: int, seed: int, recorder) -> No
         )
         ledger = Ledger(settings.ledger_url)
         ledger.create_all()
-        clients = make_clients(settings, clock, seed=seed)
+        clients = make_clients(settings, clock, ledger, seed=seed)
         figures = Figures()
         figures.retry_sleeps_s = 0.0
         reports = []

@@ -46,7 +46,7 @@ def test_an_unclosed_quote_loses_its_line_only(tmp_path: Path) -> None:
         )
         ledger = Ledger(settings.ledger_url)
         ledger.create_all()
-        clients = make_clients(settings, clock)
+        clients = make_clients(settings, clock, ledger)
         try:
             mapping = load_mapping(maps / "pos.yaml")
             extract = pipeline.prepare(mapping, DAY, settings, ledger)[0]
