@@ -1,7 +1,7 @@
 """call slots: the calls-per-minute limit of an account, shared by every process
 
-Revision ID: 0004
-Revises: 0006
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-07
 
 ``call_slots``: one row per API call an account's clients made in about the last minute
@@ -9,7 +9,6 @@ Create Date: 2026-12-07
 processes draining one Target client code could make twice the calls; in the ledger every
 process of a deployment counts the same calls. A new table: an upgraded ledger starts with no
 slots, so the first minute after the upgrade does not see the calls made just before it.
-It follows 0006 (the ingested files' ETag), which was merged first.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0006"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
