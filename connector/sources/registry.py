@@ -222,20 +222,6 @@ class FileRegistry:
             known.setdefault(path, []).append(Recorded(sha256, size, etag))
         return known
 
-    def checksums(self) -> dict[str, set[str]]:
-        """Every path (or object URL) of this mapping ingested so far, with the checksums it
-        was ingested at."""
-        with self.ledger.session() as session:
-            rows = session.execute(
-                select(IngestedFile.path, IngestedFile.sha256).where(
-                    IngestedFile.mapping == self.mapping
-                )
-            ).all()
-        known: dict[str, set[str]] = {}
-        for path, sha256 in rows:
-            known.setdefault(path, set()).add(sha256)
-        return known
-
     def restamp(self, hashed: Sequence[tuple[SourceFile, str]]) -> None:
         """Record the size and ETag each file was listed at when it was found to hold bytes
         already ingested (the file, its checksum): a file touched, or written again with the
