@@ -38,7 +38,7 @@ from connector.mapping import CsvSource, SourceMapping
 from connector.settings import Settings
 from connector.sources.arrival_cursor import ArrivalCursor, MappingCursor, Waiting, listing_digest
 from connector.sources.csv import file_days
-from connector.sources.registry import FileRegistry, Recorded, file_sha256
+from connector.sources.registry import FileRegistry, Recorded, file_sha256, recorded_files
 from connector.sources.source_files import SourceFile, list_files
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def new_source_files(
     newest = (now.astimezone(settings.tz).date() - dt.timedelta(days=1)).isoformat()
     oldest = settings.partition_start.isoformat()
     found = Arrivals()
+    to_look: list[tuple[SourceMapping, CsvSource, list[SourceFile], str]] = []
     for mapping in mappings:
         source = mapping.source
         if not isinstance(source, CsvSource):
@@ -79,11 +80,14 @@ def new_source_files(
         digest = listing_digest(files, oldest)
         if before.settled(digest, newest):
             found.cursor.mappings[mapping.name] = before
-            continue
-        registry = FileRegistry(ledger, mapping.name)
-        recorded = registry.recorded()
+        else:
+            to_look.append((mapping, source, files, digest))
+    # one query for every mapping that has something to look at
+    recorded = recorded_files(ledger, [mapping.name for mapping, *_ in to_look])
+    for mapping, source, files, digest in to_look:
+        mine = recorded.get(mapping.name, {})
         # only the files the registry does not hold as listed are placed in their day
-        unplaced = [f for f in files if not _ingested_as_listed(f, recorded)]
+        unplaced = [f for f in files if not _ingested_as_listed(f, mine)]
         on_days: list[tuple[SourceFile, str]] = []
         later: list[str] = []  # days not over yet
         for file, day in file_days(source, unplaced, settings.tz):
@@ -95,7 +99,9 @@ def new_source_files(
                 found.not_yet.append((file.path, iso))
                 if iso > newest:
                     later.append(iso)
-        after = _look(registry, recorded, on_days, before, digest, found)
+        before = cursor.mappings.get(mapping.name, MappingCursor())
+        registry = FileRegistry(ledger, mapping.name)
+        after = _look(registry, mine, on_days, before, digest, found)
         after.until = min(later, default=None)
         found.cursor.mappings[mapping.name] = after
     for files_of_day in found.runs.values():

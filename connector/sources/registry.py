@@ -132,6 +132,27 @@ class Recorded(NamedTuple):
         return self.etag is not None and (self.size, self.etag) == (listed.size, listed.etag)
 
 
+def recorded_files(ledger: Ledger, mappings: Sequence[str]) -> dict[str, dict[str, list[Recorded]]]:
+    """Per mapping, every path (or object URL) ingested so far with the checksums it was
+    ingested at and the size and ETag last listed with each: one query on a plain connection
+    for all the ``mappings`` (what the POS sensor compares listings with, a row per file)."""
+    if not mappings:
+        return {}
+    query = select(
+        IngestedFile.mapping,
+        IngestedFile.path,
+        IngestedFile.sha256,
+        IngestedFile.size,
+        IngestedFile.etag,
+    ).where(IngestedFile.mapping.in_(sorted(set(mappings))))
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    known: dict[str, dict[str, list[Recorded]]] = {}
+    for mapping, path, sha256, size, etag in rows:
+        known.setdefault(mapping, {}).setdefault(path, []).append(Recorded(sha256, size, etag))
+    return known
+
+
 class FileRegistry:
     """The ``IngestedFile`` rows of one mapping."""
 
@@ -210,17 +231,8 @@ class FileRegistry:
 
     def recorded(self) -> dict[str, list[Recorded]]:
         """Every path (or object URL) of this mapping ingested so far, with the checksums it
-        was ingested at and the size and ETag last listed with each (one query, plain rows:
-        what the POS sensor compares a listing with)."""
-        query = select(
-            IngestedFile.path, IngestedFile.sha256, IngestedFile.size, IngestedFile.etag
-        ).where(IngestedFile.mapping == self.mapping)
-        with self.ledger.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        known: dict[str, list[Recorded]] = {}
-        for path, sha256, size, etag in rows:
-            known.setdefault(path, []).append(Recorded(sha256, size, etag))
-        return known
+        was ingested at and the size and ETag last listed with each."""
+        return recorded_files(self.ledger, [self.mapping]).get(self.mapping, {})
 
     def restamp(self, hashed: Sequence[tuple[SourceFile, str]]) -> None:
         """Record the size and ETag each file was listed at when it was found to hold bytes

@@ -45,6 +45,7 @@ from connector.storage import (
 )
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def is_csv_name(name: str) -> bool:
@@ -60,8 +61,13 @@ class SourceFile:
 
     path: str
     size: int
-    mtime: dt.datetime  # aware, UTC
+    modified_ns: int  # last modified (an object's upload), in ns since the epoch
     etag: str | None = None
+
+    @property
+    def mtime(self) -> dt.datetime:
+        """When it was last modified (an object: uploaded), aware, UTC."""
+        return EPOCH + dt.timedelta(microseconds=self.modified_ns // 1000)
 
     @property
     def name(self) -> str:
@@ -82,7 +88,7 @@ def list_files(pattern: str) -> list[SourceFile]:
         listed = Location.parse(matcher.prefix).list()
         return sorted(
             (
-                SourceFile(info.url, info.size, info.mtime, info.etag)
+                SourceFile(info.url, info.size, _ns_since_epoch(info.mtime), info.etag)
                 for info in listed
                 if is_csv_name(info.url) and matcher.matches(info.url)
             ),
@@ -132,8 +138,11 @@ def _scan(folder: str, name: str) -> list[SourceFile]:
 
 
 def _listed(path: str, info: os.stat_result) -> SourceFile:
-    mtime = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)
-    return SourceFile(path, info.st_size, mtime, local_etag(info))
+    return SourceFile(path, info.st_size, info.st_mtime_ns, local_etag(info))
+
+
+def _ns_since_epoch(moment: dt.datetime) -> int:
+    return (moment - EPOCH) // dt.timedelta(microseconds=1) * 1000
 
 
 _path = attrgetter("path")

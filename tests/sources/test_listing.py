@@ -52,10 +52,13 @@ def test_a_listing_finds_what_glob_finds(folder: Path, pattern: str) -> None:
     assert [f.path for f in listed] == expected
     for f in listed:
         info = os.stat(f.path)
-        assert (f.size, f.etag, f.mtime) == (
+        assert (f.size, f.etag, f.modified_ns) == (
             info.st_size,
             local_etag(info),
-            dt.datetime.fromtimestamp(info.st_mtime, dt.UTC),
+            info.st_mtime_ns,
+        )
+        assert (
+            abs(f.mtime - dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)).total_seconds() < 1e-5
         )
 
 
