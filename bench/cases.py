@@ -750,6 +750,144 @@ def _bench_ledger(kind: str, work: Path) -> Iterator[str]:
         admin.dispose()
 
 
+SENSOR_REPEATS = 3
+RUNNING_TICKS = ("steady", "new_file", "touched")
+
+
+def pos_sensor(work: str, mappings: int, days: int) -> dict[str, Any]:
+    """The ``pos_files`` sensor's ticks over ``mappings`` folders of ``days`` daily exports,
+    every one already ingested: each tick as Dagster evaluates it (``evaluate_tick``: the
+    settings, the ledger opened, the listing, the cursor), its seconds (the least of
+    ``SENSOR_REPEATS``) and CPU-seconds, the runs it asked for and the cursor's size. The
+    files it hashes are counted just before, by the core function on the same inputs
+    (``new_source_files(...).hashed``), whose registry writes (the ETags of files
+    found unchanged) are then undone, so the timed tick does the same work."""
+    import datetime as dt
+    import os
+
+    import dagster as dg
+    from sqlalchemy import select, update
+
+    from bench import pos_folders
+    from connector.defs import build_definitions
+    from connector.defs.resources import (
+        ConnectorResource,
+        CopernicaResource,
+        LedgerResource,
+        TargetResource,
+    )
+    from connector.ledger import IngestedFile
+    from connector.mapping import load_mappings
+    from connector.sources.arrival_cursor import ArrivalCursor
+    from connector.sources.arrivals import new_source_files
+
+    root = Path(work)
+    shutil.rmtree(root, ignore_errors=True)
+    # the exports up to the day before yesterday; yesterday's is the new file that arrives
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    last_day = yesterday - dt.timedelta(days=1)
+    first_day = last_day - dt.timedelta(days=days - 1)
+    os.environ["CONNECTOR_PARTITION_START"] = first_day.isoformat()
+    started = time.perf_counter()
+    mappings_dir = pos_folders.make_folders(root, mappings, days, last_day)
+    connector = ConnectorResource(
+        store=LedgerResource(state_dir=str(root / "state")),
+        target=TargetResource(),
+        copernica=CopernicaResource(),
+        mappings_dir=str(mappings_dir),
+        timezone="UTC",
+    )
+    settings, ledger = connector.settings(), connector.ledger()
+    maps, errors = load_mappings(mappings_dir)
+    assert not errors, errors
+    files = pos_folders.record_ingested(ledger, maps, settings)
+    # the code location as Dagster loads it: every mapping's assets, the sensor among them
+    defs = build_definitions(settings, connector)
+    sensor = defs.resolve_sensor_def("pos_files")
+    # built once per code location (the daemon's code server keeps it): not a tick's work
+    defs.get_repository_def().asset_graph  # noqa: B018
+    setup_s = time.perf_counter() - started
+
+    def etags() -> dict[int, str | None]:
+        with ledger.session() as session:
+            return dict(session.execute(select(IngestedFile.id, IngestedFile.etag)).all())
+
+    def set_etags(values: dict[int, str | None]) -> None:
+        with ledger.session() as session:
+            for row_id, etag in values.items():
+                session.execute(
+                    update(IngestedFile).where(IngestedFile.id == row_id).values(etag=etag)
+                )
+
+    def undo(before: dict[int, str | None]) -> None:
+        """The ETags back as they were (a tick records those of files found unchanged)."""
+        after = etags()
+        set_etags({i: etag for i, etag in before.items() if after.get(i) != etag})
+
+    def hashed(cursor: str | None) -> int:
+        before = etags()
+        now = dt.datetime.now(dt.UTC)
+        found = new_source_files(maps, settings, ArrivalCursor.parse(cursor), now, ledger)
+        undo(before)
+        return len(found.hashed)
+
+    def tick(cursor: str | None) -> dict[str, Any]:
+        """The tick on ``cursor``, ``SENSOR_REPEATS`` times on the same state (what one run
+        records is undone before the next; the last one's is kept): the least seconds."""
+        files_hashed = hashed(cursor)
+        walls, cpus = [], []
+        for repeat in range(SENSOR_REPEATS):
+            before = etags()
+            began, cpu = time.perf_counter(), time.process_time()
+            context = dg.build_sensor_context(cursor=cursor, definitions=defs)
+            result = sensor.evaluate_tick(context)
+            walls.append(figure(time.perf_counter() - began))
+            cpus.append(figure(time.process_time() - cpu))
+            if repeat < SENSOR_REPEATS - 1:
+                undo(before)
+        return {
+            "seconds": min(walls),
+            "runs_s": walls,
+            "cpu_s": min(cpus),
+            "hashed": files_hashed,
+            "runs": len(result.run_requests or []),
+            "cursor_bytes": len((result.cursor or "").encode()),
+            "cursor": result.cursor,
+        }
+
+    # the first tick after the upgrade: the earlier cursor (every file's checksum), the
+    # registry without local files' ETags
+    with ledger.session() as session:
+        rows = session.execute(
+            select(IngestedFile.mapping, IngestedFile.path, IngestedFile.sha256)
+        ).all()
+        session.execute(update(IngestedFile).values(etag=None))
+    old_cursor = json.dumps({f"{m}:{path}": sha for m, path, sha in rows}, sort_keys=True)
+    ticks = {"upgrade": tick(old_cursor)}
+    ticks["first"] = tick(None)  # an empty cursor on an ingested state: ETags known
+    ticks["steady"] = tick(ticks["first"]["cursor"])
+    pos_folders.add_export(maps[0], yesterday)
+    ticks["new_file"] = tick(ticks["steady"]["cursor"])
+    touched = Path(maps[-1].source.path).parent / f"pos_{last_day.isoformat()}.csv"
+    assert touched.is_file()
+    os.utime(touched, ns=(time.time_ns(), time.time_ns()))  # same bytes, a new mtime
+    ticks["touched"] = tick(ticks["new_file"]["cursor"])
+    ledger.dispose()
+    for result in ticks.values():
+        del result["cursor"]
+    shutil.rmtree(root, ignore_errors=True)
+    return {
+        "mappings": mappings,
+        "days": days,
+        "files": files,
+        "setup_s": round(setup_s, 1),
+        "ticks": ticks,
+        # the goal's figure: the slowest tick of a running sensor (not the one-offs: the
+        # first tick on an empty cursor, the first after the upgrade)
+        "seconds": max(ticks[name]["seconds"] for name in RUNNING_TICKS),
+    }
+
+
 def make_dataset(folder: str, rows: int, kind: str) -> dict[str, Any]:
     """The cached generated data file (made here so the parent process stays small); for a
     server, its table, loaded from the CSV export of the same rows."""
@@ -776,6 +914,7 @@ CASES = {
     "sandbox": sandbox,
     "copernica": copernica,
     "call_limit": call_limit,
+    "pos_sensor": pos_sensor,
 }
 
 

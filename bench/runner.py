@@ -200,6 +200,8 @@ def run(
     sandbox_rows: int = 500_000,
     copernica_profiles: int = 5_000,
     sql_nightly_rows: int = 10_000_000,
+    sensor_mappings: int = 200,
+    sensor_days: int = 365,
     data_dir: Path | None = None,
     results_dir: Path = RESULTS,
     label: str | None = None,
@@ -226,6 +228,9 @@ def run(
         copernica["profiles_per_s"] = round(copernica["profiles_per_s"])
         copernica["seconds"] = round(copernica["seconds"], 2)
         sql_night = measure_sql_nightly(data_dir, work, sql_nightly_rows)
+        pos = run_case(
+            "pos_sensor", work=str(work / "pos"), mappings=sensor_mappings, days=sensor_days
+        )
     doc: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "label": label,
@@ -242,7 +247,8 @@ def run(
         "sandbox": sandbox,
         "copernica": copernica,
         "sql_nightly": sql_night,
-        "goals": goals(extract, e2e),
+        "pos_sensor": pos,
+        "goals": goals(extract, e2e, pos),
         "bench_seconds": round(time.perf_counter() - started, 1),
     }
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -271,7 +277,7 @@ def code_version() -> str | None:
     return head.stdout.strip() + ("-dirty" if changed.stdout.strip() else "")
 
 
-def goals(extract: dict[str, Any], e2e: dict[str, Any]) -> dict[str, Any]:
+def goals(extract: dict[str, Any], e2e: dict[str, Any], pos: dict[str, Any]) -> dict[str, Any]:
     """The issue's goals, judged on the largest size measured (ratios from the same run)."""
     sizes = sorted(extract, key=int)
     small, large = extract[sizes[0]], extract[sizes[-1]]
@@ -317,6 +323,13 @@ def goals(extract: dict[str, Any], e2e: dict[str, Any]) -> dict[str, Any]:
         "sql_rss_growth_ok": all(g < 1.2 for g in sql_growth.values()),
         "end_to_end_s": e2e["seconds"],
         "end_to_end_ok": e2e["seconds"] < 120,
+        # issue 25: a running pos_files sensor's tick over every mapping's year of exports;
+        # beside it the one-offs: a first tick on an empty cursor (it reads every registry
+        # row) and the first after the upgrade (it hashes every file once)
+        "pos_sensor_tick_s": pos["seconds"],
+        "pos_sensor_ok": pos["seconds"] < 1.0,
+        "pos_sensor_first_tick_s": pos["ticks"]["first"]["seconds"],
+        "pos_sensor_upgrade_tick_s": pos["ticks"]["upgrade"]["seconds"],
     }
 
 
@@ -430,6 +443,16 @@ def table(doc: dict[str, Any]) -> str:
             f"    postgres next night: {sql_night['read_share']:.2%} of the table read, "
             f"{sql_night['time_ratio']}x the first night's time"
         )
+    pos = doc["pos_sensor"]
+    lines.append(
+        f"{'pos_files sensor ticks':<28}{pos['files']:>10}{pos['seconds']:>10}{'':>12}{'':>8}"
+        f"{pos['peak_rss_mib']:>10}   {pos['mappings']} mappings x {pos['days']} days, all ingested"
+    )
+    for name, t in pos["ticks"].items():
+        lines.append(
+            f"    tick {name}: {t['seconds']} s (runs {t['runs_s']} s, {t['cpu_s']} CPU-s), "
+            f"{t['hashed']} hashed, {t['runs']} runs, cursor {t['cursor_bytes']} bytes"
+        )
     lines.append("goals: " + json.dumps(doc["goals"]))
     return "\n".join(lines)
 
@@ -446,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         default=10_000_000,
         help="rows of the PostgreSQL nightly case's table (0: skip it)",
     )
+    parser.add_argument("--sensor-mappings", type=int, default=200)
+    parser.add_argument("--sensor-days", type=int, default=365)
     parser.add_argument("--data-dir", type=Path, help="where generated data is cached")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--label")
@@ -456,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
         sandbox_rows=args.sandbox_rows,
         copernica_profiles=args.copernica_profiles,
         sql_nightly_rows=args.sql_nightly_rows,
+        sensor_mappings=args.sensor_mappings,
+        sensor_days=args.sensor_days,
         data_dir=args.data_dir,
         results_dir=args.results_dir,
         label=args.label,

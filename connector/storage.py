@@ -334,6 +334,12 @@ def _local(text: str) -> Path:
     return Path(urlsplit(text).path) if text.startswith("file://") else Path(text)
 
 
+def local_etag(stat: os.stat_result) -> str:
+    """A local file's ETag: its size and mtime in nanoseconds, in hex (a change detector, as
+    ``object_store``'s local store makes one; not a content hash)."""
+    return f"{stat.st_size:x}-{stat.st_mtime_ns:x}"
+
+
 def _local_info(path: Path, name: str, *, strict: bool = False) -> ObjectInfo:
     stat = path.stat()
     if strict and not path.is_file():
@@ -342,7 +348,7 @@ def _local_info(path: Path, name: str, *, strict: bool = False) -> ObjectInfo:
         name=name,
         url=str(path),
         size=stat.st_size,
-        etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
+        etag=local_etag(stat),
         mtime=datetime.fromtimestamp(stat.st_mtime, UTC),
     )
 

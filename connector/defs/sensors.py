@@ -7,7 +7,6 @@ What to launch is decided by plain functions (``delivery.poll.pollable_batch_cou
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from connector.defs.jobs import DRAIN, NIGHTLY, POLL
 from connector.defs.resources import ConnectorResource
 from connector.delivery.poll import pollable_batch_count
 from connector.mapping import SourceMapping
+from connector.sources.arrival_cursor import ArrivalCursor
 from connector.sources.arrivals import new_source_files
 
 # The accounts' status_report assets poll every batch awaiting a status (then record the run
@@ -98,8 +98,12 @@ def build_pos_sensor(
     mappings: Sequence[SourceMapping], connector: ConnectorResource
 ) -> dg.SensorDefinition | None:
     """A run per (mapping, partition day) when a CSV file appears or changes; run keys are
-    checksums. Files the ledger's file registry already holds with their checksum launch
-    nothing (``new_source_files``): starting the sensor on a state that has run re-runs no day."""
+    checksums (an object's ETag when it is launched unread). A tick reads the files'
+    metadata and hashes only new or changed ones; files the ledger's file registry already
+    holds with their checksum launch nothing (``new_source_files``): starting the sensor on
+    a state that has run re-runs no day. The cursor holds per mapping a digest of its
+    listing and the files launched but not yet ingested
+    (``connector.sources.arrival_cursor``), not every file ever seen."""
     csv_mappings = [m for m in mappings if m.source.kind == "csv"]
     if not csv_mappings:
         return None
@@ -115,14 +119,31 @@ def build_pos_sensor(
         description="New or changed POS export files launch their mapping's partition.",
     )
     def pos_files(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        found = new_source_files(
-            csv_mappings, connector.settings(), seen, dt.datetime.now(dt.UTC), connector.ledger()
+        ledger = connector.ledger()
+        try:
+            found = new_source_files(
+                csv_mappings,
+                connector.settings(),
+                ArrivalCursor.parse(context.cursor),
+                dt.datetime.now(dt.UTC),
+                ledger,
+            )
+        finally:
+            ledger.dispose()
+        if found.not_yet:
+            examples = ", ".join(f"{path} ({day})" for path, day in found.not_yet[:3])
+            context.log.info(
+                "%d files not launched: their day is not a partition (yet), e.g. %s",
+                len(found.not_yet),
+                examples,
+            )
+        context.log.info(
+            "%d files listed, %d hashed (new or changed)",
+            found.listed,
+            len(found.hashed),
         )
-        for path, day in found.not_yet:
-            context.log.info("%s: day %s is not a partition (yet); not launched", path, day)
-        cursor = json.dumps(found.seen, sort_keys=True)
-        if not found.runs:  # the cursor may still learn files the ledger had ingested
+        cursor = found.cursor.to_json()
+        if not found.runs:  # the cursor may still have learnt a listing or a touched file
             return dg.SensorResult(skip_reason="no new or changed files", cursor=cursor)
         runs = [
             dg.RunRequest(

@@ -225,7 +225,9 @@ class IngestedFile(Base):
     partition: Mapped[str] = mapped_column(String(32))
     rows: Mapped[int] = mapped_column(Integer, default=0)
     ingested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # an object's ETag when it was read (an object store's export); null for a local file
+    # the file's ETag as listed before it was read: an object's from its store, a local
+    # file's its size and mtime (``storage.local_etag``); null for a local file recorded
+    # before local files had one (the POS sensor hashes it once, then records it)
     etag: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 

@@ -73,20 +73,22 @@ class Registry(Protocol):
 # -- files of a partition --------------------------------------------------------------------
 
 
-def file_day(source: CsvSource, file: SourceFile, tz: dt.tzinfo) -> dt.date | None:
-    """The partition day of a file: from its name (``date_pattern``) or its mtime in ``tz``
-    (an object's: the time it was uploaded)."""
+def file_days(
+    source: CsvSource, files: Sequence[SourceFile], tz: dt.tzinfo
+) -> list[tuple[SourceFile, dt.date | None]]:
+    """Each file with its partition day: from its name (``date_pattern``) or its mtime in
+    ``tz`` (an object's: the time it was uploaded); None when the name carries no day."""
     if source.date_from == "mtime":
-        return file.mtime.astimezone(tz).date()
-    return day_from_name(source.date_regex, file.name)
+        return [(file, file.mtime.astimezone(tz).date()) for file in files]
+    regex = source.date_regex  # compiled once, not per file
+    return [(file, day_from_name(regex, file.name)) for file in files]
 
 
 def partition_files(source: CsvSource, window: Window) -> list[SourceFile]:
     """The CSV files (or objects) whose day lies in ``window``, in (day, path) order."""
     tz = window.start.tzinfo or dt.UTC
     found: list[tuple[dt.date, SourceFile]] = []
-    for file in list_files(source.path):
-        day = file_day(source, file, tz)
+    for file, day in file_days(source, list_files(source.path), tz):
         if day is None:
             log.warning(
                 "%s: no day in the file name (date_pattern %r); skipped",
@@ -362,8 +364,8 @@ def _read_plan(
     A path the registry has never seen is read whatever its content, so its bytes are
     hashed as they are parsed (one read of the file); a known path needs its checksum
     first, to tell a rerun or a changed file from one ingested under another partition.
-    An object whose ETag and size the registry recorded with a checksum has that checksum:
-    it is not downloaded to be hashed again.
+    A file whose ETag and size the registry recorded with a checksum has that checksum: it
+    is not hashed again (an object not downloaded to be hashed).
     """
     path = file.path
     if registry is None or registry.decide(path, "", partition).reason == "new":
@@ -378,13 +380,12 @@ def _read_plan(
 
 def list_source_files(mapping: SourceMapping, settings: Settings) -> list[tuple[SourceFile, str]]:
     """Every CSV file (or object) of a csv mapping with its partition day (``YYYY-MM-DD``),
-    for sensors."""
+    by path; files whose name carries no day are left out."""
     source = mapping.source
     if not isinstance(source, CsvSource):
         return []
-    out: list[tuple[SourceFile, str]] = []
-    for file in list_files(source.path):
-        day = file_day(source, file, settings.tz)
-        if day is not None:
-            out.append((file, day.isoformat()))
-    return out
+    return [
+        (file, day.isoformat())
+        for file, day in file_days(source, list_files(source.path), settings.tz)
+        if day is not None
+    ]

@@ -5,9 +5,11 @@ that partition (reruns are idempotent, stage outputs are replaced whole); a file
 already ingested under another partition is skipped; a file whose content changed
 (new checksum) is read again.
 
-An object (a POS export in an object store) is recorded with its ETag too: an object whose
-ETag and size the registry holds has the checksum recorded with them, so knowing it costs
-no download (a new ETag is hashed once: the same bytes uploaded again are still known).
+A file is recorded with its ETag as listed before it was read (``source_files``: an
+object's from its store, a local file's size and mtime): a file whose ETag and size the
+registry holds has the checksum recorded with them, so knowing it costs no hash, nor for an
+object a download (a new ETag is hashed once: the same bytes written again are still known,
+and :meth:`FileRegistry.restamp` records the new ETag).
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from connector.ledger import IngestedFile, Ledger
-from connector.sources.source_files import open_raw
+from connector.sources.source_files import SourceFile, open_raw
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,40 @@ class Decision:
     reason: str  # new | changed | rerun | ingested under <partition>
 
 
+class Recorded(NamedTuple):
+    """One checksum a path was ingested at, and the size and ETag it was last listed at with
+    it (a tuple: the POS sensor reads one per file ingested)."""
+
+    sha256: str
+    size: int
+    etag: str | None  # None: a local file recorded before local files had one
+
+    def lists_as(self, listed: SourceFile) -> bool:
+        """Whether ``listed`` is this file as it was recorded (same size and ETag)."""
+        return self.etag is not None and (self.size, self.etag) == (listed.size, listed.etag)
+
+
+def recorded_files(ledger: Ledger, mappings: Sequence[str]) -> dict[str, dict[str, list[Recorded]]]:
+    """Per mapping, every path (or object URL) ingested so far with the checksums it was
+    ingested at and the size and ETag last listed with each: one query on a plain connection
+    for all the ``mappings`` (what the POS sensor compares listings with, a row per file)."""
+    if not mappings:
+        return {}
+    query = select(
+        IngestedFile.mapping,
+        IngestedFile.path,
+        IngestedFile.sha256,
+        IngestedFile.size,
+        IngestedFile.etag,
+    ).where(IngestedFile.mapping.in_(sorted(set(mappings))))
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    known: dict[str, dict[str, list[Recorded]]] = {}
+    for mapping, path, sha256, size, etag in rows:
+        known.setdefault(mapping, {}).setdefault(path, []).append(Recorded(sha256, size, etag))
+    return known
+
+
 class FileRegistry:
     """The ``IngestedFile`` rows of one mapping."""
 
@@ -139,8 +176,8 @@ class FileRegistry:
         return Decision(False, f"ingested under {same[0].partition}")
 
     def checksum_of(self, path: str, etag: str, size: int) -> str | None:
-        """The checksum recorded for the object ``path`` at this ETag and size; None when
-        it was never ingested so."""
+        """The checksum recorded for the file (or object) ``path`` at this ETag and size;
+        None when it was never ingested so."""
         with self.ledger.session() as session:
             return session.scalars(
                 select(IngestedFile.sha256).where(
@@ -160,8 +197,8 @@ class FileRegistry:
         rows: int,
         etag: str | None = None,
     ) -> None:
-        """Remember that ``path`` with this content (an object's: at this ETag) was read for
-        ``partition``."""
+        """Remember that ``path`` with this content, listed at ``etag`` before it was read,
+        was read for ``partition``."""
         # read-then-write: take SQLite's write lock first, or a concurrent writer (another
         # process preparing a partition) makes the upgrade fail at once with "database is
         # locked" (SQLITE_BUSY_SNAPSHOT ignores the busy timeout)
@@ -192,19 +229,32 @@ class FileRegistry:
                 found.etag = etag or found.etag
         log.debug("recorded %s (%s rows) for %s/%s", path, rows, self.mapping, partition)
 
-    def checksums(self) -> dict[str, set[str]]:
+    def recorded(self) -> dict[str, list[Recorded]]:
         """Every path (or object URL) of this mapping ingested so far, with the checksums it
-        was ingested at."""
-        with self.ledger.session() as session:
-            rows = session.execute(
-                select(IngestedFile.path, IngestedFile.sha256).where(
-                    IngestedFile.mapping == self.mapping
-                )
-            ).all()
-        known: dict[str, set[str]] = {}
-        for path, sha256 in rows:
-            known.setdefault(path, set()).add(sha256)
-        return known
+        was ingested at and the size and ETag last listed with each."""
+        return recorded_files(self.ledger, [self.mapping]).get(self.mapping, {})
+
+    def restamp(self, hashed: Sequence[tuple[SourceFile, str]]) -> None:
+        """Record the size and ETag each file was listed at when it was found to hold bytes
+        already ingested (the file, its checksum): a file touched, or written again with the
+        same bytes, is not hashed again."""
+        if not hashed:
+            return
+        statement = (
+            update(IngestedFile)
+            .where(
+                IngestedFile.mapping == self.mapping,
+                IngestedFile.path == bindparam("at_path"),
+                IngestedFile.sha256 == bindparam("at_sha"),
+            )
+            .values(size=bindparam("new_size"), etag=bindparam("new_etag"))
+        )
+        params = [
+            {"at_path": f.path, "at_sha": sha, "new_size": f.size, "new_etag": f.etag}
+            for f, sha in hashed
+        ]
+        with self.ledger.session(immediate=True) as session:
+            session.connection().execute(statement, params)
 
     def files(self, partition: str | None = None) -> list[IngestedFile]:
         """Recorded files of this mapping (of one partition when given)."""

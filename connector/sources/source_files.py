@@ -6,22 +6,46 @@
 object's size, ETag and time of upload. Either way a file is named by its path or URL (in
 source refs ``path:LINE``, in the file registry) and read as a stream of bytes
 (:func:`open_raw`): an object is streamed as it is read, never copied to the local disk.
+
+A listing reads metadata only. Every file has an ETag, the store's word for "these bytes":
+an object's from its store, a local file's its size and mtime in nanoseconds
+(``storage.local_etag``). A file listed at the (size, ETag) it was hashed at is taken to
+hold the same bytes, so the POS sensor hashes only files listed otherwise
+(``connector.sources.arrivals``). A local rewrite that keeps both the size and the mtime (a
+tool that sets the mtime back) is not seen until the file changes again.
+
+The POS sensor lists every export of every csv mapping on each tick (73,000 files for 200
+mappings with a year of daily exports), so a local listing costs one ``stat`` per file and
+little Python: a folder is read with ``os.scandir`` when only the file name holds wildcards
+(the usual ``exports/pos_*.csv``), through ``glob`` otherwise.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import glob
 import io
 import os
+import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from connector.sources.object_glob import ObjectGlob
-from connector.storage import Location, ObjectMissing, StorageError, is_object_url, open_stream
+from connector.storage import (
+    Location,
+    ObjectMissing,
+    StorageError,
+    is_object_url,
+    local_etag,
+    open_stream,
+)
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def is_csv_name(name: str) -> bool:
@@ -29,15 +53,21 @@ def is_csv_name(name: str) -> bool:
     return name.lower().endswith(CSV_SUFFIXES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A file the glob matched: its path (or object URL), size, modification time and, for
-    an object, its ETag (which changes whenever its bytes are written again)."""
+    """A file the glob matched: its path (or object URL), size, modification time and ETag
+    (which changes whenever its bytes are written again; None only where a store gives
+    none)."""
 
     path: str
     size: int
-    mtime: dt.datetime  # aware, UTC
+    modified_ns: int  # last modified (an object's upload), in ns since the epoch
     etag: str | None = None
+
+    @property
+    def mtime(self) -> dt.datetime:
+        """When it was last modified (an object: uploaded), aware, UTC."""
+        return EPOCH + dt.timedelta(microseconds=self.modified_ns // 1000)
 
     @property
     def name(self) -> str:
@@ -51,30 +81,71 @@ class SourceFile:
 
 def list_files(pattern: str) -> list[SourceFile]:
     """The CSV files (``.csv``, ``.csv.gz``) the glob ``pattern`` matches, by path: a local
-    glob (``**`` spans folders), or an object-store URL whose keys are matched the same way."""
+    glob (``**`` spans folders; names starting with a dot only when the pattern's do), or an
+    object-store URL whose keys are matched the same way."""
     if is_object_url(pattern):
         matcher = ObjectGlob(pattern)
         listed = Location.parse(matcher.prefix).list()
         return sorted(
             (
-                SourceFile(info.url, info.size, info.mtime, info.etag)
+                SourceFile(info.url, info.size, _ns_since_epoch(info.mtime), info.etag)
                 for info in listed
                 if is_csv_name(info.url) and matcher.matches(info.url)
             ),
-            key=lambda f: f.path,
+            key=_path,
         )
+    folder, name = os.path.split(pattern)
+    if glob.has_magic(folder) or not glob.has_magic(name) or "**" in name:
+        found = (local_file(path) for path in glob.glob(pattern, recursive=True))
+        return sorted((f for f in found if f is not None and is_csv_name(f.path)), key=_path)
+    return sorted(_scan(folder, name), key=_path)
+
+
+def local_file(path: str) -> SourceFile | None:
+    """The local file ``path`` as listed (one ``stat``); None when it is not a regular file
+    (any more)."""
+    try:
+        info = os.stat(path)
+    except OSError:  # gone since the glob saw it, or unreadable
+        return None
+    return _listed(path, info) if stat.S_ISREG(info.st_mode) else None
+
+
+def _scan(folder: str, name: str) -> list[SourceFile]:
+    """The regular CSV files of ``folder`` whose name matches the wildcard ``name``."""
+    matches = re.compile(fnmatch.translate(name)).match
+    dot_files = name.startswith(".")
     found: list[SourceFile] = []
-    for path in sorted(glob.glob(pattern, recursive=True)):
-        if not is_csv_name(path):
-            continue
-        try:
-            stat = os.stat(path)
-        except OSError:  # gone since the glob saw it
-            continue
-        if os.path.isfile(path):
-            mtime = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
-            found.append(SourceFile(path, stat.st_size, mtime))
+    try:
+        entries = os.scandir(folder or ".")
+    except OSError:  # no such folder (yet), as glob: nothing listed
+        return found
+    with entries:
+        for entry in entries:
+            entry_name = entry.name
+            if (entry_name.startswith(".") and not dot_files) or not matches(entry_name):
+                continue
+            if not is_csv_name(entry_name):
+                continue
+            try:
+                info = entry.stat()
+            except OSError:  # gone since the folder was read
+                continue
+            if stat.S_ISREG(info.st_mode):
+                # entry.path is folder/name, as glob gives it (just the name in the cwd)
+                found.append(_listed(entry.path if folder else entry_name, info))
     return found
+
+
+def _listed(path: str, info: os.stat_result) -> SourceFile:
+    return SourceFile(path, info.st_size, info.st_mtime_ns, local_etag(info))
+
+
+def _ns_since_epoch(moment: dt.datetime) -> int:
+    return (moment - EPOCH) // dt.timedelta(microseconds=1) * 1000
+
+
+_path = attrgetter("path")
 
 
 def open_raw(path: str) -> io.RawIOBase:

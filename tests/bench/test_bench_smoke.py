@@ -38,6 +38,8 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
             sandbox_rows=3_000,
             copernica_profiles=200,
             sql_nightly_rows=5_000,  # the 5,000-row table of the extract cases
+            sensor_mappings=3,
+            sensor_days=5,
             data_dir=tmp_path / "data",
             results_dir=tmp_path / "results",
         )
@@ -124,7 +126,28 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
     assert doc["sandbox"]["rows"] == 3_000 and doc["sandbox"]["rows_per_s"] > 0
     cop = doc["copernica"]
     assert cop["ok"] == cop["profiles"] == 200 and cop["profiles_per_s"] > 0
-    assert set(doc["goals"]) >= {"csv_ratio_ok", "peak_rss_ok", "rss_growth_ok", "end_to_end_ok"}
+    pos = doc["pos_sensor"]
+    assert (pos["mappings"], pos["days"], pos["files"]) == (3, 5, 15)
+    ticks = pos["ticks"]
+    # the upgrade's tick hashes every file once; then only the new or touched file is hashed
+    assert [(t["hashed"], t["runs"]) for t in ticks.values()] == [
+        (15, 0),  # upgrade: an earlier release's cursor, no local ETags; all ingested
+        (0, 0),  # first: an empty cursor on the ingested state
+        (0, 0),  # steady
+        (1, 1),  # new_file
+        (1, 0),  # touched: same bytes
+    ]
+    assert ticks["steady"]["cursor_bytes"] <= 3 * (120 + len("shop000"))
+    assert pos["seconds"] == max(ticks[n]["seconds"] for n in ("steady", "new_file", "touched"))
+    assert all(len(t["runs_s"]) == 3 and t["cpu_s"] > 0 for t in ticks.values())
+    assert "tick new_file" in runner.table(doc)
+    assert set(doc["goals"]) >= {
+        "csv_ratio_ok",
+        "peak_rss_ok",
+        "rss_growth_ok",
+        "end_to_end_ok",
+        "pos_sensor_ok",
+    }
     assert (
         doc["goals"]["sqlite_ratio_to_csv"]
         == doc["extract_to_batches"]["5000"]["sqlite"]["ratio_to_csv"]

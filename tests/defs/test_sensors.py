@@ -12,6 +12,8 @@ import pytest
 from connector.defs import build_definitions
 from connector.defs.jobs import NIGHTLY, POLL
 from connector.ledger import Batch
+from connector.mapping.loader import find_mapping
+from connector.pipeline import prepare
 from tests.defs.conftest import make_connector
 
 
@@ -50,8 +52,20 @@ def test_pos_sensor_launches_new_and_changed_files_once(workdir: Path) -> None:
             "2026-11-17",
             newest.stem.removeprefix("pos_"),
         ]
-        seen = json.loads(changed.cursor)
-        assert any(key.endswith("pos_2026-11-17.csv") for key in seen)
+        # the cursor holds the files launched and not yet ingested, not every file seen
+        waiting = json.loads(changed.cursor)["mappings"]["pos_purchases"]["waiting"]
+        assert sorted(Path(p).name for p in waiting) == sorted(p.name for p in pos.glob("*.csv"))
+
+        # the launched days run (the extract stage records each file as it listed it): the
+        # next tick launches nothing and the cursor lets go of every file
+        mapping = find_mapping(workdir / "mappings", "pos_purchases")
+        ledger = connector.ledger()
+        for day in sorted({r.partition_key for r in changed.run_requests + first.run_requests}):
+            prepare(mapping, str(day), connector.settings(), ledger)
+        ledger.dispose()
+        settled = _tick(defs, "pos_files", changed.cursor, instance)
+        assert not settled.run_requests
+        assert json.loads(settled.cursor)["mappings"]["pos_purchases"]["waiting"] == {}
 
 
 def _batch(key: str, state: str) -> Batch:

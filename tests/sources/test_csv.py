@@ -301,6 +301,23 @@ def test_registry_records_the_checksum_of_each_new_file(registry_env) -> None:  
     assert recorded == {str(p): file_sha256(p) for p in paths}
 
 
+def test_registry_records_each_file_as_listed_before_it_was_read(registry_env) -> None:  # type: ignore[no-untyped-def]
+    """Size and ETag (a local file's: its size and mtime) beside the checksum: what the POS
+    sensor compares a listing with, so that it hashes only files listed otherwise."""
+    from connector.sources.registry import Recorded
+    from connector.storage import local_etag
+
+    registry, exports = registry_env
+    path = exports / "pos_2026-11-19.csv"
+    path.write_text("id,v\n1,a\n")
+    window = day_window("2026-11-19", TZ)
+    mapping = csv_mapping(f"{exports}/*.csv")
+    list(iter_source_chunks(mapping, "2026-11-19", window, chunk_rows=10, registry=registry))
+    sha, size = file_sha256(path)
+    etag = local_etag(os.stat(path))
+    assert registry.recorded() == {str(path): [Recorded(sha, size, etag)]}
+
+
 def test_unopenable_file_is_a_reject_with_no_checksum(tmp_path: Path) -> None:
     from connector.sources.csv import FileResult
 

@@ -24,6 +24,7 @@ from connector.mapping.model import SourceMapping
 from connector.partitions import day_window
 from connector.settings import Settings
 from connector.sources import FileRegistry, iter_source_chunks, probe
+from connector.sources.arrival_cursor import ArrivalCursor
 from connector.sources.arrivals import new_source_files
 from connector.sources.object_glob import ObjectGlob
 from connector.sources.registry import ChecksumWhileReading, file_sha256
@@ -173,23 +174,28 @@ def test_the_pos_sensor_launches_new_and_changed_objects_by_etag(
     mapping = _mapping(f"{exports}/pos_*.csv")
     data = b"id,v\n1,a\n"
     _put(exports, "pos_2026-11-19.csv", data, tmp_path)
-    first = new_source_files([mapping], settings, {}, NOW, ledger)
+    first = new_source_files([mapping], settings, ArrivalCursor(), NOW, ledger)
     assert list(first.runs) == [("pos", DAY)]
+    assert first.hashed == [], "a new object is launched by its ETag, not downloaded"
     # the run ingests it; a sensor with an empty cursor (another instance) launches nothing
     assert _ids(mapping, DAY, FileRegistry(ledger, "pos")) == ["1"]
-    assert not new_source_files([mapping], settings, {}, NOW, ledger).runs
+    again = new_source_files([mapping], settings, ArrivalCursor(), NOW, ledger)
+    assert (again.runs, again.hashed) == ({}, [])
     # the same bytes uploaded again keep their ETag: nothing
     _put(exports, "pos_2026-11-19.csv", data, tmp_path)
-    assert not new_source_files([mapping], settings, first.seen, NOW, ledger).runs
+    same = new_source_files([mapping], settings, first.cursor, NOW, ledger)
+    assert (same.runs, same.hashed) == ({}, [])
     # a registry row without the ETag (written before it was kept): hashed once, still known
     with ledger.session() as session:
         session.execute(update(IngestedFile).values(etag=None))
-    assert not new_source_files([mapping], settings, {}, NOW, ledger).runs
-    # new bytes: a new ETag, its day launched again
+    unknown = new_source_files([mapping], settings, ArrivalCursor(), NOW, ledger)
+    assert (unknown.runs, len(unknown.hashed)) == ({}, 1)
+    assert not new_source_files([mapping], settings, unknown.cursor, NOW, ledger).hashed
+    # new bytes: a new ETag, streamed once to tell them from the ingested ones, launched again
     _put(exports, "pos_2026-11-19.csv", b"id,v\n1,b\n", tmp_path)
-    changed = new_source_files([mapping], settings, first.seen, NOW, ledger)
-    assert list(changed.runs) == [("pos", DAY)]
-    assert changed.seen != first.seen
+    changed = new_source_files([mapping], settings, first.cursor, NOW, ledger)
+    assert list(changed.runs) == [("pos", DAY)] and len(changed.hashed) == 1
+    assert changed.cursor != first.cursor
 
 
 def test_validate_probes_an_objects_header(exports: Location, tmp_path: Path) -> None:

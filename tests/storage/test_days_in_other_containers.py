@@ -27,6 +27,7 @@ from connector.ledger import Batch, IngestedFile, Ledger
 from connector.mapping import SourceMapping, load_mappings
 from connector.sandbox.testing import SandboxHandle, running_sandbox
 from connector.settings import Settings
+from connector.sources.arrival_cursor import ArrivalCursor
 from connector.sources.arrivals import new_source_files
 from connector.storage import Location
 from tests.conftest import S3Server
@@ -175,7 +176,8 @@ def test_each_day_in_its_own_container_shares_only_the_ledger_and_the_bucket(
             _export(bucket, D2, [("C1", "A", "10"), ("C2", "B2", ""), ("C4", "D", "40")], uploads)
             (pos,) = parse_mappings(mappings)
             settings = Settings(state_dir=tmp_path / "sensor", partition_start=START)
-            assert list(new_source_files([pos], settings, {}, NOW, ledger).runs) == [("pos", D1)]
+            fresh = new_source_files([pos], settings, ArrivalCursor(), NOW, ledger)
+            assert list(fresh.runs) == [("pos", D1)]
             # a third container runs it: the changed export read again, one profile sent
             deployment.sync(D1, tmp_path / "container-3")
             assert deployment.profile("C3") == {"lastStore": "C", "lastAmount": "31"}
