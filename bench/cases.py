@@ -216,6 +216,12 @@ def _copy_out(server: str, table: str, out: Path) -> int:
             for batch in reader:
                 writer.write_batch(batch)
                 rows += batch.num_rows
+        # closed and let go here, while the interpreter runs: a reader released late, on
+        # pyarrow's own thread, with the Python file still in it, aborted the process at exit
+        # once ("terminate called without an active exception"; a pipe cannot be opened by
+        # path, as connector.ledger.delivered does with its file)
+        reader.close()
+        del reader
     sender.join()
     con.close()
     if failed:
