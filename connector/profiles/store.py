@@ -37,10 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import re
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,19 +68,24 @@ from connector.profiles.merge import (
     merge_sql,
     snapshot_select,
 )
-from connector.storage import TMP_PREFIX, Location, delete, is_object_url, open_stream
+from connector.profiles.snapshot_files import (
+    local_copy,
+    remove_old,
+    remove_old_objects,
+    store_dir,
+    store_key,
+    upload,
+)
+from connector.storage import Location, delete, is_object_url
 
 log = logging.getLogger(__name__)
 
 MERGE_TRIES = 5
-# a replaced snapshot stays this long for the readers that opened it (an outbox build)
-READER_GRACE_S = 3600.0
 CLEARS_SAMPLE = 10
 # A snapshot is read whole at every merge and outbox build, and written whole by every merge:
 # LZ4, dictionaries only where values repeat (the days, the merge's outcome), statistics only
 # for what is filtered on; written by pyarrow from DuckDB's stream (figures: docs/profiles.md).
 SNAPSHOT_ROWS = 100_000
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 @dataclass(frozen=True)
@@ -135,34 +137,6 @@ class MergeCounts:
 
 class StoreConflict(RuntimeError):
     """Another merge kept winning the compare-and-set (``MERGE_TRIES`` times in a row)."""
-
-
-def store_key(destination_key: str, mapping: str) -> str:
-    """The store's folder (or key prefix) under the profiles location: ``<account>/<mapping>``."""
-    return f"{_SAFE.sub('_', destination_key)}/{_SAFE.sub('_', mapping)}"
-
-
-def store_dir(root: Path, destination_key: str, mapping: str) -> Path:
-    """The store's local folder under ``root`` (the profiles folder, or its cache)."""
-    return Path(root) / store_key(destination_key, mapping)
-
-
-def local_copy(url: str, folder: Path) -> Path:
-    """The snapshot object ``url`` as a file in ``folder``: the copy already there, else the
-    object streamed to a temporary name and renamed (a copy is never seen half written)."""
-    target = folder / url.rsplit("/", 1)[-1]
-    if target.is_file():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-{target.name}"
-    try:
-        with open(tmp, "wb") as fh:
-            for chunk in open_stream(url):
-                fh.write(chunk)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
 
 
 def _ref(row: ProfileStore, cache_dir: Path | None) -> StoreRef:
@@ -304,11 +278,11 @@ def merge_day(
             counts.version = current.version
             return counts
         counts.version = version
-        url = str(target) if location.is_local else _upload(location, target, key)
+        url = str(target) if location.is_local else upload(location, target, key)
         if _publish(ledger, current, url, destination_key, mapping, identity_type, names, counts):
-            _remove_old(folder, keep_from=version - 1)
+            remove_old(folder, keep_from=version - 1)
             if not location.is_local:
-                _remove_old_objects(location, key, keep_from=version - 1)
+                remove_old_objects(location, key, keep_from=version - 1)
             return counts
         target.unlink(missing_ok=True)
         if url != str(target):
@@ -317,17 +291,6 @@ def merge_day(
             "%s/%s: another merge moved the store first; merging again", destination_key, mapping
         )
     raise StoreConflict(f"{destination_key}/{mapping}: {MERGE_TRIES} merges in a row lost the race")
-
-
-def _upload(location: Location, target: Path, key: str) -> str:
-    """Upload the snapshot ``target`` under ``key``; its URL once the object is complete (so
-    the ledger never names a partial one). The local file stays as the cache's copy; one
-    that could not be uploaded is removed."""
-    try:
-        return location.put_file(target, f"{key}/{target.name}")
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
 
 
 def _moved(
@@ -426,41 +389,6 @@ def _publish(
             return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
     except IntegrityError:  # another first merge inserted the row
         return False
-
-
-def _version_of(name: str) -> int | None:
-    """The version a snapshot's file name carries (``v0000000042-<id>.parquet``)."""
-    if not (name.startswith("v") and name.endswith(".parquet")):
-        return None
-    try:
-        return int(name[1:11])
-    except ValueError:
-        return None
-
-
-def _remove_old(folder: Path, *, keep_from: int) -> None:
-    """Delete snapshots older than ``keep_from`` that no reader can still be using: an outbox
-    build or a trace opened the version the ledger named then, so older files are kept for
-    ``READER_GRACE_S`` after they were replaced (files are named by version, not by time)."""
-    cutoff = time.time() - READER_GRACE_S
-    for path in folder.glob("v*.parquet"):
-        number = _version_of(path.name)
-        try:
-            old = number is not None and number < keep_from and path.stat().st_mtime < cutoff
-        except OSError:
-            continue
-        if old:
-            path.unlink(missing_ok=True)
-
-
-def _remove_old_objects(location: Location, key: str, *, keep_from: int) -> None:
-    """:func:`_remove_old` for the store's objects: a reader in another container may have
-    opened an older version, so the same grace applies (the object's mtime is its upload)."""
-    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=READER_GRACE_S)
-    for info in location.list(f"{key}/"):
-        number = _version_of(info.name.rsplit("/", 1)[-1])
-        if number is not None and number < keep_from and info.mtime < cutoff:
-            delete(info.url)
 
 
 def snapshot_rows(ref: StoreRef, filters: Any = None) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from connector.ledger import Ledger
 from connector.profiles import merge as profile_merge
+from connector.profiles import snapshot_files
 from connector.profiles import store as profile_store
 from connector.profiles.merge import day_column
 from tests.profiles.helpers import KEY, day_rows, merge, snapshot, store, values
@@ -317,7 +318,7 @@ def test_replaced_snapshots_stay_for_their_readers_then_go(
     # a build that opened an older version can still read it
     assert _files(tmp_path) == ["v0000000001", "v0000000002", "v0000000003"]
     assert first.path.exists()
-    monkeypatch.setattr(profile_store, "READER_GRACE_S", -1.0)
+    monkeypatch.setattr(snapshot_files, "READER_GRACE_S", -1.0)
     merge(ledger, tmp_path, D4, [("a", "4@x", None)], names=NAMES)
     # past the grace period only the current snapshot and the one before are left
     assert _files(tmp_path) == ["v0000000003", "v0000000004"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from connector.ledger import Ledger
+from connector.profiles import snapshot_files
 from connector.profiles import store as profile_store
 from connector.storage import Location, ObjectMissing, StorageError, delete
 from tests.conftest import S3Server
@@ -84,7 +85,7 @@ def test_replaced_snapshots_leave_the_bucket_after_the_readers_grace(
         merge(ledger, tmp_path, day, [("a", f"{day}@x", None)], names=NAMES, location=bucket)
     # a build in another container that opened an older version can still read it
     assert _objects(bucket) == ["v0000000001", "v0000000002", "v0000000003"]
-    monkeypatch.setattr(profile_store, "READER_GRACE_S", -1.0)
+    monkeypatch.setattr(snapshot_files, "READER_GRACE_S", -1.0)
     merge(ledger, tmp_path, D4, [("a", "4@x", None)], names=NAMES, location=bucket)
     assert _objects(bucket) == ["v0000000003", "v0000000004"]
     cached = profile_store.store_dir(tmp_path / "profiles", KEY, "crm")
