@@ -33,13 +33,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import obstore
-from obstore.store import ObjectStore, from_url
+
+from connector.object_stores import ObjectMissing, StorageError, errors, reason, store_and_path
 
 OBJECT_SCHEMES = frozenset({"s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl", "memory"})
 """URL schemes of object stores (``memory://`` is obstore's in-process store)."""
@@ -49,25 +49,6 @@ CHUNK_BYTES = 8 << 20
 
 TMP_PREFIX = ".tmp-"
 """Names of local files still being written (never listed as objects)."""
-
-_ENV_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_")
-_SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "KEY")
-
-
-class StorageError(RuntimeError):
-    """An object-store or file operation failed; the message names the URL and the step."""
-
-    def __init__(self, url: str, operation: str, reason: str) -> None:
-        self.url = url
-        self.operation = operation
-        super().__init__(f"{operation} {url}: {reason}")
-
-
-class ObjectMissing(StorageError):
-    """The object (or local file) a URL names does not exist."""
-
-    def __init__(self, url: str, operation: str) -> None:
-        super().__init__(url, operation, "no such object")
 
 
 @dataclass(frozen=True)
@@ -161,8 +142,8 @@ class Location:
         if self.is_local:
             _put_local(Path(local_path), Path(url), move=move)
             return url
-        store, path = _store_and_path(url)
-        with _errors(url, "upload to", missing="no such bucket or container"):
+        store, path = store_and_path(url)
+        with errors(url, "upload to", missing="no such bucket or container"):
             obstore.put(store, path, Path(local_path), chunk_size=CHUNK_BYTES, max_concurrency=4)
         if move:
             Path(local_path).unlink(missing_ok=True)
@@ -184,12 +165,12 @@ class Location:
                 if p.is_file() and not p.name.startswith(TMP_PREFIX)
             ]
             return sorted((f for f in found if f.name.startswith(prefix)), key=lambda f: f.name)
-        store, root_path = _store_and_path(base)
+        store, root_path = store_and_path(base)
         listed = f"{root_path}/{prefix}" if root_path else prefix
         # object_store lists whole path segments: list the folder, then filter by prefix
         folder = listed.rsplit("/", 1)[0] if "/" in listed else None
         infos: list[ObjectInfo] = []
-        with _errors(base, "list", missing="no such bucket or container"):
+        with errors(base, "list", missing="no such bucket or container"):
             for chunk in obstore.list(store, folder):
                 for meta in chunk:
                     if not meta["path"].startswith(listed):
@@ -218,8 +199,8 @@ def head(url: str | os.PathLike[str]) -> ObjectInfo:
             return _local_info(path, path.name, strict=True)
         except FileNotFoundError:
             raise ObjectMissing(str(path), "head") from None
-    store, path_in = _store_and_path(text)
-    with _errors(text, "head"):
+    store, path_in = store_and_path(text)
+    with errors(text, "head"):
         meta = obstore.head(store, path_in)
     return _info(path_in.rsplit("/", 1)[-1], text, meta)
 
@@ -247,10 +228,10 @@ def open_stream(url: str | os.PathLike[str], chunk_bytes: int = CHUNK_BYTES) -> 
         except FileNotFoundError:
             raise ObjectMissing(str(path), "read") from None
         except OSError as exc:
-            raise StorageError(str(path), "read", _reason(exc)) from None
+            raise StorageError(str(path), "read", reason(exc)) from None
         return _local_chunks(fh, str(path), chunk_bytes)
-    store, path_in = _store_and_path(text)
-    with _errors(text, "read"):
+    store, path_in = store_and_path(text)
+    with errors(text, "read"):
         result = obstore.get(store, path_in)
     return _remote_chunks(iter(result.stream(min_chunk_size=chunk_bytes)), text)
 
@@ -308,11 +289,11 @@ def delete(url: str | os.PathLike[str]) -> None:
         try:
             _local(text).unlink(missing_ok=True)
         except OSError as exc:
-            raise StorageError(text, "delete", _reason(exc)) from None
+            raise StorageError(text, "delete", reason(exc)) from None
         return
-    store, path_in = _store_and_path(text)
+    store, path_in = store_and_path(text)
     try:
-        with _errors(text, "delete"):
+        with errors(text, "delete"):
             obstore.delete(store, path_in)
     except ObjectMissing:
         pass
@@ -381,7 +362,7 @@ def _put_local(source: Path, target: Path, *, move: bool) -> None:
     except FileNotFoundError as exc:
         raise StorageError(str(target), "write", f"{exc.filename}: no such file") from None
     except OSError as exc:
-        raise StorageError(str(target), "write", _reason(exc)) from None
+        raise StorageError(str(target), "write", reason(exc)) from None
 
 
 def _local_chunks(fh: Any, url: str, chunk_bytes: int) -> Iterator[bytes]:
@@ -390,7 +371,7 @@ def _local_chunks(fh: Any, url: str, chunk_bytes: int) -> Iterator[bytes]:
             try:
                 block = fh.read(chunk_bytes)
             except OSError as exc:
-                raise StorageError(url, "read", _reason(exc)) from None
+                raise StorageError(url, "read", reason(exc)) from None
             if not block:
                 return
             yield block
@@ -401,7 +382,7 @@ def _local_chunks(fh: Any, url: str, chunk_bytes: int) -> Iterator[bytes]:
 
 def _remote_chunks(chunks: Iterator[Any], url: str) -> Iterator[bytes]:
     while True:
-        with _errors(url, "read"):
+        with errors(url, "read"):
             chunk = next(chunks, None)
         if chunk is None:
             return
@@ -415,43 +396,6 @@ def _scheme(text: str) -> str | None:
     return "file" if head_.lower() == "file" else head_.lower()
 
 
-def _store_and_path(url: str) -> tuple[ObjectStore, str]:
-    """The store of the URL's bucket (one per bucket and environment) and the object path."""
-    parts = urlsplit(url)
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)))
-    return _store(f"{parts.scheme}://{parts.netloc}", env), parts.path.strip("/")
-
-
-@lru_cache(maxsize=32)
-def _store(root: str, env: tuple[tuple[str, str], ...]) -> ObjectStore:
-    # ``env`` is only the cache key: object_store reads the environment itself, and a test
-    # (or a process that changes its credentials) gets a store for the new values
-    del env
-    try:
-        return from_url(root)
-    except Exception as exc:
-        raise StorageError(root, "open store", _reason(exc)) from None
-
-
-@contextmanager
-def _errors(url: str, operation: str, *, missing: str = "") -> Iterator[None]:
-    """Turn obstore's exceptions into ``StorageError`` / ``ObjectMissing`` for ``url``.
-
-    ``missing`` is the reason to give when "not found" is not about the object itself (an
-    upload or a listing whose bucket does not exist).
-    """
-    try:
-        yield
-    except StorageError:
-        raise
-    except (FileNotFoundError, obstore.exceptions.NotFoundError):
-        if missing:
-            raise StorageError(url, operation, missing) from None
-        raise ObjectMissing(url, operation) from None
-    except Exception as exc:
-        raise StorageError(url, operation, _reason(exc)) from None
-
-
 def _info(name: str, url: str, meta: Any) -> ObjectInfo:
     return ObjectInfo(
         name=name,
@@ -460,13 +404,3 @@ def _info(name: str, url: str, meta: Any) -> ObjectInfo:
         etag=meta.get("e_tag"),
         mtime=meta["last_modified"],
     )
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of an error, with any credential from the environment blanked."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    for key, value in os.environ.items():
-        secret = key.startswith(_ENV_PREFIXES) and any(w in key for w in _SECRET_WORDS)
-        if secret and len(value) >= 4 and value in text:
-            text = text.replace(value, "***")
-    return f"{type(exc).__name__}: {text}"[:500]
