@@ -4,7 +4,6 @@ sandbox: ``test_call_limit_processes.py``."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -12,29 +11,12 @@ from sqlalchemy import func, select
 
 from connector.delivery.call_limit import PERIOD_S, LedgerCallLimiter, take_slot
 from connector.ledger import CallSlot, Ledger
+from tests.fake_clock import FakeClock
 
 # a fresh SQLite file or PostgreSQL database per test, as the ledger's own tests use
 from tests.ledger.conftest import fresh_postgres_url, ledger_url, sqlite_ledger_url  # noqa: F401
 
 KEY = "target:demo"
-
-
-class FakeClock:
-    """Seconds since the epoch, moved by ``sleep`` and by the calls' own time."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(seconds)
-            self.now += seconds
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ its calls from one limit, against the real sandbox. Two processes at once:
 from __future__ import annotations
 
 import random
-import threading
 from pathlib import Path
 
 from connector.delivery.call_limit import LedgerCallLimiter
@@ -15,26 +14,9 @@ from connector.destinations.target import TargetClient
 from connector.ledger import Ledger
 from connector.sandbox.testing import running_sandbox
 from connector.settings import TargetSettings
+from tests.fake_clock import FakeClock
 
 CALLS = 3  # per minute, the connector's setting and the sandbox's limit alike
-
-
-class FakeClock:
-    """Seconds, moved only by ``sleep`` (the connector's waits and the sandbox's time alike)."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(seconds)
-            self.now += max(seconds, 0.0)
 
 
 def settings(url: str) -> TargetSettings:

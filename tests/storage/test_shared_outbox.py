@@ -120,7 +120,7 @@ def _copernica_profiles(sb: SandboxHandle) -> dict[str, dict[str, str]]:
 
 @pytest.mark.postgres
 def test_write_drain_and_poll_in_three_processes_share_only_ledger_and_bucket(
-    tmp_path: Path, s3_env: S3Server, storage_pg_url: str
+    tmp_path: Path, s3_env: S3Server, fresh_postgres_url: str
 ) -> None:
     s3_server = s3_env  # its environment is set here too: this process lists the bucket
     outbox = f"s3://{s3_server.new_bucket('outbox')}/connector/outbox"
@@ -129,7 +129,7 @@ def test_write_drain_and_poll_in_three_processes_share_only_ledger_and_bucket(
         _exports(tmp_path, sb.url, target_rows, copernica_rows)
 
         def env(step: str) -> dict[str, str]:
-            return _env(tmp_path, step, sb.url, storage_pg_url, outbox, s3_server.env)
+            return _env(tmp_path, step, sb.url, fresh_postgres_url, outbox, s3_server.env)
 
         written = _step(tmp_path, "write", env("write"))
         assert len(written["target"]) == 3 and len(written["copernica"]) == 1
@@ -140,7 +140,7 @@ def test_write_drain_and_poll_in_three_processes_share_only_ledger_and_bucket(
         assert polled["still_open"] == 0
         sb.wait_idle()
 
-        ledger = Ledger(storage_pg_url)
+        ledger = Ledger(fresh_postgres_url)
         try:
             with ledger.session() as session:
                 batches = list(session.scalars(select(Batch)))
@@ -187,7 +187,7 @@ def test_write_drain_and_poll_in_three_processes_share_only_ledger_and_bucket(
 
 @pytest.mark.postgres
 def test_a_writer_killed_mid_upload_leaves_no_queued_batch_without_its_object(
-    tmp_path: Path, s3_env: S3Server, storage_pg_url: str
+    tmp_path: Path, s3_env: S3Server, fresh_postgres_url: str
 ) -> None:
     s3_server = s3_env  # its environment is set here too: this process reads the bucket
     bucket = s3_server.new_bucket("killed")
@@ -204,7 +204,7 @@ def test_a_writer_killed_mid_upload_leaves_no_queued_batch_without_its_object(
         local = make_settings(tmp_path, sb.url)
         write_mapping(local, ["tier", "city"], name="crm")
         write_export(local, "crm", PARTITION, wide)
-        env = _env(tmp_path, "write", sb.url, storage_pg_url, outbox, s3_server.env)
+        env = _env(tmp_path, "write", sb.url, fresh_postgres_url, outbox, s3_server.env)
         env["CONNECTOR_TARGET__MAX_BATCH_ROWS"] = str(n)  # one file of about 13 MB: 2 parts
         env["AWS_ENDPOINT_URL"] = proxy.endpoint
         cwd = tmp_path / "write-cwd"
@@ -228,7 +228,7 @@ def test_a_writer_killed_mid_upload_leaves_no_queued_batch_without_its_object(
                 writer.wait(30)
         assert writer.returncode == -signal.SIGKILL
 
-        ledger = Ledger(storage_pg_url)
+        ledger = Ledger(fresh_postgres_url)
         try:
             with ledger.session() as session:
                 batches = list(session.scalars(select(Batch)))
@@ -237,7 +237,7 @@ def test_a_writer_killed_mid_upload_leaves_no_queued_batch_without_its_object(
             assert not [u for u in objects if u.endswith(".batch")]  # no partial object either
 
             # a new writer finishes the work: then every queued batch has its objects
-            rerun = _env(tmp_path, "write", sb.url, storage_pg_url, outbox, s3_server.env)
+            rerun = _env(tmp_path, "write", sb.url, fresh_postgres_url, outbox, s3_server.env)
             rerun["CONNECTOR_TARGET__MAX_BATCH_ROWS"] = str(n)
             written = _step(tmp_path, "write", rerun)
             with ledger.session() as session:
