@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import aiohttp
 import httpx
@@ -164,6 +164,7 @@ class CopernicaClient:
             call_slots = process_call_slots(self._account(), settings.max_requests_per_s, 1.0)
         self._call_slots = call_slots
         self.last_pace: PaceReport | None = None
+        self._put_prefix: tuple[str, str] | None = None
 
     def _account(self) -> str:
         """The account a per-second ceiling belongs to: the service and the credentials
@@ -292,8 +293,13 @@ class CopernicaClient:
             await asyncio.sleep(0)
 
     def _put_url(self, selector: str) -> URL:
-        query = [("fields[]", selector), ("create", "1"), *self._auth()[0]]
-        return URL(f"{self._url('profiles')}?{urlencode(query)}", encoded=True)
+        """``profiles?fields[]=<selector>&create=1`` (and the token up to v3), encoded as
+        ``urlencode`` encodes it; the part after the selector is the same for every PUT."""
+        if self._put_prefix is None:
+            tail = urlencode([("create", "1"), *self._auth()[0]])
+            self._put_prefix = (f"{self._url('profiles')}?fields%5B%5D=", f"&{tail}")
+        head, tail = self._put_prefix
+        return URL(f"{head}{quote_plus(selector)}{tail}", encoded=True)
 
     async def _put_one(
         self,
