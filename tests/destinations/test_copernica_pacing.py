@@ -12,6 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from connector.destinations import aio_http
 from connector.destinations.call_slots import (
     Grant,
     MemoryCallSlots,
@@ -24,6 +25,7 @@ from connector.destinations.pacing import AdaptiveConcurrency
 from connector.sandbox.testing import SandboxHandle, running_sandbox
 from connector.settings import CopernicaSettings
 from tests.delivery.helpers import TRICKY
+from tests.destinations.conftest import huge, reply, slow
 from tests.fake_clock import FakeClock
 
 TOKEN = "s3cr3t-T0KEN-value"
@@ -219,3 +221,52 @@ def test_the_token_never_reaches_logs_or_results(caplog: pytest.LogCaptureFixtur
     assert any(not r.ok for r in results) and any(r.auth_refused for r in results)
     leaked = [t[:200] for t in texts if TOKEN in t]
     assert not leaked, leaked[:3]
+
+
+def canned_settings(url: str, **overrides: object) -> CopernicaSettings:
+    base: dict[str, object] = dict(
+        base_url=f"{url}/v3", database="shop", access_token=TOKEN, timeout_s=1, concurrency=1
+    )
+    base.update(overrides)
+    return CopernicaSettings(**base)  # type: ignore[arg-type]
+
+
+def test_hostile_answers_fail_the_profile_and_never_follow_a_redirect(canned) -> None:  # type: ignore[no-untyped-def]
+    """A redirect to another host is an answer, not followed (the token would travel); an
+    endless body is cut off at the limit; a trickle is bounded by the timeout."""
+    other = "http://127.0.0.2:9/steal"
+    canned.add(
+        reply(307, b"", {"Location": other}),
+        huge(64 * 2**20),
+        slow(5, reply(204)),
+        reply(204),
+    )
+    one_try = RetryPolicy(max_attempts=1)
+    with CopernicaClient(canned_settings(canned.url), match_field="id", retry=one_try) as c:
+        redirected = c.put_profile("a", {"x": "1"})
+        too_big = c.put_profile("b", {"x": "1"})
+        trickled = c.put_profile("c", {"x": "1"})
+        fine = c.put_profile("d", {"x": "1"})
+    assert not redirected.ok and redirected.status_code == 307
+    assert not too_big.ok and "limit" in (too_big.error or "")
+    assert not trickled.ok and "Timeout" in (trickled.error or "")
+    assert fine.ok and fine.attempts == 1
+    assert [s.method for s in canned.seen] == ["PUT"] * 4  # the redirect never followed
+    assert all(TOKEN not in (r.error or "") for r in (redirected, too_big, trickled))
+
+
+def test_tls_is_verified_unless_turned_off_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def ssl_of(verify: bool) -> object:
+        session = aio_http.open_session(
+            "Copernica", timeout_s=1, verify_tls=verify, max_connections=1
+        )
+        async with session:
+            return session.connector._ssl  # type: ignore[union-attr]
+
+    with caplog.at_level(logging.WARNING):
+        assert aio_http.run_coroutine(ssl_of(True)) is True
+        assert not [r for r in caplog.records if "TLS" in r.getMessage()]
+        assert aio_http.run_coroutine(ssl_of(False)) is False
+    assert any("Copernica" in r.getMessage() and "OFF" in r.getMessage() for r in caplog.records)
