@@ -123,7 +123,8 @@ class PutResult:
 
 @dataclass(frozen=True)
 class PaceReport:
-    """How the last ``put_many`` paced its PUTs: the concurrency it reached and its cuts."""
+    """How the last ``put_many`` paced its PUTs: the concurrency it started at (the
+    client's earlier batches' last), the most it reached, where it ended, and its cuts."""
 
     start: int
     peak: int
@@ -165,6 +166,7 @@ class CopernicaClient:
         self._call_slots = call_slots
         self.last_pace: PaceReport | None = None
         self._put_prefix: tuple[str, str] | None = None
+        self._concurrency: AdaptiveConcurrency | None = None  # the PUTs' limit, once learnt
 
     def _account(self) -> str:
         """The account a per-second ceiling belongs to: the service and the credentials
@@ -254,7 +256,13 @@ class CopernicaClient:
     ) -> list[PutResult]:
         settings = self.settings
         ceiling = max(settings.max_concurrency, settings.concurrency)
-        concurrency = AdaptiveConcurrency(settings.concurrency, ceiling)
+        # the limit learnt by this client's earlier batches carries on: each batch of a drain
+        # does not start over from the configured level
+        if self._concurrency is None:
+            self._concurrency = AdaptiveConcurrency(settings.concurrency, ceiling)
+        concurrency = self._concurrency
+        start, cuts_before = concurrency.allowed, concurrency.cuts
+        concurrency.peak = concurrency.limit
         pace = Pace(concurrency, clock=self._clock, sleep=self._wait)
         results: dict[int, PutResult] = {}
         source = enumerate(items)
@@ -281,7 +289,7 @@ class CopernicaClient:
         async with session:
             await asyncio.gather(*(worker(session) for _ in range(ceiling)))
         self.last_pace = PaceReport(
-            settings.concurrency, int(concurrency.peak), concurrency.allowed, concurrency.cuts
+            start, int(concurrency.peak), concurrency.allowed, concurrency.cuts - cuts_before
         )
         return [results[i] for i in range(len(results))]
 

@@ -270,3 +270,16 @@ def test_tls_is_verified_unless_turned_off_with_a_warning(
         assert not [r for r in caplog.records if "TLS" in r.getMessage()]
         assert aio_http.run_coroutine(ssl_of(False)) is False
     assert any("Copernica" in r.getMessage() and "OFF" in r.getMessage() for r in caplog.records)
+
+
+def test_a_batch_starts_at_the_limit_the_previous_one_ended_at() -> None:
+    with running_sandbox(copernica_databases={"shop": None}, token=TOKEN) as sb:
+        cfg = settings(sb, concurrency=2, max_concurrency=12)
+        with CopernicaClient(cfg, match_field="customerid") as client:
+            first = client.put_many(profiles(100))
+            after_first = client.last_pace
+            client.put_many(profiles(5))
+            after_second = client.last_pace
+    assert all(r.ok for r in first)
+    assert after_first is not None and after_first.start == 2 and after_first.final > 2
+    assert after_second is not None and after_second.start == after_first.final
