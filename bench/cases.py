@@ -674,15 +674,18 @@ def sandbox(rows: int) -> dict[str, Any]:
     return run(rows)
 
 
-def copernica(profiles: int, work: str, concurrency: int = 8) -> dict[str, Any]:
-    """Profiles PUT into the sandbox's Copernica API with bounded concurrency."""
+def copernica(
+    profiles: int, work: str, concurrency: int | None = None, latency_ms: int = 0
+) -> dict[str, Any]:
+    """Profiles PUT into the sandbox's Copernica API (in its own process, ``latency_ms`` added
+    to each answer), paced as the settings say (``concurrency``: the starting level, default
+    the setting's); ``cpu_s`` is this process's, the client's alone."""
     from connector.destinations.copernica import CopernicaClient
     from connector.settings import CopernicaSettings
 
-    with sandbox_process(copernica_databases={"shop": None}) as url:
-        settings = CopernicaSettings(
-            base_url=f"{url}/v3", database="shop", concurrency=concurrency, timeout_s=60
-        )
+    with sandbox_process(copernica_databases={"shop": None}, latency_ms=latency_ms) as url:
+        chosen = {} if concurrency is None else {"concurrency": concurrency}
+        settings = CopernicaSettings(base_url=f"{url}/v3", database="shop", timeout_s=60, **chosen)
         items = [
             (
                 f"C{i:010d}",
@@ -691,16 +694,22 @@ def copernica(profiles: int, work: str, concurrency: int = 8) -> dict[str, Any]:
             for i in range(profiles)
         ]
         with CopernicaClient(settings, match_field="customerid") as client:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             results = client.put_many(items)
             seconds = time.perf_counter() - started
+            cpu_s = time.process_time() - cpu_started
+            pace = client.last_pace
     ok = sum(1 for r in results if r.ok)
     return {
         "seconds": seconds,
         "profiles": profiles,
         "ok": ok,
-        "concurrency": concurrency,
+        "latency_ms": latency_ms,
+        "concurrency": settings.concurrency,
+        "peak_concurrency": pace.peak if pace else None,
         "profiles_per_s": ok / seconds if seconds else 0.0,
+        "cpu_s": round(cpu_s, 2),
+        "cpu_us_per_profile": round(cpu_s / profiles * 1e6) if profiles else None,
     }
 
 

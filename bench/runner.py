@@ -23,6 +23,7 @@ RESULTS = Path(__file__).parent / "results"
 DEFAULT_ROWS = (1_000_000, 5_000_000)
 MB = 1_000_000
 MIB = 1024 * 1024
+COPERNICA_LATENCY_MS = 20  # the latency variant of the Copernica case: a distant service
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 
 
@@ -199,6 +200,7 @@ def run(
     e2e_rows: int = 1_000_000,
     sandbox_rows: int = 500_000,
     copernica_profiles: int = 5_000,
+    copernica_latency_profiles: int = 2_000,
     sql_nightly_rows: int = 10_000_000,
     sensor_mappings: int = 200,
     sensor_days: int = 365,
@@ -225,8 +227,15 @@ def run(
         pair["rows"] = e2e_rows
         sandbox = run_case("sandbox", rows=sandbox_rows)
         copernica = run_case("copernica", profiles=copernica_profiles, work=str(work / "cop"))
-        copernica["profiles_per_s"] = round(copernica["profiles_per_s"])
-        copernica["seconds"] = round(copernica["seconds"], 2)
+        copernica_latency = run_case(
+            "copernica",
+            profiles=copernica_latency_profiles,
+            work=str(work / "cop_latency"),
+            latency_ms=COPERNICA_LATENCY_MS,
+        )
+        for case in (copernica, copernica_latency):
+            case["profiles_per_s"] = round(case["profiles_per_s"])
+            case["seconds"] = round(case["seconds"], 2)
         sql_night = measure_sql_nightly(data_dir, work, sql_nightly_rows)
         pos = run_case(
             "pos_sensor", work=str(work / "pos"), mappings=sensor_mappings, days=sensor_days
@@ -246,6 +255,7 @@ def run(
         "two_mappings": pair,
         "sandbox": sandbox,
         "copernica": copernica,
+        "copernica_latency": copernica_latency,
         "sql_nightly": sql_night,
         "pos_sensor": pos,
         "goals": goals(extract, e2e, pos),
@@ -419,11 +429,19 @@ def table(doc: dict[str, Any]) -> str:
         f"{'sandbox one batch':<28}{sb['rows']:>10}{sb['total_s']:>10}{sb['rows_per_s']:>12}"
         f"{sb['mb_per_s']:>8}{sb['peak_rss_mib']:>10}   accepted {sb['accept_s']}s"
     )
-    cop = doc["copernica"]
-    lines.append(
-        f"{'copernica PUTs':<28}{cop['profiles']:>10}{cop['seconds']:>10}"
-        f"{cop['profiles_per_s']:>12}{'':>8}{cop['peak_rss_mib']:>10}   concurrency {cop['concurrency']}"
-    )
+    for label, key in (
+        ("copernica PUTs", "copernica"),
+        ("copernica PUTs, 20 ms", "copernica_latency"),
+    ):
+        cop = doc.get(key)
+        if cop is None:
+            continue
+        lines.append(
+            f"{label:<28}{cop['profiles']:>10}{cop['seconds']:>10}"
+            f"{cop['profiles_per_s']:>12}{'':>8}{cop['peak_rss_mib']:>10}{'':>8}"
+            f"{cop.get('cpu_s', ''):>8}   concurrency {cop['concurrency']} -> "
+            f"{cop.get('peak_concurrency')}, {cop.get('cpu_us_per_profile')} us CPU a profile"
+        )
     sql_night = doc.get("sql_nightly", {"skipped": "not measured"})
     if "skipped" in sql_night:
         lines.append(f"    postgres nightly: skipped, {sql_night['skipped']}")
@@ -464,6 +482,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox-rows", type=int, default=500_000)
     parser.add_argument("--copernica-profiles", type=int, default=5_000)
     parser.add_argument(
+        "--copernica-latency-profiles",
+        type=int,
+        default=2_000,
+        help=f"profiles of the Copernica case whose every answer takes {COPERNICA_LATENCY_MS} ms more",
+    )
+    parser.add_argument(
         "--sql-nightly-rows",
         type=int,
         default=10_000_000,
@@ -480,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         e2e_rows=args.e2e_rows,
         sandbox_rows=args.sandbox_rows,
         copernica_profiles=args.copernica_profiles,
+        copernica_latency_profiles=args.copernica_latency_profiles,
         sql_nightly_rows=args.sql_nightly_rows,
         sensor_mappings=args.sensor_mappings,
         sensor_days=args.sensor_days,

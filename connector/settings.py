@@ -148,7 +148,34 @@ class CopernicaSettings(BaseModel):
         "and the fields are sent.",
     )
     concurrency: int = Field(
-        8, gt=0, le=64, description="Profile PUT requests sent to Copernica at once."
+        8,
+        gt=0,
+        le=256,
+        description="Profile PUT requests sent to Copernica at once when a batch starts; the "
+        "number grows while Copernica answers fast and OK and halves when it throttles "
+        "(429, 503, 504).",
+    )
+    max_concurrency: int = Field(
+        64,
+        gt=0,
+        le=256,
+        description="Profile PUT requests in flight at most, however fast Copernica answers "
+        "(also the connections kept open to it).",
+    )
+    max_requests_per_s: int | None = Field(
+        None,
+        gt=0,
+        description="Requests per second at most to the account (its base URL and token), "
+        "for a contractual limit: shared by every client of the account in one process, "
+        "each request counted from its start until a second after its answer (unset: no "
+        "ceiling but Copernica's own throttling). Several processes delivering to one "
+        "account at once each get their own ceiling.",
+    )
+    max_retry_after_s: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds at most that a throttle's `Retry-After` holds back every PUT "
+        "to Copernica (and the throttled PUT's retry).",
     )
     timeout_s: float = Field(
         30.0,

@@ -5,12 +5,9 @@ Adobe Target allows a client code about 50 calls a minute, shared by all its API
 drain, a poll, a Dagster step in its own container) takes its calls from the ledger's
 ``call_slots`` table, so together they stay within ``target.calls_per_minute``.
 
-The rule, defined here and nowhere else: **a call holds a slot of its account from the moment
-it is granted until a minute after it was answered; at most ``calls`` slots of an account are
-held at once.** A request reaches the service between its grant and its answer, so the service
-never sees more than ``calls`` of them in any rolling minute, whatever the delays of the
-network, of the ledger or of the sleeping callers. A slot whose answer is never recorded (its
-process died mid-call) is held until ``UNANSWERED_HOLD_S`` plus a minute after its grant.
+The rule is ``connector.destinations.call_slots``'s (a call holds a slot of its account from
+its grant until a period after its answer; at most ``calls`` slots held at once), with a
+period of a minute; this module keeps the slots in the ledger's ``call_slots`` table.
 
 A grant is one short transaction: under the account's lock (PostgreSQL: a transaction-scoped
 advisory lock, so there is no row to create first and no insert race; SQLite: the database's
@@ -28,7 +25,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,6 +32,13 @@ from sqlalchemy.orm import Session
 
 from connector import progress
 from connector.destinations.base import CallLimits
+from connector.destinations.call_slots import (
+    Grant,
+    HeldSlot,
+    free_at_when_answered,
+    free_at_when_granted,
+    wait_for_slot,
+)
 from connector.ledger import CallSlot, Ledger, lock_for_transaction
 
 log = logging.getLogger(__name__)
@@ -43,20 +46,8 @@ log = logging.getLogger(__name__)
 PERIOD_S = 60.0
 """The limit's window: ``calls`` per minute."""
 
-UNANSWERED_HOLD_S = 60.0
-"""How long after its grant a call with no recorded answer may still reach the service (far
-longer than any connect timeout): its slot is held until then plus ``PERIOD_S``."""
-
 Clock = Callable[[], float]
 """Seconds since the epoch (tests: a fake clock; None: the ledger's)."""
-
-
-@dataclass(frozen=True)
-class Grant:
-    """What one request for a slot got: the slot, or the seconds until one may be free."""
-
-    slot_id: int | None
-    wait_s: float = 0.0
 
 
 def _now(session: Session, clock: Clock | None) -> float:
@@ -78,24 +69,23 @@ def take_slot(ledger: Ledger, key: str, calls: int, *, clock: Clock | None = Non
         session.execute(
             delete(CallSlot).where(CallSlot.destination_key == key, CallSlot.free_at <= now)
         )
-        held = session.execute(
-            select(CallSlot.free_at, CallSlot.answered_at).where(CallSlot.destination_key == key)
-        ).all()
-        if len(held) < calls:
-            slot = CallSlot(
-                destination_key=key,
-                granted_at=now,
-                free_at=now + UNANSWERED_HOLD_S + PERIOD_S,
+        held = [
+            HeldSlot(free_at, answered_at is not None)
+            for free_at, answered_at in session.execute(
+                select(CallSlot.free_at, CallSlot.answered_at).where(
+                    CallSlot.destination_key == key
+                )
             )
-            session.add(slot)
-            session.flush()
-            return Grant(slot.id)
-        frees = sorted(
-            free_at if answered_at is not None else min(free_at, now + PERIOD_S)
-            for free_at, answered_at in held
+        ]
+        wait = wait_for_slot(held, calls, now, PERIOD_S)
+        if wait > 0:
+            return Grant(None, wait)
+        slot = CallSlot(
+            destination_key=key, granted_at=now, free_at=free_at_when_granted(now, PERIOD_S)
         )
-        # all but calls - 1 of the held slots must be free before one more call may go
-        return Grant(None, frees[len(held) - calls] - now)
+        session.add(slot)
+        session.flush()
+        return Grant(slot.id)
 
 
 def record_answer(ledger: Ledger, slot_id: int, *, clock: Clock | None = None) -> None:
@@ -106,7 +96,7 @@ def record_answer(ledger: Ledger, slot_id: int, *, clock: Clock | None = None) -
         session.execute(
             update(CallSlot)
             .where(CallSlot.id == slot_id)
-            .values(answered_at=now, free_at=now + PERIOD_S)
+            .values(answered_at=now, free_at=free_at_when_answered(now, PERIOD_S))
         )
 
 

@@ -145,7 +145,19 @@ class CopernicaDestination:
         if self._fields is not None:
             self._fields.require_match_field(batch.identity_type)
             notes = self._fields.notes(batch.param_names())
-        outcomes = self._client(batch.identity_type).put_many(batch.rows())
+        client = self._client(batch.identity_type)
+        outcomes = client.put_many(batch.rows())
+        pace = client.last_pace
+        if pace is not None:
+            log.info(
+                "%s: %d profiles PUT, %d of them retried; concurrency %d, at most %d, %d cuts",
+                self.key,
+                len(outcomes),
+                sum(1 for r in outcomes if r.attempts > 1),
+                pace.start,
+                pace.peak,
+                pace.cuts,
+            )
         config = next((r.error for r in outcomes if r.config_error), None)
         if config is not None:
             raise ConfigurationError(f"copernica database {self._settings.database!r}: {config}")

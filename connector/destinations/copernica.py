@@ -1,4 +1,4 @@
-"""Copernica REST client: one ``PUT database/{db}/profiles`` per profile, bounded concurrency.
+"""Copernica REST client: one ``PUT database/{db}/profiles`` per profile, adaptive concurrency.
 
 The selector is always ``fields[]=<match field>==<value>`` with ``create=1``. ``==`` compares whole
 values: ``%`` and ``_`` are wildcards only for ``=~``/``!~``, so they are safe in a value, and
@@ -25,24 +25,35 @@ account's settings are wrong and no row is to blame (``PutResult.config_error``,
 ``ConfigurationError``); "Invalid access token" refuses the credentials; any other message
 ("Invalid data provided") refuses that one profile.
 
+Pace: the PUTs go out under asyncio through aiohttp (``aio_http``: the lowest client CPU per
+request measured). At most ``concurrency`` are in flight at first; the limit grows while the
+service answers fast and OK, halves on a throttle (429, 503, 504) and every PUT waits out a
+throttle's ``Retry-After`` (at most ``max_retry_after_s``), never above ``max_concurrency``
+(``pacing``). With ``max_requests_per_s`` set, the PUTs of every client of the account in this
+process share that ceiling, held by the rule of ``call_slots`` over a one-second period.
+
 Fields: ``database_fields`` reads ``GET database/{db}/fields`` (the names as Copernica spells
 them) for the destination's check of the params (``copernica_fields``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus, urlencode
 
+import aiohttp
 import httpx
+from yarl import URL
 
+from connector.destinations import aio_http
+from connector.destinations.call_slots import MemoryCallSlots, process_call_slots
 from connector.destinations.http import (
     ConfigurationError,
     DeliveryError,
@@ -55,9 +66,11 @@ from connector.destinations.http import (
     open_client,
     parse_retry_after,
     read_bounded,
+    retry_delay,
     run_with_retries,
     scrub,
 )
+from connector.destinations.pacing import AdaptiveConcurrency, Pace
 from connector.settings import CopernicaSettings
 
 log = logging.getLogger(__name__)
@@ -65,6 +78,9 @@ log = logging.getLogger(__name__)
 _OPERATOR_START = ("=", "~", "!", "<", ">")
 # 400 messages that mean the settings are wrong, whatever was sent
 CONFIGURATION_MESSAGES = ("No database with supplied ID", "Invalid method")
+# answers that say the service is overloaded: the concurrency backs off
+THROTTLE_STATUSES = (429, 503, 504)
+NOT_SENT = "not sent: the service was unreachable"
 
 
 class SelectorError(DeliveryError):
@@ -102,6 +118,18 @@ class PutResult:
     # the PUT never reached the service (no connection after every retry, or not tried once
     # another PUT of the batch found it so): the service is down, no row is to blame
     unreachable: bool = False
+    attempts: int = 1  # requests sent for this profile (more than 1: retried)
+
+
+@dataclass(frozen=True)
+class PaceReport:
+    """How the last ``put_many`` paced its PUTs: the concurrency it started at (the
+    client's earlier batches' last), the most it reached, where it ended, and its cuts."""
+
+    start: int
+    peak: int
+    final: int
+    cuts: int
 
 
 class CopernicaClient:
@@ -115,7 +143,11 @@ class CopernicaClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        call_slots: MemoryCallSlots | None = None,
     ) -> None:
+        """``sleep`` and ``clock``: real time unless a test fakes it (a PUT's waits then call
+        ``sleep`` and yield to the event loop). ``call_slots``: the ceiling on requests per
+        second (default: the account's in this process, when ``max_requests_per_s`` is set)."""
         self.settings = settings
         self.match_field = match_field
         self.base_url = settings.base_url.rstrip("/")
@@ -127,11 +159,20 @@ class CopernicaClient:
         self._sleep = sleep
         self._clock = clock
         self._http = open_client(
-            "Copernica",
-            timeout_s=settings.timeout_s,
-            verify_tls=settings.verify_tls,
-            max_connections=settings.concurrency,
+            "Copernica", timeout_s=settings.timeout_s, verify_tls=settings.verify_tls
         )
+        if call_slots is None and settings.max_requests_per_s is not None:
+            call_slots = process_call_slots(self._account(), settings.max_requests_per_s, 1.0)
+        self._call_slots = call_slots
+        self.last_pace: PaceReport | None = None
+        self._put_prefix: tuple[str, str] | None = None
+        self._concurrency: AdaptiveConcurrency | None = None  # the PUTs' limit, once learnt
+
+    def _account(self) -> str:
+        """The account a per-second ceiling belongs to: the service and the credentials
+        (hashed: the key never holds the token)."""
+        token = hashlib.sha256((self._token or "").encode()).hexdigest()[:16]
+        return f"copernica:{self.base_url}:{token}"
 
     def close(self) -> None:
         self._http.close()
@@ -193,81 +234,223 @@ class CopernicaClient:
 
     def put_profile(self, identity: str, fields: Mapping[str, str]) -> PutResult:
         """PUT one profile (create when missing); a refusal comes back as ``ok=False``."""
-        try:
-            selector = build_selector(self.match_field, self.match_field, identity)
-        except SelectorError as exc:
-            return PutResult(identity, ok=False, error=str(exc))
-        params = [("fields[]", selector), ("create", "1")]
-        # create=1 builds the new profile from the body only, not from the selector: without
-        # the match field in the body it would be created without its identity (and the next
-        # PUT would create a duplicate)
-        flat = {**dict(fields), self.match_field: identity}
-        body: dict[str, Any] = flat if self.api_version == "v1" else {"fields": flat}
-
-        def once() -> PutResult:
-            status, payload, headers = self._request(
-                "PUT", self._url("profiles"), params=params, json_body=body
-            )
-            if 200 <= status < 300 or status == 303:
-                created = status in (201, 303) or bool(headers.get("x-created"))
-                return PutResult(identity, ok=True, status_code=status, created=created)
-            message = self._error_message(payload)
-            return PutResult(
-                identity,
-                ok=False,
-                status_code=status,
-                error=f"HTTP {status}: {message}",
-                auth_refused=status in (401, 403) or "access token" in message.lower(),
-                config_error=status == 400 and message in CONFIGURATION_MESSAGES,
-            )
-
-        try:
-            return run_with_retries(
-                once, self.retry, what="copernica PUT", sleep=self._sleep, clock=self._clock
-            )
-        except RetriesExhausted as exc:
-            return PutResult(
-                identity,
-                ok=False,
-                status_code=exc.status_code,
-                error=str(exc),
-                unreachable=exc.status_code is None and not exc.processed_possible,
-            )
-        except DeliveryError as exc:
-            return PutResult(identity, ok=False, status_code=exc.status_code, error=str(exc))
+        return self.put_many([(identity, fields)])[0]
 
     def put_many(
         self,
         items: Iterable[tuple[str, Mapping[str, str]]],
         on_result: Callable[[PutResult], None] | None = None,
     ) -> list[PutResult]:
-        """PUT every (identity, fields) with at most ``settings.concurrency`` requests at once.
+        """PUT every (identity, fields), paced (module docstring); the results in the order of
+        ``items``, ``on_result`` called with each as it comes.
 
         Once a PUT found the service unreachable, the ones not started yet are not tried
         (``unreachable``): each would spend the whole retry budget on a service that is down.
         """
-        results: list[PutResult] = []
-        down = threading.Event()
+        return aio_http.run_coroutine(self._put_all(items, on_result))
 
-        def put(item: tuple[str, Mapping[str, str]]) -> PutResult:
-            if down.is_set():
-                return PutResult(
-                    item[0],
-                    ok=False,
-                    error="not sent: the service was unreachable",
-                    unreachable=True,
-                )
-            result = self.put_profile(*item)
-            if result.unreachable:
-                down.set()
-            return result
+    async def _put_all(
+        self,
+        items: Iterable[tuple[str, Mapping[str, str]]],
+        on_result: Callable[[PutResult], None] | None,
+    ) -> list[PutResult]:
+        settings = self.settings
+        ceiling = max(settings.max_concurrency, settings.concurrency)
+        # the limit learnt by this client's earlier batches carries on: each batch of a drain
+        # does not start over from the configured level
+        if self._concurrency is None:
+            self._concurrency = AdaptiveConcurrency(settings.concurrency, ceiling)
+        concurrency = self._concurrency
+        start, cuts_before = concurrency.allowed, concurrency.cuts
+        concurrency.peak = concurrency.limit
+        pace = Pace(concurrency, clock=self._clock, sleep=self._wait)
+        results: dict[int, PutResult] = {}
+        source = enumerate(items)
+        down = asyncio.Event()  # a PUT found the service unreachable
 
-        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
-            for result in pool.map(put, items):
-                results.append(result)
+        async def worker(session: aiohttp.ClientSession) -> None:
+            for index, (identity, fields) in source:
+                if down.is_set():
+                    result = PutResult(identity, ok=False, error=NOT_SENT, unreachable=True)
+                else:
+                    result = await self._put_one(session, pace, identity, fields, down.is_set)
+                    if result.unreachable:
+                        down.set()
+                results[index] = result
                 if on_result:
                     on_result(result)
-        return results
+
+        session = aio_http.open_session(
+            "Copernica",
+            timeout_s=settings.timeout_s,
+            verify_tls=settings.verify_tls,
+            max_connections=ceiling,
+        )
+        async with session:
+            await asyncio.gather(*(worker(session) for _ in range(ceiling)))
+        self.last_pace = PaceReport(
+            start, int(concurrency.peak), concurrency.allowed, concurrency.cuts - cuts_before
+        )
+        return [results[i] for i in range(len(results))]
+
+    async def _wait(self, seconds: float) -> None:
+        if self._sleep is time.sleep:
+            await asyncio.sleep(seconds)
+        else:  # a test's fake clock: it moves, nothing really waits
+            self._sleep(seconds)
+            await asyncio.sleep(0)
+
+    def _put_url(self, selector: str) -> URL:
+        """``profiles?fields[]=<selector>&create=1`` (and the token up to v3), encoded as
+        ``urlencode`` encodes it; the part after the selector is the same for every PUT."""
+        if self._put_prefix is None:
+            tail = urlencode([("create", "1"), *self._auth()[0]])
+            self._put_prefix = (f"{self._url('profiles')}?fields%5B%5D=", f"&{tail}")
+        head, tail = self._put_prefix
+        return URL(f"{head}{quote_plus(selector)}{tail}", encoded=True)
+
+    async def _put_one(
+        self,
+        session: aiohttp.ClientSession,
+        pace: Pace,
+        identity: str,
+        fields: Mapping[str, str],
+        service_down: Callable[[], bool],
+    ) -> PutResult:
+        try:
+            selector = build_selector(self.match_field, self.match_field, identity)
+        except SelectorError as exc:
+            return PutResult(identity, ok=False, error=str(exc), attempts=0)
+        # create=1 builds the new profile from the body only, not from the selector: without
+        # the match field in the body it would be created without its identity (and the next
+        # PUT would create a duplicate)
+        flat = {**dict(fields), self.match_field: identity}
+        doc: dict[str, Any] = flat if self.api_version == "v1" else {"fields": flat}
+        body = json.dumps(doc, ensure_ascii=False).encode()
+        url = self._put_url(selector)
+        await pace.enter()
+        try:
+            return await self._put_with_retries(session, pace, url, body, identity, service_down)
+        finally:
+            await pace.leave()
+
+    async def _put_with_retries(
+        self,
+        session: aiohttp.ClientSession,
+        pace: Pace,
+        url: URL,
+        body: bytes,
+        identity: str,
+        service_down: Callable[[], bool],
+    ) -> PutResult:
+        started = self._clock()
+        attempt = 0
+        while True:
+            if attempt == 0 and service_down():  # another PUT found it down: not tried
+                return PutResult(
+                    identity, ok=False, error=NOT_SENT, unreachable=True, attempts=attempt
+                )
+            attempt += 1
+            try:
+                return await self._put_once(session, pace, url, body, identity, attempt)
+            except TransientError as exc:
+                try:
+                    delay = retry_delay(
+                        self.retry, exc, attempt, self._clock() - started, what="copernica PUT"
+                    )
+                except RetriesExhausted as gave_up:
+                    return PutResult(
+                        identity,
+                        ok=False,
+                        status_code=gave_up.status_code,
+                        error=str(gave_up),
+                        unreachable=gave_up.status_code is None and not gave_up.processed_possible,
+                        attempts=attempt,
+                    )
+                await self._wait(delay)
+            except DeliveryError as exc:
+                return PutResult(
+                    identity,
+                    ok=False,
+                    status_code=exc.status_code,
+                    error=str(exc),
+                    attempts=attempt,
+                )
+
+    async def _put_once(
+        self,
+        session: aiohttp.ClientSession,
+        pace: Pace,
+        url: URL,
+        body: bytes,
+        identity: str,
+        attempt: int,
+    ) -> PutResult:
+        """One PUT, after any pause and within the per-second ceiling; a throttle or a failed
+        exchange raises ``TransientError``."""
+        sent = await pace.send()
+        ok, throttle_wait = False, None
+        try:
+            slot = await self._call_slot()
+            try:
+                status, payload, headers = await self._send(session, url, body)
+            finally:
+                if slot is not None and self._call_slots is not None:
+                    self._call_slots.answered(slot)
+            if status in THROTTLE_STATUSES:
+                throttle_wait = self._retry_after(headers.get("retry-after"))
+            if status == 429 or status >= 500:
+                raise TransientError(
+                    f"PUT {scrub(url.human_repr(), self._secrets)}: HTTP {status}",
+                    status_code=status,
+                    retry_after=throttle_wait,
+                )
+            ok = 200 <= status < 300 or status == 303
+        finally:
+            await pace.answered(
+                sent, ok=ok, throttled=throttle_wait is not None, retry_after_s=throttle_wait
+            )
+        if ok:
+            created = status in (201, 303) or bool(headers.get("x-created"))
+            return PutResult(
+                identity, ok=True, status_code=status, created=created, attempts=attempt
+            )
+        message = self._error_message(payload)
+        return PutResult(
+            identity,
+            ok=False,
+            status_code=status,
+            error=f"HTTP {status}: {message}",
+            auth_refused=status in (401, 403) or "access token" in message.lower(),
+            config_error=status == 400 and message in CONFIGURATION_MESSAGES,
+            attempts=attempt,
+        )
+
+    def _retry_after(self, value: str | None) -> float:
+        """A throttle's ``Retry-After`` in seconds, at most ``max_retry_after_s`` (0 if none)."""
+        asked = parse_retry_after(value)
+        return min(asked or 0.0, self.settings.max_retry_after_s)
+
+    async def _call_slot(self) -> int | None:
+        """A slot of the per-second ceiling (waiting for one), or None without a ceiling."""
+        if self._call_slots is None:
+            return None
+        grant = self._call_slots.take()
+        while grant.slot_id is None:
+            await self._wait(grant.wait_s)
+            grant = self._call_slots.take()
+        return grant.slot_id
+
+    async def _send(
+        self, session: aiohttp.ClientSession, url: URL, body: bytes
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        headers = {"Content-Type": "application/json", **self._auth()[1]}
+        try:
+            async with session.put(url, data=body, headers=headers, allow_redirects=False) as resp:
+                payload = await aio_http.read_bounded(resp)
+                return resp.status, payload, resp.headers
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise aio_http.classify_error(exc, self._secrets) from None
 
     def find_profiles(self, identity: str) -> list[dict[str, str]]:
         """The fields of every profile matching ``<match field>==identity`` (read-back)."""

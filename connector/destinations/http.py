@@ -63,9 +63,12 @@ class ScrubFilter(logging.Filter):
 _SCRUB_FILTER = ScrubFilter()
 
 
+_LIBRARY_LOGGERS = ("httpx", "httpcore", "aiohttp", "aiohttp.client", "aiohttp.internal")
+
+
 def install_log_scrubbing() -> None:
-    """Put the scrub filter on the ``httpx`` and ``httpcore`` loggers (idempotent)."""
-    for name in ("httpx", "httpcore"):
+    """Put the scrub filter on the HTTP libraries' loggers (idempotent)."""
+    for name in _LIBRARY_LOGGERS:
         logger = logging.getLogger(name)
         if _SCRUB_FILTER not in logger.filters:
             logger.addFilter(_SCRUB_FILTER)
@@ -273,12 +276,21 @@ def run_with_retries(
         except TransientError as exc:
             if not retry_if(exc):
                 raise
-            delay = policy.delay(attempt, exc.retry_after)
-            spent = clock() - started
-            if attempt >= policy.max_attempts or spent + delay > policy.max_total_s:
-                raise RetriesExhausted(
-                    f"{what}: gave up after {attempt} attempts in {spent:.1f}s: {exc}", exc
-                ) from None
-            log.warning("%s: %s; retry %d in %.1fs", what, exc, attempt, delay)
+            delay = retry_delay(policy, exc, attempt, clock() - started, what=what)
             with progress.waiting(f"{what} failed ({_short(exc)}); retry {attempt}", delay):
                 sleep(delay)
+
+
+def retry_delay(
+    policy: RetryPolicy, exc: TransientError, attempt: int, spent: float, *, what: str
+) -> float:
+    """Seconds to wait before retrying ``what`` after its ``attempt``-th failure ``exc``,
+    ``spent`` seconds after the first try (logged as a warning); ``RetriesExhausted`` when
+    the policy's attempts or time are used up."""
+    delay = policy.delay(attempt, exc.retry_after)
+    if attempt >= policy.max_attempts or spent + delay > policy.max_total_s:
+        raise RetriesExhausted(
+            f"{what}: gave up after {attempt} attempts in {spent:.1f}s: {exc}", exc
+        ) from None
+    log.warning("%s: %s; retry %d in %.1fs", what, exc, attempt, delay)
+    return delay

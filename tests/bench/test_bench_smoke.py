@@ -37,6 +37,7 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
             e2e_rows=3_000,
             sandbox_rows=3_000,
             copernica_profiles=200,
+            copernica_latency_profiles=100,
             sql_nightly_rows=5_000,  # the 5,000-row table of the extract cases
             sensor_mappings=3,
             sensor_days=5,
@@ -126,6 +127,9 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
     assert doc["sandbox"]["rows"] == 3_000 and doc["sandbox"]["rows_per_s"] > 0
     cop = doc["copernica"]
     assert cop["ok"] == cop["profiles"] == 200 and cop["profiles_per_s"] > 0
+    far = doc["copernica_latency"]
+    assert far["ok"] == far["profiles"] == 100 and far["latency_ms"] == runner.COPERNICA_LATENCY_MS
+    assert far["cpu_us_per_profile"] > 0 and "copernica PUTs, 20 ms" in runner.table(doc)
     pos = doc["pos_sensor"]
     assert (pos["mappings"], pos["days"], pos["files"]) == (3, 5, 15)
     ticks = pos["ticks"]
