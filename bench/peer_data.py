@@ -49,21 +49,24 @@ FRAGMENTS = (
     "batch=",
     "São Paulo, SP",
 )
-LONG_EVERY = 200  # one row in LONG_EVERY has a very long note
-LONG_CHARS = 4_000
+LONG_EVERY = 1_000  # one row in LONG_EVERY has a very long note
+LONG_CHARS = 3_000
 NULL_SHARE = 0.05  # share of NULLs in each nullable column (email is never NULL)
+FORMAT = 3  # in the files' names: a change of the rows above makes new files
 
 
 def _value(rnd: random.Random, column: str, i: int) -> str | None:
+    """One hostile fragment per value (400,000 rows stay near 55 MB as a Target batch)."""
     if column != "email" and rnd.random() < NULL_SHARE:
         return None
-    parts = rnd.sample(FRAGMENTS, 2)
+    fragment = rnd.choice(FRAGMENTS)
     if column == "email":
-        return f"{parts[0]} p{i}@example.com{parts[1]}"
+        return f"{fragment}p{i}@example.com"
     if column == "notes" and i % LONG_EVERY == 0:
-        unit = "".join(parts) + " "
+        unit = fragment + " "
         return (unit * (LONG_CHARS // len(unit) + 1))[:LONG_CHARS]
-    return f"{parts[0]} {column} {i} {parts[1]}"
+    # the number on either side, so that leading and trailing whitespace stays at an end
+    return f"{i}{fragment}" if i % 2 else f"{fragment}{i}"
 
 
 def make_rows(rows: int, seed: int) -> Iterator[tuple[Any, ...]]:
@@ -77,7 +80,7 @@ def make_rows(rows: int, seed: int) -> Iterator[tuple[Any, ...]]:
 
 def dataset(folder: Path, rows: int, seed: int) -> Path:
     """The SQLite file of ``rows`` rows (made once per size and seed, then reused)."""
-    path = folder / f"peer-{rows}-s{seed}.db"
+    path = folder / f"peer-v{FORMAT}-{rows}-s{seed}.db"
     if path.exists():
         return path
     folder.mkdir(parents=True, exist_ok=True)
