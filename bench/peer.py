@@ -93,9 +93,7 @@ def run_commands(commands: list[Command], log_dir: Path) -> Finished:
         out = open(log_dir / f"{i}.out", "w+")  # noqa: SIM115 (closed below)
         err = open(log_dir / f"{i}.err", "w+")  # noqa: SIM115
         files.append((out, err))
-        procs.append(
-            subprocess.Popen(cmd.argv, cwd=cmd.cwd, env=cmd.env, stdout=out, stderr=err)
-        )
+        procs.append(subprocess.Popen(cmd.argv, cwd=cmd.cwd, env=cmd.env, stdout=out, stderr=err))
     cpu, codes = 0.0, []
     for proc in procs:
         _, status, usage = os.wait4(proc.pid, 0)
@@ -320,7 +318,7 @@ def judge(case: str, sides: dict[str, dict[str, Any]], rows: int) -> dict[str, A
     out: dict[str, Any] = {"compared_with": reference, "goal": f"{kind} {limit}"}
     if kind == "rate":
         out["connector_rate_x_drt"] = _fig(drt / conn) if conn else None
-        for side, s in sides.items():
+        for s in sides.values():
             s["rows_per_s"] = round(rows / s["median_s"]) if s["median_s"] else None
     else:
         out["connector_time_x_drt"] = _fig(conn / drt) if drt else None

@@ -158,9 +158,7 @@ def _same(expected: str | None, got: Any) -> bool:
     return got == expected
 
 
-def compare(
-    source: dict[str, dict[str, str | None]], delivered: dict[str, Any]
-) -> dict[str, Any]:
+def compare(source: dict[str, dict[str, str | None]], delivered: dict[str, Any]) -> dict[str, Any]:
     """What the destination holds against the source: every row delivered with every value
     exact, or counts and a few examples of what went wrong. ``delivered``: id -> fields,
     or id -> a list of fields (Copernica: more than one profile per id is a duplicate)."""

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench.peer_data import ID, PARAMS, TABLE
 
@@ -70,8 +71,11 @@ def _base_python() -> str:
 
 def _installed_version(venv: Path) -> str | None:
     got = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import importlib.metadata as m;"
-         "print(m.version('drt-core'))"],
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m;print(m.version('drt-core'))",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -99,7 +103,7 @@ def encoded_sql(column: str) -> str:
     return f"coalesce({expr}, '')"
 
 
-def _write_project(project: Path, db: Path, syncs: dict[str, dict[str, object]]) -> None:
+def _write_project(project: Path, db: Path, syncs: dict[str, Any]) -> None:
     shutil.rmtree(project, ignore_errors=True)
     (project / "syncs").mkdir(parents=True)
     (project / "drt_project.yml").write_text("name: peer_bench\nprofile: peer\n")
@@ -152,9 +156,7 @@ def target_project(
     read-back must catch)."""
     header = ",".join(("thirdPartyId", *PARAMS))
     cells = ",".join("{{ r.%s }}" % c for c in (ID, *PARAMS))  # noqa: UP031 (Jinja braces)
-    select = ", ".join(
-        f"{encoded_sql(c) if encode else c} AS {c}" for c in (ID, *PARAMS)
-    )
+    select = ", ".join(f"{encoded_sql(c) if encode else c} AS {c}" for c in (ID, *PARAMS))
     syncs = {
         "target": {
             "model": f"SELECT {select} FROM {TABLE}",
