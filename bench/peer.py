@@ -213,9 +213,14 @@ def _sandbox_summary(url: str) -> dict[str, Any]:
     return {
         "batches": target.get("batches", 0),
         "rejected_batches": target.get("rejected_batches", 0),
-        "target_profiles": target.get("profiles", 0),
+        "target_profiles": _count(target.get("profiles", 0)),
         "copernica_profiles": copernica,
     }
+
+
+def _count(profiles: int | dict[str, int]) -> int:
+    """The summary's Target profile count: a number, or one per id type."""
+    return sum(profiles.values()) if isinstance(profiles, dict) else int(profiles)
 
 
 def check_delivery(
