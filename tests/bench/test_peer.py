@@ -119,6 +119,7 @@ def test_every_case_at_a_tiny_scale(drt: Path, tmp_path: Path, monkeypatch) -> N
             assert result["connector_rate_x_drt"] > 0
             assert all(s["runs"][0]["delivered"]["rows"] == rows[case] for s in sides.values())
         assert result["goal_met"] in (True, False)  # judged: both delivered
+        assert result["connector_cpu_x_drt"] > 0
         assert doc["goals"][case] == result["goal_met"]
     assert sides["connector"]["runs"][0]["reported"]["outcome"] == "ok"
     assert doc["cases"]["target"]["sides"]["drt"]["runs"][0]["reported"]["rows_synced"] == 400
