@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import peer
 from bench.cases import figure
 from bench.data import SERVERS, server_url
 from bench.s3 import LocalS3, local_s3
@@ -204,6 +205,7 @@ def run(
     sql_nightly_rows: int = 10_000_000,
     sensor_mappings: int = 200,
     sensor_days: int = 365,
+    peer_scale: float = 1.0,
     data_dir: Path | None = None,
     results_dir: Path = RESULTS,
     label: str | None = None,
@@ -240,6 +242,12 @@ def run(
         pos = run_case(
             "pos_sensor", work=str(work / "pos"), mappings=sensor_mappings, days=sensor_days
         )
+        # issue 21: against drt (its own processes, sandboxes and work folder)
+        against_drt = (
+            peer.run(scale=peer_scale, data_dir=data_dir)
+            if peer_scale
+            else {"skipped": "--peer-scale 0"}
+        )
     doc: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "label": label,
@@ -258,7 +266,8 @@ def run(
         "copernica_latency": copernica_latency,
         "sql_nightly": sql_night,
         "pos_sensor": pos,
-        "goals": goals(extract, e2e, pos),
+        "peer": against_drt,
+        "goals": {**goals(extract, e2e, pos), "peer": against_drt.get("goals")},
         "bench_seconds": round(time.perf_counter() - started, 1),
     }
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -471,6 +480,8 @@ def table(doc: dict[str, Any]) -> str:
             f"    tick {name}: {t['seconds']} s (runs {t['runs_s']} s, {t['cpu_s']} CPU-s), "
             f"{t['hashed']} hashed, {t['runs']} runs, cursor {t['cursor_bytes']} bytes"
         )
+    if "cases" in doc["peer"]:
+        lines.append(peer.table(doc["peer"]))
     lines.append("goals: " + json.dumps(doc["goals"]))
     return "\n".join(lines)
 
@@ -495,6 +506,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sensor-mappings", type=int, default=200)
     parser.add_argument("--sensor-days", type=int, default=365)
+    parser.add_argument(
+        "--peer-scale",
+        type=float,
+        default=1.0,
+        help="rows of the cases against drt x this (0: skip them; bench.peer runs them alone)",
+    )
     parser.add_argument("--data-dir", type=Path, help="where generated data is cached")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--label")
@@ -508,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         sql_nightly_rows=args.sql_nightly_rows,
         sensor_mappings=args.sensor_mappings,
         sensor_days=args.sensor_days,
+        peer_scale=args.peer_scale,
         data_dir=args.data_dir,
         results_dir=args.results_dir,
         label=args.label,

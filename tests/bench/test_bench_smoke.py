@@ -41,6 +41,7 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
             sql_nightly_rows=5_000,  # the 5,000-row table of the extract cases
             sensor_mappings=3,
             sensor_days=5,
+            peer_scale=0,  # the cases against drt: tests/bench/test_peer.py
             data_dir=tmp_path / "data",
             results_dir=tmp_path / "results",
         )
@@ -49,6 +50,7 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
             for rows in (2_000, 5_000):
                 data.drop_server_table(server, rows)
     assert json.loads(path.read_text()) == doc
+    assert doc["peer"] == {"skipped": "--peer-scale 0"} and doc["goals"]["peer"] is None
     for size in ("2000", "5000"):
         ex = doc["extract_to_batches"][size]
         for kind in ("csv", "sqlite"):
