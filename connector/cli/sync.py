@@ -122,7 +122,9 @@ def _record_in_background(state_dir: Path, runs: list[RunLog], earlier: list[Pat
         if paths:
             run_log.launch_recorder(paths)
     except OSError as exc:
-        click.echo(f"warning: the runs could not be handed to the Dagster instance: {exc}", err=True)
+        click.echo(
+            f"warning: the runs could not be handed to the Dagster instance: {exc}", err=True
+        )
 
 
 def summary_document(summary: SyncSummary, elapsed: float) -> dict[str, Any]:

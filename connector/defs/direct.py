@@ -117,12 +117,12 @@ def run_sync_direct(
                 summary.add_stage(mapping, stage, out.figures(), dry_run=dry_run)
     if not dry_run:
         destinations = sorted({by_name[m].destination for m in by_name})
-        feeds = {
-            d: sorted(m.name for m in loaded if m.destination == d) for d in destinations
-        }
+        feeds = {d: sorted(m.name for m in loaded if m.destination == d) for d in destinations}
         summary.accounts.update({d: destination_key(d, settings) for d in destinations})
         emit(f"delivery: {', '.join(destinations)} (outbox, submit, then poll until final)")
-        planned = [_delivery_step(d, stage, feeds[d]) for d in destinations for stage in DELIVERY_STEPS]
+        planned = [
+            _delivery_step(d, stage, feeds[d]) for d in destinations for stage in DELIVERY_STEPS
+        ]
         run = _execute(settings, ledger, days[-1], planned, "sync delivery", fields, summary)
         runs.append(run)
         for step in planned:

@@ -24,7 +24,6 @@ from connector.defs.direct import open_ledger
 from connector.ledger import Ledger
 from connector.settings import Settings, load_settings
 
-
 T = TypeVar("T")
 
 

@@ -119,7 +119,7 @@ def retry_failed(state_dir: Path) -> list[Path]:
 def launch_recorder(paths: list[Path]) -> subprocess.Popen[bytes]:
     """Start ``python -m connector.defs.recorder`` on ``paths`` in the background, detached
     from this process (its own session): the sync returns without waiting for it."""
-    return subprocess.Popen(
+    return subprocess.Popen(  # noqa: S603 (this interpreter, our module, our files)
         [sys.executable, "-m", "connector.defs.recorder", *map(str, paths)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

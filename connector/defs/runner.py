@@ -85,11 +85,7 @@ def run_sync(
         destinations = sorted(
             {k.path[0] for k in job.asset_layer.executable_asset_keys} & set(DESTINATIONS)
         )
-        selection = [
-            dg.AssetKey([d, s])
-            for d in destinations
-            for s in DELIVERY_STEPS
-        ]
+        selection = [dg.AssetKey([d, s]) for d in destinations for s in DELIVERY_STEPS]
         summary.accounts.update({d: destination_key(d, settings) for d in destinations})
         emit(f"delivery: {', '.join(destinations)} (outbox, submit, then poll until final)")
         events = _execute(

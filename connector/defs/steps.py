@@ -51,7 +51,7 @@ def step_key(*path: str) -> str:
 class SourceRows:
     result: StageResult
 
-    def figures(self) -> dict[str, object]:
+    def figures(self) -> dict[str, Any]:
         return dict(self.result.counts)
 
 
@@ -61,7 +61,7 @@ class ProfileUpdates:
     accepted: int  # rows the transform took in
     rejected: int  # rows of the mapping partition rejected (extract and transform)
 
-    def figures(self) -> dict[str, object]:
+    def figures(self) -> dict[str, Any]:
         return dict(self.result.counts)
 
 
@@ -70,7 +70,7 @@ class ProfileChanges:
     result: StageResult
     deletions: Deletions | None  # None: the source cannot tell (not SQL)
 
-    def figures(self) -> dict[str, object]:
+    def figures(self) -> dict[str, Any]:
         return dict(self.result.counts)
 
 
@@ -100,7 +100,7 @@ class Outbox:
             if not passed
         ]
 
-    def figures(self) -> dict[str, object]:
+    def figures(self) -> dict[str, Any]:
         return {
             "dagster/row_count": self.rows,
             "changed_profiles": self.candidates,
@@ -118,7 +118,7 @@ class Outbox:
 class Submissions:
     drain: DrainResult
 
-    def figures(self) -> dict[str, object]:
+    def figures(self) -> dict[str, Any]:
         return {**self.drain.metadata(), "summary": self.drain.summary()}
 
 
@@ -128,7 +128,7 @@ class Reported:
     run: RunRecord
     report: StatusReport
 
-    def figures(self) -> dict[str, object]:
+    def figures(self) -> dict[str, Any]:
         html = self.report.html_path
         return {"report_html": html} if html is not None else {}
 
@@ -149,9 +149,7 @@ def source_rows(ctx: StepContext, mapping: SourceMapping) -> SourceRows:
 
 def profile_updates(ctx: StepContext, mapping: SourceMapping) -> ProfileUpdates:
     """One row per identity of the day (``pipeline.transform_stage``), and the rejects."""
-    result = pipeline.transform_stage(
-        mapping, ctx.partition, ctx.settings, ctx.ledger, ctx.run_id
-    )
+    result = pipeline.transform_stage(mapping, ctx.partition, ctx.settings, ctx.ledger, ctx.run_id)
     return ProfileUpdates(
         result,
         accepted=int(result.counts.get("rows_in", 0)),
