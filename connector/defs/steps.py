@@ -15,18 +15,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector import delivery, pipeline, quality
-from connector.delivery.results import DrainResult, PollResult
-from connector.ledger import Ledger, destination_key
-from connector.mapping import SourceMapping
-from connector.outbox import build as outbox_build
-from connector.pipeline import StageResult
-from connector.reporting import RunRecord, StatusReport, record_run, write_report
+from connector import pipeline
 from connector.reporting.queries import rejected_rows
-from connector.settings import Settings
-from connector.source_deletions import Deletions, deleted_at_source
+from connector.source_deletions import deleted_at_source
+
+# the delivery's modules (HTTP clients, DuckDB, the reports) are imported by the steps that
+# use them: a dry run stops before them
+if TYPE_CHECKING:
+    from connector import quality
+    from connector.delivery.results import DrainResult, PollResult
+    from connector.ledger import Ledger
+    from connector.mapping import SourceMapping
+    from connector.pipeline import StageResult
+    from connector.reporting import RunRecord, StatusReport
+    from connector.settings import Settings
+    from connector.source_deletions import Deletions
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,9 @@ def profile_changes(ctx: StepContext, mapping: SourceMapping) -> ProfileChanges:
 def outbox(ctx: StepContext, destination: str, mappings: list[str]) -> Outbox:
     """The account's changed profiles, whole, as batch files (``outbox.build``), with the
     findings of the blocking checks on them."""
+    from connector import quality
+    from connector.outbox import build as outbox_build
+
     settings, ledger = ctx.settings, ctx.ledger
     built = outbox_build.build(settings, ledger, destination, mappings=mappings)
     acct = outbox_build.account(settings, ledger, destination, mappings=mappings)
@@ -198,6 +206,8 @@ def outbox(ctx: StepContext, destination: str, mappings: list[str]) -> Outbox:
 
 def submissions(ctx: StepContext, destination: str) -> Submissions:
     """Queued batches submitted inside the window and quota (``delivery.drain``)."""
+    from connector import delivery
+
     return Submissions(
         delivery.drain(ctx.settings, ctx.ledger, destination=destination, force=ctx.force_window)
     )
@@ -205,6 +215,10 @@ def submissions(ctx: StepContext, destination: str) -> Submissions:
 
 def status_report(ctx: StepContext, destination: str, mappings: list[str]) -> Reported:
     """Open batches polled (``delivery.poll``), the run recorded, the report written."""
+    from connector import delivery
+    from connector.ledger import destination_key
+    from connector.reporting import record_run, write_report
+
     settings, ledger = ctx.settings, ctx.ledger
     polled = delivery.poll(
         settings,
