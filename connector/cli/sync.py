@@ -219,9 +219,11 @@ def sync_command(
     settings = load_settings()
     unrecorded = run_log.retry_failed(settings.state_dir)
     for path in unrecorded:
+        why = path.with_suffix(run_log.WHY)
+        said = f"why: {why}" if why.is_file() else "its recorder did not finish"
         click.echo(
             f"warning: an earlier sync's runs were not recorded in the Dagster instance "
-            f"(why: {path.with_suffix(run_log.WHY)}); recording them again",
+            f"({said}); recording them again",
             err=True,
         )
     try:

@@ -3,7 +3,8 @@ for the recorder (``connector.defs.recorder``), which records it in the Dagster 
 
 A log is a pickle file in ``<state_dir>/run_logs/``, named by its run id: ``.pending`` until
 the recorder has recorded it (then it is removed), ``.failed`` (beside a ``.log`` of why)
-when the recorder could not, so the next sync reports it and tries again. Pickled, not
+when the recorder could not, so the next sync reports it and tries again (and a ``.pending``
+log left long after its sync, by a recorder stopped before it finished). Pickled, not
 JSON: the steps' outputs are the plain dataclasses of ``connector.defs.steps``, and a log is
 only read by the same installation that wrote it. This module imports no Dagster.
 """
@@ -14,6 +15,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,9 @@ from typing import Any
 
 RUN_LOGS_DIR = "run_logs"
 PENDING, FAILED, WHY = ".pending", ".failed", ".log"
+# a pending log this old was left by a recorder that did not finish (recording one takes
+# seconds): the next sync records it again
+STALE_PENDING_S = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -106,14 +111,27 @@ def failed(state_dir: Path) -> list[Path]:
     return sorted(folder.glob(f"*{FAILED}"), key=lambda p: p.stat().st_mtime)
 
 
+def stale(state_dir: Path, now: float | None = None) -> list[Path]:
+    """Pending logs older than ``STALE_PENDING_S``: their recorder was stopped before it
+    finished (a container that ended with the sync's process), oldest first."""
+    folder = logs_dir(state_dir)
+    if not folder.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - STALE_PENDING_S
+    found = [p for p in folder.glob(f"*{PENDING}") if p.stat().st_mtime < cutoff]
+    return sorted(found, key=lambda p: p.stat().st_mtime)
+
+
 def retry_failed(state_dir: Path) -> list[Path]:
-    """Put the logs the recorder could not record back to pending; their paths."""
+    """The logs to record again: the failed ones, put back to pending, and the stale
+    pending ones (``stale``); their paths. A run a log holds that is in the instance
+    already is not recorded twice (``recorder.record``)."""
     again = []
     for path in failed(state_dir):
         pending = path.with_suffix(PENDING)
         path.replace(pending)
         again.append(pending)
-    return again
+    return again + stale(state_dir)
 
 
 def launch_recorder(paths: list[Path]) -> subprocess.Popen[bytes]:

@@ -5,6 +5,7 @@ changes nothing of the sync and is reported, then done, by the next sync."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -94,3 +95,19 @@ def test_a_recording_that_fails_changes_nothing_of_the_sync_and_the_next_sync_re
     for run_id in [*first_doc["run_ids"], *document(second)["run_ids"]]:
         recorded = instance.get_run_by_id(run_id)
         assert recorded is not None and recorded.tags["connector/trigger"] == "sync dry-run"
+
+
+def test_a_pending_log_left_by_a_recorder_that_did_not_finish_is_recorded_again(
+    tmp_path: Path,
+) -> None:
+    folder = run_log.logs_dir(tmp_path)
+    folder.mkdir(parents=True)
+    left = folder / f"left{run_log.PENDING}"
+    fresh = folder / f"fresh{run_log.PENDING}"
+    failed = folder / f"failed{run_log.FAILED}"
+    for path in (left, fresh, failed):
+        path.write_bytes(b"")
+    long_ago = time.time() - run_log.STALE_PENDING_S - 60
+    os.utime(left, (long_ago, long_ago))
+    # the failed one back to pending, and the stale one; the one being recorded now is not
+    assert run_log.retry_failed(tmp_path) == [folder / f"failed{run_log.PENDING}", left]
