@@ -1,29 +1,42 @@
-"""The ``connector`` command line. Each command group lives in its own module."""
+"""The ``connector`` command line. Each command group lives in its own module, imported
+when the command runs (or `--help` lists it): a command pays for the imports it uses only."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import traceback
 
 import click
 
-from connector.cli.db import db_group
-from connector.cli.deploy import deploy_group
-from connector.cli.mappings import mappings_group, preview_command
-from connector.cli.status import status_command
-from connector.cli.sync import sync_command
-from connector.cli.trace import trace_command
 from connector.exit_codes import ExitCode
-from connector.mapping import MappingError, MappingsInvalid
-from connector.sandbox.cli import CannotListen, sandbox_group
-from connector.settings import SettingsError
 
-# what no retry mends: fix the settings or the mapping files (exit 3, one line per problem)
-CONFIGURATION_ERRORS = (SettingsError, MappingError, MappingsInvalid)
+# command name -> the module and attribute that define it
+COMMANDS = {
+    "mappings": ("connector.cli.mappings", "mappings_group"),
+    "preview": ("connector.cli.mappings", "preview_command"),
+    "sync": ("connector.cli.sync", "sync_command"),
+    "status": ("connector.cli.status", "status_command"),
+    "trace": ("connector.cli.trace", "trace_command"),
+    "sandbox": ("connector.sandbox.cli", "sandbox_group"),
+    "db": ("connector.cli.db", "db_group"),
+    "deploy": ("connector.cli.deploy", "deploy_group"),
+}
+
+
+def configuration_errors() -> tuple[type[Exception], ...]:
+    """What no retry mends: fix the settings or the mapping files (exit 3, one line per
+    problem). Imported when an error is raised: the settings and mappings modules are slow."""
+    from connector.mapping import MappingError, MappingsInvalid
+    from connector.settings import SettingsError
+
+    return (SettingsError, MappingError, MappingsInvalid)
 
 
 def configuration_problems(exc: Exception) -> list[str]:
     """The lines that report a configuration error, one per problem."""
+    from connector.mapping import MappingsInvalid
+
     if isinstance(exc, MappingsInvalid):
         return [f"bad configuration: {error}" for error in exc.errors]
     return [f"bad configuration: {exc}"]
@@ -34,18 +47,32 @@ class _Connector(click.Group):
     and ``ExitCode.BAD_CONFIGURATION``, with its traceback only under ``--debug``; so does a
     sandbox that cannot listen where it was told to."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except CONFIGURATION_ERRORS as exc:
-            if ctx.params.get("debug"):
-                click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
-            for line in configuration_problems(exc):
-                click.echo(line, err=True)
-            ctx.exit(ExitCode.BAD_CONFIGURATION)
-        except CannotListen as exc:
-            click.echo(f"bad configuration: {exc.message}", err=True)
-            ctx.exit(ExitCode.BAD_CONFIGURATION)
+        except Exception as exc:
+            if isinstance(exc, configuration_errors()):
+                if ctx.params.get("debug"):
+                    click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+                for line in configuration_problems(exc):
+                    click.echo(line, err=True)
+                ctx.exit(ExitCode.BAD_CONFIGURATION)
+            from connector.sandbox.cli import CannotListen
+
+            if isinstance(exc, CannotListen):
+                click.echo(f"bad configuration: {exc.message}", err=True)
+                ctx.exit(ExitCode.BAD_CONFIGURATION)
+            raise
 
 
 @click.group(cls=_Connector)
@@ -59,13 +86,3 @@ def main(verbose: int, debug: bool) -> None:
     """Profile sync connector: CRM and POS data to Adobe Target and Copernica profiles."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-main.add_command(mappings_group)
-main.add_command(preview_command)
-main.add_command(sync_command)
-main.add_command(status_command)
-main.add_command(trace_command)
-main.add_command(sandbox_group)
-main.add_command(db_group)
-main.add_command(deploy_group)

@@ -1,10 +1,11 @@
-"""`connector sync`: one full run in process, recorded in the Dagster instance."""
+"""`connector sync`: one full run in process, recorded in the Dagster instance afterwards."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,6 +17,7 @@ from connector.cli.progress_display import showing_progress
 from connector.exit_codes import HELP, ExitCode
 
 if TYPE_CHECKING:
+    from connector.defs.run_log import RunLog
     from connector.reporting import SyncSummary
 
 SCHEMA = "connector.sync/1"
@@ -110,6 +112,21 @@ def _meaning(code: ExitCode) -> str:
     }[code]
 
 
+def _record_in_background(state_dir: Path, runs: list[RunLog], earlier: list[Path]) -> None:
+    """Hand the sync's runs (and earlier ones not yet recorded) to the recorder, started in
+    the background; a failure to start it is reported and changes nothing of the sync."""
+    from connector.defs import run_log
+
+    try:
+        paths = [*earlier, run_log.write_pending(state_dir, runs)] if runs else earlier
+        if paths:
+            run_log.launch_recorder(paths)
+    except OSError as exc:
+        click.echo(
+            f"warning: the runs could not be handed to the Dagster instance: {exc}", err=True
+        )
+
+
 def summary_document(summary: SyncSummary, elapsed: float) -> dict[str, Any]:
     """The ``connector.sync/1`` JSON document of a sync (``docs/cli-json.md``)."""
     code = summary.exit_code
@@ -193,23 +210,38 @@ def sync_command(
     """
     console = make_console()
     started = time.monotonic()
-    # imported when a sync runs: Dagster takes seconds to import, `connector --help` none
-    from connector.defs.resources import ConnectorResource
-    from connector.defs.runner import run_sync
+    # Dagster-free: the steps run directly, the runs are recorded in the Dagster instance
+    # afterwards by a process started in the background (connector.defs.recorder)
+    from connector.defs import run_log
+    from connector.defs.direct import open_ledger, run_sync_direct
+    from connector.settings import load_settings
 
-    connector = ConnectorResource.from_env(force_window=force_window, poll_timeout_s=wait_s)
+    settings = load_settings()
+    unrecorded = run_log.retry_failed(settings.state_dir)
+    for path in unrecorded:
+        why = path.with_suffix(run_log.WHY)
+        said = f"why: {why}" if why.is_file() else "its recorder did not finish"
+        click.echo(
+            f"warning: an earlier sync's runs were not recorded in the Dagster instance "
+            f"({said}); recording them again",
+            err=True,
+        )
     try:
         # progress lines: stdout, or stderr when stdout carries the JSON document
         with showing_progress(sys.stderr if as_json else sys.stdout) as display:
-            summary = run_sync(
-                connector,
+            summary, runs = run_sync_direct(
+                settings,
+                open_ledger(settings.ledger_url),
                 mappings=mappings,
                 partitions=partitions,
                 dry_run=dry_run,
+                force_window=force_window,
+                poll_timeout_s=wait_s,
                 on_event=display.message,
             )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    _record_in_background(settings.state_dir, runs, unrecorded)
     elapsed = time.monotonic() - started
     if as_json:
         print_json(summary_document(summary, elapsed))

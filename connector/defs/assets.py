@@ -6,11 +6,11 @@ from typing import Any
 
 import dagster as dg
 
-from connector import delivery, pipeline
+from connector.defs import steps
 from connector.defs.checks import (
-    caps_check,
+    caps_result,
     deletions_check,
-    identities_check,
+    identities_result,
     landing_check,
     reject_rate_check,
 )
@@ -21,13 +21,8 @@ from connector.defs.metadata import (
     stage_metadata,
 )
 from connector.defs.resources import ConnectorResource
-from connector.ledger import destination_key
 from connector.mapping import SourceMapping, SqlSource
-from connector.outbox import build as outbox_build
-from connector.reporting import record_run, write_report
-from connector.reporting.queries import rejected_rows
 from connector.settings import Settings
-from connector.source_deletions import deleted_at_source
 
 STAGES = ("source_rows", "profile_updates", "rejects", "profile_changes")
 DELIVERY_GROUP = "delivery"
@@ -71,13 +66,8 @@ def build_mapping_assets(
     def source_rows(
         context: dg.AssetExecutionContext, connector: ConnectorResource
     ) -> dg.MaterializeResult:
-        result = pipeline.extract_stage(
-            mapping,
-            context.partition_key,
-            connector.settings(),
-            connector.ledger(),
-            context.run.run_id,
-        )
+        ctx = _step_context(context, connector, partition=context.partition_key)
+        result = connector.step(context, lambda: steps.source_rows(ctx, mapping)).result
         context.log.info("%s %s: %s", name, context.partition_key, result.counts)
         return dg.MaterializeResult(metadata=stage_metadata(result))
 
@@ -110,11 +100,9 @@ def build_mapping_assets(
     def profile_updates(
         context: dg.AssetExecutionContext, connector: ConnectorResource
     ) -> Iterator[Any]:
-        settings = connector.settings()
-        result = pipeline.transform_stage(
-            mapping, context.partition_key, settings, connector.ledger(), context.run.run_id
-        )
-        counts = result.counts
+        ctx = _step_context(context, connector, partition=context.partition_key)
+        out = connector.step(context, lambda: steps.profile_updates(ctx, mapping))
+        result, counts = out.result, out.result.counts
         yield dg.MaterializeResult(asset_key=updates_key, metadata=stage_metadata(result))
         yield dg.MaterializeResult(
             asset_key=rejects_key,
@@ -124,10 +112,7 @@ def build_mapping_assets(
             },
         )
         yield reject_rate_check(
-            updates_key,
-            accepted=int(counts.get("rows_in", 0)),
-            rejected=rejected_rows(connector.ledger(), name, context.partition_key),
-            settings=settings,
+            updates_key, accepted=out.accepted, rejected=out.rejected, settings=ctx.settings
         )
 
     @dg.asset(
@@ -153,13 +138,9 @@ def build_mapping_assets(
     def profile_changes(
         context: dg.AssetExecutionContext, connector: ConnectorResource
     ) -> Iterator[Any]:
-        result = pipeline.profile_stage(
-            mapping,
-            context.partition_key,
-            connector.settings(),
-            connector.ledger(),
-            context.run.run_id,
-        )
+        ctx = _step_context(context, connector, partition=context.partition_key)
+        out = connector.step(context, lambda: steps.profile_changes(ctx, mapping))
+        result = out.result
         metadata = stage_metadata(result)
         metadata["store_version"] = int(result.stats["store_version"])
         metadata["store_identities"] = int(result.stats["store_identities"])
@@ -167,11 +148,29 @@ def build_mapping_assets(
             markdown_table(result.stats["clears_sample"])
         )
         yield dg.MaterializeResult(metadata=metadata)
-        deletions = deleted_at_source(mapping, connector.settings(), connector.ledger())
-        if deletions is not None:
-            yield deletions_check(changes_key, deletions)
+        if out.deletions is not None:
+            yield deletions_check(changes_key, out.deletions)
 
     return [source_rows, profile_updates, profile_changes]
+
+
+def _step_context(
+    context: dg.AssetExecutionContext,
+    connector: ConnectorResource,
+    *,
+    partition: str = "",
+    started_at: dt.datetime | None = None,
+) -> steps.StepContext:
+    """The step's context of this asset's run (``partition``: a mapping asset's day)."""
+    return steps.StepContext(
+        settings=connector.settings(),
+        ledger=connector.ledger(),
+        run_id=context.run.run_id,
+        partition=partition,
+        force_window=connector.force_window,
+        poll_timeout_s=connector.poll_timeout_s,
+        started_at=started_at,
+    )
 
 
 def _run_started(context: dg.AssetExecutionContext) -> dt.datetime | None:
@@ -226,39 +225,17 @@ def build_destination_assets(
     def outbox(
         context: dg.AssetExecutionContext, connector: ConnectorResource
     ) -> dg.MaterializeResult:
-        settings, ledger = connector.settings(), connector.ledger()
-        built = outbox_build.build(settings, ledger, destination, mappings=mappings)
-        context.log.info("%s outbox: %s", destination, built.summary())
-        acct = outbox_build.account(settings, ledger, destination, mappings=mappings)
-        identity_type = acct.identity_type if acct is not None else ""
-        files = [
-            {
-                "batch": b.batch_key,
-                "rows": b.row_count,
-                "bytes": b.byte_size,
-                "sha256": b.sha256[:12],
-            }
-            for b in built.batches
-        ]
-        preview = outbox_build.preview(built.batches, cache_dir=settings.cache_dir)
+        ctx = _step_context(context, connector)
+        out = connector.step(context, lambda: steps.outbox(ctx, destination, mappings))
+        context.log.info("%s outbox: %s", destination, out.summary)
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": built.rows,
-                "changed_profiles": built.candidates,
-                "already_sent": built.unchanged,
-                "batches": len(built.batches),
-                # the ledger ids of the batches written: a sync counts what became of its own
-                "batch_ids": dg.MetadataValue.json([b.id for b in built.batches]),
-                "mappings": ", ".join(built.mappings),
-                "params": ", ".join(built.param_names),
-                "files": dg.MetadataValue.md(markdown_table(files)),
-                "preview": dg.MetadataValue.md(markdown_table(preview)),
-                "summary": built.summary(),
+                **out.figures(),
+                "batch_ids": dg.MetadataValue.json(out.batch_ids),
+                "files": dg.MetadataValue.md(markdown_table(out.files)),
+                "preview": dg.MetadataValue.md(markdown_table(out.preview)),
             },
-            check_results=[
-                caps_check(built.batches, settings, destination),
-                identities_check(built.batches, destination, identity_type, settings.cache_dir),
-            ],
+            check_results=[caps_result(out.caps), identities_result(out.identities)],
         )
 
     @dg.asset(
@@ -273,12 +250,10 @@ def build_destination_assets(
     def submissions(
         context: dg.AssetExecutionContext, connector: ConnectorResource
     ) -> dg.MaterializeResult:
-        settings, ledger = connector.settings(), connector.ledger()
-        result = delivery.drain(
-            settings, ledger, destination=destination, force=connector.force_window
-        )
-        context.log.info("%s drain: %s", destination, result.summary())
-        return dg.MaterializeResult(metadata={**result.metadata(), "summary": result.summary()})
+        ctx = _step_context(context, connector)
+        out = connector.step(context, lambda: steps.submissions(ctx, destination))
+        context.log.info("%s drain: %s", destination, out.drain.summary())
+        return dg.MaterializeResult(metadata=out.figures())
 
     @dg.asset(
         key=report_key,
@@ -300,32 +275,10 @@ def build_destination_assets(
     def status_report(
         context: dg.AssetExecutionContext, connector: ConnectorResource
     ) -> dg.MaterializeResult:
-        settings, ledger = connector.settings(), connector.ledger()
-        polled = delivery.poll(
-            settings,
-            ledger,
-            destination=destination,
-            wait=connector.poll_timeout_s > 0,
-            timeout_s=connector.poll_timeout_s or None,
-        )
+        ctx = _step_context(context, connector, started_at=_run_started(context))
+        out = connector.step(context, lambda: steps.status_report(ctx, destination, mappings))
+        polled, run, report = out.polled, out.run, out.report
         context.log.info("%s poll: %s", destination, polled.summary())
-        run = record_run(
-            ledger,
-            destination=destination,
-            destination_key=destination_key(destination, settings),
-            mappings=mappings,
-            run_id=context.run.run_id,
-            started_at=_run_started(context),
-        )
-        report = write_report(
-            ledger,
-            destination,
-            settings.reports,
-            settings.daily_quota,
-            mappings,
-            dagster_url=settings.dagster_url,
-            work_dir=settings.work_dir,
-        )
         context.log.info("%s report: %s", destination, report.html_path)
         poll = {
             key: value
@@ -335,7 +288,7 @@ def build_destination_assets(
         return dg.MaterializeResult(
             metadata={
                 **landing_rate_pct(polled.landing_rate),
-                **report_metadata(report, run, settings.dagster_url),
+                **report_metadata(report, run, ctx.settings.dagster_url),
                 **poll,
                 "summary": polled.summary(),
             },

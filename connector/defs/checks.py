@@ -61,7 +61,11 @@ def caps_check(
     batches: Sequence[Batch], settings: Settings, destination: str
 ) -> dg.AssetCheckResult:
     """``quality.within_caps``: row and byte caps, checked against the files in the outbox."""
-    found = quality.within_caps(batches, settings, destination)
+    return caps_result(quality.within_caps(batches, settings, destination))
+
+
+def caps_result(found: quality.CapsFindings) -> dg.AssetCheckResult:
+    """The ``within_caps`` check result of ``quality.within_caps``'s findings."""
     return dg.AssetCheckResult(
         check_name="within_caps",
         passed=found.passed,
@@ -83,7 +87,13 @@ def identities_check(
     cache_dir: Path | None = None,
 ) -> dg.AssetCheckResult:
     """``quality.identities_valid``: every identity in the manifests is one the API accepts."""
-    found = quality.identities_valid(batches, destination, identity_type, cache_dir)
+    return identities_result(
+        quality.identities_valid(batches, destination, identity_type, cache_dir)
+    )
+
+
+def identities_result(found: quality.IdentityFindings) -> dg.AssetCheckResult:
+    """The ``identities_valid`` check result of ``quality.identities_valid``'s findings."""
     return dg.AssetCheckResult(
         check_name="identities_valid",
         passed=found.passed,

@@ -8,8 +8,9 @@ from typing import Any
 import dagster as dg
 
 from connector.defs.assets import DELIVERY_GROUP
+from connector.defs.direct import NIGHTLY
 
-NIGHTLY = "nightly_sync"
+__all__ = ["DRAIN", "NIGHTLY", "POLL", "build_jobs"]
 DRAIN = "drain_outbox"
 POLL = "poll_status"
 

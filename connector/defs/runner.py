@@ -1,12 +1,13 @@
 """In-process runs of the code location's jobs, recorded in a persistent Dagster instance.
 
-`connector sync` and `make demo` go through here. Their runs carry the code location's origin
+`make demo` and the tests go through here; `connector sync` runs the same steps without
+Dagster (``connector.defs.direct``) and has its runs recorded by ``connector.defs.recorder``,
+which executes them here, replaying the steps' outputs. Their runs carry the code location's origin
 (``origin.job_origin``), so the UI lists them under their job and can re-execute them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
@@ -20,12 +21,12 @@ from dagster._core.remote_origin import RemoteJobOrigin
 
 from connector.defs.assets import STAGES, mapping_key
 from connector.defs.definitions import build_definitions
+from connector.defs.direct import DELIVERY_STEPS, DESTINATIONS, plan_sync
 from connector.defs.instance import instance_for
 from connector.defs.jobs import NIGHTLY
 from connector.defs.origin import job_origin
 from connector.defs.resources import ConnectorResource
 from connector.ledger import destination_key
-from connector.partitions import check_in_range, expand_partitions
 from connector.reporting.queries import next_batch_id, unfinished_batch_ids
 from connector.reporting.sync_summary import SUMMARY_COLUMNS, SyncFailure, SyncSummary
 
@@ -60,15 +61,9 @@ def run_sync(
     defs = build_definitions(settings, connector)
     job = defs.resolve_job_def(NIGHTLY)
     available = sorted(
-        {key.path[0] for key in job.asset_layer.executable_asset_keys} - {"target", "copernica"}
+        {key.path[0] for key in job.asset_layer.executable_asset_keys} - set(DESTINATIONS)
     )
-    chosen = list(mappings) or available
-    unknown = sorted(set(chosen) - set(available))
-    if unknown:
-        raise ValueError(f"unknown mapping(s) {', '.join(unknown)} (have: {', '.join(available)})")
-    yesterday = dt.datetime.now(settings.tz).date() - dt.timedelta(days=1)
-    days = expand_partitions(partitions, yesterday.isoformat())
-    check_in_range(days, settings.partition_start, yesterday, settings.timezone)
+    chosen, days = plan_sync(settings, available, mappings, partitions)
     instance = instance or instance_for(settings.state_dir)
     origin = job_origin(NIGHTLY)
     summary = SyncSummary(
@@ -88,13 +83,9 @@ def run_sync(
             summary.add_stage(key.path[0], key.path[-1], metadata, dry_run=dry_run)
     if deliver and not dry_run:
         destinations = sorted(
-            {k.path[0] for k in job.asset_layer.executable_asset_keys} & {"target", "copernica"}
+            {k.path[0] for k in job.asset_layer.executable_asset_keys} & set(DESTINATIONS)
         )
-        selection = [
-            dg.AssetKey([d, s])
-            for d in destinations
-            for s in ("outbox", "submissions", "status_report")
-        ]
+        selection = [dg.AssetKey([d, s]) for d in destinations for s in DELIVERY_STEPS]
         summary.accounts.update({d: destination_key(d, settings) for d in destinations})
         emit(f"delivery: {', '.join(destinations)} (outbox, submit, then poll until final)")
         events = _execute(
@@ -148,6 +139,7 @@ def _run_in_process(
     origin: RemoteJobOrigin | None,
     run_config: Mapping[str, object],
     tags: Mapping[str, str],
+    run_id: str | None = None,
 ) -> dg.JobExecutionResult:
     """``job.execute_in_process(partition_key=..., asset_selection=..., raise_on_error=False)``,
     with the run created under ``origin``: `execute_in_process` creates its run without one.
@@ -159,6 +151,7 @@ def _run_in_process(
         run_config = ephemeral.partitioned_config.get_run_config_for_partition_key(partition)
     run = instance.create_run_for_job(
         job_def=ephemeral,
+        run_id=run_id,
         run_config=run_config,
         tags=merge_run_tags(
             job_def=job,

@@ -14,12 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from filelock import FileLock
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +23,12 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.ledger.models import Base, Batch
+
+if TYPE_CHECKING:
+    # imported where used: Alembic takes a quarter second to import, and a ledger whose
+    # schema is current (every run but the first after a release) never needs it
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 from connector.sql_urls import with_installed_driver
 
 _IMMEDIATE = "connector_sqlite_immediate"
@@ -114,12 +116,17 @@ def ledger_exists(url: str) -> bool:
         engine.dispose()
 
 
+VERSION_TABLE = "alembic_version"  # where Alembic keeps the schema's revision
+
+
 class LedgerNotFound(Exception):
     """No ledger where the settings point: commands that only read it do not create one."""
 
 
 def alembic_config(url: str) -> Config:
     """An Alembic ``Config`` for the ledger at ``url`` (no alembic.ini needed)."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -128,14 +135,20 @@ def alembic_config(url: str) -> Config:
 
 @cache
 def _migrations() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(MIGRATIONS_DIR))
 
 
+@cache
 def head_revision() -> str:
-    """This release's schema: the newest migration under ``ledger/migrations/versions``."""
-    head = _migrations().get_current_head()
-    assert head is not None  # the first migration ships with the package
-    return head
+    """This release's schema: the newest migration under ``ledger/migrations/versions``.
+
+    Read from the file names, without Alembic: each migration is ``NNNN_<what>.py`` and its
+    revision is ``NNNN`` (tests/ledger/test_migrations.py holds Alembic's head to it)."""
+    numbers = [p.name[:4] for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
+    assert numbers  # the first migration ships with the package
+    return max(numbers)
 
 
 def _revisions_between(before: str | None, after: str | None) -> list[str]:
@@ -182,14 +195,20 @@ class Ledger:
             tracked = "alembic_version" in inspect(conn).get_table_names()
             Base.metadata.create_all(conn)
             if not tracked:
+                from alembic import command
+
                 cfg = alembic_config(self.url)
                 cfg.attributes["connection"] = conn
                 command.stamp(cfg, "head")
 
     def revision(self) -> str | None:
-        """The schema's Alembic revision: ``None`` before any (a new, empty database)."""
+        """The schema's Alembic revision: ``None`` before any (a new, empty database).
+        Read with one query, without Alembic (``alembic_version`` holds one row)."""
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table(VERSION_TABLE):
+                return None
+            found = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+            return None if found is None else str(found)
 
     def upgrade(self, revision: str = "head") -> list[str]:
         """Bring the schema to ``revision`` with Alembic (``connector/ledger/migrations``);
@@ -203,6 +222,9 @@ class Ledger:
         target = head_revision() if revision == "head" else revision
         if self.revision() == target:
             return []
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
         with self._migrating() as conn:
             before = MigrationContext.configure(conn).get_current_revision()
             if before == target:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from connector.defs import run_log
 from connector.defs.instance import (
     DEFAULT_INSTANCE_CONFIG,
     dagster_home,
@@ -85,4 +87,12 @@ def test_a_sync_prints_no_telemetry_banner_nor_instance_warning(workdir: Path) -
     output = done.stdout + done.stderr
     assert "partition 2026-11-19: crm_copernica, crm_customers, pos_purchases" in output
     assert BANNER not in output and NO_CONFIG_WARNING not in output, output[-2000:]
+    # the instance is the recorder's to open, in the background (it prints nowhere): the
+    # home it creates gets the connector's dagster.yaml, so no banner either
+    logs = run_log.logs_dir(workdir / ".connector")
+    deadline = time.monotonic() + 300  # a bound on the wait, not a measurement
+    while any(logs.glob(f"*{run_log.PENDING}")):
+        assert time.monotonic() < deadline, "the recorder did not finish"
+        time.sleep(0.2)
+    assert run_log.failed(workdir / ".connector") == []
     assert (workdir / ".connector" / "dagster_home" / "dagster.yaml").is_file()

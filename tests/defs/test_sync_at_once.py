@@ -1,6 +1,7 @@
 """Two `connector sync` processes of the same day at once on a fresh install (the schedule
 and an operator's retry): both finish with exit code 0, each run stages in its own folder,
-Dagster's instance and the ledger are created once, and every profile lands."""
+Dagster's instance (by the syncs' recorders) and the ledger are created once, and every
+profile lands."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 
+from connector.defs import run_log
 from connector.ledger import Delivered, Ledger
 
 DAY = "2026-11-20"
@@ -69,6 +72,14 @@ def test_two_syncs_of_one_day_at_once(workdir: Path, sandbox) -> None:  # type: 
         assert set(rows) == {"crm_copernica", "crm_customers", "pos_purchases"}, output[-4000:]
         for name, (read, *parts) in rows.items():
             assert read == sum(parts) > 0, (name, read, parts)
+    # each sync's runs are recorded by its own recorder process, in the background: two of
+    # them open the new instance at once
+    logs = run_log.logs_dir(workdir / "state")
+    deadline = time.monotonic() + 300  # a bound on the wait, not a measurement
+    while any(logs.glob(f"*{run_log.PENDING}")):
+        assert time.monotonic() < deadline, "the recorders did not finish"
+        time.sleep(0.2)
+    assert run_log.failed(workdir / "state") == []
     runs = sqlite3.connect(workdir / "dagster_home" / "history" / "runs.db")
     try:
         assert runs.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)

@@ -46,8 +46,9 @@ params:
   lastAmount: amount
 """
 # what a state folder may keep: the stage and the profile snapshots it read or wrote (a
-# cache), and the storage module's working and cache folders, emptied after each use
-LOCAL_KEEPS = {"stage", "profiles", "work", "cache"}
+# cache), the storage module's working and cache folders, emptied after each use, and the
+# sync's run logs until its recorder has them in the Dagster instance (docs/state.md)
+LOCAL_KEEPS = {"stage", "profiles", "work", "cache", "run_logs"}
 
 
 @pytest.fixture
