@@ -298,6 +298,12 @@ class Settings(BaseSettings):
         "owner, taken for dead; keep it longer than the longest submit with all its retries, "
         "or a batch still being sent is sent again.",
     )
+    record_runs: Literal["background", "wait"] = Field(
+        "background",
+        description="How `connector sync` records its runs in the Dagster instance after "
+        "its work: `background` returns at once and leaves a recorder process behind; "
+        "`wait` returns once they are recorded (a container that ends with the command).",
+    )
     dagster_url: str = Field(
         "http://127.0.0.1:3000",
         description="The Dagster UI's address: the status report links each run to "

@@ -112,18 +112,33 @@ def _meaning(code: ExitCode) -> str:
     }[code]
 
 
-def _record_in_background(state_dir: Path, runs: list[RunLog], earlier: list[Path]) -> None:
+def _record_runs(state_dir: Path, runs: list[RunLog], earlier: list[Path], *, wait: bool) -> None:
     """Hand the sync's runs (and earlier ones not yet recorded) to the recorder, started in
-    the background; a failure to start it is reported and changes nothing of the sync."""
+    the background; with ``wait``, return once it is done. A failure to start or finish it
+    is reported and changes nothing of the sync (its log stays for the next sync)."""
     from connector.defs import run_log
 
     try:
         paths = [*earlier, run_log.write_pending(state_dir, runs)] if runs else earlier
-        if paths:
-            run_log.launch_recorder(paths)
+        if not paths:
+            return
+        recorder = run_log.launch_recorder(paths)
     except OSError as exc:
         click.echo(
             f"warning: the runs could not be handed to the Dagster instance: {exc}", err=True
+        )
+        return
+    if wait and recorder.wait() != 0:
+        left = [
+            kept
+            for path in paths
+            for kept in (path.with_suffix(run_log.FAILED), path)
+            if kept.exists()
+        ]
+        click.echo(
+            "warning: runs were not recorded in the Dagster instance "
+            f"({', '.join(map(str, left))}); the next sync records them again",
+            err=True,
         )
 
 
@@ -241,7 +256,7 @@ def sync_command(
             )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    _record_in_background(settings.state_dir, runs, unrecorded)
+    _record_runs(settings.state_dir, runs, unrecorded, wait=settings.record_runs == "wait")
     elapsed = time.monotonic() - started
     if as_json:
         print_json(summary_document(summary, elapsed))

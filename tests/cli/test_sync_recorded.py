@@ -111,3 +111,31 @@ def test_a_pending_log_left_by_a_recorder_that_did_not_finish_is_recorded_again(
     os.utime(left, (long_ago, long_ago))
     # the failed one back to pending, and the stale one; the one being recorded now is not
     assert run_log.retry_failed(tmp_path) == [folder / f"failed{run_log.PENDING}", left]
+
+
+def test_with_record_runs_wait_the_sync_returns_once_its_runs_are_recorded(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a container that ends with the command: nothing may be left for a later sync
+    monkeypatch.setenv("CONNECTOR_RECORD_RUNS", "wait")
+    done = run("sync", "--partition", DAY, "--dry-run", "--json")
+    assert done.exit_code == 0, done.output[-4000:]
+    folder = run_log.logs_dir(workdir / "state")
+    assert list(folder.glob("*")) == []  # no log pending or failed: recorded before the return
+    instance = _instance(workdir / "dagster_home")
+    for run_id in document(done)["run_ids"]:
+        assert instance.get_run_by_id(run_id) is not None
+
+
+def test_with_record_runs_wait_a_failed_recording_is_named_and_changes_nothing(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONNECTOR_RECORD_RUNS", "wait")
+    not_a_folder = workdir / "not_a_folder"
+    not_a_folder.write_text("a file where the instance should be")
+    monkeypatch.setenv("DAGSTER_HOME", str(not_a_folder))
+    done = run("sync", "--partition", DAY, "--dry-run", "--json")
+    assert done.exit_code == 0, done.output[-4000:]
+    assert document(done)["mappings"]["crm_copernica"]["changed"] == 50
+    (failed,) = run_log.failed(workdir / "state")
+    assert f"runs were not recorded in the Dagster instance ({failed})" in done.stderr
