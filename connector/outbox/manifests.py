@@ -15,7 +15,7 @@ in a scratch folder removed right after, a batch file's lines are streamed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -204,24 +204,48 @@ def _jsonl_values(
     return identities, [pa.array(v, pa.string()) for v in values]
 
 
-def delivered_records(
+def delivered_table(
     rows: pa.Table | pa.RecordBatch, names: Sequence[str] | None = None
-) -> Iterator[dict[str, str]]:
-    """``ledger.record_delivered``'s records of manifest rows: ``identity``, ``digest`` and
-    ``nonempty`` (the params ``_filled`` marks non-empty; rows with values: those non-empty)."""
+) -> pa.Table:
+    """``ledger.record_delivered``'s rows of manifest rows: ``identity``, ``digest`` and
+    ``nonempty`` (the comma-separated params ``_filled`` marks non-empty; rows with values:
+    those non-empty), column by column.
+
+    Raises ``ValueError`` naming the first identity whose ``_filled`` does not have one flag
+    per param.
+    """
     table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
     names = list(names) if names is not None else param_names(table)
-    filled = FILLED in table.column_names and not set(names) <= set(table.column_names)
-    for batch in table.to_batches():
-        data = batch.to_pydict()
-        for i, identity in enumerate(data[IDENTITY]):
-            if filled:
-                flags = data[FILLED][i] or ""
-                if len(flags) != len(names):
-                    raise ValueError(
-                        f"{identity!r}: _filled {flags!r} does not fit the params {names}"
-                    )
-                nonempty = ",".join(n for n, f in zip(names, flags, strict=True) if f == "1")
-            else:
-                nonempty = ",".join(n for n in names if data[n][i] not in (None, ""))
-            yield {"identity": identity, "digest": data["_digest"][i], "nonempty": nonempty}
+    if FILLED in table.column_names and not set(names) <= set(table.column_names):
+        flags_column = pc.fill_null(table.column(FILLED), "")
+    elif names:  # values in the manifest (older layout): their flags made from them
+        flags_column = pc.binary_join_element_wise(
+            *(
+                pc.if_else(
+                    pc.fill_null(pc.not_equal(table.column(n).cast(pa.string()), ""), False),
+                    "1",
+                    "0",
+                )
+                for n in names
+            ),
+            "",
+        )
+    else:
+        flags_column = pa.array([""] * table.num_rows, pa.string())
+    # the patterns of non-empty params are few: each is spelled out once
+    patterns = pc.dictionary_encode(one_array(flags_column))
+    spelled = []
+    for code, flags in enumerate(patterns.dictionary.to_pylist()):
+        if len(flags) != len(names):
+            at = pc.index(patterns.indices, code).as_py()
+            identity = table.column(IDENTITY)[at].as_py()
+            raise ValueError(f"{identity!r}: _filled {flags!r} does not fit the params {names}")
+        spelled.append(",".join(n for n, f in zip(names, flags, strict=True) if f == "1"))
+    nonempty = pa.array(spelled, pa.string()).take(patterns.indices)
+    return pa.table(
+        {
+            "identity": table.column(IDENTITY),
+            "digest": table.column("_digest"),
+            "nonempty": nonempty,
+        }
+    )
