@@ -193,6 +193,36 @@ def measure_sql_nightly(data_dir: Path, work: Path, rows: int) -> dict[str, Any]
     return run_case("sql_nightly", table=table, work=str(work / "sql_nightly"))
 
 
+LEDGER_ROWS = 400_000  # issue 21: a Target batch's confirmed profiles, recorded in under 1 s
+
+
+def measure_ledger_writes(work: Path, rows: int = LEDGER_ROWS) -> dict[str, Any]:
+    """Recording ``rows`` confirmed profiles in a SQLite and a PostgreSQL ledger (fresh, then
+    the next night over them): each a process of its own; PostgreSQL skipped, with the
+    reason, when its server is not set."""
+    out: dict[str, Any] = {}
+    for kind in ("sqlite", "postgres"):
+        if kind != "sqlite" and server_url(kind) is None:
+            out[kind] = {"skipped": f"{SERVERS[kind]} is not set"}
+            print(
+                f"bench: ledger_writes on {kind} skipped: {out[kind]['skipped']}", file=sys.stderr
+            )
+            continue
+        out[kind] = run_case(
+            "ledger_writes", ledger=kind, work=str(work / f"ledger-{kind}"), rows=rows
+        )
+    return out
+
+
+def ledger_goals(ledger: dict[str, Any]) -> dict[str, Any]:
+    """Issue 21: the slower of the fresh and the update write, per ledger, under 1 s."""
+    measured = {k: r["seconds"] for k, r in ledger.items() if "skipped" not in r}
+    return {
+        "ledger_400k_s": measured,
+        "ledger_400k_under_1s": bool(measured) and all(s < 1.0 for s in measured.values()),
+    }
+
+
 def run(
     *,
     rows: tuple[int, ...] = DEFAULT_ROWS,
@@ -202,6 +232,7 @@ def run(
     sql_nightly_rows: int = 10_000_000,
     sensor_mappings: int = 200,
     sensor_days: int = 365,
+    ledger_rows: int = LEDGER_ROWS,
     data_dir: Path | None = None,
     results_dir: Path = RESULTS,
     label: str | None = None,
@@ -228,6 +259,7 @@ def run(
         copernica["profiles_per_s"] = round(copernica["profiles_per_s"])
         copernica["seconds"] = round(copernica["seconds"], 2)
         sql_night = measure_sql_nightly(data_dir, work, sql_nightly_rows)
+        ledger = measure_ledger_writes(work, ledger_rows)
         pos = run_case(
             "pos_sensor", work=str(work / "pos"), mappings=sensor_mappings, days=sensor_days
         )
@@ -248,7 +280,8 @@ def run(
         "copernica": copernica,
         "sql_nightly": sql_night,
         "pos_sensor": pos,
-        "goals": goals(extract, e2e, pos),
+        "ledger_writes": ledger,
+        "goals": {**goals(extract, e2e, pos), **ledger_goals(ledger)},
         "bench_seconds": round(time.perf_counter() - started, 1),
     }
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -453,6 +486,14 @@ def table(doc: dict[str, Any]) -> str:
             f"    tick {name}: {t['seconds']} s (runs {t['runs_s']} s, {t['cpu_s']} CPU-s), "
             f"{t['hashed']} hashed, {t['runs']} runs, cursor {t['cursor_bytes']} bytes"
         )
+    for kind, r in doc.get("ledger_writes", {}).items():
+        if "skipped" in r:
+            lines.append(f"    ledger writes on {kind}: skipped, {r['skipped']}")
+            continue
+        lines.append(
+            f"{'ledger writes, ' + kind:<28}{r['rows']:>10}{r['seconds']:>10}{'':>12}{'':>8}"
+            f"{r['peak_rss_mib']:>10}   fresh {r['fresh_s']} s, next night {r['update_s']} s"
+        )
     lines.append("goals: " + json.dumps(doc["goals"]))
     return "\n".join(lines)
 
@@ -471,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sensor-mappings", type=int, default=200)
     parser.add_argument("--sensor-days", type=int, default=365)
+    parser.add_argument("--ledger-rows", type=int, default=LEDGER_ROWS)
     parser.add_argument("--data-dir", type=Path, help="where generated data is cached")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--label")
@@ -483,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         sql_nightly_rows=args.sql_nightly_rows,
         sensor_mappings=args.sensor_mappings,
         sensor_days=args.sensor_days,
+        ledger_rows=args.ledger_rows,
         data_dir=args.data_dir,
         results_dir=args.results_dir,
         label=args.label,
