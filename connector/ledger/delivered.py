@@ -262,7 +262,8 @@ def _upsert_by_executemany(
     """SQLite: one prepared upsert run over every row by the driver's ``executemany`` (no
     SQLAlchemy parameter processing per row), inside the caller's transaction."""
     # the column's own conversion of the timestamp, so the ORM reads it back as it wrote it
-    to_db = Delivered.__table__.c.delivered_at.type.bind_processor(connection.dialect)
+    column_type = Delivered.__table__.c.delivered_at.type.dialect_impl(connection.dialect)
+    to_db = column_type.bind_processor(connection.dialect)
     stamp = to_db(now) if to_db is not None else now
     sql = (
         f"INSERT INTO {Delivered.__tablename__} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
