@@ -227,9 +227,9 @@ def run(
     *,
     rows: tuple[int, ...] = DEFAULT_ROWS,
     e2e_rows: int = 1_000_000,
+    ledger_rows: int = LEDGER_ROWS,
     sandbox_rows: int = 500_000,
     copernica_profiles: int = 5_000,
-    ledger_rows: int = LEDGER_ROWS,
     sql_nightly_rows: int = 10_000_000,
     sensor_mappings: int = 200,
     sensor_days: int = 365,
@@ -448,6 +448,14 @@ def table(doc: dict[str, Any]) -> str:
             f"{'':>12}{'':>8}{'':>10}   {r['rows_out']} profiles x {r['params']} params, "
             f"outbox {r['stages']['outbox']:.1f}s"
         )
+    for kind, r in doc.get("ledger_writes", {}).items():
+        if "skipped" in r:
+            lines.append(f"    ledger writes on {kind}: skipped, {r['skipped']}")
+            continue
+        lines.append(
+            f"{'ledger writes, ' + kind:<28}{r['rows']:>10}{r['seconds']:>10}{'':>12}{'':>8}"
+            f"{r['peak_rss_mib']:>10}   fresh {r['fresh_s']} s, next night {r['update_s']} s"
+        )
     sb = doc["sandbox"]
     lines.append(
         f"{'sandbox one batch':<28}{sb['rows']:>10}{sb['total_s']:>10}{sb['rows_per_s']:>12}"
@@ -458,14 +466,6 @@ def table(doc: dict[str, Any]) -> str:
         f"{'copernica PUTs':<28}{cop['profiles']:>10}{cop['seconds']:>10}"
         f"{cop['profiles_per_s']:>12}{'':>8}{cop['peak_rss_mib']:>10}   concurrency {cop['concurrency']}"
     )
-    for kind, r in doc.get("ledger_writes", {}).items():
-        if "skipped" in r:
-            lines.append(f"    ledger writes on {kind}: skipped, {r['skipped']}")
-            continue
-        lines.append(
-            f"{'ledger writes, ' + kind:<28}{r['rows']:>10}{r['seconds']:>10}{'':>12}{'':>8}"
-            f"{r['peak_rss_mib']:>10}   fresh {r['fresh_s']} s, next night {r['update_s']} s"
-        )
     sql_night = doc.get("sql_nightly", {"skipped": "not measured"})
     if "skipped" in sql_night:
         lines.append(f"    postgres nightly: skipped, {sql_night['skipped']}")
@@ -503,9 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rows", default=",".join(map(str, DEFAULT_ROWS)))
     parser.add_argument("--e2e-rows", type=int, default=1_000_000)
+    parser.add_argument("--ledger-rows", type=int, default=LEDGER_ROWS)
     parser.add_argument("--sandbox-rows", type=int, default=500_000)
     parser.add_argument("--copernica-profiles", type=int, default=5_000)
-    parser.add_argument("--ledger-rows", type=int, default=LEDGER_ROWS)
     parser.add_argument(
         "--sql-nightly-rows",
         type=int,
@@ -521,9 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     doc, path = run(
         rows=tuple(int(r) for r in args.rows.split(",")),
         e2e_rows=args.e2e_rows,
+        ledger_rows=args.ledger_rows,
         sandbox_rows=args.sandbox_rows,
         copernica_profiles=args.copernica_profiles,
-        ledger_rows=args.ledger_rows,
         sql_nightly_rows=args.sql_nightly_rows,
         sensor_mappings=args.sensor_mappings,
         sensor_days=args.sensor_days,

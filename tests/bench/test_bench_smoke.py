@@ -35,9 +35,9 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
         doc, path = runner.run(
             rows=(2_000, 5_000),
             e2e_rows=3_000,
+            ledger_rows=2_000,
             sandbox_rows=3_000,
             copernica_profiles=200,
-            ledger_rows=2_000,
             sql_nightly_rows=5_000,  # the 5,000-row table of the extract cases
             sensor_mappings=3,
             sensor_days=5,
