@@ -414,7 +414,7 @@ def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
     from connector import ledger as ledger_mod
     from connector import pipeline as pl
     from connector.ledger import COMPLETE, Batch
-    from connector.outbox.manifests import delivered_records
+    from connector.outbox.manifests import delivered_table
 
     settings = _settings(Path(work), timezone="UTC")
     ledger = _ledger(settings)
@@ -439,7 +439,7 @@ def nightly(path: str, work: str, every: int = 10) -> dict[str, Any]:
                 session,
                 dest_key,
                 # its params are named in its metadata
-                delivered_records(pq.read_table(batch.manifest_path)),
+                delivered_table(pq.read_table(batch.manifest_path)),
                 partition=batch.partition,
                 batch_id=batch.id,
             )
@@ -524,7 +524,7 @@ def sql_nightly(table: str, work: str, every: int = 100) -> dict[str, Any]:
     from bench.data import server_url
     from connector import ledger as ledger_mod
     from connector.ledger import COMPLETE, Batch
-    from connector.outbox.manifests import delivered_records
+    from connector.outbox.manifests import delivered_table
     from connector.sql_urls import with_installed_driver
 
     night = f"{table}_night"
@@ -548,7 +548,7 @@ def sql_nightly(table: str, work: str, every: int = 100) -> dict[str, Any]:
                 ledger_mod.record_delivered(
                     session,
                     key,
-                    delivered_records(pq.read_table(batch.manifest_path)),
+                    delivered_table(pq.read_table(batch.manifest_path)),
                     partition=batch.partition,
                     batch_id=batch.id,
                 )
@@ -740,6 +740,90 @@ def call_limit(ledger: str, work: str, calls: int = 2_000) -> dict[str, Any]:
     }
 
 
+def _confirmed_manifest(rows: int, night: int) -> Any:
+    """Manifest rows of a ``rows``-profile Target batch, as ``settle`` reads them: identities
+    in the source's order (not the ledger's), a digest each (``night`` changes them all),
+    ``_filled`` flags over ``MAPPING_PARAMS`` (named in the schema's metadata)."""
+    import hashlib
+
+    import numpy as np
+    import pyarrow as pa
+
+    from connector.outbox.manifest_schema import PARAMS_KEY
+
+    names = list(MAPPING_PARAMS)
+    order = np.random.default_rng(7).permutation(rows)
+    identities = [f"customer-{i:09d}@example.com" for i in order]
+    digests = [hashlib.sha256(f"{night}:{i}".encode()).hexdigest() for i in order]
+    patterns = ["1" * len(names), "11110000", "10101010", "11111110"]
+    filled = [patterns[i % len(patterns)] for i in order]
+    table = pa.table(
+        {
+            "_identity": pa.array(identities, pa.string()),
+            "_source_ref": pa.array([f"crm:{i}" for i in order], pa.string()),
+            "_digest": pa.array(digests, pa.string()),
+            "_filled": pa.array(filled, pa.string()),
+        }
+    )
+    return table.replace_schema_metadata({PARAMS_KEY: json.dumps(names)})
+
+
+def ledger_writes(ledger: str, work: str, rows: int = 400_000) -> dict[str, Any]:
+    """Recording a completed Target batch's ``rows`` confirmed profiles in the ledger, as
+    ``delivery.settle`` does (manifest rows -> ``delivered_table`` -> ``record_delivered``):
+    into a fresh ledger (the first night), then the same profiles again from a newer batch
+    over the existing rows (the next night: every row updated). ``ledger``: ``sqlite`` (a
+    file under ``work``) or ``postgres`` (a database of its own on the server
+    CONNECTOR_TEST_POSTGRES_URL names, dropped afterwards)."""
+    from sqlalchemy import func, select
+
+    from connector.ledger import Batch, Delivered, Ledger, record_delivered
+    from connector.outbox.manifests import delivered_table
+
+    nights = [_confirmed_manifest(rows, night) for night in (1, 2)]
+    key = "target:bench"
+    seconds: list[float] = []
+    with _bench_ledger(ledger, Path(work)) as url:
+        led = Ledger(url)
+        led.upgrade()
+        with led.session() as session:
+            batches = [
+                Batch(
+                    batch_key=f"bench-{night}",
+                    mapping="bench",
+                    partition=day,
+                    destination="target",
+                    destination_key=key,
+                    path=f"/bench/{night}.batch",
+                    manifest_path=f"/bench/{night}.manifest.parquet",
+                    sha256=f"{night:064d}",
+                    row_count=rows,
+                    byte_size=0,
+                )
+                for night, day in ((1, DAY), (2, NEXT_DAY))
+            ]
+            session.add_all(batches)
+            session.flush()
+            batch_ids = [b.id for b in batches]
+        for manifest, batch_id, day in zip(nights, batch_ids, (DAY, NEXT_DAY), strict=True):
+            started = time.perf_counter()
+            record_delivered(led, key, delivered_table(manifest), partition=day, batch_id=batch_id)
+            seconds.append(time.perf_counter() - started)
+        with led.session() as session:
+            stored = session.execute(
+                select(func.count()).where(Delivered.batch_id == batch_ids[1])
+            ).scalar_one()
+        led.dispose()
+    return {
+        "ledger": ledger,
+        "rows": rows,
+        "fresh_s": figure(seconds[0]),
+        "update_s": figure(seconds[1]),
+        "seconds": figure(max(seconds)),
+        "rows_recorded": stored,  # every profile holds the newer night's digest
+    }
+
+
 @contextlib.contextmanager
 def _bench_ledger(kind: str, work: Path) -> Iterator[str]:
     """A ledger URL of ``kind`` that only this case uses."""
@@ -753,7 +837,7 @@ def _bench_ledger(kind: str, work: Path) -> Iterator[str]:
     from sqlalchemy.engine import make_url
 
     base = os.environ[SERVERS[kind]]
-    name = f"bench_call_limit_{os.getpid()}"
+    name = f"bench_ledger_{os.getpid()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -929,6 +1013,7 @@ CASES = {
     "sandbox": sandbox,
     "copernica": copernica,
     "call_limit": call_limit,
+    "ledger_writes": ledger_writes,
     "pos_sensor": pos_sensor,
 }
 

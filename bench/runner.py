@@ -195,10 +195,41 @@ def measure_sql_nightly(data_dir: Path, work: Path, rows: int) -> dict[str, Any]
     return run_case("sql_nightly", table=table, work=str(work / "sql_nightly"))
 
 
+LEDGER_ROWS = 400_000  # issue 21: a Target batch's confirmed profiles, recorded in under 1 s
+
+
+def measure_ledger_writes(work: Path, rows: int = LEDGER_ROWS) -> dict[str, Any]:
+    """Recording ``rows`` confirmed profiles in a SQLite and a PostgreSQL ledger (fresh, then
+    the next night over them): each a process of its own; PostgreSQL skipped, with the
+    reason, when its server is not set."""
+    out: dict[str, Any] = {}
+    for kind in ("sqlite", "postgres"):
+        if kind != "sqlite" and server_url(kind) is None:
+            out[kind] = {"skipped": f"{SERVERS[kind]} is not set"}
+            print(
+                f"bench: ledger_writes on {kind} skipped: {out[kind]['skipped']}", file=sys.stderr
+            )
+            continue
+        out[kind] = run_case(
+            "ledger_writes", ledger=kind, work=str(work / f"ledger-{kind}"), rows=rows
+        )
+    return out
+
+
+def ledger_goals(ledger: dict[str, Any]) -> dict[str, Any]:
+    """Issue 21: the slower of the fresh and the update write, per ledger, under 1 s."""
+    measured = {k: r["seconds"] for k, r in ledger.items() if "skipped" not in r}
+    return {
+        "ledger_400k_s": measured,
+        "ledger_400k_under_1s": bool(measured) and all(s < 1.0 for s in measured.values()),
+    }
+
+
 def run(
     *,
     rows: tuple[int, ...] = DEFAULT_ROWS,
     e2e_rows: int = 1_000_000,
+    ledger_rows: int = LEDGER_ROWS,
     sandbox_rows: int = 500_000,
     copernica_profiles: int = 5_000,
     copernica_latency_profiles: int = 2_000,
@@ -239,6 +270,7 @@ def run(
             case["profiles_per_s"] = round(case["profiles_per_s"])
             case["seconds"] = round(case["seconds"], 2)
         sql_night = measure_sql_nightly(data_dir, work, sql_nightly_rows)
+        ledger = measure_ledger_writes(work, ledger_rows)
         pos = run_case(
             "pos_sensor", work=str(work / "pos"), mappings=sensor_mappings, days=sensor_days
         )
@@ -265,11 +297,13 @@ def run(
         "copernica": copernica,
         "copernica_latency": copernica_latency,
         "sql_nightly": sql_night,
+        "ledger_writes": ledger,
         "pos_sensor": pos,
         "peer": against_drt,
         "goals": {**goals(extract, e2e, pos), "peer": against_drt.get("goals")},
         "bench_seconds": round(time.perf_counter() - started, 1),
     }
+    doc["goals"].update(ledger_goals(ledger))
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{dt.date.today().isoformat()}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")
@@ -433,6 +467,14 @@ def table(doc: dict[str, Any]) -> str:
             f"{'':>12}{'':>8}{'':>10}   {r['rows_out']} profiles x {r['params']} params, "
             f"outbox {r['stages']['outbox']:.1f}s"
         )
+    for kind, r in doc.get("ledger_writes", {}).items():
+        if "skipped" in r:
+            lines.append(f"    ledger writes on {kind}: skipped, {r['skipped']}")
+            continue
+        lines.append(
+            f"{'ledger writes, ' + kind:<28}{r['rows']:>10}{r['seconds']:>10}{'':>12}{'':>8}"
+            f"{r['peak_rss_mib']:>10}   fresh {r['fresh_s']} s, next night {r['update_s']} s"
+        )
     sb = doc["sandbox"]
     lines.append(
         f"{'sandbox one batch':<28}{sb['rows']:>10}{sb['total_s']:>10}{sb['rows_per_s']:>12}"
@@ -490,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rows", default=",".join(map(str, DEFAULT_ROWS)))
     parser.add_argument("--e2e-rows", type=int, default=1_000_000)
+    parser.add_argument("--ledger-rows", type=int, default=LEDGER_ROWS)
     parser.add_argument("--sandbox-rows", type=int, default=500_000)
     parser.add_argument("--copernica-profiles", type=int, default=5_000)
     parser.add_argument(
@@ -519,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     doc, path = run(
         rows=tuple(int(r) for r in args.rows.split(",")),
         e2e_rows=args.e2e_rows,
+        ledger_rows=args.ledger_rows,
         sandbox_rows=args.sandbox_rows,
         copernica_profiles=args.copernica_profiles,
         copernica_latency_profiles=args.copernica_latency_profiles,

@@ -203,7 +203,7 @@ def _record(
     ledger_mod.record_delivered(
         ledger,
         batch.destination_key,
-        manifests.delivered_records(confirmed),
+        manifests.delivered_table(confirmed),
         partition=batch.partition,
         batch_id=batch.id,
     )

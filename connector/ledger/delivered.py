@@ -8,18 +8,23 @@ unit of work) or a ``Session`` (and run inside the caller's transaction).
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session
 
+from connector.buffers import one_array
 from connector.ledger.models import Delivered, utcnow
-from connector.ledger.store import Ledger, UpsertInsert, unit_of_work, upsert_insert
+from connector.ledger.store import Ledger, unit_of_work
 
 DELIVERED_COLUMNS = ("identity", "digest")
 
@@ -148,67 +153,182 @@ def _fetch_parts(
         cursor.close()
 
 
+# rows converted to Python values and written per step: bounds the memory of a large batch
+# (SQLite: one executemany; PostgreSQL: one COPY) to one slice of it
+WRITE_CHUNK = 100_000
+
+# The rule of a confirmation, for both dialects: the row of an older batch (or of none) never
+# replaces a newer batch's. ``batch_id`` orders them: the outbox writes a profile's rows in
+# the order it learns of newer values.
+_UPSERT_RULE = (
+    "ON CONFLICT (destination_key, identity) DO UPDATE SET "
+    'digest = excluded.digest, nonempty = excluded.nonempty, "partition" = excluded."partition", '
+    "batch_id = excluded.batch_id, delivered_at = excluded.delivered_at "
+    f"WHERE coalesce({Delivered.__tablename__}.batch_id, 0) <= coalesce(excluded.batch_id, 0)"
+)
+_COLUMNS = 'destination_key, identity, "partition", digest, nonempty, batch_id, delivered_at'
+
+
 def record_delivered(
     target: Ledger | Session,
     destination_key: str,
-    rows: Iterable[Mapping[str, Any]],
+    rows: pa.Table | Iterable[Mapping[str, Any]],
     *,
     partition: str,
     batch_id: int | None = None,
-    chunk_rows: int = 5_000,
+    chunk_rows: int = WRITE_CHUNK,
 ) -> int:
-    """Upsert the confirmed digests of delivered rows (portable: SQLite and PostgreSQL).
+    """Upsert the confirmed digests of delivered rows (SQLite and PostgreSQL); returns the
+    number of profiles written (an identity repeated in ``rows``: once, its last row wins).
 
-    A confirmation of an older batch never replaces a newer batch's (``batch_id`` orders
-    them: the outbox writes a profile's rows in the order it learns of newer values).
+    A confirmation of an older batch never replaces a newer batch's (``_UPSERT_RULE``).
 
-    ``rows``: dicts with ``identity``, ``digest`` and ``nonempty`` (the comma-separated
-    non-empty params; ``outbox.manifests.delivered_records`` reads them from a manifest).
-    Call it only for rows the destination confirmed.
+    ``rows``: an Arrow table with ``identity``, ``digest`` and ``nonempty`` (the
+    comma-separated non-empty params; ``outbox.manifests.delivered_table`` makes it from
+    manifest rows), or dicts with those keys (``nonempty`` may be left out: none). Call it
+    only for rows the destination confirmed.
+
+    The cost follows the batch, not its rows one by one: PostgreSQL copies the rows into a
+    temporary table (``COPY``) and upserts them with one ``INSERT ... SELECT``; SQLite runs
+    one prepared upsert over the rows with its driver's ``executemany``. Both write them in
+    identity order (the primary key's), ``chunk_rows`` Python rows in memory at a time.
     """
+    table = _latest_per_identity(_delivered_columns(rows))
+    if not table.num_rows:
+        return 0
     now = utcnow()
-    total = 0
     with unit_of_work(target, immediate=True) as session:
-        insert = upsert_insert(session)
-        chunk: list[dict[str, Any]] = []
-        for record in rows:
-            chunk.append(
-                {
-                    "destination_key": destination_key,
-                    "partition": partition,
-                    "identity": record["identity"],
-                    "digest": record["digest"],
-                    "nonempty": record.get("nonempty") or "",
-                    "batch_id": batch_id,
-                    "delivered_at": now,
-                }
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            _upsert_by_copy(
+                connection, table, destination_key, partition, batch_id, now, chunk_rows
             )
-            if len(chunk) >= chunk_rows:
-                total += _upsert_delivered(session, insert, chunk)
-                chunk = []
-        if chunk:
-            total += _upsert_delivered(session, insert, chunk)
-    return total
+        else:
+            _upsert_by_executemany(
+                connection, table, destination_key, partition, batch_id, now, chunk_rows
+            )
+    return table.num_rows
 
 
-def _upsert_delivered(session: Session, insert: UpsertInsert, chunk: list[dict[str, Any]]) -> int:
-    """Upsert one chunk of ``Delivered`` rows; an older batch's row never replaces a newer's."""
-    # One identity may appear twice in a chunk (two batches confirmed together): last wins,
-    # and PostgreSQL refuses ON CONFLICT touching the same row twice in one statement.
-    unique = list({r["identity"]: r for r in chunk}.values())
-    # one statement executed with many parameter sets, so SQLAlchemy compiles and caches it
-    # once (a multi-row VALUES list would be a new statement with new parameters every chunk)
-    stmt = insert(Delivered)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Delivered.destination_key, Delivered.identity],
-        set_={
-            "digest": stmt.excluded.digest,
-            "nonempty": stmt.excluded.nonempty,
-            "partition": stmt.excluded.partition,
-            "batch_id": stmt.excluded.batch_id,
-            "delivered_at": stmt.excluded.delivered_at,
-        },
-        where=func.coalesce(Delivered.batch_id, 0) <= func.coalesce(stmt.excluded.batch_id, 0),
+def _delivered_columns(rows: pa.Table | Iterable[Mapping[str, Any]]) -> pa.Table:
+    """``rows`` as the three string columns ``record_delivered`` writes (nonempty: never null)."""
+    if not isinstance(rows, pa.Table):
+        records = list(rows)
+        rows = pa.table(
+            {
+                "identity": pa.array([r["identity"] for r in records], pa.string()),
+                "digest": pa.array([r["digest"] for r in records], pa.string()),
+                "nonempty": pa.array([r.get("nonempty") or "" for r in records], pa.string()),
+            }
+        )
+    columns = {name: rows.column(name).cast(pa.string()) for name in ("identity", "digest")}
+    nonempty = rows.column("nonempty") if "nonempty" in rows.column_names else None
+    columns["nonempty"] = (
+        pa.chunked_array([pa.array([""] * rows.num_rows, pa.string())])
+        if nonempty is None
+        else pc.fill_null(nonempty.cast(pa.string()), "")
     )
-    session.execute(stmt, unique)
-    return len(unique)
+    for name in ("identity", "digest"):
+        if columns[name].null_count:
+            raise ValueError(f"record_delivered: {columns[name].null_count} row(s) have no {name}")
+    return pa.table(columns)
+
+
+def _latest_per_identity(table: pa.Table) -> pa.Table:
+    """One row per identity, its last in ``table`` (two batches confirmed together: the
+    later row is the newer), ordered by identity: PostgreSQL refuses ``ON CONFLICT``
+    touching one row twice in a statement, and rows in the key's order are cheaper to
+    write into its B-tree than in the batch's."""
+    if table.num_rows < 2:
+        return table
+    # a stable sort: the repeats of an identity stay in their rows' order
+    order = pc.array_sort_indices(one_array(table.column("identity")))
+    ids = one_array(table.column("identity")).take(order)
+    # the last of each run of equal identities
+    last = pc.not_equal(ids.slice(0, len(ids) - 1), ids.slice(1))
+    keep = pa.concat_arrays([one_array(last), pa.array([True])])
+    return table.take(order.filter(keep))
+
+
+def _upsert_by_executemany(
+    connection: Connection,
+    table: pa.Table,
+    destination_key: str,
+    partition: str,
+    batch_id: int | None,
+    now: dt.datetime,
+    chunk_rows: int,
+) -> None:
+    """SQLite: one prepared upsert run over every row by the driver's ``executemany`` (no
+    SQLAlchemy parameter processing per row), inside the caller's transaction."""
+    # the column's own conversion of the timestamp, so the ORM reads it back as it wrote it
+    column_type = Delivered.__table__.c.delivered_at.type.dialect_impl(connection.dialect)
+    to_db = column_type.bind_processor(connection.dialect)
+    stamp = to_db(now) if to_db is not None else now
+    sql = (
+        f"INSERT INTO {Delivered.__tablename__} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        + _UPSERT_RULE
+    )
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, table.num_rows, chunk_rows):
+            part = table.slice(start, chunk_rows)
+            cursor.executemany(  # sqlite3 takes any iterable: no list of the rows built
+                sql,
+                zip(  # type: ignore[arg-type]
+                    repeat(destination_key),
+                    part.column("identity").to_pylist(),
+                    repeat(partition),
+                    part.column("digest").to_pylist(),
+                    part.column("nonempty").to_pylist(),
+                    repeat(batch_id),
+                    repeat(stamp),
+                ),
+            )
+    finally:
+        cursor.close()
+
+
+_STAGED = "_delivered_confirmed"  # the temporary table of one PostgreSQL upsert
+
+
+def _upsert_by_copy(
+    connection: Connection,
+    table: pa.Table,
+    destination_key: str,
+    partition: str,
+    batch_id: int | None,
+    now: dt.datetime,
+    chunk_rows: int,
+) -> None:
+    """PostgreSQL: the rows ``COPY``-ed as CSV into a temporary table, then one
+    ``INSERT ... SELECT ... ON CONFLICT`` (the constant columns bound once, not per row);
+    the temporary table is dropped with it, inside the caller's transaction."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    csv_options = pacsv.WriteOptions(include_header=False)
+    try:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_STAGED} (identity text, digest text, nonempty text)"
+        )
+        for start in range(0, table.num_rows, chunk_rows):
+            buffer = io.BytesIO()
+            # strings are written quoted: an empty one stays empty, not NULL
+            pacsv.write_csv(table.slice(start, chunk_rows), buffer, csv_options)
+            buffer.seek(0)
+            cursor.copy_expert(
+                f"COPY {_STAGED} FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')", buffer
+            )
+        cursor.execute(
+            f"INSERT INTO {Delivered.__tablename__} ({_COLUMNS}) "
+            "SELECT %(destination_key)s, identity, %(partition)s, digest, nonempty, "
+            f"%(batch_id)s::integer, %(now)s FROM {_STAGED} " + _UPSERT_RULE,
+            {
+                "destination_key": destination_key,
+                "partition": partition,
+                "batch_id": batch_id,
+                "now": now,
+            },
+        )
+        cursor.execute(f"DROP TABLE {_STAGED}")
+    finally:
+        cursor.close()

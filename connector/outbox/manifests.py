@@ -15,7 +15,7 @@ in a scratch folder removed right after, a batch file's lines are streamed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,39 +111,49 @@ def drop_bookkeeping(rows: pa.Table) -> pa.Table:
 READ_BLOCK = 1 << 20
 
 
-def _head(path: str, line_ends: int) -> bytes:
-    """The start of ``path`` up to at least ``line_ends`` ``\\n``, or the whole file (a
-    preview of ten rows does not read a 50 MB batch file); streamed from its store."""
-    blocks: list[bytes] = []
-    seen = 0
+def _lines(path: str, positions: np.ndarray, skip: int) -> pa.Array:
+    """The lines of ``path`` (split on ``\\n``, the first ``skip`` left out) at ``positions``.
+
+    The file is streamed up to its last wanted line and only the wanted lines are kept: a
+    read-back of a few sampled rows of a 400,000-line batch file holds a block and those
+    lines, never the whole file split into lines.
+    """
+    wanted = positions.astype(np.int64) + skip
+    targets = np.unique(wanted)
+    found: dict[int, bytes] = {}
+    next_target = 0
+    line_no = 0  # the number of the line that starts ``pending``
+    pending = b""
     chunks = open_stream(path, READ_BLOCK)
     try:
         for block in chunks:
-            blocks.append(block)
-            seen += block.count(b"\n")
-            if seen >= line_ends:
+            data = pending + block if pending else block
+            ends = data.count(b"\n")
+            if next_target < len(targets) and targets[next_target] < line_no + ends:
+                newlines = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+                starts = np.concatenate(([0], newlines[:-1] + 1))
+                while next_target < len(targets) and targets[next_target] < line_no + ends:
+                    k = int(targets[next_target]) - line_no
+                    found[int(targets[next_target])] = data[starts[k] : newlines[k]]
+                    next_target += 1
+            pending = data[data.rfind(b"\n") + 1 :]
+            line_no += ends
+            if next_target == len(targets):
                 break
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
-    return b"".join(blocks)
-
-
-def _lines(path: str, positions: np.ndarray, skip: int) -> pa.Array:
-    """The lines of ``path`` (split on ``\\n``, the first ``skip`` left out) at ``positions``."""
-    last = int(positions.max()) + skip if len(positions) else 0
-    data = _head(path, last + 1)
-    lines = pc.split_pattern(pa.array([data], pa.large_binary()), b"\n").flatten()
-    if len(lines) > last + 1:  # only whole lines: a block's last one may be cut
-        lines = lines.slice(0, last + 1)
-    available = len(lines) - skip
-    if len(positions) and int(positions.max()) >= available:
+    if next_target < len(targets) and pending and targets[next_target] == line_no:
+        found[line_no] = pending  # the last line, without a newline after it
+        next_target += 1
+    if next_target < len(targets):
+        available = line_no + (1 if pending else 0) - skip
         raise ManifestMismatch(
-            f"{path}: the manifest lists line {int(positions.max()) + 1 + skip} "
-            f"but the file has {available} line(s)"
+            f"{path}: the manifest lists line {int(targets[-1]) + 1} "
+            f"but the file has {max(available, 0)} line(s)"
         )
-    return lines.take(pa.array(positions + skip))
+    return pa.array([found[int(w)] for w in wanted], pa.large_binary())
 
 
 def _target_values(
@@ -204,24 +214,48 @@ def _jsonl_values(
     return identities, [pa.array(v, pa.string()) for v in values]
 
 
-def delivered_records(
+def delivered_table(
     rows: pa.Table | pa.RecordBatch, names: Sequence[str] | None = None
-) -> Iterator[dict[str, str]]:
-    """``ledger.record_delivered``'s records of manifest rows: ``identity``, ``digest`` and
-    ``nonempty`` (the params ``_filled`` marks non-empty; rows with values: those non-empty)."""
+) -> pa.Table:
+    """``ledger.record_delivered``'s rows of manifest rows: ``identity``, ``digest`` and
+    ``nonempty`` (the comma-separated params ``_filled`` marks non-empty; rows with values:
+    those non-empty), column by column.
+
+    Raises ``ValueError`` naming the first identity whose ``_filled`` does not have one flag
+    per param.
+    """
     table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
     names = list(names) if names is not None else param_names(table)
-    filled = FILLED in table.column_names and not set(names) <= set(table.column_names)
-    for batch in table.to_batches():
-        data = batch.to_pydict()
-        for i, identity in enumerate(data[IDENTITY]):
-            if filled:
-                flags = data[FILLED][i] or ""
-                if len(flags) != len(names):
-                    raise ValueError(
-                        f"{identity!r}: _filled {flags!r} does not fit the params {names}"
-                    )
-                nonempty = ",".join(n for n, f in zip(names, flags, strict=True) if f == "1")
-            else:
-                nonempty = ",".join(n for n in names if data[n][i] not in (None, ""))
-            yield {"identity": identity, "digest": data["_digest"][i], "nonempty": nonempty}
+    if FILLED in table.column_names and not set(names) <= set(table.column_names):
+        flags_column = pc.fill_null(table.column(FILLED), "")
+    elif names:  # values in the manifest (older layout): their flags made from them
+        flags_column = pc.binary_join_element_wise(
+            *(
+                pc.if_else(
+                    pc.fill_null(pc.not_equal(table.column(n).cast(pa.string()), ""), False),
+                    "1",
+                    "0",
+                )
+                for n in names
+            ),
+            "",
+        )
+    else:
+        flags_column = pa.array([""] * table.num_rows, pa.string())
+    # the patterns of non-empty params are few: each is spelled out once
+    patterns = pc.dictionary_encode(one_array(flags_column))
+    spelled = []
+    for code, flags in enumerate(patterns.dictionary.to_pylist()):
+        if len(flags) != len(names):
+            at = pc.index(patterns.indices, code).as_py()
+            identity = table.column(IDENTITY)[at].as_py()
+            raise ValueError(f"{identity!r}: _filled {flags!r} does not fit the params {names}")
+        spelled.append(",".join(n for n, f in zip(names, flags, strict=True) if f == "1"))
+    nonempty = pa.array(spelled, pa.string()).take(patterns.indices)
+    return pa.table(
+        {
+            "identity": table.column(IDENTITY),
+            "digest": table.column("_digest"),
+            "nonempty": nonempty,
+        }
+    )

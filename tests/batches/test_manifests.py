@@ -139,7 +139,7 @@ def test_confirmed_rows_record_their_non_empty_params_from_filled(
     record_delivered(
         ledger,
         "target:demo",
-        manifests.delivered_records(manifests.read(batch.manifest_path)),
+        manifests.delivered_table(manifests.read(batch.manifest_path)),
         partition="2026-01-02",
     )
     with ledger.session() as session:

@@ -35,6 +35,7 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
         doc, path = runner.run(
             rows=(2_000, 5_000),
             e2e_rows=3_000,
+            ledger_rows=2_000,
             sandbox_rows=3_000,
             copernica_profiles=200,
             copernica_latency_profiles=100,
@@ -147,6 +148,14 @@ def test_harness_small_run_has_every_section(tmp_path: Path, monkeypatch) -> Non
     assert pos["seconds"] == max(ticks[n]["seconds"] for n in ("steady", "new_file", "touched"))
     assert all(len(t["runs_s"]) == 3 and t["cpu_s"] > 0 for t in ticks.values())
     assert "tick new_file" in runner.table(doc)
+    # every profile recorded, the next night's digest over the first's, on each ledger
+    for kind, r in doc["ledger_writes"].items():
+        if kind == "postgres" and data.server_url("postgres") is None:
+            assert r["skipped"] == f"{data.SERVERS['postgres']} is not set"
+            continue
+        assert (r["rows"], r["rows_recorded"]) == (2_000, 2_000)
+        assert doc["goals"]["ledger_400k_s"][kind] == r["seconds"]
+    assert "ledger writes, sqlite" in runner.table(doc)
     assert set(doc["goals"]) >= {
         "csv_ratio_ok",
         "peak_rss_ok",

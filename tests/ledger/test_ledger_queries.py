@@ -3,6 +3,7 @@ stage runs round-trip."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from connector.ledger import (
     replace_rejects,
 )
 from connector.ledger import delivered as delivered_mod
-from connector.outbox.manifests import delivered_records
+from connector.outbox.manifests import delivered_table
 
 
 def test_migrated_schema_equals_the_models(ledger_url: str) -> None:
@@ -88,7 +89,7 @@ def test_record_delivered_upserts_and_exports(
         }
     )
     assert (
-        record_delivered(ledger, "target:demo", delivered_records(manifest), partition=day) == 2
+        record_delivered(ledger, "target:demo", delivered_table(manifest), partition=day) == 2
     )  # id1 twice: last wins
     # another account's profile of the same identity is its own
     record_delivered(
@@ -219,3 +220,127 @@ def test_a_ledger_of_the_mapping_rows_release_upgrades_in_place(ledger_url: str)
             )
         )
     ledger.dispose()
+
+
+def _delivered(ledger: Ledger, key: str = "target:demo") -> dict[str, tuple[str, int | None]]:
+    with ledger.session() as session:
+        return {
+            d.identity: (d.digest, d.batch_id)
+            for d in session.query(Delivered).filter(Delivered.destination_key == key)
+        }
+
+
+def test_a_bulk_confirmation_keeps_newer_batches_rows_row_by_row(ledger_url: str) -> None:
+    """One call over rows of which some a newer batch has confirmed already: those keep the
+    newer digest, the others take this batch's (one statement decides row by row)."""
+    ledger = Ledger(ledger_url)
+    ledger.upgrade()
+    older, middle, newer = _batches(ledger, 3)
+    day = "2026-01-02"
+    ids = [f"p{i:03d}" for i in range(40)]
+    record_delivered(
+        ledger,
+        "target:demo",
+        pa.table({"identity": ids[:20], "digest": ["n" * 64] * 20, "nonempty": ["email"] * 20}),
+        partition=day,
+        batch_id=newer,
+    )
+    record_delivered(
+        ledger,
+        "target:demo",
+        pa.table({"identity": ids[10:30], "digest": ["o" * 64] * 20, "nonempty": [None] * 20}),
+        partition=day,
+        batch_id=older,
+    )
+    # the same table again from a batch between them: only the rows the older one holds move
+    written = record_delivered(
+        ledger,
+        "target:demo",
+        pa.table({"identity": ids, "digest": ["m" * 64] * 40, "nonempty": [""] * 40}),
+        partition=day,
+        batch_id=middle,
+        chunk_rows=7,
+    )
+    assert written == 40
+    got = _delivered(ledger)
+    assert {i: got[i] for i in ids[:20]} == dict.fromkeys(ids[:20], ("n" * 64, newer))
+    assert {i: got[i] for i in ids[20:]} == dict.fromkeys(ids[20:], ("m" * 64, middle))
+    ledger.dispose()
+
+
+def test_an_identity_repeated_in_one_call_is_written_once_its_last_row_winning(
+    ledger_url: str,
+) -> None:
+    """Two batches confirmed together: an identity's rows far apart in the table (another
+    chunk of the write), in either order of identity; the Session form writes in the
+    caller's transaction, which a rollback undoes."""
+    ledger = Ledger(ledger_url)
+    ledger.upgrade()
+    (batch,) = _batches(ledger, 1)
+    identities = ["b", "a", "c", "a", "d", "b", "e", "a"]
+    digests = ["1", "2", "3", "4", "5", "6", "7", "8"]
+    table = pa.table(
+        {
+            "identity": identities,
+            "digest": [d * 64 for d in digests],
+            "nonempty": [f"n{d}" for d in digests],
+        }
+    )
+    with ledger.session() as session:
+        assert (
+            record_delivered(
+                session, "target:demo", table, partition="2026-01-02", batch_id=batch, chunk_rows=2
+            )
+            == 5
+        )
+    got = _delivered(ledger)
+    assert got == {
+        "a": ("8" * 64, batch),
+        "b": ("6" * 64, batch),
+        "c": ("3" * 64, batch),
+        "d": ("5" * 64, batch),
+        "e": ("7" * 64, batch),
+    }
+    with ledger.session() as session:
+        b = session.get(Delivered, ("target:demo", "b"))
+        assert b is not None and b.nonempty == "n6" and b.partition == "2026-01-02"
+        # stored in the column's own format: the ORM reads a timestamp of this run back
+        assert abs(
+            b.delivered_at.replace(tzinfo=None) - dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        ) < dt.timedelta(minutes=5)
+    try:
+        with ledger.session() as session:
+            record_delivered(
+                session,
+                "target:demo",
+                [{"identity": "z", "digest": "9" * 64}],
+                partition="2026-01-02",
+                batch_id=batch,
+            )
+            raise RuntimeError("the caller's work failed")
+    except RuntimeError:
+        pass
+    assert "z" not in _delivered(ledger)
+    assert record_delivered(ledger, "target:demo", [], partition="2026-01-02") == 0
+    ledger.dispose()
+
+
+def test_delivered_table_names_the_non_empty_params() -> None:
+    from connector.outbox.manifest_schema import PARAMS_KEY
+
+    manifest = pa.table(
+        {
+            "_identity": ["a", "b", "c"],
+            "_digest": ["1", "2", "3"],
+            "_filled": ["101", "000", "101"],
+        }
+    ).replace_schema_metadata({PARAMS_KEY: json.dumps(["email", "tier", "city"])})
+    table = delivered_table(manifest)
+    assert table.to_pylist() == [
+        {"identity": "a", "digest": "1", "nonempty": "email,city"},
+        {"identity": "b", "digest": "2", "nonempty": ""},
+        {"identity": "c", "digest": "3", "nonempty": "email,city"},
+    ]
+    bad = manifest.set_column(2, "_filled", pa.array(["101", "10", "101"]))
+    with pytest.raises(ValueError, match="'b': _filled '10' does not fit"):
+        delivered_table(bad)

@@ -141,7 +141,7 @@ def test_confirmed_digests_make_rows_unchanged_and_clears_reported(env) -> None:
     record_delivered(
         ledger,
         "target:demo",
-        manifests.delivered_records(manifests.read(batch.manifest_path)),
+        manifests.delivered_table(manifests.read(batch.manifest_path)),
         partition=batch.partition,
         batch_id=batch.id,
     )

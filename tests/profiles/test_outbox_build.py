@@ -57,7 +57,7 @@ def _confirm(ledger: Ledger, batches: list[Batch]) -> None:
         record_delivered(
             ledger,
             KEY,
-            manifests.delivered_records(manifests.read(batch.manifest_path)),
+            manifests.delivered_table(manifests.read(batch.manifest_path)),
             partition=batch.partition,
             batch_id=batch.id,
         )
