@@ -33,7 +33,7 @@ def trace_command(identity: str, as_json: bool) -> None:
     somewhere (dead, or not found at Target v1), or every source row of it was rejected;
     2 when the ledger knows no such identity.
     """
-    from connector.reporting import account_profiles, account_states, trace, trace_exit_code
+    from connector.reporting.trace import account_profiles, account_states, trace, trace_exit_code
 
     settings, ledger = open_ledger()
     try:

@@ -25,3 +25,31 @@ def test_help_imports_neither_dagster_nor_the_engines() -> None:
         assert command in done.stdout
     loaded = json.loads(done.stderr.strip().splitlines()[-1])
     assert loaded == dict.fromkeys(loaded, False), loaded
+
+
+SYNC_PROBE = """
+import json, sys
+import connector.reporting
+from connector.reporting import SyncSummary
+from connector.defs import direct
+heavy = ["dagster", "connector.delivery", "aiohttp", "connector.reporting.trace"]
+print(json.dumps({m: m in sys.modules for m in heavy}))
+"""
+
+
+def test_a_sync_imports_neither_dagster_nor_the_delivery_engine_before_it_delivers() -> None:
+    # connector.reporting's names load with their own module (a sync's summary does not
+    # bring the delivery engine and its HTTP clients in with it)
+    done = subprocess.run(
+        [sys.executable, "-c", SYNC_PROBE], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded == dict.fromkeys(loaded, False), loaded
+
+
+def test_every_name_connector_reporting_offers_is_found_in_its_module() -> None:
+    import connector.reporting as reporting
+
+    assert sorted(reporting.__all__) == sorted(reporting._MODULE_OF)
+    for name in reporting.__all__:
+        assert getattr(reporting, name) is not None
