@@ -14,19 +14,9 @@ import pytest
 
 from connector.defs import run_log
 from connector.sandbox.testing import running_sandbox
+from tests.recorders import wait_for_recorders
 
 from .conftest import DAY, document, point_at, run
-
-RECORDING_BOUND_S = 300.0  # a bound on the wait, not a measurement
-
-
-def _wait_for_the_recorder(workdir: Path) -> None:
-    """Until no run log of the state folder is pending (recorded, or failed)."""
-    folder = run_log.logs_dir(workdir / "state")
-    deadline = time.monotonic() + RECORDING_BOUND_S
-    while any(folder.glob(f"*{run_log.PENDING}")):
-        assert time.monotonic() < deadline, "the recorder did not finish"
-        time.sleep(0.2)
 
 
 def _instance(home: Path) -> dg.DagsterInstance:
@@ -41,8 +31,7 @@ def test_a_syncs_runs_and_materializations_show_up_in_the_dagster_instance(
         done = run("sync", "--partition", DAY, "--json")
     assert done.exit_code == 0, done.output[-4000:]
     doc = document(done)
-    _wait_for_the_recorder(workdir)
-    assert run_log.failed(workdir / "state") == []
+    wait_for_recorders(workdir / "state")
     instance = _instance(workdir / "dagster_home")
     mapping_run, delivery_run = doc["run_ids"]
     for run_id in (mapping_run, delivery_run):
@@ -80,7 +69,7 @@ def test_a_recording_that_fails_changes_nothing_of_the_sync_and_the_next_sync_re
     assert first.exit_code == 0, first.output[-4000:]
     first_doc = document(first)
     assert first_doc["mappings"]["crm_copernica"]["changed"] == 50  # the sync's own result
-    _wait_for_the_recorder(workdir)
+    wait_for_recorders(workdir / "state", none_failed=False)
     (failed,) = run_log.failed(workdir / "state")
     assert "not_a_folder" in failed.with_suffix(run_log.WHY).read_text()
     # the next sync, with a usable instance, says so and records both syncs' runs
@@ -89,8 +78,7 @@ def test_a_recording_that_fails_changes_nothing_of_the_sync_and_the_next_sync_re
     assert second.exit_code == 0, second.output[-4000:]
     assert "were not recorded in the Dagster instance" in second.stderr
     assert str(failed.with_suffix(run_log.WHY)) in second.stderr
-    _wait_for_the_recorder(workdir)
-    assert run_log.failed(workdir / "state") == []
+    wait_for_recorders(workdir / "state")
     instance = _instance(home)
     for run_id in [*first_doc["run_ids"], *document(second)["run_ids"]]:
         recorded = instance.get_run_by_id(run_id)

@@ -26,10 +26,11 @@ import dagster as dg
 import httpx
 import pytest
 
-from connector.defs import build_definitions, run_log
+from connector.defs import build_definitions
 from connector.defs.jobs import NIGHTLY
 from connector.defs.resources import ConnectorResource
 from tests.defs.conftest import ROOT
+from tests.recorders import wait_for_recorders
 
 pytestmark = pytest.mark.slow
 
@@ -226,12 +227,7 @@ def test_cli_runs_show_under_their_job_and_can_be_re_executed(
     )
     assert "Telemetry:" not in output and "No dagster instance" not in output
     # the sync's runs are recorded by a process it started in the background
-    logs = run_log.logs_dir(demo.state)
-    deadline = time.monotonic() + 300  # a bound on the wait, not a measurement
-    while any(logs.glob(f"*{run_log.PENDING}")):
-        assert time.monotonic() < deadline, "the recorder did not finish"
-        time.sleep(0.2)
-    assert run_log.failed(demo.state) == []
+    wait_for_recorders(demo.state)
     selector = {
         "pipelineName": NIGHTLY,
         "repositoryName": REPOSITORY,

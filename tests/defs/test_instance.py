@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from connector.defs import run_log
 from connector.defs.instance import (
     DEFAULT_INSTANCE_CONFIG,
     dagster_home,
@@ -18,6 +16,7 @@ from connector.defs.instance import (
     prepare_dagster_home,
 )
 from tests.defs.conftest import ROOT
+from tests.recorders import wait_for_recorders
 
 BANNER = "Telemetry:"
 NO_CONFIG_WARNING = "No dagster instance configuration file"
@@ -89,10 +88,5 @@ def test_a_sync_prints_no_telemetry_banner_nor_instance_warning(workdir: Path) -
     assert BANNER not in output and NO_CONFIG_WARNING not in output, output[-2000:]
     # the instance is the recorder's to open, in the background (it prints nowhere): the
     # home it creates gets the connector's dagster.yaml, so no banner either
-    logs = run_log.logs_dir(workdir / ".connector")
-    deadline = time.monotonic() + 300  # a bound on the wait, not a measurement
-    while any(logs.glob(f"*{run_log.PENDING}")):
-        assert time.monotonic() < deadline, "the recorder did not finish"
-        time.sleep(0.2)
-    assert run_log.failed(workdir / ".connector") == []
+    wait_for_recorders(workdir / ".connector")
     assert (workdir / ".connector" / "dagster_home" / "dagster.yaml").is_file()

@@ -10,14 +10,13 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 
-from connector.defs import run_log
 from connector.ledger import Delivered, Ledger
+from tests.recorders import wait_for_recorders
 
 DAY = "2026-11-20"
 PROCESSES = 2
@@ -74,12 +73,7 @@ def test_two_syncs_of_one_day_at_once(workdir: Path, sandbox) -> None:  # type: 
             assert read == sum(parts) > 0, (name, read, parts)
     # each sync's runs are recorded by its own recorder process, in the background: two of
     # them open the new instance at once
-    logs = run_log.logs_dir(workdir / "state")
-    deadline = time.monotonic() + 300  # a bound on the wait, not a measurement
-    while any(logs.glob(f"*{run_log.PENDING}")):
-        assert time.monotonic() < deadline, "the recorders did not finish"
-        time.sleep(0.2)
-    assert run_log.failed(workdir / "state") == []
+    wait_for_recorders(workdir / "state")
     runs = sqlite3.connect(workdir / "dagster_home" / "history" / "runs.db")
     try:
         assert runs.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
