@@ -15,9 +15,8 @@ reaches a log line or an exception message: everything is passed through ``scrub
 
 The match field is also sent in the body: ``create=1`` builds a new profile from the body alone.
 
-PUT is idempotent for one exact selector, so every transient failure (including ambiguous ones:
-a timeout after sending) is retried with the shared ``RetryPolicy``; a retried create finds the
-profile the first attempt made and updates it.
+PUT is idempotent for one exact selector, so every transient failure is retried
+(``copernica_puts``).
 
 Errors: every refusal is HTTP 400 ``{"error": {"message": ...}}``. "No database with supplied
 ID" and "Invalid method" (a base URL that is not the API) are configuration errors: the
@@ -25,12 +24,11 @@ account's settings are wrong and no row is to blame (``PutResult.config_error``,
 ``ConfigurationError``); "Invalid access token" refuses the credentials; any other message
 ("Invalid data provided") refuses that one profile.
 
-Pace: the PUTs go out under asyncio through aiohttp (``aio_http``: the lowest client CPU per
-request measured). At most ``concurrency`` are in flight at first; the limit grows while the
-service answers fast and OK, halves on a throttle (429, 503, 504) and every PUT waits out a
-throttle's ``Retry-After`` (at most ``max_retry_after_s``), never above ``max_concurrency``
-(``pacing``). With ``max_requests_per_s`` set, the PUTs of every client of the account in this
-process share that ceiling, held by the rule of ``call_slots`` over a one-second period.
+Pace: ``put_many`` hands the PUTs to ``copernica_puts.PutSender``, which sends them under
+asyncio through aiohttp with adaptive concurrency; this client says what each PUT is (selector,
+URL, body) and what a refusal means. With ``max_requests_per_s`` set, the PUTs of every client
+of the account in this process share that ceiling, held by the rule of ``call_slots`` over a
+one-second period.
 
 Fields: ``database_fields`` reads ``GET database/{db}/fields`` (the names as Copernica spells
 them) for the destination's check of the params (``copernica_fields``).
@@ -38,39 +36,38 @@ them) for the destination's check of the params (``copernica_fields``).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus, urlencode
 
-import aiohttp
 import httpx
 from yarl import URL
 
-from connector.destinations import aio_http
 from connector.destinations.call_slots import MemoryCallSlots, process_call_slots
+from connector.destinations.copernica_puts import (
+    PaceReport,
+    ProfilePut,
+    PutResult,
+    PutSender,
+)
 from connector.destinations.http import (
     ConfigurationError,
     DeliveryError,
     ProtocolError,
     RejectedError,
-    RetriesExhausted,
     RetryPolicy,
     TransientError,
     classify_transport_error,
     open_client,
     parse_retry_after,
     read_bounded,
-    retry_delay,
     run_with_retries,
     scrub,
 )
-from connector.destinations.pacing import AdaptiveConcurrency, Pace
 from connector.settings import CopernicaSettings
 
 log = logging.getLogger(__name__)
@@ -78,9 +75,6 @@ log = logging.getLogger(__name__)
 _OPERATOR_START = ("=", "~", "!", "<", ">")
 # 400 messages that mean the settings are wrong, whatever was sent
 CONFIGURATION_MESSAGES = ("No database with supplied ID", "Invalid method")
-# answers that say the service is overloaded: the concurrency backs off
-THROTTLE_STATUSES = (429, 503, 504)
-NOT_SENT = "not sent: the service was unreachable"
 
 
 class SelectorError(DeliveryError):
@@ -102,34 +96,6 @@ def build_selector(match_field: str, identity_field: str, value: str) -> str:
     if any(ch in value for ch in "\r\n\x00"):
         raise SelectorError("match value contains a control character")
     return f"{match_field}=={value}"
-
-
-@dataclass(frozen=True)
-class PutResult:
-    """The outcome of one profile PUT: ``ok`` confirmed, otherwise ``error`` says why."""
-
-    identity: str
-    ok: bool
-    status_code: int | None = None
-    created: bool = False
-    error: str | None = None
-    auth_refused: bool = False
-    config_error: bool = False  # the database or the path does not exist: no row is to blame
-    # the PUT never reached the service (no connection after every retry, or not tried once
-    # another PUT of the batch found it so): the service is down, no row is to blame
-    unreachable: bool = False
-    attempts: int = 1  # requests sent for this profile (more than 1: retried)
-
-
-@dataclass(frozen=True)
-class PaceReport:
-    """How the last ``put_many`` paced its PUTs: the concurrency it started at (the
-    client's earlier batches' last), the most it reached, where it ended, and its cuts."""
-
-    start: int
-    peak: int
-    final: int
-    cuts: int
 
 
 class CopernicaClient:
@@ -164,9 +130,18 @@ class CopernicaClient:
         if call_slots is None and settings.max_requests_per_s is not None:
             call_slots = process_call_slots(self._account(), settings.max_requests_per_s, 1.0)
         self._call_slots = call_slots
-        self.last_pace: PaceReport | None = None
         self._put_prefix: tuple[str, str] | None = None
-        self._concurrency: AdaptiveConcurrency | None = None  # the PUTs' limit, once learnt
+        self._puts = PutSender(
+            settings,
+            prepare=self._put_request,
+            refused=self._put_refused,
+            headers=self._auth()[1],
+            secrets=self._secrets,
+            retry=self.retry,
+            sleep=sleep,
+            clock=clock,
+            call_slots=call_slots,
+        )
 
     def _account(self) -> str:
         """The account a per-second ceiling belongs to: the service and the credentials
@@ -241,64 +216,29 @@ class CopernicaClient:
         items: Iterable[tuple[str, Mapping[str, str]]],
         on_result: Callable[[PutResult], None] | None = None,
     ) -> list[PutResult]:
-        """PUT every (identity, fields), paced (module docstring); the results in the order of
+        """PUT every (identity, fields), paced (``copernica_puts``); the results in the order of
         ``items``, ``on_result`` called with each as it comes.
 
         Once a PUT found the service unreachable, the ones not started yet are not tried
         (``unreachable``): each would spend the whole retry budget on a service that is down.
         """
-        return aio_http.run_coroutine(self._put_all(items, on_result))
+        return self._puts.put_many(items, on_result)
 
-    async def _put_all(
-        self,
-        items: Iterable[tuple[str, Mapping[str, str]]],
-        on_result: Callable[[PutResult], None] | None,
-    ) -> list[PutResult]:
-        settings = self.settings
-        ceiling = max(settings.max_concurrency, settings.concurrency)
-        # the limit learnt by this client's earlier batches carries on: each batch of a drain
-        # does not start over from the configured level
-        if self._concurrency is None:
-            self._concurrency = AdaptiveConcurrency(settings.concurrency, ceiling)
-        concurrency = self._concurrency
-        start, cuts_before = concurrency.allowed, concurrency.cuts
-        concurrency.peak = concurrency.limit
-        pace = Pace(concurrency, clock=self._clock, sleep=self._wait)
-        results: dict[int, PutResult] = {}
-        source = enumerate(items)
-        down = asyncio.Event()  # a PUT found the service unreachable
+    @property
+    def last_pace(self) -> PaceReport | None:
+        """How the last ``put_many`` paced its PUTs (None before the first)."""
+        return self._puts.last_pace
 
-        async def worker(session: aiohttp.ClientSession) -> None:
-            for index, (identity, fields) in source:
-                if down.is_set():
-                    result = PutResult(identity, ok=False, error=NOT_SENT, unreachable=True)
-                else:
-                    result = await self._put_one(session, pace, identity, fields, down.is_set)
-                    if result.unreachable:
-                        down.set()
-                results[index] = result
-                if on_result:
-                    on_result(result)
-
-        session = aio_http.open_session(
-            "Copernica",
-            timeout_s=settings.timeout_s,
-            verify_tls=settings.verify_tls,
-            max_connections=ceiling,
-        )
-        async with session:
-            await asyncio.gather(*(worker(session) for _ in range(ceiling)))
-        self.last_pace = PaceReport(
-            start, int(concurrency.peak), concurrency.allowed, concurrency.cuts - cuts_before
-        )
-        return [results[i] for i in range(len(results))]
-
-    async def _wait(self, seconds: float) -> None:
-        if self._sleep is time.sleep:
-            await asyncio.sleep(seconds)
-        else:  # a test's fake clock: it moves, nothing really waits
-            self._sleep(seconds)
-            await asyncio.sleep(0)
+    def _put_request(self, identity: str, fields: Mapping[str, str]) -> ProfilePut:
+        """The PUT of one profile; ``SelectorError`` when its identity may not select it alone."""
+        selector = build_selector(self.match_field, self.match_field, identity)
+        # create=1 builds the new profile from the body only, not from the selector: without
+        # the match field in the body it would be created without its identity (and the next
+        # PUT would create a duplicate)
+        flat = {**dict(fields), self.match_field: identity}
+        doc: dict[str, Any] = flat if self.api_version == "v1" else {"fields": flat}
+        body = json.dumps(doc, ensure_ascii=False).encode()
+        return ProfilePut(identity, self._put_url(selector), body)
 
     def _put_url(self, selector: str) -> URL:
         """``profiles?fields[]=<selector>&create=1`` (and the token up to v3), encoded as
@@ -309,112 +249,9 @@ class CopernicaClient:
         head, tail = self._put_prefix
         return URL(f"{head}{quote_plus(selector)}{tail}", encoded=True)
 
-    async def _put_one(
-        self,
-        session: aiohttp.ClientSession,
-        pace: Pace,
-        identity: str,
-        fields: Mapping[str, str],
-        service_down: Callable[[], bool],
-    ) -> PutResult:
-        try:
-            selector = build_selector(self.match_field, self.match_field, identity)
-        except SelectorError as exc:
-            return PutResult(identity, ok=False, error=str(exc), attempts=0)
-        # create=1 builds the new profile from the body only, not from the selector: without
-        # the match field in the body it would be created without its identity (and the next
-        # PUT would create a duplicate)
-        flat = {**dict(fields), self.match_field: identity}
-        doc: dict[str, Any] = flat if self.api_version == "v1" else {"fields": flat}
-        body = json.dumps(doc, ensure_ascii=False).encode()
-        url = self._put_url(selector)
-        await pace.enter()
-        try:
-            return await self._put_with_retries(session, pace, url, body, identity, service_down)
-        finally:
-            await pace.leave()
-
-    async def _put_with_retries(
-        self,
-        session: aiohttp.ClientSession,
-        pace: Pace,
-        url: URL,
-        body: bytes,
-        identity: str,
-        service_down: Callable[[], bool],
-    ) -> PutResult:
-        started = self._clock()
-        attempt = 0
-        while True:
-            if attempt == 0 and service_down():  # another PUT found it down: not tried
-                return PutResult(
-                    identity, ok=False, error=NOT_SENT, unreachable=True, attempts=attempt
-                )
-            attempt += 1
-            try:
-                return await self._put_once(session, pace, url, body, identity, attempt)
-            except TransientError as exc:
-                try:
-                    delay = retry_delay(
-                        self.retry, exc, attempt, self._clock() - started, what="copernica PUT"
-                    )
-                except RetriesExhausted as gave_up:
-                    return PutResult(
-                        identity,
-                        ok=False,
-                        status_code=gave_up.status_code,
-                        error=str(gave_up),
-                        unreachable=gave_up.status_code is None and not gave_up.processed_possible,
-                        attempts=attempt,
-                    )
-                await self._wait(delay)
-            except DeliveryError as exc:
-                return PutResult(
-                    identity,
-                    ok=False,
-                    status_code=exc.status_code,
-                    error=str(exc),
-                    attempts=attempt,
-                )
-
-    async def _put_once(
-        self,
-        session: aiohttp.ClientSession,
-        pace: Pace,
-        url: URL,
-        body: bytes,
-        identity: str,
-        attempt: int,
-    ) -> PutResult:
-        """One PUT, after any pause and within the per-second ceiling; a throttle or a failed
-        exchange raises ``TransientError``."""
-        sent = await pace.send()
-        ok, throttle_wait = False, None
-        try:
-            slot = await self._call_slot()
-            try:
-                status, payload, headers = await self._send(session, url, body)
-            finally:
-                if slot is not None and self._call_slots is not None:
-                    self._call_slots.answered(slot)
-            if status in THROTTLE_STATUSES:
-                throttle_wait = self._retry_after(headers.get("retry-after"))
-            if status == 429 or status >= 500:
-                raise TransientError(
-                    f"PUT {scrub(url.human_repr(), self._secrets)}: HTTP {status}",
-                    status_code=status,
-                    retry_after=throttle_wait,
-                )
-            ok = 200 <= status < 300 or status == 303
-        finally:
-            await pace.answered(
-                sent, ok=ok, throttled=throttle_wait is not None, retry_after_s=throttle_wait
-            )
-        if ok:
-            created = status in (201, 303) or bool(headers.get("x-created"))
-            return PutResult(
-                identity, ok=True, status_code=status, created=created, attempts=attempt
-            )
+    def _put_refused(self, identity: str, status: int, payload: bytes, attempts: int) -> PutResult:
+        """A PUT's answer that is neither OK nor transient: whose fault it is (module docstring,
+        Errors)."""
         message = self._error_message(payload)
         return PutResult(
             identity,
@@ -423,34 +260,8 @@ class CopernicaClient:
             error=f"HTTP {status}: {message}",
             auth_refused=status in (401, 403) or "access token" in message.lower(),
             config_error=status == 400 and message in CONFIGURATION_MESSAGES,
-            attempts=attempt,
+            attempts=attempts,
         )
-
-    def _retry_after(self, value: str | None) -> float:
-        """A throttle's ``Retry-After`` in seconds, at most ``max_retry_after_s`` (0 if none)."""
-        asked = parse_retry_after(value)
-        return min(asked or 0.0, self.settings.max_retry_after_s)
-
-    async def _call_slot(self) -> int | None:
-        """A slot of the per-second ceiling (waiting for one), or None without a ceiling."""
-        if self._call_slots is None:
-            return None
-        grant = self._call_slots.take()
-        while grant.slot_id is None:
-            await self._wait(grant.wait_s)
-            grant = self._call_slots.take()
-        return grant.slot_id
-
-    async def _send(
-        self, session: aiohttp.ClientSession, url: URL, body: bytes
-    ) -> tuple[int, bytes, Mapping[str, str]]:
-        headers = {"Content-Type": "application/json", **self._auth()[1]}
-        try:
-            async with session.put(url, data=body, headers=headers, allow_redirects=False) as resp:
-                payload = await aio_http.read_bounded(resp)
-                return resp.status, payload, resp.headers
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise aio_http.classify_error(exc, self._secrets) from None
 
     def find_profiles(self, identity: str) -> list[dict[str, str]]:
         """The fields of every profile matching ``<match field>==identity`` (read-back)."""
