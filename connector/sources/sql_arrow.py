@@ -72,6 +72,7 @@ from connector.sources.sql_text import (
     postgres_text,
     sqlite_text,
 )
+from connector.threads import prefetched
 
 SETTING = "connector.p{}"  # the session settings that carry a PostgreSQL read's bounds
 ORDER = "_connector_order"  # SQLite: the rows' order key (the sentinel's is NULL: first)
@@ -106,14 +107,19 @@ def iter_arrow_tables(
     chunk_rows: int,
 ) -> Generator[pa.Table, None, None]:
     """The window's rows as raw chunk tables (``SqlPlan.chunk``) of ``chunk_rows`` rows
-    (the last fewer), read through ``driver``; never more than one chunk and one batch
-    held. Raises ``ArrowUnavailable`` before reading when the columns do not allow it."""
+    (the last fewer), read through ``driver``; never more than one chunk and a few batches
+    held. Raises ``ArrowUnavailable`` before reading when the columns do not allow it.
+
+    The driver fills its batches on a thread of its own (``prefetched``; it releases the
+    GIL), while this one writes the previous ones as text."""
     with (
         contextlib.closing(driver.connect(url)) as conn,
         open_read(driver, conn, plan, window) as read,
+        # closed (its thread joined) before the driver's reader is
+        contextlib.closing(prefetched(read.batches, name="sql-read")) as batches,
     ):
         seq = 0
-        for table in rechunk(read.batches, chunk_rows):
+        for table in rechunk(batches, chunk_rows):
             try:
                 arrays = read.texts(table)
             except OutOfRange as exc:
