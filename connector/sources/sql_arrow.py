@@ -17,7 +17,10 @@ plans), written as the same text (``sql_text``); only the way there differs:
   are (they hold no numbers), the others through ``CAST(... AS TEXT)``, with a mask of
   the values that were REALs (``sql_text.sqlite_text`` writes those as ``repr``), and a
   first row of empty strings, ordered before all others and dropped here, makes every
-  column ``string`` from the first batch on.
+  column ``string`` from the first batch on. Where ``SqlPlan.text_order`` holds (the
+  cursor's stored text sorts as its instants), the window is read as a range of that text,
+  ordered by result columns of the ``UNION ALL`` with that row (``text_order_statement``),
+  which an index on the cursor gives without a sort; else by the computed instants.
 
 ``ArrowUnavailable`` is raised before any row is read when a column has no exact text rule
 (a PostgreSQL ``jsonb``, a SQLite column SQLAlchemy converts, a session time zone Arrow does
