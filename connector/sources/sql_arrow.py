@@ -17,7 +17,10 @@ plans), written as the same text (``sql_text``); only the way there differs:
   are (they hold no numbers), the others through ``CAST(... AS TEXT)``, with a mask of
   the values that were REALs (``sql_text.sqlite_text`` writes those as ``repr``), and a
   first row of empty strings, ordered before all others and dropped here, makes every
-  column ``string`` from the first batch on.
+  column ``string`` from the first batch on. Where ``SqlPlan.text_order`` holds (the
+  cursor's stored text sorts as its instants), the window is read as a range of that text,
+  ordered by result columns of the ``UNION ALL`` with that row (``text_order_statement``),
+  which an index on the cursor gives without a sort; else by the computed instants.
 
 ``ArrowUnavailable`` is raised before any row is read when a column has no exact text rule
 (a PostgreSQL ``jsonb``, a SQLite column SQLAlchemy converts, a session time zone Arrow does
@@ -72,6 +75,7 @@ from connector.sources.sql_text import (
     postgres_text,
     sqlite_text,
 )
+from connector.threads import prefetched
 
 SETTING = "connector.p{}"  # the session settings that carry a PostgreSQL read's bounds
 ORDER = "_connector_order"  # SQLite: the rows' order key (the sentinel's is NULL: first)
@@ -106,14 +110,19 @@ def iter_arrow_tables(
     chunk_rows: int,
 ) -> Generator[pa.Table, None, None]:
     """The window's rows as raw chunk tables (``SqlPlan.chunk``) of ``chunk_rows`` rows
-    (the last fewer), read through ``driver``; never more than one chunk and one batch
-    held. Raises ``ArrowUnavailable`` before reading when the columns do not allow it."""
+    (the last fewer), read through ``driver``; never more than one chunk and a few batches
+    held. Raises ``ArrowUnavailable`` before reading when the columns do not allow it.
+
+    The driver fills its batches on a thread of its own (``prefetched``; it releases the
+    GIL), while this one writes the previous ones as text."""
     with (
         contextlib.closing(driver.connect(url)) as conn,
         open_read(driver, conn, plan, window) as read,
+        # closed (its thread joined) before the driver's reader is
+        contextlib.closing(prefetched(read.batches, name="sql-read")) as batches,
     ):
         seq = 0
-        for table in rechunk(read.batches, chunk_rows):
+        for table in rechunk(batches, chunk_rows):
             try:
                 arrays = read.texts(table)
             except OutOfRange as exc:
@@ -260,7 +269,7 @@ def _setting(bind: BindParameter[Any]) -> tuple[str, Any]:
 
 # -- SQLite --------------------------------------------------------------------------------
 
-TEXT_AFFINITY, ANY_VALUE, BOOLEAN = "text", "any", "boolean"
+TEXT_AFFINITY, ROWID, ANY_VALUE, BOOLEAN = "text", "rowid", "any", "boolean"
 
 
 def sqlite_affinity(declared: str) -> str:
@@ -279,7 +288,8 @@ def sqlite_affinity(declared: str) -> str:
 
 def sqlite_kinds(plan: SqlPlan) -> list[str]:
     """How each column is selected: ``TEXT_AFFINITY`` (as stored: text, NULL or bytes),
-    ``BOOLEAN`` (SQLAlchemy reads it as a bool) or ``ANY_VALUE`` (any storage class)."""
+    ``ROWID`` (the table's rowid: an integer, as stored), ``BOOLEAN`` (SQLAlchemy reads it
+    as a bool) or ``ANY_VALUE`` (any storage class)."""
     dialect = sqlite.dialect()
     kinds = []
     for name, expr in zip(
@@ -294,30 +304,70 @@ def sqlite_kinds(plan: SqlPlan) -> list[str]:
                 f"column {name!r} ({expr.type}) is converted by SQLAlchemy on reading"
             )
         declared = (plan.declared or {}).get(name)
-        text_only = declared is not None and sqlite_affinity(declared) == "TEXT"
-        kinds.append(TEXT_AFFINITY if text_only else ANY_VALUE)
+        if name == plan.rowid:
+            kinds.append(ROWID)
+        elif declared is not None and sqlite_affinity(declared) == "TEXT":
+            kinds.append(TEXT_AFFINITY)
+        else:
+            kinds.append(ANY_VALUE)
     return kinds
 
 
 def sqlite_statement(plan: SqlPlan, window: Window, kinds: list[str]) -> Select[Any]:
     """The window's rows with every value as text, a sentinel row of empty strings first,
-    and the REAL masks (the module doc says why)."""
+    and the REAL masks (the module doc says why), in the order of their instants."""
     rows = plan.window_rows(window)
     body = (
         select(*(c.label(n) for n, c in rows.columns.items()), rows.order_by[0].label(ORDER))
         .select_from(rows.from_)
         .where(*rows.where)
     )
-    sentinel: Any = select(
-        *(literal_column("''").label(n) for n in plan.names), null().label(ORDER)
-    )
-    both = union_all(sentinel, body).subquery("u")
+    sentinel: Any = select(*_sentinel(plan, kinds), null().label(ORDER))
+    # the body first: a compound's columns take their collation from its first SELECT
+    both = union_all(body, sentinel).subquery("u")
+    values, masks = _as_text({n: both.c[n] for n in plan.names}, kinds)
+    order = [both.c[ORDER], *(both.c[k.name] for k in plan.keys)]
+    return select(*values, *masks).order_by(*order)
+
+
+def in_text_order(plan: SqlPlan, kinds: list[str]) -> list[str] | None:
+    """The kinds of the statement ``text_order_statement`` selects with (the cursor's text
+    as stored), or None when it cannot: its order is that of result columns (a compound
+    ``SELECT``), so each key must be selected as it is stored, as text or the rowid."""
+    cursor_at = plan.names.index(plan.cursor.name)
+    keys = [kinds[plan.names.index(k.name)] for k in plan.keys]
+    if kinds[cursor_at] in (BOOLEAN, ROWID) or any(k not in (TEXT_AFFINITY, ROWID) for k in keys):
+        return None
+    return [TEXT_AFFINITY if i == cursor_at else kind for i, kind in enumerate(kinds)]
+
+
+def text_order_statement(plan: SqlPlan, window: Window, kinds: list[str]) -> Any:
+    """The window's rows as ``sqlite_statement`` gives them, where ``plan.text_order`` holds:
+    the range of their cursor text (``plan.text_range``), in the order of that text, then
+    of the keys, as selected (``in_text_order``); an index on the cursor gives the order."""
+    values, masks = _as_text({c.name: c for c in plan.columns}, kinds)
+    body = select(*values, *masks).select_from(plan.from_).where(*plan.text_range(window))
+    sentinel = select(*_sentinel(plan, kinds), *(literal_column("0") for _ in masks))
+    order = [plan.names.index(c.name) + 1 for c in (plan.cursor, *plan.keys)]
+    return union_all(sentinel, body).order_by(*(literal_column(str(i)) for i in order))
+
+
+def _sentinel(plan: SqlPlan, kinds: list[str]) -> list[Any]:
+    """The first row's values: empty strings, which make the driver type the columns as
+    text; NULL for the rowid (an integer)."""
+    return [
+        (null() if kind == ROWID else literal_column("''")).label(name)
+        for name, kind in zip(plan.names, kinds, strict=True)
+    ]
+
+
+def _as_text(columns: dict[str, Any], kinds: list[str]) -> tuple[list[Any], list[Any]]:
+    """The columns selected as ``kinds`` say (text, but the rowid), and the REAL masks."""
     values: list[Any] = []
     masks: list[list[Any]] = []
     maskable = 0
-    for name, kind in zip(plan.names, kinds, strict=True):
-        value = both.c[name]
-        if kind == TEXT_AFFINITY:
+    for (name, value), kind in zip(columns.items(), kinds, strict=True):
+        if kind in (TEXT_AFFINITY, ROWID):
             values.append(value.label(name))
             continue
         if kind == BOOLEAN:  # as Python's bool() reads the stored value, written 1/0
@@ -338,33 +388,65 @@ def sqlite_statement(plan: SqlPlan, window: Window, kinds: list[str]) -> Select[
         functools.reduce(operator.add, terms).label(REALS.format(m))
         for m, terms in enumerate(masks)
     ]
-    order = [both.c[ORDER], *(both.c[k.name] for k in plan.keys)]
-    return select(*values, *mask_columns).order_by(*order)
+    return values, mask_columns
 
 
 @contextlib.contextmanager
 def _sqlite(conn: Any, plan: SqlPlan, window: Window) -> Iterator[ArrowRead]:
     kinds = sqlite_kinds(plan)
-    compiled = sqlite_statement(plan, window, kinds).compile(dialect=sqlite.dialect())
-    params = [compiled.params[key] for key in compiled.positiontup or ()]
-    masked = [i for i, kind in enumerate(kinds) if kind == ANY_VALUE]
-    width = len(plan.names)
+    ordered_kinds = in_text_order(plan, kinds)
+    check = plan.text_order(window) if ordered_kinds is not None else None
+    with contextlib.closing(conn.cursor()) as cur, _read_transaction(cur):
+        if check is not None and ordered_kinds is not None and _holds(cur, check):
+            kinds, statement = ordered_kinds, text_order_statement(plan, window, ordered_kinds)
+        else:
+            statement = sqlite_statement(plan, window, kinds)
+        masked = [i for i, kind in enumerate(kinds) if kind == ANY_VALUE]
+        width = len(plan.names)
 
-    def texts(table: pa.Table) -> list[pa.Array]:
-        arrays = [one_array(table.column(i)) for i in range(table.num_columns)]
-        reals: dict[int, pa.Array] = {}
-        for n, i in enumerate(masked):
-            mask, bit = divmod(n, MASK_BITS)
-            reals[i] = pc.not_equal(pc.bit_wise_and(arrays[width + mask], 1 << bit), 0)
-        return [
-            sqlite_text(arrays[i], reals.get(i), boolean=kinds[i] == BOOLEAN) for i in range(width)
-        ]
+        def texts(table: pa.Table) -> list[pa.Array]:
+            arrays = [one_array(table.column(i)) for i in range(table.num_columns)]
+            reals: dict[int, pa.Array] = {}
+            for n, i in enumerate(masked):
+                mask, bit = divmod(n, MASK_BITS)
+                reals[i] = pc.not_equal(pc.bit_wise_and(arrays[width + mask], 1 << bit), 0)
+            return [
+                arrays[i].cast(pa.string())
+                if kinds[i] == ROWID
+                else sqlite_text(arrays[i], reals.get(i), boolean=kinds[i] == BOOLEAN)
+                for i in range(width)
+            ]
 
-    with contextlib.closing(conn.cursor()) as cur:
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(SQLITE_BATCH_ROWS)})
-        cur.execute(str(compiled), params)
+        cur.execute(*_compiled(statement))
         with contextlib.closing(cur.fetch_record_batch()) as reader:
             yield ArrowRead(_after_first_row(_streamed(reader)), texts)
+
+
+@contextlib.contextmanager
+def _read_transaction(cur: Any) -> Iterator[None]:
+    """One snapshot of the database for the statements on ``cur``: the check of
+    ``plan.text_order`` and the read it chose (the connection is in autocommit mode)."""
+    cur.execute("BEGIN")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # the read's own error, if any, is the one raised
+            cur.execute("ROLLBACK")
+
+
+def _holds(cur: Any, check: Any) -> bool:
+    cur.execute(*_compiled(check))
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def _compiled(statement: Any) -> tuple[str, list[Any]]:
+    """SQLite's text of a statement, and its parameters in order."""
+    compiled = statement.compile(
+        dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True}
+    )
+    return str(compiled), [compiled.params[key] for key in compiled.positiontup or ()]
 
 
 def _after_first_row(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

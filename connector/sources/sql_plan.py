@@ -10,6 +10,10 @@ The window's rows (``SqlPlan.window_rows``): the cursor inside the partition win
 once, in a subquery that SQLite must not merge into the outer query (``LIMIT -1 OFFSET 0``:
 it merges none with an OFFSET), and the outer query filters and orders on it; merged,
 SQLite would compute it four times a row (two bounds, the NULL test and the order).
+Where the cursor's stored text sorts as its instants (``sql_window.sqlite_text_order``,
+asked of the database by ``SqlPlan.text_order``), the same rows are the text range
+``SqlPlan.text_range`` and their order the text's, then the key's: a reader may select
+them so, with neither the computation nor a sort when the column is indexed.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ from connector.sources.sql_window import (
     sqlite_instant,
     sqlite_order,
     sqlite_range,
+    sqlite_text_order,
+    sqlite_text_range,
     window_filter,
 )
 
@@ -90,6 +96,8 @@ class SqlPlan:
         self.label: str
         # SQLite: each column's declared type (a ``table``), for its type affinity
         self.declared: dict[str, str] | None = None
+        # SQLite: the column that is the table's rowid (``INTEGER PRIMARY KEY``): an integer
+        self.rowid: str | None = None
         codes: dict[str, Any] = {}  # a query's result columns: the database's type codes
         if source.table is not None:
             self.label = source.table
@@ -105,7 +113,7 @@ class SqlPlan:
             self.from_: Any = table
             declared = source.key_columns or [c.name for c in table.primary_key.columns]
             if self.dialect == "sqlite":
-                self.declared = _sqlite_declared_types(conn, source.table, source.schema_)
+                self.declared, self.rowid = _sqlite_columns(conn, source.table, source.schema_)
         else:
             self.label = mapping.name
             probe = text(source.query or "").columns().subquery("q")
@@ -170,6 +178,21 @@ class SqlPlan:
             [sqlite_order(fenced.c[INSTANT], fenced_raw), *(columns[k.name] for k in self.keys)],
         )
 
+    def text_order(self, window: Window) -> Select[Any] | None:
+        """SQLite: a query of one value, true when the window's rows are those of
+        ``text_range`` and their stored cursor text sorts as their instants
+        (``sql_window.sqlite_text_order``); None when no data of this window can be."""
+        raw = type_coerce(self.cursor, String())
+        holds = sqlite_text_order(raw, window) if self.dialect == "sqlite" else None
+        if holds is None:
+            return None
+        return select(holds).select_from(self.from_).where(*sqlite_range(raw, window))
+
+    def text_range(self, window: Window) -> list[Any]:
+        """SQLite: the window as a range of the stored cursor text, where ``text_order``
+        holds."""
+        return sqlite_text_range(type_coerce(self.cursor, String()), window)
+
     def selected(self, columns: dict[str, Any]) -> list[Any]:
         """The columns as SQLAlchemy reads them: on SQLite the stored value as is (no
         datetime/Decimal conversion that could fail or round)."""
@@ -215,11 +238,20 @@ class SqlPlan:
         return pa.table({**dict(zip(self.names, arrays, strict=True)), SOURCE_REF: refs, SEQ: seqs})
 
 
-def _sqlite_declared_types(conn: Connection, table: str, schema: str | None) -> dict[str, str]:
+def _sqlite_columns(
+    conn: Connection, table: str, schema: str | None
+) -> tuple[dict[str, str], str | None]:
+    """A SQLite table's declared column types, and the column that is its rowid, if any: its
+    one primary key column, declared ``INTEGER``, when the key has no index of its own (a
+    WITHOUT ROWID table's has one, as has ``INTEGER PRIMARY KEY DESC``, which is no rowid)."""
     quote = conn.dialect.identifier_preparer.quote
-    pragma = (
-        f"PRAGMA {quote(schema)}.table_xinfo({quote(table)})"
-        if schema
-        else (f"PRAGMA table_xinfo({quote(table)})")
-    )
-    return {row[1]: row[2] or "" for row in conn.exec_driver_sql(pragma)}
+    prefix = f"{quote(schema)}." if schema else ""
+    columns = list(conn.exec_driver_sql(f"PRAGMA {prefix}table_xinfo({quote(table)})"))
+    declared = {row[1]: row[2] or "" for row in columns}
+    keys = [row for row in columns if row[5]]
+    if len(keys) != 1 or keys[0][2].upper() != "INTEGER":
+        return declared, None
+    indexes = conn.exec_driver_sql(f"PRAGMA {prefix}index_list({quote(table)})").mappings()
+    if any(row["origin"] == "pk" for row in indexes):
+        return declared, None
+    return declared, keys[0][1]
