@@ -17,9 +17,10 @@ import asyncio
 import logging
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
+if TYPE_CHECKING:  # imported where used: a Target-only run never loads aiohttp
+    import aiohttp
 
 from connector.destinations.http import (
     MAX_RESPONSE_BYTES,
@@ -41,6 +42,8 @@ def open_session(
     """The session of one sender (open it inside the event loop that uses it)."""
     if not verify_tls:
         log.warning("TLS certificate verification is OFF for %s (verify_tls=false)", service)
+    import aiohttp
+
     install_log_scrubbing()
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=max_connections, ssl=verify_tls),
@@ -67,6 +70,8 @@ async def read_bounded(response: aiohttp.ClientResponse, limit: int = MAX_RESPON
 def classify_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> TransientError:
     """A failed exchange as ``TransientError``, named as ``http.classify_transport_error``
     names httpx's; ``processed_possible`` unless the request never left (no connection)."""
+    import aiohttp
+
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         kind, not_sent = "ConnectTimeout", True
     elif isinstance(exc, aiohttp.ClientConnectorError):

@@ -25,8 +25,8 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import aiohttp
 from yarl import URL
 
 from connector.destinations import aio_http
@@ -42,6 +42,9 @@ from connector.destinations.http import (
 )
 from connector.destinations.pacing import AdaptiveConcurrency, Pace
 from connector.settings import CopernicaSettings
+
+if TYPE_CHECKING:  # imported where used: a Target-only run never loads aiohttp
+    import aiohttp
 
 # answers that say the service is overloaded: the concurrency backs off
 THROTTLE_STATUSES = (429, 503, 504)
@@ -293,6 +296,8 @@ class PutSender:
     async def _send(
         self, session: aiohttp.ClientSession, put: ProfilePut
     ) -> tuple[int, bytes, Mapping[str, str]]:
+        import aiohttp
+
         try:
             async with session.put(
                 put.url, data=put.body, headers=self._headers, allow_redirects=False

@@ -53,3 +53,23 @@ def test_every_name_connector_reporting_offers_is_found_in_its_module() -> None:
     assert sorted(reporting.__all__) == sorted(reporting._MODULE_OF)
     for name in reporting.__all__:
         assert getattr(reporting, name) is not None
+
+
+TARGET_PROBE = """
+import json, sys
+from connector.delivery import drain, poll
+from connector.destinations.accounts import open_destination
+print(json.dumps({"aiohttp": "aiohttp" in sys.modules}))
+"""
+
+
+def test_the_delivery_engine_loads_aiohttp_only_for_copernicas_puts() -> None:
+    # Target's batches go through httpx: a Target-only run does not import aiohttp
+    done = subprocess.run(
+        [sys.executable, "-c", TARGET_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"aiohttp": False}
