@@ -34,6 +34,10 @@ import pyarrow.compute as pc
 TextRule = Callable[[pa.Array], pa.Array]
 
 
+class ArrowUnavailable(Exception):
+    """The source's columns cannot all be read exactly as Arrow; the message says why."""
+
+
 def value_text(value: Any) -> str | None:
     """A database value as the exact text delivered downstream."""
     if value is None or isinstance(value, str):

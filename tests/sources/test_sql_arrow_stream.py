@@ -25,10 +25,10 @@ from connector.sources.sql_arrow import (
     open_read,
     postgres_query,
     rechunk,
-    sqlite_affinity,
 )
 from connector.sources.sql_paths import arrow_driver, libpq_conninfo, sqlite_database
 from connector.sources.sql_plan import SqlPlan
+from connector.sources.sql_select_sqlite import sqlite_affinity
 from connector.sql_urls import without_password
 
 UTC = ZoneInfo("UTC")

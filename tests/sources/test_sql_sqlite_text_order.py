@@ -22,14 +22,10 @@ from sqlalchemy import create_engine
 from connector.mapping import parse_mapping
 from connector.partitions import day_window
 from connector.sources.sql import sqlalchemy_tables
-from connector.sources.sql_arrow import (
-    in_text_order,
-    iter_arrow_tables,
-    sqlite_kinds,
-    text_order_statement,
-)
+from connector.sources.sql_arrow import iter_arrow_tables
 from connector.sources.sql_paths import arrow_driver
 from connector.sources.sql_plan import SqlPlan
+from connector.sources.sql_select_sqlite import in_text_order, sqlite_kinds, text_order_statement
 
 AMS = ZoneInfo("Europe/Amsterdam")
 DAY = "2026-11-19"
