@@ -63,15 +63,20 @@ class ScrubFilter(logging.Filter):
 _SCRUB_FILTER = ScrubFilter()
 
 
-_LIBRARY_LOGGERS = ("httpx", "httpcore", "aiohttp", "aiohttp.client", "aiohttp.internal")
+_LIBRARY_LOGGERS = ("httpx", "httpcore", "aiohttp")
 
 
 def install_log_scrubbing() -> None:
-    """Put the scrub filter on the HTTP libraries' loggers (idempotent)."""
-    for name in _LIBRARY_LOGGERS:
-        logger = logging.getLogger(name)
-        if _SCRUB_FILTER not in logger.filters:
-            logger.addFilter(_SCRUB_FILTER)
+    """Put the scrub filter on the HTTP libraries' loggers and on every logger below them
+    that exists by now (idempotent): a logger's filters see only the records logged to it,
+    not those its children pass up (``httpcore.http11``, ``aiohttp.client``), and the
+    libraries make their loggers when imported, before a client is opened."""
+    existing = list(logging.root.manager.loggerDict)
+    for prefix in _LIBRARY_LOGGERS:
+        for name in [prefix, *(n for n in existing if n.startswith(prefix + "."))]:
+            logger = logging.getLogger(name)
+            if _SCRUB_FILTER not in logger.filters:
+                logger.addFilter(_SCRUB_FILTER)
 
 
 def open_client(

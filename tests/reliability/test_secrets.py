@@ -133,3 +133,26 @@ def test_tls_verification_on_by_default_and_off_only_with_a_warning(
     assert any("Adobe Target" in m and "OFF" in m for m in warned), warned
     assert any("Copernica" in m and "OFF" in m for m in warned), warned
     assert TargetSettings().verify_tls and CopernicaSettings().verify_tls
+
+
+@pytest.mark.parametrize(
+    "logger_name", ["httpx", "httpcore.connection", "httpcore.http11", "aiohttp.client"]
+)
+def test_a_token_logged_by_an_http_librarys_own_logger_is_masked(
+    logger_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a parent logger's filter does not see its children's records: each logger the
+    # libraries made has the filter of its own
+    import aiohttp  # noqa: F401 (its loggers exist once it is imported, as in a delivery)
+    import httpcore  # noqa: F401
+
+    from connector.destinations.http import install_log_scrubbing
+
+    install_log_scrubbing()
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger(logger_name).debug(
+            "send_request url=https://api.example/v3/x?access_token=%s", "s3cr3t-token"
+        )
+    (record,) = [r for r in caplog.records if r.name == logger_name]
+    assert "s3cr3t-token" not in record.getMessage()
+    assert "access_token=***" in record.getMessage()
