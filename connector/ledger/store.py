@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import (
+    Column,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -141,14 +151,41 @@ def _migrations() -> ScriptDirectory:
 
 
 @cache
-def head_revision() -> str:
-    """This release's schema: the newest migration under ``ledger/migrations/versions``.
+def revisions() -> tuple[str, ...]:
+    """This release's migrations under ``ledger/migrations/versions``, oldest first.
 
-    Read from the file names, without Alembic: each migration is ``NNNN_<what>.py`` and its
-    revision is ``NNNN`` (tests/ledger/test_migrations.py holds Alembic's head to it)."""
+    Read from the file names, without Alembic: each migration is ``NNNN_<what>.py``, its
+    revision is ``NNNN`` and it follows the one numbered before it
+    (tests/ledger/test_migrations.py holds Alembic's history to that)."""
     numbers = [p.name[:4] for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
     assert numbers  # the first migration ships with the package
-    return max(numbers)
+    return tuple(sorted(numbers))
+
+
+def head_revision() -> str:
+    """This release's schema: the newest migration (``revisions()``)."""
+    return revisions()[-1]
+
+
+def _version_table() -> Table:
+    """Alembic's ``alembic_version`` table as Alembic creates it (one row: the revision)."""
+    return Table(
+        VERSION_TABLE,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+    )
+
+
+def _create_current_schema(conn: Connection) -> None:
+    """Create every table of the models and record the schema as this release's head, the
+    way ``alembic stamp head`` would (the models and the migrations agree:
+    tests/ledger/test_migrations.py), without importing or running Alembic."""
+    Base.metadata.create_all(conn)
+    version = _version_table()
+    version.create(conn, checkfirst=True)
+    conn.execute(version.delete())
+    conn.execute(version.insert().values(version_num=head_revision()))
 
 
 def _revisions_between(before: str | None, after: str | None) -> list[str]:
@@ -192,14 +229,10 @@ class Ledger:
         that a later ``upgrade()`` applies only what comes after. On a ledger Alembic
         already tracks this only adds missing tables: upgrades go through ``upgrade()``."""
         with self._migrating() as conn:
-            tracked = "alembic_version" in inspect(conn).get_table_names()
-            Base.metadata.create_all(conn)
-            if not tracked:
-                from alembic import command
-
-                cfg = alembic_config(self.url)
-                cfg.attributes["connection"] = conn
-                command.stamp(cfg, "head")
+            if VERSION_TABLE in inspect(conn).get_table_names():
+                Base.metadata.create_all(conn)
+            else:
+                _create_current_schema(conn)
 
     def revision(self) -> str | None:
         """The schema's Alembic revision: ``None`` before any (a new, empty database).
@@ -218,14 +251,20 @@ class Ledger:
         schema already at ``revision`` costs one read of ``alembic_version``: no lock, no
         Alembic run. Otherwise it runs under the schema lock (``_migrating``): of processes
         starting together after a release, one applies the migrations and the others, once
-        the lock is theirs, find them applied and apply nothing."""
+        the lock is theirs, find them applied and apply nothing. A database without any
+        table (the first run) going to this release's head gets the current schema created
+        and stamped at once, with every migration reported as applied: the same schema as
+        the migrations build, without their cost."""
         target = head_revision() if revision == "head" else revision
         if self.revision() == target:
             return []
-        from alembic import command
-        from alembic.runtime.migration import MigrationContext
-
         with self._migrating() as conn:
+            if target == head_revision() and not inspect(conn).get_table_names():
+                _create_current_schema(conn)
+                return list(revisions())
+            from alembic import command
+            from alembic.runtime.migration import MigrationContext
+
             before = MigrationContext.configure(conn).get_current_revision()
             if before == target:
                 return []  # another process applied them while this one waited for the lock
