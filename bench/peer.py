@@ -11,6 +11,11 @@ every row is reported as such, and no goal is judged on its figures.
 Times are wall seconds from the command's start to its end (Target: to the batch applied,
 for drt which cannot read Target's status); CPU seconds are the commands' own (``wait4``
 rusage of their processes and children), the sandbox excluded.
+
+The Target case also times the sandbox alone on each side's bytes (``target_floors``): the
+connector's batch files of its last run and drt's bodies, each POSTed one after another to a
+fresh sandbox until applied. No client sending the same bytes can finish sooner, so drt's
+median over the connector's floor is the best rate ratio this sandbox allows.
 """
 
 from __future__ import annotations
@@ -260,9 +265,16 @@ def _reported(side: str, finished: Finished) -> dict[str, Any]:
 
 
 def run_side(
-    side: str, case: str, db: Path, work: Path, drt: Path, source: dict[str, Any]
+    side: str,
+    case: str,
+    db: Path,
+    work: Path,
+    drt: Path,
+    source: dict[str, Any],
+    keep_batches: Path | None = None,
 ) -> dict[str, Any]:
-    """One run of one side on fresh state: a new sandbox, new folders."""
+    """One run of one side on fresh state: a new sandbox, new folders. ``keep_batches``: a
+    folder the connector's batch files are copied to before its state is removed."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     data_dir = work / "sandbox"
@@ -289,8 +301,60 @@ def run_side(
     }
     if not exit_ok:
         result["stderr"] = [e[-600:] for e in finished.errors]
+    if keep_batches is not None and side == "connector":
+        shutil.rmtree(keep_batches, ignore_errors=True)
+        keep_batches.mkdir(parents=True)
+        for n, path in enumerate(sorted((work / "state").rglob("*.batch"))):
+            shutil.copyfile(path, keep_batches / f"{n:04d}.batch")
     shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def sandbox_floor(bodies: list[bytes], work: Path) -> float:
+    """Seconds a fresh sandbox, set up as for the Target runs, takes from the first of
+    ``bodies`` POSTed (one after the other, as both sides post) to every batch applied: the
+    part of a Target run that no client sending those bytes can go below."""
+    import httpx
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with (
+        sandbox_process(**sandbox_options("target", work / "sandbox")) as url,
+        httpx.Client(timeout=600) as http,
+    ):
+        started = time.perf_counter()
+        for body in bodies:
+            answer = http.post(f"{url}/m2/demo/v2/profile/batchUpdate", content=body)
+            if answer.status_code != 200 or "<success>true</success>" not in answer.text:
+                raise RuntimeError(f"the sandbox refused a batch: {answer.text[:300]}")
+        _wait_applied(url)
+        seconds = time.perf_counter() - started
+    shutil.rmtree(work, ignore_errors=True)
+    return seconds
+
+
+def target_floors(db: Path, batches: Path, work: Path, runs: int) -> dict[str, Any]:
+    """``sandbox_floor`` of each side's bytes, ``runs`` times each alternating: the
+    connector's batch files of its last run, drt's bodies rendered from its model."""
+    bodies = {
+        "drt": peer_drt.target_bodies(db),
+        "connector": [p.read_bytes() for p in sorted(batches.glob("*.batch"))],
+    }
+    if not bodies["connector"]:
+        raise RuntimeError(f"no batch file of the connector's run was kept in {batches}")
+    seconds: dict[str, list[float]] = {side: [] for side in bodies}
+    for i in range(runs):
+        for side in ("drt", "connector") if i % 2 == 0 else ("connector", "drt"):
+            seconds[side].append(sandbox_floor(bodies[side], work / "floor"))
+    return {
+        side: {
+            "median_s": _fig(statistics.median(s)),
+            "runs_s": [_fig(x) for x in s],
+            "files": len(bodies[side]),
+            "bytes": sum(len(b) for b in bodies[side]),
+        }
+        for side, s in seconds.items()
+    }
 
 
 RECORDER_BOUND_S = 600.0  # a bound on the wait, not a measurement
@@ -422,11 +486,12 @@ def measure_case(
     db = peer_data.dataset(data_dir, rows, SEED)
     source = peer_data.source_values(db)
     sides = _sides(case)
+    keep = work / "target-batches" if case == "target" else None
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
     for i in range(runs):
         order = sides if i % 2 == 0 else tuple(reversed(sides))
         for side in order:
-            got = run_side(side, case, db, work / f"{case}-{side}", drt, source)
+            got = run_side(side, case, db, work / f"{case}-{side}", drt, source, keep)
             results[side].append(got)
             if not got["ok"]:
                 print(
@@ -435,7 +500,15 @@ def measure_case(
                     file=sys.stderr,
                 )
     stats = {side: _stats(r) for side, r in results.items()}
-    return {"rows": rows, "sides": stats, **judge(case, stats, rows)}
+    out = {"rows": rows, "sides": stats, **judge(case, stats, rows)}
+    if keep is not None:
+        floors = target_floors(db, keep, work, runs)
+        out["sandbox_floor"] = floors
+        # the best rate a client sending the connector's bytes could reach, against drt's
+        best = floors["connector"]["median_s"]
+        out["floor_rate_x_drt"] = _fig(stats["drt"]["median_s"] / best) if best else None
+        shutil.rmtree(keep, ignore_errors=True)
+    return out
 
 
 def run(
@@ -501,6 +574,16 @@ def table(doc: dict[str, Any]) -> str:
             f"    {ratio} (medians); goal {r['goal']}: {verdict[r['goal_met']]}; "
             f"CPU seconds {r['connector_cpu_x_drt']}x"
         )
+        if "sandbox_floor" in r:
+            f = r["sandbox_floor"]
+            lines.append(
+                "    the sandbox alone on each side's bytes, posted one after another, to applied: "
+                f"drt's {f['drt']['bytes'] / 1e6:.1f} MB in {f['drt']['files']} files "
+                f"{f['drt']['median_s']} s; the connector's {f['connector']['bytes'] / 1e6:.1f} MB "
+                f"in {f['connector']['files']} files {f['connector']['median_s']} s (medians); "
+                f"a client sending the connector's bytes reaches at most {r['floor_rate_x_drt']}x "
+                "drt's rate here"
+            )
     return "\n".join(lines)
 
 

@@ -147,33 +147,63 @@ def copernica_project(
     _write_project(project, db, {"copernica": sync})
 
 
+TARGET_ROWS_PER_FILE = 100_000  # the table's hostile values make 400,000 rows over 50 MB
+TARGET_HEADER = ",".join(("thirdPartyId", *PARAMS))
+TARGET_TEMPLATE = (
+    "batch="
+    + TARGET_HEADER
+    + "\n{% for r in rows %}"
+    + ",".join("{{ r.%s }}" % c for c in (ID, *PARAMS))  # noqa: UP031 (Jinja braces)
+    + "\n{% endfor %}"
+)
+
+
+def target_model(encode: bool = True) -> str:
+    """drt's model for Target: the table's columns, percent-encoded in SQL (``encode``)."""
+    select = ", ".join(f"{encoded_sql(c) if encode else c} AS {c}" for c in (ID, *PARAMS))
+    return f"SELECT {select} FROM {TABLE}"
+
+
 def target_project(
     project: Path, db: Path, base_url: str, client: str = "demo", encode: bool = True
 ) -> None:
-    """A project POSTing the table as Target v2 batch files of 100,000 rows (the table's
-    hostile values make 400,000 rows more than the 50 MB a file may hold).
+    """A project POSTing the table as Target v2 batch files of ``TARGET_ROWS_PER_FILE`` rows.
     ``encode=False``: the values as they are, as drt's docs would have it (what the
     read-back must catch)."""
-    header = ",".join(("thirdPartyId", *PARAMS))
-    cells = ",".join("{{ r.%s }}" % c for c in (ID, *PARAMS))  # noqa: UP031 (Jinja braces)
-    select = ", ".join(f"{encoded_sql(c) if encode else c} AS {c}" for c in (ID, *PARAMS))
     syncs = {
         "target": {
-            "model": f"SELECT {select} FROM {TABLE}",
+            "model": target_model(encode),
             "destination": {
                 "type": "rest_api",
                 "url": f"{base_url}/m2/{client}/v2/profile/batchUpdate",
                 "method": "POST",
                 "headers": {"Content-Type": "application/x-www-form-urlencoded"},
                 "body_mode": "batch",
-                "max_records_per_request": 100_000,
-                "batch_template": "batch="
-                + header
-                + "\n{% for r in rows %}"
-                + cells
-                + "\n{% endfor %}",
+                "max_records_per_request": TARGET_ROWS_PER_FILE,
+                "batch_template": TARGET_TEMPLATE,
             },
-            "sync": _options(100_000),
+            "sync": _options(TARGET_ROWS_PER_FILE),
         }
     }
     _write_project(project, db, syncs)
+
+
+def target_bodies(db: Path) -> list[bytes]:
+    """The bodies drt's Target project POSTs, rendered here from the same model and template
+    (Jinja, as drt renders them): for timing the sandbox alone on drt's bytes."""
+    import sqlite3
+
+    import jinja2
+
+    template = jinja2.Environment().from_string(TARGET_TEMPLATE)
+    con = sqlite3.connect(db)
+    try:
+        cursor = con.execute(target_model())
+        names = [d[0] for d in cursor.description]
+        bodies = []
+        while part := cursor.fetchmany(TARGET_ROWS_PER_FILE):
+            rows = [dict(zip(names, row, strict=True)) for row in part]
+            bodies.append(template.render(rows=rows).encode())
+        return bodies
+    finally:
+        con.close()

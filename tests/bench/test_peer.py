@@ -47,6 +47,24 @@ def test_drts_sql_encoding_gives_back_every_value() -> None:
         assert unquote(enc) == (value or "")
 
 
+def test_drts_target_bodies_rendered_here_carry_every_row(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The bodies the floor of the Target case posts for drt: its template over its model,
+    one file per ``TARGET_ROWS_PER_FILE`` rows, every value given back by decoding."""
+    monkeypatch.setattr(peer_drt, "TARGET_ROWS_PER_FILE", 120)
+    db = peer_data.dataset(tmp_path, 300, seed=5)
+    bodies = peer_drt.target_bodies(db)
+    assert len(bodies) == 3
+    got: dict[str, list[str]] = {}
+    for body in bodies:
+        head, *lines = body.decode().split("\n")
+        assert head == "batch=" + peer_drt.TARGET_HEADER
+        for line in filter(None, lines):
+            fields = [unquote(f) for f in line.split(",")]
+            got[fields[0]] = fields[1:]
+    source = peer_data.source_values(db)
+    assert got == {k: [v or "" for v in row.values()] for k, row in source.items()}
+
+
 def test_compare_finds_missing_wrong_duplicated_and_extra_rows() -> None:
     source: dict[str, dict[str, str | None]] = {
         "A": dict.fromkeys(peer_data.PARAMS, "a & b"),
@@ -123,5 +141,12 @@ def test_every_case_at_a_tiny_scale(drt: Path, tmp_path: Path, monkeypatch) -> N
         assert doc["goals"][case] == result["goal_met"]
     assert sides["connector"]["runs"][0]["reported"]["outcome"] == "ok"
     assert doc["cases"]["target"]["sides"]["drt"]["runs"][0]["reported"]["rows_synced"] == 400
+    # the sandbox alone on each side's bytes: below the side's whole run, which includes it
+    floor = doc["cases"]["target"]["sandbox_floor"]
+    for side in ("drt", "connector"):
+        assert floor[side]["files"] >= 1 and floor[side]["bytes"] > 400 * 20
+        assert 0 < floor[side]["median_s"] < doc["cases"]["target"]["sides"][side]["median_s"]
+    assert doc["cases"]["target"]["floor_rate_x_drt"] > 0
     text = peer.table(doc)
     assert "drt_parallel" in text and "goal rate 2.0" in text and "goal time 1.5" in text
+    assert "the sandbox alone on each side's bytes" in text
