@@ -38,6 +38,7 @@ from typing import Any
 from bench import peer_data, peer_drt
 from bench.cases import sandbox_process
 from bench.peer_data import DAY, ID, PARAMS
+from bench.peer_drt import without_bytecode_off
 
 SEED = 21
 COPERNICA_DB = "shop"
@@ -145,7 +146,9 @@ def connector_env(state: Path, mappings: Path, url: str) -> dict[str, str]:
     """Settings through the environment (README "Settings"): a fresh state folder, the
     sandbox for both destinations, submissions allowed at any hour, no call ceiling below
     the sandbox's. Everything else is the product's default."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+    env = {
+        k: v for k, v in without_bytecode_off(os.environ).items() if not k.startswith("CONNECTOR_")
+    }
     env.update(
         CONNECTOR_STATE_DIR=str(state),
         CONNECTOR_MAPPINGS_DIR=str(mappings),

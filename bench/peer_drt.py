@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,14 @@ _ESCAPES = (
     ("char(10)", "%0A"),
     ("char(13)", "%0D"),
 )
+
+
+def without_bytecode_off(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without ``PYTHONDONTWRITEBYTECODE``: both sides' Python caches its compiled
+    modules, as on a user's machine (an environment that turns it off, as some CI images
+    do, would charge the compilation of every module to every run, the connector's editable
+    install more than drt's pip-installed one)."""
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def drt_venv(root: Path) -> Path:
@@ -86,7 +95,7 @@ def _installed_version(venv: Path) -> str | None:
 def drt_env(home: Path) -> dict[str, str]:
     """drt's environment: its ``~/.drt`` (profiles) under ``home``, no telemetry."""
     return {
-        **os.environ,
+        **without_bytecode_off(os.environ),
         "HOME": str(home),
         "DRT_TELEMETRY": "0",
         "DO_NOT_TRACK": "1",
