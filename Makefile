@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/python -m connector.demo
 
 test: $(STAMP) check
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
 
 # the architecture's import contracts (pyproject.toml), lint and types: CI runs them via `make test`
 check: $(STAMP)
