@@ -4,9 +4,10 @@ Each database gets a table whose mapped columns are plain, beside unmapped ones 
 could not survive: on SQLite a ``JSON`` column holding no JSON (SQLAlchemy's reader fails to
 decode it, the Arrow reader has no text rule for it); on PostgreSQL an ``interval`` (no Arrow
 text rule) and a timestamp past the year 9999 (neither psycopg2 nor the Arrow reader can
-write it). A view adds a column whose every evaluation raises an error in the database. The
-table, the view and a query over the table are read by every reader of the dialect; each
-read must give the mapped rows as before and not fail.
+write it); on MariaDB a ``json`` column, harmless, which must not reach the raw chunk. A view
+adds a column whose every evaluation raises an error in the database. The table, the view
+and a query over the table are read by every reader of the dialect; each read must give the
+mapped rows as before and not fail.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def _postgres(name: str) -> tuple[list[str], str]:
             f"insert into {name}_t values ('{i}', {_lit(e)}, '{at}', '1 day', '10000-01-01')"
             for i, e, at in [*ROWS, OUTSIDE]
         ),
+        # stable: a view's volatile column is evaluated even when no one selects it
         f"create function {name}_boom(x text) returns int language plpgsql stable as "
         f"$$ begin raise exception 'unmapped column read'; end $$",
     ], f"{name}_boom(t.id)"
