@@ -1,7 +1,8 @@
 """SQL sources: a table or query behind any SQLAlchemy URL, read incrementally and streamed.
 
 - ``table`` is reflected (identifiers quoted by SQLAlchemy); ``query`` is wrapped as a
-  subquery (``sql_plan``). Rows with the ``cursor`` column in the partition window
+  subquery (``sql_plan``). Only the columns the mapping uses are selected (cursor, key,
+  identity, params: ``sql_plan.needed_columns``); the others are never read. Rows with the ``cursor`` column in the partition window
   ``[start, end)`` are read in ``cursor`` (then key) order, so later updates get a later
   ``_seq``; the window is a condition the database evaluates, on an index of the cursor
   column where there is one.

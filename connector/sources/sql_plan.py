@@ -2,8 +2,10 @@
 
 ``SqlPlan`` is made on a SQLAlchemy connection (a ``table`` reflected, a ``query``'s result
 columns and their types asked of the database) and checks that the mapping's columns are
-there. Both readers (``sql.py`` with SQLAlchemy, ``sql_arrow.py`` with ADBC) select the
-same rows in the same order from it, and build their chunks with ``SqlPlan.chunk``.
+there. It reads those columns only (``needed_columns``: cursor, key, identity, params), so
+a column the mapping does not use is never selected, whatever its type or size. Both
+readers (``sql.py`` with SQLAlchemy, ``sql_arrow.py`` with ADBC) select the same columns of
+the same rows in the same order from it, and build their chunks with ``SqlPlan.chunk``.
 
 The window's rows (``SqlPlan.window_rows``): the cursor inside the partition window
 (``sql_window``), in cursor order then by key. On SQLite each row's instant is computed
@@ -61,6 +63,19 @@ from connector.sources.sql_window import (
 
 # the fenced subquery's column holding each row's cursor instant (SQLite)
 INSTANT = "_connector_instant"
+
+
+def needed_columns(
+    mapping: SourceMapping, source: SqlSource, keys: list[str]
+) -> list[tuple[str, str]]:
+    """The columns a read of ``source`` selects, each with the mapping field that names it:
+    the cursor (the window, the order, the high-water mark), the ``keys`` (the order, the
+    source refs), the identity and the params' columns. No other column is read."""
+    needed = [("source.cursor", source.cursor)]
+    needed += [("source.key", k) for k in keys]
+    needed += [("identity.column", mapping.identity.column)]
+    needed += [(f"params.{p}", s.column) for p, s in mapping.param_specs.items()]
+    return needed
 
 
 def check_sqlite_file(url: str, mapping: str) -> None:
@@ -131,19 +146,20 @@ class SqlPlan:
             self.columns = list(sub.c)
             self.from_ = sub
             declared = source.key_columns
-        self.names = [c.name for c in self.columns]
         by_name = {c.name: c for c in self.columns}
         where = f"table {source.table!r}" if source.table else "the query"
-        needed = [("source.cursor", source.cursor)]
-        needed += [("source.key", k) for k in declared]
-        needed += [("identity.column", mapping.identity.column)]
-        needed += [(f"params.{p}", s.column) for p, s in mapping.param_specs.items()]
+        needed = needed_columns(mapping, source, declared)
         for field, name in needed:
             if name not in by_name:
                 raise SourceError(
                     f"{mapping.name}: {field}: column {name!r} not in {where} "
-                    f"(have: {', '.join(self.names)})"
+                    f"(have: {', '.join(by_name)})"
                 )
+        # only the columns the mapping uses are read, in the source's order: another
+        # column's type, size or errors are none of the read's business
+        read = {name for _, name in needed}
+        self.columns = [c for c in self.columns if c.name in read]
+        self.names = [c.name for c in self.columns]
         self.cursor = by_name[source.cursor]
         self.keys = [by_name[k] for k in declared]
         self.kind: CursorKind = (
@@ -207,7 +223,7 @@ class SqlPlan:
         ]
 
     def statement(self, window: Window) -> Select[Any]:
-        """The window's rows, every column as ``selected``, in order."""
+        """The window's rows, each read column as ``selected``, in order."""
         rows = self.window_rows(window)
         return (
             select(*self.selected(rows.columns))

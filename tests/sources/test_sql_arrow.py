@@ -344,7 +344,7 @@ name: secret
 source: {{kind: sql, url: "{shown}", {source}, cursor: at}}
 destination: target
 identity: {{column: id, type: thirdPartyId}}
-params: {{n: id}}
+params: {{n: v}}
 """
             )
             with (
