@@ -36,6 +36,17 @@ MAPPING_PARAMS: dict[str, Any] = {
 }
 
 
+def mapped_columns() -> tuple[str, ...]:
+    """The table's columns ``bench_mapping`` reads (identity, params, cursor), in the table's
+    order: what the SQL floors select, as the connector selects only those."""
+    from bench.data import COLUMNS
+
+    used = {"customer_id", "updated_at"} | {
+        p if isinstance(p, str) else p["column"] for p in MAPPING_PARAMS.values()
+    }
+    return tuple(c for c in COLUMNS if c in used)
+
+
 def bench_mapping(source: dict[str, Any], destination: str = "target") -> Any:
     from connector.mapping import SourceMapping
 
@@ -131,15 +142,14 @@ def reference_sqlite(path: str, work: str) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from bench.data import COLUMNS
-
+    columns = mapped_columns()
     out = Path(work) / "reference.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     con = sqlite3.connect(path)
-    cur = con.execute(f"SELECT {', '.join(COLUMNS)} FROM customers ORDER BY updated_at, row_id")
+    cur = con.execute(f"SELECT {', '.join(columns)} FROM customers ORDER BY updated_at, row_id")
     rows = 0
-    schema = pa.schema([(c, pa.string()) for c in COLUMNS])
+    schema = pa.schema([(c, pa.string()) for c in columns])
     with pacsv.CSVWriter(out, schema) as writer:
         while batch := cur.fetchmany(100_000):
             cols = list(zip(*batch, strict=True))
@@ -173,9 +183,7 @@ def reference_server(server: str, table: str, work: str) -> dict[str, Any]:
 
 
 def _server_query(table: str) -> str:
-    from bench.data import COLUMNS
-
-    return f"SELECT {', '.join(COLUMNS)} FROM {table} ORDER BY updated_at, row_id"
+    return f"SELECT {', '.join(mapped_columns())} FROM {table} ORDER BY updated_at, row_id"
 
 
 def _copy_out(server: str, table: str, out: Path) -> int:
@@ -186,7 +194,7 @@ def _copy_out(server: str, table: str, out: Path) -> int:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from bench.data import COLUMNS, server_url
+    from bench.data import server_url
     from connector.sources.sql_paths import libpq_conninfo
     from connector.sql_urls import with_installed_driver
 
@@ -210,7 +218,9 @@ def _copy_out(server: str, table: str, out: Path) -> int:
         reader = pacsv.open_csv(
             source,
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(COLUMNS, pa.string())),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(mapped_columns(), pa.string())
+            ),
         )
         with pacsv.CSVWriter(out, reader.schema) as writer:
             for batch in reader:
@@ -235,9 +245,10 @@ def _fetch_out(server: str, table: str, out: Path) -> int:
     import pymysql
     import pymysql.cursors
 
-    from bench.data import COLUMNS, server_url
+    from bench.data import server_url
     from connector.sql_urls import with_installed_driver
 
+    columns = mapped_columns()
     url = with_installed_driver(server_url(server) or "")
     con = pymysql.connect(
         host=url.host,
@@ -248,13 +259,13 @@ def _fetch_out(server: str, table: str, out: Path) -> int:
         charset="utf8mb4",
         cursorclass=pymysql.cursors.SSCursor,
     )
-    schema = pa.schema([(c, pa.string()) for c in COLUMNS])
+    schema = pa.schema([(c, pa.string()) for c in columns])
     rows = 0
     with con.cursor() as cur, pacsv.CSVWriter(out, schema) as writer:
         cur.execute(_server_query(table))
         while batch := cur.fetchmany(100_000):
             cols = list(zip(*batch, strict=True))
-            stamps = COLUMNS.index("updated_at")  # a DATETIME: pymysql's datetime as text
+            stamps = columns.index("updated_at")  # a DATETIME: pymysql's datetime as text
             cols[stamps] = tuple(str(v) for v in cols[stamps])
             arrays = [pa.array(c, pa.string()) for c in cols]
             writer.write_table(pa.table(arrays, schema=schema))
