@@ -325,6 +325,38 @@ def test_an_identity_repeated_in_one_call_is_written_once_its_last_row_winning(
     ledger.dispose()
 
 
+def test_delivered_pages_are_half_filled_on_postgresql(fresh_postgres_url: str) -> None:
+    """0005 -> head keeps the rows and sets the fill factor; a table made from the models
+    (``create_all``) has it too."""
+    from sqlalchemy import text
+
+    def options() -> list[str] | None:
+        with ledger.engine.connect() as conn:
+            return conn.execute(
+                text("SELECT reloptions FROM pg_class WHERE relname = 'delivered'")
+            ).scalar_one()
+
+    ledger = Ledger(fresh_postgres_url)
+    ledger.upgrade("0005")
+    (batch,) = _batches(ledger, 1)
+    record_delivered(
+        ledger,
+        "target:demo",
+        [{"identity": "a", "digest": "1" * 64}],
+        partition="d",
+        batch_id=batch,
+    )
+    assert options() is None
+    assert ledger.upgrade() == ["0006"]
+    assert options() == ["fillfactor=50"]
+    assert _delivered(ledger) == {"a": ("1" * 64, batch)}
+    with ledger.engine.begin() as conn:
+        conn.execute(text("DROP TABLE delivered"))
+    ledger.create_all()
+    assert options() == ["fillfactor=50"]
+    ledger.dispose()
+
+
 def test_delivered_table_names_the_non_empty_params() -> None:
     from connector.outbox.manifest_schema import PARAMS_KEY
 
