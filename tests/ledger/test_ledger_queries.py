@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -323,6 +326,71 @@ def test_an_identity_repeated_in_one_call_is_written_once_its_last_row_winning(
     assert "z" not in _delivered(ledger)
     assert record_delivered(ledger, "target:demo", [], partition="2026-01-02") == 0
     ledger.dispose()
+
+
+def test_two_first_confirmations_of_a_new_account_at_once_both_land(
+    fresh_postgres_url: str,
+) -> None:
+    """PostgreSQL inserts an account's first confirmation without ``ON CONFLICT``: a second
+    writer of the account waits for the first's transaction, then finds its rows and upserts
+    over them by the batch rule (without the wait, its insert of the same profiles would
+    fail on the primary key once the first commits)."""
+    ledger = Ledger(fresh_postgres_url)
+    ledger.upgrade()
+    older, newer = _batches(ledger, 2)
+    day = "2026-01-02"
+    ids = [f"p{i:03d}" for i in range(30)]
+    inserted, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with ledger.session() as session:
+            record_delivered(
+                session,
+                "target:new",
+                pa.table({"identity": ids[:20], "digest": ["n" * 64] * 20}),
+                partition=day,
+                batch_id=newer,
+            )
+            inserted.set()
+            assert release.wait(30)
+
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(first)
+        assert inserted.wait(30)
+        second = pool.submit(
+            record_delivered,
+            ledger,
+            "target:new",
+            pa.table({"identity": ids[10:], "digest": ["o" * 64] * 20}),
+            partition=day,
+            batch_id=older,
+        )
+        _wait_for_a_waiting_advisory_lock(ledger)
+        assert not second.done()
+        release.set()
+        held.result(timeout=30)
+        assert second.result(timeout=30) == 20
+    got = _delivered(ledger, "target:new")
+    assert {i: got[i] for i in ids[:20]} == dict.fromkeys(ids[:20], ("n" * 64, newer))
+    assert {i: got[i] for i in ids[20:]} == dict.fromkeys(ids[20:], ("o" * 64, older))
+    ledger.dispose()
+
+
+def _wait_for_a_waiting_advisory_lock(ledger: Ledger) -> None:
+    """Return once a session of the server waits for an advisory lock (fail after 30 s)."""
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 30
+    with ledger.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.05)
+    raise AssertionError("no writer waited for the account's lock")
 
 
 def test_delivered_pages_are_half_filled_on_postgresql(fresh_postgres_url: str) -> None:
