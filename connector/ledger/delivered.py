@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session
 
 from connector.buffers import one_array
-from connector.ledger.models import Delivered, utcnow
+from connector.ledger.models import Batch, Delivered, utcnow
 from connector.ledger.store import Ledger, lock_for_transaction, unit_of_work
 
 DELIVERED_COLUMNS = ("identity", "digest")
@@ -182,6 +182,8 @@ def record_delivered(
     number of profiles written (an identity repeated in ``rows``: once, its last row wins).
 
     A confirmation of an older batch never replaces a newer batch's (``_UPSERT_RULE``).
+    ``batch_id``: the ledger's batch that carried the rows (``ValueError`` when there is no
+    such batch), or ``None``.
 
     ``rows``: an Arrow table with ``identity``, ``digest`` and ``nonempty`` (the
     comma-separated non-empty params; ``outbox.manifests.delivered_table`` makes it from
@@ -202,6 +204,10 @@ def record_delivered(
     now = utcnow()
     with unit_of_work(target, immediate=True) as session:
         lock_for_transaction(session, f"delivered:{destination_key}")
+        # the table has no foreign key on batch_id (its check of every row cost more than
+        # the row): the batch is checked here, once
+        if batch_id is not None and session.get(Batch, batch_id) is None:
+            raise ValueError(f"record_delivered: batch {batch_id} is not in the ledger")
         connection = session.connection()
         if connection.dialect.name == "postgresql":
             _upsert_by_copy(

@@ -394,7 +394,7 @@ def _wait_for_a_waiting_advisory_lock(ledger: Ledger) -> None:
 
 
 def test_delivered_pages_are_half_filled_on_postgresql(fresh_postgres_url: str) -> None:
-    """0005 -> head keeps the rows and sets the fill factor; a table made from the models
+    """0005 -> 0006 keeps the rows and sets the fill factor; a table made from the models
     (``create_all``) has it too."""
     from sqlalchemy import text
 
@@ -415,13 +415,54 @@ def test_delivered_pages_are_half_filled_on_postgresql(fresh_postgres_url: str) 
         batch_id=batch,
     )
     assert options() is None
-    assert ledger.upgrade() == ["0006"]
+    assert ledger.upgrade("0006") == ["0006"]
     assert options() == ["fillfactor=50"]
     assert _delivered(ledger) == {"a": ("1" * 64, batch)}
     with ledger.engine.begin() as conn:
         conn.execute(text("DROP TABLE delivered"))
     ledger.create_all()
     assert options() == ["fillfactor=50"]
+    ledger.dispose()
+
+
+def test_delivered_loses_its_foreign_key_with_its_rows_and_the_batch_is_checked_per_call(
+    ledger_url: str,
+) -> None:
+    """0006 -> head keeps the rows and drops the foreign key on ``batch_id``, on SQLite (a
+    copy of the table) and PostgreSQL; ``record_delivered`` refuses a batch the ledger does
+    not have, writing nothing."""
+    ledger = Ledger(ledger_url)
+    ledger.upgrade("0006")
+    older, newer = _batches(ledger, 2)
+    record_delivered(
+        ledger,
+        "target:demo",
+        [{"identity": "a", "digest": "1" * 64, "nonempty": "email"}],
+        partition="2026-01-02",
+        batch_id=older,
+    )
+    assert [
+        fk["referred_table"] for fk in inspect(ledger.engine).get_foreign_keys("delivered")
+    ] == ["batches"]
+    assert ledger.upgrade() == ["0007"]
+    assert inspect(ledger.engine).get_foreign_keys("delivered") == []
+    assert _delivered(ledger) == {"a": ("1" * 64, older)}
+    with pytest.raises(ValueError, match="batch 999 is not in the ledger"):
+        record_delivered(
+            ledger,
+            "target:demo",
+            [{"identity": "b", "digest": "2" * 64}],
+            partition="d",
+            batch_id=999,
+        )
+    record_delivered(
+        ledger,
+        "target:demo",
+        [{"identity": "a", "digest": "3" * 64}],
+        partition="d",
+        batch_id=newer,
+    )
+    assert _delivered(ledger) == {"a": ("3" * 64, newer)}
     ledger.dispose()
 
 
