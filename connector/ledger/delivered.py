@@ -317,7 +317,7 @@ def _upsert_by_copy(
 
     An account with no row yet (its first confirmation) takes a plain ``INSERT``: no row can
     conflict while the caller holds the account's lock, and PostgreSQL's speculative insert
-    of ``ON CONFLICT`` costs more than the insert itself (docs/ledger.md)."""
+    of ``ON CONFLICT`` costs more than the insert itself."""
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     csv_options = pacsv.WriteOptions(include_header=False)
     try:

@@ -143,8 +143,8 @@ class Delivered(Base):
     __tablename__ = "delivered"
     # PostgreSQL: pages half filled by inserts, so that the next confirmation of a profile
     # rewrites its row in the same page, a HOT update that leaves the primary key's index
-    # alone; the page's dead versions are pruned when it next needs room (docs/ledger.md;
-    # migration 0006 sets it on older ledgers)
+    # alone; the page's dead versions are pruned when it next needs room (migration 0006
+    # sets it on older ledgers)
     __table_args__ = {"postgresql_with": {"fillfactor": 50}}
 
     destination_key: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -6,8 +6,8 @@ Create Date: 2026-12-07
 
 ``delivered.batch_id`` loses its foreign key to ``batches.id``. Each settled batch writes
 its confirmed profiles in one statement, and the key's check ran once per row (on
-PostgreSQL a lookup and a lock of the batch's row per row, more than the row's own write:
-docs/ledger.md). ``ledger.record_delivered`` checks the batch once per call instead, and no
+PostgreSQL a lookup and a lock of the batch's row per row, more than the row's own
+write). ``ledger.record_delivered`` checks the batch once per call instead, and no
 code deletes a batch. Every row is kept: PostgreSQL drops the constraint in place; SQLite
 copies the table without it (Alembic's batch mode, the constraint found by a naming
 convention since SQLite's has no name).
