@@ -337,7 +337,7 @@ def _upsert_by_copy(
             "WHERE destination_key = %(destination_key)s)",
             {"destination_key": destination_key},
         )
-        (account_has_rows,) = cursor.fetchone()
+        (account_has_rows,) = cursor.fetchone() or (False,)  # EXISTS: always one row
         cursor.execute(
             f"INSERT INTO {Delivered.__tablename__} ({_COLUMNS}) "
             "SELECT %(destination_key)s, identity, %(partition)s, digest, nonempty, "

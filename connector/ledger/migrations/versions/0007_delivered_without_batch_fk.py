@@ -37,7 +37,7 @@ def upgrade() -> None:
             batch.drop_constraint(_SQLITE_FK, type_="foreignkey")
         return
     for fk in sa.inspect(bind).get_foreign_keys("delivered"):
-        if fk["referred_table"] == "batches":
+        if fk["referred_table"] == "batches" and fk["name"]:  # PostgreSQL names every one
             op.drop_constraint(fk["name"], "delivered", type_="foreignkey")
 
 
