@@ -204,8 +204,7 @@ def record_delivered(
     now = utcnow()
     with unit_of_work(target, immediate=True) as session:
         lock_for_transaction(session, f"delivered:{destination_key}")
-        # the table has no foreign key on batch_id (its check of every row cost more than
-        # the row): the batch is checked here, once
+        # once a call, what a foreign key would check row by row (models.Delivered.batch_id)
         if batch_id is not None and session.get(Batch, batch_id) is None:
             raise ValueError(f"record_delivered: batch {batch_id} is not in the ledger")
         connection = session.connection()

@@ -9,7 +9,8 @@ profile that changed, and with room left in its page the new version stays there
 heap-only update: the primary key's index is not touched, and the old version is pruned when
 the page next needs room), so the table keeps its size night after night instead of growing
 by dead versions until a vacuum. Only pages written from now on are half filled: the rows
-of an upgraded ledger move to such pages as they are next updated; every row is kept. SQLite has no such setting: nothing changes there.
+of an upgraded ledger move to such pages as they are next updated; every row is kept.
+SQLite has no such setting: nothing changes there.
 """
 
 from __future__ import annotations
