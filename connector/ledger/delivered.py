@@ -23,8 +23,8 @@ from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session
 
 from connector.buffers import one_array
-from connector.ledger.models import Delivered, utcnow
-from connector.ledger.store import Ledger, unit_of_work
+from connector.ledger.models import Batch, Delivered, utcnow
+from connector.ledger.store import Ledger, lock_for_transaction, unit_of_work
 
 DELIVERED_COLUMNS = ("identity", "digest")
 
@@ -182,6 +182,8 @@ def record_delivered(
     number of profiles written (an identity repeated in ``rows``: once, its last row wins).
 
     A confirmation of an older batch never replaces a newer batch's (``_UPSERT_RULE``).
+    ``batch_id``: the ledger's batch that carried the rows (``ValueError`` when there is no
+    such batch), or ``None``.
 
     ``rows``: an Arrow table with ``identity``, ``digest`` and ``nonempty`` (the
     comma-separated non-empty params; ``outbox.manifests.delivered_table`` makes it from
@@ -192,12 +194,19 @@ def record_delivered(
     temporary table (``COPY``) and upserts them with one ``INSERT ... SELECT``; SQLite runs
     one prepared upsert over the rows with its driver's ``executemany``. Both write them in
     identity order (the primary key's), ``chunk_rows`` Python rows in memory at a time.
+    Writers of one account take turns (``lock_for_transaction``): on PostgreSQL the first
+    confirmation of an account, which finds none of its rows, inserts them without
+    ``ON CONFLICT``.
     """
     table = _latest_per_identity(_delivered_columns(rows))
     if not table.num_rows:
         return 0
     now = utcnow()
     with unit_of_work(target, immediate=True) as session:
+        lock_for_transaction(session, f"delivered:{destination_key}")
+        # once a call, what a foreign key would check row by row (models.Delivered.batch_id)
+        if batch_id is not None and session.get(Batch, batch_id) is None:
+            raise ValueError(f"record_delivered: batch {batch_id} is not in the ledger")
         connection = session.connection()
         if connection.dialect.name == "postgresql":
             _upsert_by_copy(
@@ -303,7 +312,11 @@ def _upsert_by_copy(
 ) -> None:
     """PostgreSQL: the rows ``COPY``-ed as CSV into a temporary table, then one
     ``INSERT ... SELECT ... ON CONFLICT`` (the constant columns bound once, not per row);
-    the temporary table is dropped with it, inside the caller's transaction."""
+    the temporary table is dropped with it, inside the caller's transaction.
+
+    An account with no row yet (its first confirmation) takes a plain ``INSERT``: no row can
+    conflict while the caller holds the account's lock, and PostgreSQL's speculative insert
+    of ``ON CONFLICT`` costs more than the insert itself."""
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     csv_options = pacsv.WriteOptions(include_header=False)
     try:
@@ -319,9 +332,16 @@ def _upsert_by_copy(
                 f"COPY {_STAGED} FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')", buffer
             )
         cursor.execute(
+            f"SELECT EXISTS (SELECT FROM {Delivered.__tablename__} "
+            "WHERE destination_key = %(destination_key)s)",
+            {"destination_key": destination_key},
+        )
+        (account_has_rows,) = cursor.fetchone() or (False,)  # EXISTS: always one row
+        cursor.execute(
             f"INSERT INTO {Delivered.__tablename__} ({_COLUMNS}) "
             "SELECT %(destination_key)s, identity, %(partition)s, digest, nonempty, "
-            f"%(batch_id)s::integer, %(now)s FROM {_STAGED} " + _UPSERT_RULE,
+            f"%(batch_id)s::integer, %(now)s FROM {_STAGED} "
+            + (_UPSERT_RULE if account_has_rows else ""),
             {
                 "destination_key": destination_key,
                 "partition": partition,

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -307,6 +310,144 @@ def test_an_identity_repeated_in_one_call_is_written_once_its_last_row_winning(
         pass
     assert "z" not in _delivered(ledger)
     assert record_delivered(ledger, "target:demo", [], partition="2026-01-02") == 0
+    ledger.dispose()
+
+
+def test_two_first_confirmations_of_a_new_account_at_once_both_land(
+    fresh_postgres_url: str,
+) -> None:
+    """PostgreSQL inserts an account's first confirmation without ``ON CONFLICT``: a second
+    writer of the account waits for the first's transaction, then finds its rows and upserts
+    over them by the batch rule (without the wait, its insert of the same profiles would
+    fail on the primary key once the first commits)."""
+    ledger = Ledger(fresh_postgres_url)
+    ledger.upgrade()
+    older, newer = _batches(ledger, 2)
+    day = "2026-01-02"
+    ids = [f"p{i:03d}" for i in range(30)]
+    inserted, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with ledger.session() as session:
+            record_delivered(
+                session,
+                "target:new",
+                pa.table({"identity": ids[:20], "digest": ["n" * 64] * 20}),
+                partition=day,
+                batch_id=newer,
+            )
+            inserted.set()
+            assert release.wait(30)
+
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(first)
+        assert inserted.wait(30)
+        second = pool.submit(
+            record_delivered,
+            ledger,
+            "target:new",
+            pa.table({"identity": ids[10:], "digest": ["o" * 64] * 20}),
+            partition=day,
+            batch_id=older,
+        )
+        _wait_for_a_waiting_advisory_lock(ledger)
+        assert not second.done()
+        release.set()
+        held.result(timeout=30)
+        assert second.result(timeout=30) == 20
+    got = _delivered(ledger, "target:new")
+    assert {i: got[i] for i in ids[:20]} == dict.fromkeys(ids[:20], ("n" * 64, newer))
+    assert {i: got[i] for i in ids[20:]} == dict.fromkeys(ids[20:], ("o" * 64, older))
+    ledger.dispose()
+
+
+def _wait_for_a_waiting_advisory_lock(ledger: Ledger) -> None:
+    """Return once a session of the server waits for an advisory lock (fail after 30 s)."""
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 30
+    with ledger.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.05)
+    raise AssertionError("no writer waited for the account's lock")
+
+
+def test_delivered_pages_are_half_filled_on_postgresql(fresh_postgres_url: str) -> None:
+    """0005 -> 0006 keeps the rows and sets the fill factor; a table made from the models
+    (``create_all``) has it too."""
+    from sqlalchemy import text
+
+    def options() -> list[str] | None:
+        with ledger.engine.connect() as conn:
+            return conn.execute(
+                text("SELECT reloptions FROM pg_class WHERE relname = 'delivered'")
+            ).scalar_one()
+
+    ledger = Ledger(fresh_postgres_url)
+    ledger.upgrade("0005")
+    (batch,) = _batches(ledger, 1)
+    record_delivered(
+        ledger,
+        "target:demo",
+        [{"identity": "a", "digest": "1" * 64}],
+        partition="d",
+        batch_id=batch,
+    )
+    assert options() is None
+    assert ledger.upgrade("0006") == ["0006"]
+    assert options() == ["fillfactor=50"]
+    assert _delivered(ledger) == {"a": ("1" * 64, batch)}
+    with ledger.engine.begin() as conn:
+        conn.execute(text("DROP TABLE delivered"))
+    ledger.create_all()
+    assert options() == ["fillfactor=50"]
+    ledger.dispose()
+
+
+def test_delivered_loses_its_foreign_key_with_its_rows_and_the_batch_is_checked_per_call(
+    ledger_url: str,
+) -> None:
+    """0006 -> head keeps the rows and drops the foreign key on ``batch_id``, on SQLite (a
+    copy of the table) and PostgreSQL; ``record_delivered`` refuses a batch the ledger does
+    not have, writing nothing."""
+    ledger = Ledger(ledger_url)
+    ledger.upgrade("0006")
+    older, newer = _batches(ledger, 2)
+    record_delivered(
+        ledger,
+        "target:demo",
+        [{"identity": "a", "digest": "1" * 64, "nonempty": "email"}],
+        partition="2026-01-02",
+        batch_id=older,
+    )
+    assert [
+        fk["referred_table"] for fk in inspect(ledger.engine).get_foreign_keys("delivered")
+    ] == ["batches"]
+    assert ledger.upgrade() == ["0007"]
+    assert inspect(ledger.engine).get_foreign_keys("delivered") == []
+    assert _delivered(ledger) == {"a": ("1" * 64, older)}
+    with pytest.raises(ValueError, match="batch 999 is not in the ledger"):
+        record_delivered(
+            ledger,
+            "target:demo",
+            [{"identity": "b", "digest": "2" * 64}],
+            partition="d",
+            batch_id=999,
+        )
+    record_delivered(
+        ledger,
+        "target:demo",
+        [{"identity": "a", "digest": "3" * 64}],
+        partition="d",
+        batch_id=newer,
+    )
+    assert _delivered(ledger) == {"a": ("3" * 64, newer)}
     ledger.dispose()
 
 
